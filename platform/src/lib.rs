@@ -1,0 +1,7 @@
+//! `platform`: the only crate of the workspace that talks to the operating system.
+//!
+//! Every per-OS difference is decided here, behind one small API; the other crates never write
+//! `cfg(target_os)`. It also keeps the command-line conventions (`cli`) every program shares.
+
+pub mod cli;
+pub mod errno;
