@@ -1,1 +1,7 @@
-//! perp
+//! perp: the supervisor daemon, its control protocol and tools, and the loggers.
+
+pub mod client;
+pub mod daemon;
+pub mod log;
+pub mod protocol;
+pub mod tools;

@@ -3,5 +3,13 @@
 //! Every per-OS difference is decided here, behind one small API; the other crates never write
 //! `cfg(target_os)`. It also keeps the command-line conventions (`cli`) every program shares.
 
+pub mod child;
 pub mod cli;
+pub mod creds;
 pub mod errno;
+pub mod lock;
+pub mod poll;
+pub mod process;
+pub mod rlimit;
+pub mod signal;
+pub mod time;

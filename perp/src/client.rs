@@ -1,0 +1,1 @@
+//! What every client tool shares (being written).

@@ -1,0 +1,1 @@
+//! perpd: the supervisor daemon (being written).

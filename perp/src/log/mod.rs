@@ -1,0 +1,1 @@
+//! The loggers (being written).

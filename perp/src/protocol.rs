@@ -1,0 +1,1 @@
+//! The control protocol v2 (being written).

@@ -1,0 +1,1 @@
+//! The control tools (being written).

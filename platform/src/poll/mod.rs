@@ -1,0 +1,1 @@
+//! Event polling (being written).

@@ -1,0 +1,1 @@
+//! rlimit (being written).
