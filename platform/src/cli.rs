@@ -32,7 +32,12 @@ pub struct Getopt<'a> {
 impl<'a> Getopt<'a> {
     /// `args` excludes argv[0]; `spec` is getopt-style: `"hVa:g:"` (a `:` after a letter = takes a value).
     pub fn new(args: &'a [OsString], spec: &'a str) -> Self {
-        Getopt { args, spec, index: 0, offset: 0 }
+        Getopt {
+            args,
+            spec,
+            index: 0,
+            offset: 0,
+        }
     }
 
     /// The operands: everything after the options (valid once the iterator returned `None`).
@@ -157,7 +162,11 @@ pub struct Prog {
 
 impl Prog {
     pub fn new(argv0: &OsStr, usage: &'static str, style: Style) -> Self {
-        Prog { name: prog_name(argv0), usage, style }
+        Prog {
+            name: prog_name(argv0),
+            usage,
+            style,
+        }
     }
 
     fn sep(&self) -> &'static str {
@@ -195,7 +204,12 @@ impl Prog {
 
     /// Usage error: the detail line, then the usage line, exit 100.
     pub fn usage_error(&self, detail: &str) -> ! {
-        self.emit(&format!("{}{} usage error: {}\n", self.name, self.sep(), detail));
+        self.emit(&format!(
+            "{}{} usage error: {}\n",
+            self.name,
+            self.sep(),
+            detail
+        ));
         self.usage_line();
         std::process::exit(EXIT_USAGE)
     }
@@ -224,7 +238,10 @@ impl Prog {
 
     /// `PROG fatal: DETAIL: MESG (ENAME)`, exit 111.
     pub fn fatal_sys(&self, detail: &str, err: &std::io::Error) -> ! {
-        self.fatal(EXIT_FATAL, &format!("{}: {}", detail, crate::errno::describe_io(err)))
+        self.fatal(
+            EXIT_FATAL,
+            &format!("{}: {}", detail, crate::errno::describe_io(err)),
+        )
     }
 
     /// A warning line with the program's prefix (`PROG: warning: …` style is per tool).
@@ -245,7 +262,11 @@ mod tests {
         let a = args(v);
         let mut g = Getopt::new(&a, spec);
         let opts: Vec<Opt> = g.by_ref().collect();
-        let rest = g.operands().iter().map(|s| s.to_string_lossy().into_owned()).collect();
+        let rest = g
+            .operands()
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
         (opts, rest)
     }
 
@@ -273,7 +294,10 @@ mod tests {
 
     #[test]
     fn value_may_start_with_dash_or_be_empty() {
-        assert_eq!(parse(&["-p", "-5"], "p:").0, vec![Opt::Value('p', "-5".into())]);
+        assert_eq!(
+            parse(&["-p", "-5"], "p:").0,
+            vec![Opt::Value('p', "-5".into())]
+        );
         assert_eq!(parse(&["-p", ""], "p:").0, vec![Opt::Value('p', "".into())]);
     }
 

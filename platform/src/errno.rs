@@ -87,7 +87,10 @@ mod tests {
     #[test]
     fn known_values_use_perps_wording() {
         assert_eq!(describe(libc::ENOENT), "file does not exist (ENOENT)");
-        assert_eq!(describe(libc::ECONNREFUSED), "connection refused (ECONNREFUSED)");
+        assert_eq!(
+            describe(libc::ECONNREFUSED),
+            "connection refused (ECONNREFUSED)"
+        );
         assert_eq!(describe(0), "no error (EOK)");
     }
 
