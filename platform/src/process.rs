@@ -1,1 +1,300 @@
-//! process (being written).
+//! The calling process itself: ids, session, umask, root, priority, OOM score, descriptors,
+//! forking in place, sleeping until SIGALRM, and replacing the image (execve).
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::fd::RawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+
+fn nix_err(e: nix::errno::Errno) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+fn cstr(s: &OsStr) -> io::Result<CString> {
+    CString::new(s.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// setsid(2): the new session id.
+pub fn setsid() -> io::Result<i32> {
+    nix::unistd::setsid().map(|p| p.as_raw()).map_err(nix_err)
+}
+
+/// umask(2): sets `mode`, returns the previous mask.
+pub fn umask(mode: u32) -> u32 {
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        (mode & 0o777) as libc::mode_t,
+    ));
+    old.bits() as u32
+}
+
+/// The current umask, leaving it unchanged.
+pub fn get_umask() -> u32 {
+    let old = umask(0o022);
+    umask(old);
+    old
+}
+
+/// chroot(2) (does not chdir).
+pub fn chroot(p: &Path) -> io::Result<()> {
+    nix::unistd::chroot(p).map_err(nix_err)
+}
+
+/// chdir(2).
+pub fn chdir(p: &Path) -> io::Result<()> {
+    nix::unistd::chdir(p).map_err(nix_err)
+}
+
+/// nice(2) by `incr`.
+pub fn nice(incr: i32) -> io::Result<()> {
+    nix::errno::Errno::clear();
+    // SAFETY: plain system call; -1 is also a valid result, so errno decides.
+    let r = unsafe { libc::nice(incr as libc::c_int) };
+    if r == -1 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error().unwrap_or(0) != 0 {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Writes `v` to the process's OOM score adjustment (Linux only).
+pub fn set_oom_score_adj(pid: i32, v: i32) -> io::Result<()> {
+    cfg_if::cfg_if! {
+        if #[cfg(any(target_os = "linux", target_os = "android"))] {
+            std::fs::write(format!("/proc/{pid}/oom_score_adj"), format!("{v}\n"))
+        } else {
+            let _ = (pid, v);
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "OOM score adjustment is not supported on this system",
+            ))
+        }
+    }
+}
+
+pub fn getpid() -> i32 {
+    nix::unistd::getpid().as_raw()
+}
+
+pub fn getppid() -> i32 {
+    nix::unistd::getppid().as_raw()
+}
+
+pub fn getpgrp() -> i32 {
+    nix::unistd::getpgrp().as_raw()
+}
+
+/// The session id of the calling process.
+pub fn getsid() -> io::Result<i32> {
+    nix::unistd::getsid(None)
+        .map(|p| p.as_raw())
+        .map_err(nix_err)
+}
+
+pub fn geteuid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// Which side of a fork this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fork {
+    Parent(i32),
+    Child,
+}
+
+/// fork(2) of the whole (single-threaded) process, which carries on in both.
+///
+/// The runtools are single-threaded programs; only call this before any thread is started.
+pub fn fork() -> io::Result<Fork> {
+    // SAFETY: callers are single-threaded, so the child may run arbitrary code.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Fork::Parent(child.as_raw())),
+        Ok(nix::unistd::ForkResult::Child) => Ok(Fork::Child),
+        Err(e) => Err(nix_err(e)),
+    }
+}
+
+/// Makes `to` a copy of `from` that survives exec; `from == to` just clears close-on-exec.
+pub fn dup_to(from: RawFd, to: RawFd) -> io::Result<()> {
+    if from == to {
+        // SAFETY: fcntl on a caller-given descriptor; an invalid one yields EBADF.
+        let flags = unsafe { libc::fcntl(from, libc::F_GETFD) };
+        if flags < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(from, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        return Ok(());
+    }
+    loop {
+        // SAFETY: dup2 on caller-given descriptors; errors are reported through errno.
+        if unsafe { libc::dup2(from, to) } >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+/// close(2) of a raw descriptor the caller owns.
+pub fn close(fd: RawFd) -> io::Result<()> {
+    // SAFETY: the caller states it owns `fd`; nothing else in the process uses it afterwards.
+    if unsafe { libc::close(fd) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// fchmod(2).
+pub fn fchmod(fd: RawFd, mode: u32) -> io::Result<()> {
+    // SAFETY: plain system call on a caller-given descriptor.
+    if unsafe { libc::fchmod(fd, mode as libc::mode_t) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+static ALARMED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_alarm(_: libc::c_int) {
+    ALARMED.store(true, Ordering::SeqCst);
+}
+
+/// runpause's wait: catch SIGALRM (no SA_RESTART), then sleep `secs` seconds, or with `secs == 0`
+/// until SIGALRM arrives; SIGALRM ends the wait early. Other signals keep their inherited
+/// dispositions (so SIGTERM still kills). SIGALRM is back to its default on return.
+pub fn sleep_until_alarm(secs: u32) -> io::Result<()> {
+    ALARMED.store(false, Ordering::SeqCst);
+    let action = SigAction::new(
+        SigHandler::Handler(on_alarm),
+        SaFlags::SA_NOCLDSTOP,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic.
+    unsafe { signal::sigaction(Signal::SIGALRM, &action) }.map_err(nix_err)?;
+    let mut alrm = SigSet::empty();
+    alrm.add(Signal::SIGALRM);
+    // Keep SIGALRM blocked except inside the waits, so an alarm between the check and the
+    // wait cannot be lost.
+    let mut old = SigSet::empty();
+    signal::sigprocmask(signal::SigmaskHow::SIG_BLOCK, Some(&alrm), Some(&mut old))
+        .map_err(nix_err)?;
+    let mut wait_mask = old;
+    wait_mask.remove(Signal::SIGALRM);
+    let deadline = Instant::now() + Duration::from_secs(secs as u64);
+    while !ALARMED.load(Ordering::SeqCst) {
+        if secs == 0 {
+            wait_mask.suspend().ok();
+            continue;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let left = deadline - now;
+        let ts = libc::timespec {
+            tv_sec: left.as_secs() as libc::time_t,
+            tv_nsec: left.subsec_nanos() as _,
+        };
+        signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(&wait_mask), None)
+            .map_err(nix_err)?;
+        // SAFETY: `ts` is valid; a null remainder pointer is allowed.
+        unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+        signal::sigprocmask(signal::SigmaskHow::SIG_BLOCK, Some(&alrm), None).map_err(nix_err)?;
+    }
+    // SAFETY: restoring the default disposition.
+    unsafe { signal::signal(Signal::SIGALRM, SigHandler::SigDfl) }.map_err(nix_err)?;
+    signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(&old), None).map_err(nix_err)?;
+    Ok(())
+}
+
+/// execve(2) of `program` with `argv`; `env` = `K=V` entries, or `None` for the current
+/// environment. Returns only on failure, with execve's error.
+pub fn exec(program: &OsStr, argv: &[OsString], env: Option<&[OsString]>) -> io::Error {
+    let prog = match cstr(program) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let args: Vec<CString> = match argv.iter().map(|a| cstr(a)).collect() {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    let mut arg_ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    arg_ptrs.push(std::ptr::null());
+    match env {
+        None => {
+            // SAFETY: both arrays are NUL-terminated and outlive the call.
+            unsafe { libc::execv(prog.as_ptr(), arg_ptrs.as_ptr()) };
+        }
+        Some(env) => {
+            let vars: Vec<CString> = match env.iter().map(|a| cstr(a)).collect() {
+                Ok(v) => v,
+                Err(e) => return e,
+            };
+            let mut env_ptrs: Vec<*const libc::c_char> = vars.iter().map(|v| v.as_ptr()).collect();
+            env_ptrs.push(std::ptr::null());
+            // SAFETY: all arrays are NUL-terminated and outlive the call.
+            unsafe { libc::execve(prog.as_ptr(), arg_ptrs.as_ptr(), env_ptrs.as_ptr()) };
+        }
+    }
+    io::Error::last_os_error()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn umask_round_trips() {
+        let old = umask(0o027);
+        assert_eq!(get_umask(), 0o027);
+        umask(old);
+    }
+
+    #[test]
+    fn exec_of_missing_file_fails_with_enoent() {
+        let e = exec(
+            OsStr::new("/nonexistent/prog"),
+            &[OsString::from("prog")],
+            None,
+        );
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+    }
+
+    #[test]
+    fn exec_of_nul_name_is_einval() {
+        let e = exec(OsStr::new("a\0b"), &[], Some(&[]));
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn ids_are_consistent() {
+        assert!(getpid() > 0);
+        assert!(getsid().unwrap() > 0);
+        let _ = geteuid();
+    }
+
+    #[test]
+    fn oom_adjust_own_process() {
+        // Raising the score is allowed for anyone on Linux; elsewhere it must say unsupported.
+        match set_oom_score_adj(getpid(), 0) {
+            Ok(()) => {}
+            Err(e) => assert!(
+                e.kind() == io::ErrorKind::Unsupported
+                    || e.raw_os_error() == Some(libc::EACCES)
+                    || e.raw_os_error() == Some(libc::ENOENT),
+                "{e}"
+            ),
+        }
+    }
+}
