@@ -1,1 +1,1157 @@
-//! The control protocol v2 (being written).
+//! The perpd control protocol, version 2 (perp-core.md §5), plus one extension request.
+//!
+//! Pure code: byte-exact encoding and decoding of every packet, no I/O. perpd (server side)
+//! and every client tool use this module; nobody else writes packet bytes.
+//!
+//! # Framing (§5.2)
+//!
+//! ```text
+//! offset size field
+//! 0      1    P  protocol id, always 2
+//! 1      1    T  packet type, one ASCII letter
+//! 2      1    L  payload length 0..=255
+//! 3      L    payload
+//! ```
+//!
+//! Integers are little-endian (`u32le` pids/codes, `u64le` dev/ino); timestamps are 12-byte
+//! big-endian TAI64N labels ([`Tain`]).
+//!
+//! # Requests (client → perpd)
+//!
+//! | T | L | payload | type here |
+//! |---|---|---|---|
+//! | `Q` | 16 | dev u64le, ino u64le | [`Request::Query`] |
+//! | `C` | 18 | dev u64le, ino u64le, command byte, flag byte ([`CmdFlags`]) | [`Request::Control`] |
+//! | `Y` | any | ignored (pidyank, reserved) | [`Request::Yank`] |
+//! | `H` | 16 | dev u64le, ino u64le | [`Request::History`] (extension, below) |
+//!
+//! Anything else that is framed correctly (unknown type, wrong length for the type, or a
+//! protocol byte other than 2 — defect D4 fixed) decodes as [`Request::Invalid`]; the server
+//! answers it with `E` EPROTO and does nothing.
+//!
+//! # Replies (perpd → client)
+//!
+//! | T | L | payload | type here |
+//! |---|---|---|---|
+//! | `S` | 66 | status, §5.5 ([`Status`]) | [`Reply::Status`] |
+//! | `E` | 4 | code u32le: 0 success, else a native errno | [`Reply::Error`] |
+//! | `H` | 11..=231 | exit history (extension, below) | [`Reply::History`] |
+//!
+//! # Extension: `H` — exit history (not in the original perp)
+//!
+//! Old clients never send type `H`; an original C perpd answers it with `E` EPROTO (unknown
+//! type), so clients that get any `E` reply to `H` fall back silently to what `Q` gives.
+//!
+//! Request (19 bytes), exactly like `Q` but with type `H` (0x48):
+//!
+//! ```text
+//! 02 48 10  dev u64le  ino u64le
+//! ```
+//!
+//! Replies: `E` ENOTDIR when the dev/ino is unknown (same as `Q`), otherwise an `H` reply:
+//!
+//! ```text
+//! 0  02
+//! 1  48 'H'
+//! 2  L = 11 + 22 × (n + m)
+//! payload:
+//!    0            u8     history format version, 1
+//!    1..4         u32le  main: restarts (start runs forked since activation, minus the first)
+//!    5            u8     main: n, number of exit records (0..=5)
+//!    6..          n × 22-byte exit records, newest first
+//!    next 4       u32le  log: restarts
+//!    next 1       u8     log: m, number of exit records (0..=5)
+//!    then         m × 22-byte exit records, newest first
+//! exit record:
+//!    0..11        tain   when perpd reaped the process (TAI64N, as in `S`)
+//!    12           u8     0 = exited with a code, 1 = killed by a signal
+//!    13           u8     exit code or signal number
+//!    14..21       u64le  how long it ran, milliseconds (reap time − fork time)
+//! ```
+//!
+//! Only `start` runs are recorded (reset runs are not exits of the service). A service without
+//! a log has zero restarts and no records for the log. Decoders accept versions ≥ 1 and ignore
+//! bytes after the known fields, so later versions may append data.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The protocol id byte every packet starts with.
+pub const PROTOCOL: u8 = 2;
+/// Header bytes before the payload.
+pub const HEADER_LEN: usize = 3;
+/// Largest payload a packet can carry.
+pub const MAX_PAYLOAD: usize = 255;
+/// Largest packet: header plus the largest payload.
+pub const MAX_PACKET: usize = HEADER_LEN + MAX_PAYLOAD;
+
+/// Type letter of a status query.
+pub const T_QUERY: u8 = b'Q';
+/// Type letter of a control command.
+pub const T_CONTROL: u8 = b'C';
+/// Type letter of the reserved pidyank request.
+pub const T_YANK: u8 = b'Y';
+/// Type letter of the exit-history request and reply (extension).
+pub const T_HISTORY: u8 = b'H';
+/// Type letter of a status reply.
+pub const T_STATUS: u8 = b'S';
+/// Type letter of an error/result reply.
+pub const T_ERROR: u8 = b'E';
+
+/// Payload length of `Q` and `H` requests.
+pub const QUERY_LEN: usize = 16;
+/// Payload length of a `C` request.
+pub const CONTROL_LEN: usize = 18;
+/// Payload length of an `S` reply.
+pub const STATUS_LEN: usize = 66;
+/// Payload length of an `E` reply.
+pub const ERROR_LEN: usize = 4;
+/// Version byte of the `H` reply format written by this module.
+pub const HISTORY_VERSION: u8 = 1;
+/// Most exit records per subservice in one `H` reply.
+pub const HISTORY_MAX: usize = 5;
+/// Bytes of one exit record.
+pub const EXIT_RECORD_LEN: usize = 22;
+
+/// The TAI64 label of the Unix epoch as perp writes it: 2^62 + 10, no leap-second table.
+pub const TAI_OFFSET: u64 = 0x4000_0000_0000_000A;
+
+/// A TAI64N timestamp as carried on the wire: 12 bytes, big-endian (§5.3).
+///
+/// `secs` is the raw TAI64 label (2^62 + 10 + Unix seconds). A timestamp that was never set is
+/// all zeros ([`Tain::ZERO`]); clients compute differences in label space, so a zero `when`
+/// yields the original's huge "uptime".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Tain {
+    pub secs: u64,
+    pub nanos: u32,
+}
+
+impl Tain {
+    /// The never-set timestamp (12 zero bytes).
+    pub const ZERO: Tain = Tain { secs: 0, nanos: 0 };
+
+    /// The timestamp of a wall-clock time (times before 1970 clamp to the epoch).
+    pub fn from_system_time(t: SystemTime) -> Tain {
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        Tain {
+            secs: TAI_OFFSET.wrapping_add(d.as_secs()),
+            nanos: d.subsec_nanos(),
+        }
+    }
+
+    /// Like perpd stamps times: from microseconds, nanoseconds = µs × 1000 + 500 (§5.3).
+    pub fn from_system_time_usec(t: SystemTime) -> Tain {
+        let mut tain = Tain::from_system_time(t);
+        tain.nanos = (tain.nanos / 1000) * 1000 + 500;
+        tain
+    }
+
+    /// The current wall-clock time.
+    pub fn now() -> Tain {
+        Tain::from_system_time(SystemTime::now())
+    }
+
+    /// The wall-clock time of this label (labels before the epoch give the epoch).
+    pub fn to_system_time(&self) -> SystemTime {
+        let secs = self.secs.saturating_sub(TAI_OFFSET);
+        UNIX_EPOCH + Duration::new(secs, self.nanos.min(999_999_999))
+    }
+
+    /// True for the never-set timestamp.
+    pub fn is_zero(&self) -> bool {
+        self.secs == 0 && self.nanos == 0
+    }
+
+    /// Big-endian wire form.
+    pub fn to_bytes(&self) -> [u8; 12] {
+        let mut b = [0u8; 12];
+        b[..8].copy_from_slice(&self.secs.to_be_bytes());
+        b[8..].copy_from_slice(&self.nanos.to_be_bytes());
+        b
+    }
+
+    /// From the big-endian wire form (nanoseconds are taken as sent).
+    pub fn from_bytes(b: &[u8; 12]) -> Tain {
+        let mut s = [0u8; 8];
+        s.copy_from_slice(&b[..8]);
+        let mut n = [0u8; 4];
+        n.copy_from_slice(&b[8..]);
+        Tain {
+            secs: u64::from_be_bytes(s),
+            nanos: u32::from_be_bytes(n),
+        }
+    }
+
+    /// |self − earlier| in label space as (seconds, nanoseconds): the clients' uptime basis.
+    pub fn abs_diff(&self, other: &Tain) -> (u64, u32) {
+        let (hi, lo) = if self >= other {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        let hn = hi.nanos.min(999_999_999);
+        let ln = lo.nanos.min(999_999_999);
+        if hn >= ln {
+            (hi.secs - lo.secs, hn - ln)
+        } else {
+            (hi.secs - lo.secs - 1, hn + 1_000_000_000 - ln)
+        }
+    }
+
+    /// Uptime as the clients print it (§2.6): whole seconds of |now − self|, plus one if the
+    /// fraction is greater than 0.5 s.
+    pub fn uptime(&self, now: &Tain) -> u64 {
+        let (s, n) = now.abs_diff(self);
+        if n > 500_000_000 {
+            s.wrapping_add(1)
+        } else {
+            s
+        }
+    }
+}
+
+/// A service's identity on the wire: device and inode of its directory (`stat`, following
+/// symlinks), each widened to 64 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct DevIno {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl DevIno {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.dev.to_le_bytes());
+        out.extend_from_slice(&self.ino.to_le_bytes());
+    }
+
+    fn read(b: &[u8]) -> DevIno {
+        DevIno {
+            dev: u64_le(&b[0..8]),
+            ino: u64_le(&b[8..16]),
+        }
+    }
+}
+
+/// Service flags (status byte 28, §5.5). Unknown bits are kept as received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ServiceFlags(pub u8);
+
+impl ServiceFlags {
+    /// Found sticky by the latest scan.
+    pub const ACTIVE: u8 = 0x01;
+    /// A logger is configured.
+    pub const HASLOG: u8 = 0x02;
+    /// Deactivation in progress.
+    pub const CULL: u8 = 0x04;
+    /// Reactivation requested during deactivation.
+    pub const CYCLE: u8 = 0x08;
+    /// `flag.down` existed at activation.
+    pub const DOWN: u8 = 0x10;
+    /// `flag.once` existed at activation.
+    pub const ONCE: u8 = 0x20;
+
+    /// True if every bit of `bits` is set.
+    pub fn has(&self, bits: u8) -> bool {
+        self.0 & bits == bits
+    }
+}
+
+/// Subservice flags (status bytes 46 and 64, §5.5). Unknown bits are kept as received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SubFlags(pub u8);
+
+impl SubFlags {
+    /// Set in the log's byte only.
+    pub const ISLOG: u8 = 0x01;
+    /// The current/last run is a reset run.
+    pub const ISRESET: u8 = 0x02;
+    /// Once mode.
+    pub const ISONCE: u8 = 0x04;
+    /// Paused with `p`.
+    pub const ISPAUSED: u8 = 0x08;
+    /// Will not be restarted.
+    pub const WANTDOWN: u8 = 0x10;
+    /// The last fork failed; a retry is pending.
+    pub const FAILING: u8 = 0x20;
+
+    /// True if every bit of `bits` is set.
+    pub fn has(&self, bits: u8) -> bool {
+        self.0 & bits == bits
+    }
+}
+
+/// One subservice (main or log) in a status reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SubStatus {
+    /// Pid of the running start or reset child, 0 when none runs.
+    pub pid: u32,
+    /// Fork time of the current/last run; [`Tain::ZERO`] if never run.
+    pub when: Tain,
+    pub flags: SubFlags,
+}
+
+/// The payload of an `S` reply (§5.5). The reserved bytes are written as 0 and ignored on
+/// decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Status {
+    pub perpd_pid: u32,
+    pub perpd_start: Tain,
+    /// Activation time of the service.
+    pub activated: Tain,
+    pub flags: ServiceFlags,
+    pub main: SubStatus,
+    /// All zero when the service has no log (the server must send it that way).
+    pub log: SubStatus,
+}
+
+impl Status {
+    /// The 66-byte payload.
+    pub fn to_payload(&self) -> [u8; STATUS_LEN] {
+        let mut p = [0u8; STATUS_LEN];
+        p[0..4].copy_from_slice(&self.perpd_pid.to_le_bytes());
+        p[4..16].copy_from_slice(&self.perpd_start.to_bytes());
+        p[16..28].copy_from_slice(&self.activated.to_bytes());
+        p[28] = self.flags.0;
+        for (off, sub) in [(30, &self.main), (48, &self.log)] {
+            p[off..off + 4].copy_from_slice(&sub.pid.to_le_bytes());
+            p[off + 4..off + 16].copy_from_slice(&sub.when.to_bytes());
+            p[off + 16] = sub.flags.0;
+        }
+        p
+    }
+
+    /// From a payload of exactly 66 bytes.
+    pub fn from_payload(p: &[u8]) -> Option<Status> {
+        if p.len() != STATUS_LEN {
+            return None;
+        }
+        let sub = |off: usize| SubStatus {
+            pid: u32_le(&p[off..off + 4]),
+            when: tain_at(&p[off + 4..off + 16]),
+            flags: SubFlags(p[off + 16]),
+        };
+        Some(Status {
+            perpd_pid: u32_le(&p[0..4]),
+            perpd_start: tain_at(&p[4..16]),
+            activated: tain_at(&p[16..28]),
+            flags: ServiceFlags(p[28]),
+            main: sub(30),
+            log: sub(48),
+        })
+    }
+}
+
+/// The control command bytes perpd understands (§4.12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Command {
+    Up,
+    Once,
+    Down,
+    Pause,
+    Cont,
+    Alarm,
+    Hup,
+    Interrupt,
+    Kill,
+    Quit,
+    Term,
+    Winch,
+    Usr1,
+    Usr2,
+    /// `U`: up the log, then main.
+    MetaUp,
+    /// `D`: down main, then the log.
+    MetaDown,
+}
+
+impl Command {
+    /// Every command, in the order of the perpctl usage string.
+    pub const ALL: [Command; 16] = [
+        Command::MetaDown,
+        Command::MetaUp,
+        Command::Down,
+        Command::Up,
+        Command::Once,
+        Command::Pause,
+        Command::Cont,
+        Command::Alarm,
+        Command::Hup,
+        Command::Interrupt,
+        Command::Kill,
+        Command::Quit,
+        Command::Term,
+        Command::Winch,
+        Command::Usr1,
+        Command::Usr2,
+    ];
+
+    /// The wire byte.
+    pub fn byte(self) -> u8 {
+        match self {
+            Command::Up => b'u',
+            Command::Once => b'o',
+            Command::Down => b'd',
+            Command::Pause => b'p',
+            Command::Cont => b'c',
+            Command::Alarm => b'a',
+            Command::Hup => b'h',
+            Command::Interrupt => b'i',
+            Command::Kill => b'k',
+            Command::Quit => b'q',
+            Command::Term => b't',
+            Command::Winch => b'w',
+            Command::Usr1 => b'1',
+            Command::Usr2 => b'2',
+            Command::MetaUp => b'U',
+            Command::MetaDown => b'D',
+        }
+    }
+
+    /// The command of a wire byte; `None` means the server replies EPROTO.
+    pub fn from_byte(b: u8) -> Option<Command> {
+        Command::ALL.iter().copied().find(|c| c.byte() == b)
+    }
+
+    /// `U` and `D`, which act on both subservices and refuse perpctl's `-L`.
+    pub fn is_meta(self) -> bool {
+        matches!(self, Command::MetaUp | Command::MetaDown)
+    }
+}
+
+/// Command flag byte of a `C` request. Bits other than these are ignored by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct CmdFlags(pub u8);
+
+impl CmdFlags {
+    /// Apply to the log subservice (perpctl `-L`).
+    pub const LOG: u8 = 0x01;
+    /// Signal the process group (perpctl `-g`).
+    pub const KILLPG: u8 = 0x02;
+
+    /// True if every bit of `bits` is set.
+    pub fn has(&self, bits: u8) -> bool {
+        self.0 & bits == bits
+    }
+}
+
+/// A decoded request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Request {
+    /// `Q`: status of the service with this identity.
+    Query(DevIno),
+    /// `C`: the command byte is kept raw so that the server can answer unknown bytes with
+    /// EPROTO ([`Command::from_byte`]).
+    Control {
+        id: DevIno,
+        command: u8,
+        flags: CmdFlags,
+    },
+    /// `Y`: pidyank, answered with ENOTSUP; the payload is not examined.
+    Yank(Vec<u8>),
+    /// `H` (extension): exit history of the service with this identity.
+    History(DevIno),
+    /// Framed correctly but not a valid request (unknown type, wrong length, protocol byte
+    /// ≠ 2): answer `E` EPROTO, do nothing.
+    Invalid { proto: u8, ptype: u8, len: u8 },
+}
+
+impl Request {
+    /// The complete packet.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Request::Query(id) => {
+                let mut out = header(T_QUERY, QUERY_LEN);
+                id.write(&mut out);
+                out
+            }
+            Request::History(id) => {
+                let mut out = header(T_HISTORY, QUERY_LEN);
+                id.write(&mut out);
+                out
+            }
+            Request::Control { id, command, flags } => {
+                let mut out = header(T_CONTROL, CONTROL_LEN);
+                id.write(&mut out);
+                out.push(*command);
+                out.push(flags.0);
+                out
+            }
+            Request::Yank(payload) => {
+                let n = payload.len().min(MAX_PAYLOAD);
+                let mut out = header(T_YANK, n);
+                out.extend_from_slice(&payload[..n]);
+                out
+            }
+            // Encodes a header-only packet of the given shape; used by tests of the server.
+            Request::Invalid { proto, ptype, len } => {
+                let mut out = vec![*proto, *ptype, *len];
+                out.resize(HEADER_LEN + *len as usize, 0);
+                out
+            }
+        }
+    }
+
+    /// Interprets one complete frame. Never fails: anything unusable is [`Request::Invalid`].
+    pub fn from_frame(frame: &Frame<'_>) -> Request {
+        let p = frame.payload;
+        let invalid = Request::Invalid {
+            proto: frame.proto,
+            ptype: frame.ptype,
+            len: p.len() as u8,
+        };
+        if frame.proto != PROTOCOL {
+            return invalid;
+        }
+        match (frame.ptype, p.len()) {
+            (T_QUERY, QUERY_LEN) => Request::Query(DevIno::read(p)),
+            (T_HISTORY, QUERY_LEN) => Request::History(DevIno::read(p)),
+            (T_CONTROL, CONTROL_LEN) => Request::Control {
+                id: DevIno::read(p),
+                command: p[16],
+                flags: CmdFlags(p[17]),
+            },
+            (T_YANK, _) => Request::Yank(p.to_vec()),
+            _ => invalid,
+        }
+    }
+}
+
+/// Why the server must drop a connection instead of answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameError {
+    /// More bytes than one packet arrived before the reply was sent (a pipelined second
+    /// request): the original logs `error reading client: protocol error (EPROTO)` and closes.
+    Pipelined,
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Pipelined => f.write_str("more than one request packet received"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// One framed packet borrowed from a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    pub proto: u8,
+    pub ptype: u8,
+    pub payload: &'a [u8],
+}
+
+impl<'a> Frame<'a> {
+    /// The first complete frame in `buf` and its size, or `None` if more bytes are needed.
+    /// Any byte sequence frames (the header's length byte alone decides the size).
+    pub fn parse(buf: &'a [u8]) -> Option<(Frame<'a>, usize)> {
+        if buf.len() < HEADER_LEN {
+            return None;
+        }
+        let total = HEADER_LEN + buf[2] as usize;
+        if buf.len() < total {
+            return None;
+        }
+        Some((
+            Frame {
+                proto: buf[0],
+                ptype: buf[1],
+                payload: &buf[HEADER_LEN..total],
+            },
+            total,
+        ))
+    }
+}
+
+/// Server side: decode the request in a connection's read buffer (everything received since
+/// the last reply was written).
+///
+/// * `Ok(None)`: incomplete, read more (the buffer never needs more than [`MAX_PACKET`] bytes);
+/// * `Ok(Some((request, consumed)))`: one request, `consumed == buf.len()`;
+/// * `Err(FrameError::Pipelined)`: bytes beyond the first packet — close the connection.
+pub fn decode_request(buf: &[u8]) -> Result<Option<(Request, usize)>, FrameError> {
+    match Frame::parse(buf) {
+        None => Ok(None),
+        Some((_, n)) if n < buf.len() => Err(FrameError::Pipelined),
+        Some((frame, n)) => Ok(Some((Request::from_frame(&frame), n))),
+    }
+}
+
+/// How a subservice's start run ended (extension `H`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExitKind {
+    /// Exited with this code.
+    Exited(u8),
+    /// Killed by this signal number.
+    Signaled(u8),
+}
+
+/// One exit of a start run (extension `H`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExitRecord {
+    /// When perpd reaped it.
+    pub when: Tain,
+    pub kind: ExitKind,
+    /// How long it ran, in milliseconds.
+    pub ran_ms: u64,
+}
+
+impl ExitRecord {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.when.to_bytes());
+        match self.kind {
+            ExitKind::Exited(c) => out.extend_from_slice(&[0, c]),
+            ExitKind::Signaled(s) => out.extend_from_slice(&[1, s]),
+        }
+        out.extend_from_slice(&self.ran_ms.to_le_bytes());
+    }
+
+    fn read(b: &[u8]) -> Option<ExitRecord> {
+        let kind = match b[12] {
+            0 => ExitKind::Exited(b[13]),
+            1 => ExitKind::Signaled(b[13]),
+            _ => return None,
+        };
+        Some(ExitRecord {
+            when: tain_at(&b[0..12]),
+            kind,
+            ran_ms: u64_le(&b[14..22]),
+        })
+    }
+}
+
+/// Exit history of one subservice (extension `H`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct SubHistory {
+    /// Start runs forked since activation, minus the first.
+    pub restarts: u32,
+    /// Newest first; at most [`HISTORY_MAX`] are encoded (extra ones are dropped, oldest last).
+    pub exits: Vec<ExitRecord>,
+}
+
+/// The payload of an `H` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct History {
+    pub main: SubHistory,
+    pub log: SubHistory,
+}
+
+impl History {
+    /// The payload (at most 231 bytes).
+    pub fn to_payload(&self) -> Vec<u8> {
+        let mut out = vec![HISTORY_VERSION];
+        for sub in [&self.main, &self.log] {
+            let n = sub.exits.len().min(HISTORY_MAX);
+            out.extend_from_slice(&sub.restarts.to_le_bytes());
+            out.push(n as u8);
+            for e in &sub.exits[..n] {
+                e.write(&mut out);
+            }
+        }
+        out
+    }
+
+    /// From a payload; `None` if it is too short, version 0, or has a bad record.
+    pub fn from_payload(p: &[u8]) -> Option<History> {
+        if p.first().copied().unwrap_or(0) < 1 {
+            return None;
+        }
+        let mut at = 1;
+        let mut subs = [SubHistory::default(), SubHistory::default()];
+        for sub in subs.iter_mut() {
+            let head = p.get(at..at + 5)?;
+            sub.restarts = u32_le(&head[0..4]);
+            let n = head[4] as usize;
+            at += 5;
+            for _ in 0..n {
+                let rec = p.get(at..at + EXIT_RECORD_LEN)?;
+                sub.exits.push(ExitRecord::read(rec)?);
+                at += EXIT_RECORD_LEN;
+            }
+        }
+        let [main, log] = subs;
+        Some(History { main, log })
+    }
+}
+
+/// A decoded reply.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Reply {
+    Status(Status),
+    /// 0 = success, else a native errno number.
+    Error(u32),
+    History(History),
+}
+
+impl Reply {
+    /// The complete packet.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Reply::Status(st) => {
+                let mut out = header(T_STATUS, STATUS_LEN);
+                out.extend_from_slice(&st.to_payload());
+                out
+            }
+            Reply::Error(code) => {
+                let mut out = header(T_ERROR, ERROR_LEN);
+                out.extend_from_slice(&code.to_le_bytes());
+                out
+            }
+            Reply::History(h) => {
+                let p = h.to_payload();
+                let mut out = header(T_HISTORY, p.len());
+                out.extend_from_slice(&p);
+                out
+            }
+        }
+    }
+
+    /// Interprets one complete frame as the original clients do (§5.9): the protocol byte is
+    /// checked first, then the type.
+    pub fn from_frame(frame: &Frame<'_>) -> Result<Reply, ReplyError> {
+        if frame.proto != PROTOCOL {
+            return Err(ReplyError::Protocol(frame.proto));
+        }
+        let p = frame.payload;
+        let bad_len = ReplyError::Length(frame.ptype, p.len() as u8);
+        match frame.ptype {
+            T_STATUS => Status::from_payload(p).map(Reply::Status).ok_or(bad_len),
+            T_ERROR if p.len() == ERROR_LEN => Ok(Reply::Error(u32_le(p))),
+            T_ERROR => Err(bad_len),
+            T_HISTORY => History::from_payload(p).map(Reply::History).ok_or(bad_len),
+            t => Err(ReplyError::Type(t)),
+        }
+    }
+
+    /// Client side: the reply at the start of `buf`, `Ok(None)` if incomplete.
+    pub fn decode(buf: &[u8]) -> Result<Option<(Reply, usize)>, ReplyError> {
+        match Frame::parse(buf) {
+            None => Ok(None),
+            Some((frame, n)) => Reply::from_frame(&frame).map(|r| Some((r, n))),
+        }
+    }
+}
+
+/// Why a reply packet is unusable for a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyError {
+    /// Protocol byte ≠ 2: "unknown packet protocol in reply".
+    Protocol(u8),
+    /// Unknown type letter: "unknown packet type in reply".
+    Type(u8),
+    /// Known type with a payload it cannot have (reported like an unknown type).
+    Length(u8, u8),
+}
+
+impl std::fmt::Display for ReplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplyError::Protocol(p) => write!(f, "unknown packet protocol {p} in reply"),
+            ReplyError::Type(t) => write!(f, "unknown packet type 0x{t:02x} in reply"),
+            ReplyError::Length(t, l) => {
+                write!(
+                    f,
+                    "bad payload length {l} for packet type 0x{t:02x} in reply"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ReplyError {}
+
+fn header(ptype: u8, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + len);
+    out.extend_from_slice(&[PROTOCOL, ptype, len as u8]);
+    out
+}
+
+fn u32_le(b: &[u8]) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[..4]);
+    u32::from_le_bytes(a)
+}
+
+fn u64_le(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(a)
+}
+
+fn tain_at(b: &[u8]) -> Tain {
+    let mut a = [0u8; 12];
+    a.copy_from_slice(&b[..12]);
+    Tain::from_bytes(&a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        s.split_whitespace()
+            .map(|h| u8::from_str_radix(h, 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn tain_golden_vector_from_spec() {
+        // §5.3: Unix 1700000000.123456 → 40 00 00 00 65 53 F1 0A 07 5B CB F4 (nsec 123456500).
+        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_000);
+        let tain = Tain::from_system_time_usec(t);
+        assert_eq!(
+            tain.to_bytes().to_vec(),
+            hex("40 00 00 00 65 53 F1 0A 07 5B CB F4")
+        );
+        assert_eq!(tain.nanos, 123_456_500);
+        assert_eq!(Tain::from_bytes(&tain.to_bytes()), tain);
+        assert_eq!(
+            tain.to_system_time(),
+            UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_500)
+        );
+    }
+
+    #[test]
+    fn uptime_rounding_and_future() {
+        let a = Tain {
+            secs: TAI_OFFSET + 100,
+            nanos: 0,
+        };
+        let at = |s: u64, n: u32| Tain {
+            secs: TAI_OFFSET + s,
+            nanos: n,
+        };
+        assert_eq!(a.uptime(&at(105, 500_000_000)), 5, "exactly .5 rounds down");
+        assert_eq!(a.uptime(&at(105, 500_000_001)), 6);
+        assert_eq!(at(105, 900_000_000).uptime(&at(103, 100_000_000)), 3);
+        assert_eq!(a.uptime(&a), 0);
+        // A zero `when` gives the original's huge uptime (perpstat §8.3).
+        let now = at(1_700_000_000, 0);
+        assert_eq!(Tain::ZERO.uptime(&now), 4_611_686_020_127_387_914);
+    }
+
+    #[test]
+    fn status_golden_vector_from_spec() {
+        // §5.5 worked example.
+        let bytes = hex("02 53 42
+             92 10 00 00
+             40 00 00 00 65 53 F1 00 00 00 01 F4
+             40 00 00 00 65 53 F1 05 00 00 01 F4
+             03 00
+             88 13 00 00
+             40 00 00 00 65 53 F1 06 00 00 01 F4
+             04 00
+             87 13 00 00
+             40 00 00 00 65 53 F1 05 00 00 01 F4
+             01 00");
+        assert_eq!(bytes.len(), 69);
+        let t = |s: u64| Tain {
+            secs: 0x4000_0000_6553_F100 + s,
+            nanos: 500,
+        };
+        let st = Status {
+            perpd_pid: 4242,
+            perpd_start: t(0),
+            activated: t(5),
+            flags: ServiceFlags(ServiceFlags::ACTIVE | ServiceFlags::HASLOG),
+            main: SubStatus {
+                pid: 5000,
+                when: t(6),
+                flags: SubFlags(SubFlags::ISONCE),
+            },
+            log: SubStatus {
+                pid: 4999,
+                when: t(5),
+                flags: SubFlags(SubFlags::ISLOG),
+            },
+        };
+        assert_eq!(Reply::Status(st).encode(), bytes);
+        assert_eq!(
+            Reply::decode(&bytes).unwrap(),
+            Some((Reply::Status(st), 69))
+        );
+    }
+
+    #[test]
+    fn error_replies_golden() {
+        // §15.7 scenario 52/54 (Linux numbers).
+        assert_eq!(Reply::Error(20).encode(), hex("02 45 04 14 00 00 00"));
+        assert_eq!(Reply::Error(2).encode(), hex("02 45 04 02 00 00 00"));
+        assert_eq!(Reply::Error(0).encode(), hex("02 45 04 00 00 00 00"));
+        assert_eq!(
+            Reply::decode(&hex("02 45 04 47 00 00 00")).unwrap(),
+            Some((Reply::Error(71), 7))
+        );
+    }
+
+    #[test]
+    fn request_golden_bytes() {
+        let id = DevIno {
+            dev: 0x0102,
+            ino: 0x0A0B0C0D0E0F1011,
+        };
+        assert_eq!(
+            Request::Query(id).encode(),
+            hex("02 51 10 02 01 00 00 00 00 00 00 11 10 0F 0E 0D 0C 0B 0A")
+        );
+        assert_eq!(
+            Request::Control {
+                id,
+                command: b'u',
+                flags: CmdFlags(CmdFlags::LOG | CmdFlags::KILLPG)
+            }
+            .encode(),
+            hex("02 43 12 02 01 00 00 00 00 00 00 11 10 0F 0E 0D 0C 0B 0A 75 03")
+        );
+        assert_eq!(
+            Request::History(id).encode(),
+            hex("02 48 10 02 01 00 00 00 00 00 00 11 10 0F 0E 0D 0C 0B 0A")
+        );
+        assert_eq!(Request::Yank(vec![]).encode(), hex("02 59 00"));
+    }
+
+    #[test]
+    fn incremental_decoding() {
+        let q = Request::Query(DevIno { dev: 1, ino: 2 }).encode();
+        for cut in 0..q.len() {
+            assert_eq!(decode_request(&q[..cut]), Ok(None), "cut at {cut}");
+        }
+        assert_eq!(
+            decode_request(&q),
+            Ok(Some((Request::Query(DevIno { dev: 1, ino: 2 }), 19)))
+        );
+        let mut two = q.clone();
+        two.extend_from_slice(&q);
+        assert_eq!(decode_request(&two), Err(FrameError::Pipelined));
+    }
+
+    #[test]
+    fn invalid_requests_are_framed_but_invalid() {
+        // Q with L = 17 (20 bytes), unknown type Z, wrong protocol byte (D4 fixed).
+        let mut q17 = vec![2, b'Q', 17];
+        q17.resize(20, 0);
+        assert_eq!(
+            decode_request(&q17),
+            Ok(Some((
+                Request::Invalid {
+                    proto: 2,
+                    ptype: b'Q',
+                    len: 17
+                },
+                20
+            )))
+        );
+        assert!(matches!(
+            decode_request(&[2, b'Z', 0]),
+            Ok(Some((Request::Invalid { ptype: b'Z', .. }, 3)))
+        ));
+        let mut p3 = Request::Query(DevIno::default()).encode();
+        p3[0] = 3;
+        assert!(matches!(
+            decode_request(&p3),
+            Ok(Some((Request::Invalid { proto: 3, .. }, 19)))
+        ));
+        // Y with any payload is a pidyank.
+        assert_eq!(
+            decode_request(&[2, b'Y', 2, 9, 9]),
+            Ok(Some((Request::Yank(vec![9, 9]), 5)))
+        );
+    }
+
+    #[test]
+    fn reply_errors_checked_in_client_order() {
+        assert_eq!(
+            Reply::decode(&[3, b'E', 4, 0, 0, 0, 0]),
+            Err(ReplyError::Protocol(3))
+        );
+        assert_eq!(Reply::decode(&[2, b'Q', 0]), Err(ReplyError::Type(b'Q')));
+        assert_eq!(
+            Reply::decode(&[2, b'S', 1, 0]),
+            Err(ReplyError::Length(b'S', 1))
+        );
+        assert_eq!(Reply::decode(&[2, b'S', 66]), Ok(None));
+    }
+
+    #[test]
+    fn commands_round_trip() {
+        let letters = b"DUduopcahikqtw12";
+        for (c, &l) in Command::ALL.iter().zip(letters) {
+            assert_eq!(c.byte(), l);
+            assert_eq!(Command::from_byte(l), Some(*c));
+        }
+        assert_eq!(Command::from_byte(b'z'), None);
+        assert_eq!(Command::from_byte(b'A'), None);
+        assert!(Command::MetaUp.is_meta() && !Command::Up.is_meta());
+    }
+
+    #[test]
+    fn history_layout() {
+        let rec = ExitRecord {
+            when: Tain {
+                secs: TAI_OFFSET + 1,
+                nanos: 2,
+            },
+            kind: ExitKind::Signaled(15),
+            ran_ms: 1500,
+        };
+        let h = History {
+            main: SubHistory {
+                restarts: 3,
+                exits: vec![rec],
+            },
+            log: SubHistory::default(),
+        };
+        let bytes = Reply::History(h.clone()).encode();
+        let expect = hex("02 48 21  01  03 00 00 00  01
+             40 00 00 00 00 00 00 0B 00 00 00 02  01 0F  DC 05 00 00 00 00 00 00
+             00 00 00 00  00");
+        assert_eq!(bytes, expect);
+        assert_eq!(
+            Reply::decode(&bytes).unwrap(),
+            Some((Reply::History(h), 36))
+        );
+        // Later versions may append bytes; version 0 and truncation are rejected.
+        let mut longer = expect[3..].to_vec();
+        longer[0] = 2;
+        longer.push(0xFF);
+        assert!(History::from_payload(&longer).is_some());
+        assert!(History::from_payload(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_none());
+        assert!(History::from_payload(&expect[3..20]).is_none());
+    }
+
+    #[test]
+    fn history_fits_one_packet() {
+        let rec = ExitRecord {
+            when: Tain::ZERO,
+            kind: ExitKind::Exited(1),
+            ran_ms: 0,
+        };
+        let full = SubHistory {
+            restarts: u32::MAX,
+            exits: vec![rec; HISTORY_MAX + 3],
+        };
+        let h = History {
+            main: full.clone(),
+            log: full,
+        };
+        let p = h.to_payload();
+        assert_eq!(p.len(), 11 + 2 * HISTORY_MAX * EXIT_RECORD_LEN);
+        assert!(p.len() <= MAX_PAYLOAD);
+        let back = History::from_payload(&p).unwrap();
+        assert_eq!(back.main.exits.len(), HISTORY_MAX);
+    }
+
+    fn arb_tain() -> impl Strategy<Value = Tain> {
+        (any::<u64>(), any::<u32>()).prop_map(|(secs, nanos)| Tain { secs, nanos })
+    }
+
+    fn arb_sub() -> impl Strategy<Value = SubStatus> {
+        (any::<u32>(), arb_tain(), any::<u8>()).prop_map(|(pid, when, f)| SubStatus {
+            pid,
+            when,
+            flags: SubFlags(f),
+        })
+    }
+
+    fn arb_status() -> impl Strategy<Value = Status> {
+        (
+            any::<u32>(),
+            arb_tain(),
+            arb_tain(),
+            any::<u8>(),
+            arb_sub(),
+            arb_sub(),
+        )
+            .prop_map(|(perpd_pid, perpd_start, activated, f, main, log)| Status {
+                perpd_pid,
+                perpd_start,
+                activated,
+                flags: ServiceFlags(f),
+                main,
+                log,
+            })
+    }
+
+    fn arb_devino() -> impl Strategy<Value = DevIno> {
+        (any::<u64>(), any::<u64>()).prop_map(|(dev, ino)| DevIno { dev, ino })
+    }
+
+    fn arb_record() -> impl Strategy<Value = ExitRecord> {
+        (arb_tain(), any::<bool>(), any::<u8>(), any::<u64>()).prop_map(|(when, sig, c, ran_ms)| {
+            ExitRecord {
+                when,
+                kind: if sig {
+                    ExitKind::Signaled(c)
+                } else {
+                    ExitKind::Exited(c)
+                },
+                ran_ms,
+            }
+        })
+    }
+
+    fn arb_subhist() -> impl Strategy<Value = SubHistory> {
+        (
+            any::<u32>(),
+            proptest::collection::vec(arb_record(), 0..=HISTORY_MAX),
+        )
+            .prop_map(|(restarts, exits)| SubHistory { restarts, exits })
+    }
+
+    proptest! {
+        #[test]
+        fn status_round_trip(st in arb_status()) {
+            let bytes = Reply::Status(st).encode();
+            prop_assert_eq!(bytes.len(), 69);
+            prop_assert_eq!(Reply::decode(&bytes).unwrap(), Some((Reply::Status(st), 69)));
+        }
+
+        #[test]
+        fn error_round_trip(code in any::<u32>()) {
+            let bytes = Reply::Error(code).encode();
+            prop_assert_eq!(Reply::decode(&bytes).unwrap(), Some((Reply::Error(code), 7)));
+        }
+
+        #[test]
+        fn history_round_trip(main in arb_subhist(), log in arb_subhist()) {
+            let h = History { main, log };
+            let bytes = Reply::History(h.clone()).encode();
+            let n = bytes.len();
+            prop_assert!(n <= MAX_PACKET);
+            prop_assert_eq!(Reply::decode(&bytes).unwrap(), Some((Reply::History(h), n)));
+        }
+
+        #[test]
+        fn request_round_trip(id in arb_devino(), cmd in any::<u8>(), fl in any::<u8>(),
+                              y in proptest::collection::vec(any::<u8>(), 0..=255)) {
+            for req in [
+                Request::Query(id),
+                Request::History(id),
+                Request::Control { id, command: cmd, flags: CmdFlags(fl) },
+                Request::Yank(y.clone()),
+            ] {
+                let bytes = req.encode();
+                let n = bytes.len();
+                prop_assert_eq!(decode_request(&bytes), Ok(Some((req, n))));
+            }
+        }
+
+        #[test]
+        fn any_bytes_decode_without_panic(buf in proptest::collection::vec(any::<u8>(), 0..300)) {
+            match decode_request(&buf) {
+                Ok(Some((_, n))) => prop_assert_eq!(n, buf.len()),
+                Ok(None) => prop_assert!(buf.len() < MAX_PACKET),
+                Err(FrameError::Pipelined) => prop_assert!(buf.len() > HEADER_LEN + buf[2] as usize),
+            }
+            let _ = Reply::decode(&buf);
+        }
+
+        #[test]
+        fn tain_system_time_round_trip(s in 0u64..1u64 << 40, n in 0u32..1_000_000_000) {
+            let t = UNIX_EPOCH + Duration::new(s, n);
+            prop_assert_eq!(Tain::from_system_time(t).to_system_time(), t);
+        }
+    }
+}
