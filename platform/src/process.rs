@@ -11,6 +11,38 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
+// The longest path a lookup candidate may have (runtools.md §1.6).
+cfg_if::cfg_if! {
+    if #[cfg(any(target_os = "linux", target_os = "android"))] {
+        /// PATH_MAX as the suite uses it: 4096 on Linux, 1024 elsewhere.
+        pub const PATH_MAX: usize = 4096;
+    } else {
+        /// PATH_MAX as the suite uses it: 4096 on Linux, 1024 elsewhere.
+        pub const PATH_MAX: usize = 1024;
+    }
+}
+
+/// open(2) flag for "do not block" (a FIFO without a writer then reads as empty).
+pub const O_NONBLOCK: i32 = libc::O_NONBLOCK;
+
+/// open(2) flag for appending (runtool's `>` opens with truncate *and* append).
+pub const O_APPEND: i32 = libc::O_APPEND;
+
+/// The errno values the runtools decide on (their numbers differ between systems).
+pub mod errnum {
+    pub const EPERM: i32 = libc::EPERM;
+    pub const ENOENT: i32 = libc::ENOENT;
+    pub const EACCES: i32 = libc::EACCES;
+    pub const EISDIR: i32 = libc::EISDIR;
+    pub const ENAMETOOLONG: i32 = libc::ENAMETOOLONG;
+    pub const EAGAIN: i32 = libc::EAGAIN;
+    pub const EPROTO: i32 = libc::EPROTO;
+    pub const EINTR: i32 = libc::EINTR;
+    pub const EINVAL: i32 = libc::EINVAL;
+    pub const ESRCH: i32 = libc::ESRCH;
+    pub const ECHILD: i32 = libc::ECHILD;
+}
+
 fn nix_err(e: nix::errno::Errno) -> io::Error {
     io::Error::from_raw_os_error(e as i32)
 }

@@ -1,1 +1,26 @@
-//! runtools
+//! runtools: the small programs of perp's runtools suite (runtools.md), each a library module
+//! with a thin binary, plus the shared pieces: option/exit handling (`tool`), program lookup
+//! (`lookup`, `run`), line files (`lines`), environments (`env`), limits (`limits`), locks
+//! (`pidlock`), runtool's fixed order (`steps`, `fdset`).
+
+pub mod cat;
+pub mod env;
+pub mod fdset;
+pub mod limits;
+pub mod lines;
+pub mod lookup;
+pub mod pidlock;
+pub mod run;
+pub mod runargs;
+pub mod runargv0;
+pub mod runchoom;
+pub mod rundetach;
+pub mod runenv;
+pub mod runfile;
+pub mod runlimit;
+pub mod runlock;
+pub mod runpause;
+pub mod runsession;
+pub mod runuid;
+pub mod steps;
+pub mod tool;

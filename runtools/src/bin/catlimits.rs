@@ -1,0 +1,5 @@
+//! catlimits: see runtools::cat.
+
+fn main() {
+    runtools::cat::catlimits(std::env::args_os().collect())
+}

@@ -1,0 +1,5 @@
+//! runenv: see runtools::runenv.
+
+fn main() {
+    runtools::runenv::main(std::env::args_os().collect())
+}
