@@ -1,1 +1,16 @@
-//! The loggers (being written).
+//! The loggers: `tinylog` (stdin to a rotated log directory), `tinylog_run` (its configured
+//! launcher) and `sissylog` (stdin to syslog). Behaviour: loggers.md.
+//!
+//! The pure parts (byte cleaning, line cutting, stamps, archive names, configuration parsing)
+//! are separate modules so they are unit-tested without processes; the I/O lives in
+//! `tinylog`, `sissylog` and `tinylog_run`.
+
+pub mod archive;
+pub mod config;
+pub mod diag;
+pub mod line;
+pub mod sissylog;
+pub mod stamp;
+pub mod syslog;
+//TMP pub mod tinylog;
+pub mod tinylog_run;
