@@ -1,1 +1,415 @@
-//! What every client tool shares (being written).
+//! What every client tool shares: base directory rules (perp-core.md §2.4, §2.5), the
+//! connection to perpd and its request/reply exchange (§5.9), service directory checks, the
+//! lock-based pid lookup (§3.3), uptimes (§2.6) and the message wordings they have in common.
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use platform::errno;
+
+use crate::protocol::{
+    DevIno, Frame, History, Reply, ReplyError, Request, Status, SubFlags, SubStatus, Tain,
+    HEADER_LEN,
+};
+
+/// Base directory of the daemon-side tools (perphup, perpboot, perp-setup) when none is given.
+pub const BASE_DEFAULT: &str = "/etc/perp";
+/// The control socket, relative to the base directory.
+pub const SOCKET: &str = ".control/perpd.sock";
+/// The lock/pid file, relative to the base directory.
+pub const PIDLOCK: &str = ".control/perpd.pid";
+/// The original's limit for a built control path (it used a 256-byte buffer).
+const PATH_MAX_BUILT: usize = 256;
+/// The sticky bit: a service directory is active iff it is set.
+pub const STICKY: u32 = 0o1000;
+
+/// `$PERP_BASE` as the tools read it; `empty_is_unset` per the §2.4 table.
+pub fn env_base(empty_is_unset: bool) -> Option<OsString> {
+    match std::env::var_os("PERP_BASE") {
+        Some(v) if v.is_empty() && empty_is_unset => None,
+        other => other,
+    }
+}
+
+/// Base directory of a query/control client: `-b DIR`, else `$PERP_BASE`, else `.`. With
+/// `empty_is_dot` (perpctl, perpls) an empty value also means `.`; perpstat and perpok keep
+/// it empty, so their `chdir("")` fails as in the original.
+pub fn client_base(opt: Option<OsString>, empty_is_dot: bool) -> OsString {
+    match opt.or_else(|| std::env::var_os("PERP_BASE")) {
+        None => OsString::from("."),
+        Some(b) if b.is_empty() && empty_is_dot => OsString::from("."),
+        Some(b) => b,
+    }
+}
+
+/// Base directory of a daemon-side tool: a non-empty operand, else a non-empty `$PERP_BASE`,
+/// else `/etc/perp`.
+pub fn daemon_base(operand: Option<&OsString>) -> OsString {
+    operand
+        .filter(|o| !o.is_empty())
+        .cloned()
+        .or_else(|| env_base(true))
+        .unwrap_or_else(|| OsString::from(BASE_DEFAULT))
+}
+
+/// Lossy text of an OS string for messages.
+pub fn show(s: &OsStr) -> String {
+    String::from_utf8_lossy(s.as_bytes()).into_owned()
+}
+
+/// A control path as the messages name it: `BASEDIR/.control/…` (§2.5). The clients use
+/// [`SOCKET`]/[`PIDLOCK`] relative to the entered directory instead (fix D7), so a relative
+/// `-b` works; the displayed text is the original's.
+pub fn control_display(base: &OsStr, rel: &str) -> String {
+    format!("{}/{}", show(base), rel)
+}
+
+/// The original refuses built control paths of 256 bytes or more (§2.5).
+pub fn control_path_too_long(base: &OsStr, rel: &str) -> bool {
+    base.len() + 1 + rel.len() >= PATH_MAX_BUILT
+}
+
+/// `MESG (ENAME)` for a raw errno.
+pub fn describe(code: u32) -> String {
+    errno::describe(code as i32)
+}
+
+/// `ENAME` alone (perpls prints it in brackets).
+pub fn errno_name(code: i32) -> String {
+    match errno::lookup(code) {
+        Some((name, _)) => name.to_string(),
+        None => format!("E{code}"),
+    }
+}
+
+/// The errno name of an I/O error (`EIO`-like fallbacks for errors without a code).
+pub fn io_errno_name(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => errno_name(n),
+        None => "EIO".to_string(),
+    }
+}
+
+/// What a client learns from `stat()` on a service operand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SvDir {
+    pub id: DevIno,
+    pub is_dir: bool,
+    pub sticky: bool,
+    pub mode: u32,
+}
+
+/// `stat()` (following symlinks) of a service path relative to the current directory.
+pub fn stat_sv(path: &OsStr) -> io::Result<SvDir> {
+    let md = fs::metadata(Path::new(path))?;
+    Ok(SvDir {
+        id: DevIno {
+            dev: md.dev(),
+            ino: md.ino(),
+        },
+        is_dir: md.is_dir(),
+        sticky: md.mode() & STICKY != 0,
+        mode: md.mode() & 0o7777,
+    })
+}
+
+/// Sets or clears the sticky bit (perpctl `A`/`X`), keeping the other mode bits.
+pub fn set_sticky(path: &OsStr, mode: u32, on: bool) -> io::Result<()> {
+    let new = if on { mode | STICKY } else { mode & !STICKY };
+    fs::set_permissions(Path::new(path), fs::Permissions::from_mode(new))
+}
+
+/// Why connecting to perpd failed; [`ConnectError::message`] gives the fatal text of §6.3.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The built path would be 256 bytes or more.
+    TooLong,
+    /// ECONNREFUSED: the socket exists but nobody listens.
+    Refused,
+    Other(io::Error),
+}
+
+impl ConnectError {
+    /// The `DETAIL` of the fatal message for base directory `base`.
+    pub fn message(&self, base: &OsStr) -> String {
+        let path = control_display(base, SOCKET);
+        match self {
+            ConnectError::TooLong => format!(
+                "failure locating perpd control socket {path}: file name too long (ENAMETOOLONG)"
+            ),
+            ConnectError::Refused => format!(
+                "perpd not running on control socket {path}: connection refused (ECONNREFUSED)"
+            ),
+            ConnectError::Other(e) => format!(
+                "failure connecting to perpd control socket {path}: {}",
+                errno::describe_io(e)
+            ),
+        }
+    }
+}
+
+/// What went wrong in one request/reply exchange.
+#[derive(Debug)]
+pub enum ExchangeError {
+    Write(io::Error),
+    Read(io::Error),
+    /// The server closed the connection instead of replying. Reported like the original
+    /// ("unknown packet type", §5.9) by the tools, but kept apart here.
+    Eof,
+    Reply(ReplyError),
+}
+
+impl ExchangeError {
+    /// True when the original would say "unknown packet protocol".
+    pub fn is_protocol(&self) -> bool {
+        matches!(self, ExchangeError::Reply(ReplyError::Protocol(_)))
+    }
+}
+
+/// Whether the connected perpd answers the `H` extension request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HistorySupport {
+    Unknown,
+    Yes,
+    No,
+}
+
+/// A connection to perpd: one request, one reply, any number of rounds.
+pub struct Conn {
+    stream: UnixStream,
+    history: HistorySupport,
+}
+
+impl Conn {
+    /// Connects to `.control/perpd.sock` of the current directory (the tools `chdir` into the
+    /// base directory first); `base` only decides the original's length limit.
+    pub fn connect(base: &OsStr) -> Result<Conn, ConnectError> {
+        if control_path_too_long(base, SOCKET) {
+            return Err(ConnectError::TooLong);
+        }
+        match UnixStream::connect(SOCKET) {
+            Ok(stream) => Ok(Conn {
+                stream,
+                history: HistorySupport::Unknown,
+            }),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Err(ConnectError::Refused),
+            Err(e) => Err(ConnectError::Other(e)),
+        }
+    }
+
+    /// Sends one request and reads its reply. Rust ignores SIGPIPE in its programs, so a
+    /// connection perpd closed shows as EPIPE here (§5.9 recommendation).
+    pub fn request(&mut self, req: &Request) -> Result<Reply, ExchangeError> {
+        self.stream
+            .write_all(&req.encode())
+            .map_err(ExchangeError::Write)?;
+        let mut buf = vec![0u8; HEADER_LEN];
+        self.read_exact(&mut buf)?;
+        let len = buf[2] as usize;
+        buf.resize(HEADER_LEN + len, 0);
+        self.read_exact(&mut buf[HEADER_LEN..])?;
+        let (frame, _) = Frame::parse(&buf).expect("a whole frame was read");
+        Reply::from_frame(&frame).map_err(ExchangeError::Reply)
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), ExchangeError> {
+        let mut at = 0;
+        while at < buf.len() {
+            match self.stream.read(&mut buf[at..]) {
+                Ok(0) => return Err(ExchangeError::Eof),
+                Ok(n) => at += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ExchangeError::Read(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// `Q` for one service.
+    pub fn query(&mut self, id: DevIno) -> Result<Reply, ExchangeError> {
+        self.request(&Request::Query(id))
+    }
+
+    /// The exit history, if this perpd offers it. Any `E` reply (the C perpd answers the
+    /// unknown type with EPROTO) or a failed exchange means "not offered" — never an error
+    /// for the caller. After a failed exchange the connection is re-established so that later
+    /// requests keep working.
+    pub fn history(&mut self, id: DevIno) -> Option<History> {
+        if self.history == HistorySupport::No {
+            return None;
+        }
+        match self.request(&Request::History(id)) {
+            Ok(Reply::History(h)) => {
+                self.history = HistorySupport::Yes;
+                Some(h)
+            }
+            // ENOTDIR for an unknown service is per service; anything else means the type is
+            // not understood.
+            Ok(Reply::Error(_)) if self.history == HistorySupport::Yes => None,
+            Ok(_) => {
+                self.history = HistorySupport::No;
+                None
+            }
+            Err(_) => {
+                self.history = HistorySupport::No;
+                if let Ok(s) = UnixStream::connect(SOCKET) {
+                    self.stream = s;
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Uptime of a subservice's "when", as the clients compute it (§2.6).
+pub fn uptime(when: &Tain, now: &Tain) -> u64 {
+    when.uptime(now)
+}
+
+/// The state words of the JSON output and of `perpctl -w`, derived from one subservice's
+/// status like perpls/perpstat do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubState {
+    Up,
+    Down,
+    Resetting,
+    Paused,
+    WantDown,
+    Once,
+    Failing,
+}
+
+impl SubState {
+    /// The word used in JSON.
+    pub fn word(self) -> &'static str {
+        match self {
+            SubState::Up => "up",
+            SubState::Down => "down",
+            SubState::Resetting => "resetting",
+            SubState::Paused => "paused",
+            SubState::WantDown => "want-down",
+            SubState::Once => "once",
+            SubState::Failing => "failing",
+        }
+    }
+
+    /// Classifies a subservice from its wire status. Unlike perpls' panel, a process that was
+    /// forked less than a second ago counts as up (JSON consumers get the `seconds` as well).
+    pub fn of(sub: &SubStatus, _now: &Tain) -> SubState {
+        let f = sub.flags;
+        if sub.pid == 0 {
+            return if f.has(SubFlags::FAILING) {
+                SubState::Failing
+            } else {
+                SubState::Down
+            };
+        }
+        if f.has(SubFlags::ISRESET) {
+            return SubState::Resetting;
+        }
+        if f.has(SubFlags::ISPAUSED) {
+            SubState::Paused
+        } else if f.has(SubFlags::WANTDOWN) {
+            SubState::WantDown
+        } else if f.has(SubFlags::ISONCE) {
+            SubState::Once
+        } else {
+            SubState::Up
+        }
+    }
+}
+
+/// Writes to stdout; a closed stdout (EPIPE) ends the program quietly with 111 instead of a
+/// panic (Rust's `println!` panics there).
+pub fn out(bytes: &[u8]) {
+    let mut o = io::stdout().lock();
+    if o.write_all(bytes).and_then(|_| o.flush()).is_err() {
+        std::process::exit(platform::cli::EXIT_FATAL);
+    }
+}
+
+/// Writes one diagnostic line (without prefix) to stderr, flushing stdout first so that the
+/// two streams interleave in order (as perpls does).
+pub fn err_line(text: &str) {
+    let _ = io::stdout().flush();
+    let mut e = io::stderr().lock();
+    let _ = e.write_all(text.as_bytes());
+    let _ = e.write_all(b"\n");
+    let _ = e.flush();
+}
+
+/// Changes into the base directory.
+pub fn enter(base: &OsStr) -> io::Result<()> {
+    std::env::set_current_dir(Path::new(base))
+}
+
+/// A service's status together with its exit history, when perpd offers one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SvReport {
+    pub status: Status,
+    pub history: Option<History>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::TAI_OFFSET;
+
+    fn at(s: u64) -> Tain {
+        Tain {
+            secs: TAI_OFFSET + s,
+            nanos: 0,
+        }
+    }
+
+    #[test]
+    fn states() {
+        let now = at(100);
+        let sub = |pid, when, flags| SubStatus {
+            pid,
+            when,
+            flags: SubFlags(flags),
+        };
+        assert_eq!(SubState::of(&sub(0, at(1), 0x10), &now), SubState::Down);
+        assert_eq!(SubState::of(&sub(0, at(1), 0x20), &now), SubState::Failing);
+        assert_eq!(
+            SubState::of(&sub(5, at(1), 0x02), &now),
+            SubState::Resetting
+        );
+        assert_eq!(SubState::of(&sub(5, at(100), 0), &now), SubState::Up);
+        assert_eq!(SubState::of(&sub(5, at(1), 0x08), &now), SubState::Paused);
+        assert_eq!(SubState::of(&sub(5, at(1), 0x10), &now), SubState::WantDown);
+        assert_eq!(SubState::of(&sub(5, at(1), 0x04), &now), SubState::Once);
+        assert_eq!(SubState::of(&sub(5, at(1), 0), &now), SubState::Up);
+    }
+
+    #[test]
+    fn control_paths() {
+        assert_eq!(
+            control_display(OsStr::new("/etc/perp"), SOCKET),
+            "/etc/perp/.control/perpd.sock"
+        );
+        let long = "x".repeat(256 - 1 - SOCKET.len());
+        assert!(control_path_too_long(OsStr::new(&long), SOCKET));
+        assert!(!control_path_too_long(OsStr::new(&long[1..]), SOCKET));
+    }
+
+    #[test]
+    fn connect_messages() {
+        let b = OsStr::new("/b");
+        assert_eq!(
+            ConnectError::Refused.message(b),
+            "perpd not running on control socket /b/.control/perpd.sock: connection refused (ECONNREFUSED)"
+        );
+        let e = io::Error::from_raw_os_error(2);
+        assert_eq!(
+            ConnectError::Other(e).message(b),
+            "failure connecting to perpd control socket /b/.control/perpd.sock: file does not exist (ENOENT)"
+        );
+    }
+}

@@ -1,0 +1,328 @@
+//! `perpls --json` and `perpstat --json`: one JSON object per service, one object per line
+//! (JSON Lines), in the order the text output would use.
+//!
+//! # Schema, version 1
+//!
+//! Every object has `schema_version` (the integer 1), `name` and `state`; the other members
+//! depend on `state`. Members are never reordered or renamed within a schema version; new
+//! members may be added (consumers must ignore unknown members).
+//!
+//! | member | type | present | meaning |
+//! |---|---|---|---|
+//! | `schema_version` | integer | always | `1` |
+//! | `name` | string | always | the service operand as given, or the directory entry name (non-UTF-8 bytes replaced by U+FFFD) |
+//! | `state` | string | always | `"active"`, `"deactivating"` (being deactivated), `"reactivating"` (deactivating, reactivation pending), `"inactive"` (sticky bit not set, perpd not asked), `"error"` |
+//! | `error` | object | state `error` | `{"message": string, "errno": string}`: the message as in the text output (`"failure stat() on service directory"`, `"not a directory"`, `"error reported in status reply"`, …) and the errno name (`"ENOENT"`) |
+//! | `perpd_pid` | integer | perpd answered | pid of perpd |
+//! | `activated_seconds` | integer | perpd answered | seconds since activation |
+//! | `flags` | object | perpd answered | service flags, all booleans: `active`, `haslog`, `cull`, `cycle`, `flag_down`, `flag_once` (§5.5 byte 28) |
+//! | `main` | object | perpd answered | the main subservice, below |
+//! | `log` | object or null | perpd answered | the log subservice, `null` if the service has no log |
+//!
+//! A subservice object:
+//!
+//! | member | type | meaning |
+//! |---|---|---|
+//! | `pid` | integer | pid of the running start or reset process, `0` when none runs |
+//! | `state` | string | `"up"` (running), `"down"` (not running), `"resetting"` (its reset run is running), `"paused"` (running, stopped with `p`), `"want-down"` (running but asked to go down), `"once"` (running in once mode), `"failing"` (not running, the last fork failed and a retry is pending) |
+//! | `seconds` | integer or null | seconds since the current/last run was forked (the uptime perpls/perpstat show); `null` if it never ran |
+//! | `flags` | object | booleans `reset`, `once`, `paused`, `want_down`, `failing` (§5.5 bytes 46/64) |
+//! | `restarts` | integer | only when perpd offers exit history: start runs since activation, minus the first |
+//! | `exits` | array | only when perpd offers exit history: the last exits of start runs, newest first, each `{"time": number, "exit_code": integer or null, "signal": integer or null, "ran_seconds": number}` — `time` in Unix seconds (with milliseconds), exactly one of `exit_code`/`signal` is non-null, `ran_seconds` with millisecond precision |
+//!
+//! Example (one line each in real output):
+//!
+//! ```text
+//! {"schema_version":1,"name":"foo","state":"active","perpd_pid":4242,"activated_seconds":3600,
+//!  "flags":{"active":true,"haslog":true,"cull":false,"cycle":false,"flag_down":false,"flag_once":false},
+//!  "main":{"pid":1234,"state":"up","seconds":42,"flags":{"reset":false,"once":false,"paused":false,
+//!  "want_down":false,"failing":false},"restarts":1,"exits":[{"time":1700000000.123,"exit_code":null,
+//!  "signal":15,"ran_seconds":61.5}]},"log":null}
+//! {"schema_version":1,"name":"bar","state":"inactive"}
+//! ```
+
+use std::fmt::Write as _;
+use std::time::UNIX_EPOCH;
+
+use crate::client::{SubState, SvReport};
+use crate::protocol::{ExitKind, ServiceFlags, SubFlags, SubHistory, SubStatus, Tain};
+
+/// The `schema_version` written by this module.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A JSON string literal.
+pub fn string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn head(name: &str, state: &str) -> String {
+    format!(
+        "{{\"schema_version\":{SCHEMA_VERSION},\"name\":{},\"state\":{}",
+        string(name),
+        string(state)
+    )
+}
+
+/// The object of a service whose directory is not sticky.
+pub fn inactive(name: &str) -> String {
+    head(name, "inactive") + "}"
+}
+
+/// The object of a service that could not be examined or queried.
+pub fn error(name: &str, message: &str, errno: &str) -> String {
+    head(name, "error")
+        + &format!(
+            ",\"error\":{{\"message\":{},\"errno\":{}}}}}",
+            string(message),
+            string(errno)
+        )
+}
+
+fn ms_seconds(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+fn sub_object(sub: &SubStatus, hist: Option<&SubHistory>, now: &Tain) -> String {
+    let f = sub.flags;
+    let seconds = if sub.when.is_zero() {
+        "null".to_string()
+    } else {
+        sub.when.uptime(now).to_string()
+    };
+    let mut o = format!(
+        "{{\"pid\":{},\"state\":{},\"seconds\":{},\"flags\":{{\"reset\":{},\"once\":{},\"paused\":{},\"want_down\":{},\"failing\":{}}}",
+        sub.pid,
+        string(SubState::of(sub, now).word()),
+        seconds,
+        f.has(SubFlags::ISRESET),
+        f.has(SubFlags::ISONCE),
+        f.has(SubFlags::ISPAUSED),
+        f.has(SubFlags::WANTDOWN),
+        f.has(SubFlags::FAILING),
+    );
+    if let Some(h) = hist {
+        let _ = write!(o, ",\"restarts\":{},\"exits\":[", h.restarts);
+        for (i, e) in h.exits.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            let t = e
+                .when
+                .to_system_time()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            let (code, sig) = match e.kind {
+                ExitKind::Exited(c) => (c.to_string(), "null".to_string()),
+                ExitKind::Signaled(s) => ("null".to_string(), s.to_string()),
+            };
+            let _ = write!(
+                o,
+                "{{\"time\":{}.{:03},\"exit_code\":{},\"signal\":{},\"ran_seconds\":{}}}",
+                t.as_secs(),
+                t.subsec_millis(),
+                code,
+                sig,
+                ms_seconds(e.ran_ms)
+            );
+        }
+        o.push(']');
+    }
+    o.push('}');
+    o
+}
+
+/// The object of a service perpd reported on.
+pub fn status(name: &str, rep: &SvReport, now: &Tain) -> String {
+    let st = &rep.status;
+    let f = st.flags;
+    let state = if f.has(ServiceFlags::CULL) {
+        if f.has(ServiceFlags::CYCLE) {
+            "reactivating"
+        } else {
+            "deactivating"
+        }
+    } else {
+        "active"
+    };
+    let mut o = head(name, state);
+    let _ = write!(
+        o,
+        ",\"perpd_pid\":{},\"activated_seconds\":{},\"flags\":{{\"active\":{},\"haslog\":{},\"cull\":{},\"cycle\":{},\"flag_down\":{},\"flag_once\":{}}}",
+        st.perpd_pid,
+        st.activated.uptime(now),
+        f.has(ServiceFlags::ACTIVE),
+        f.has(ServiceFlags::HASLOG),
+        f.has(ServiceFlags::CULL),
+        f.has(ServiceFlags::CYCLE),
+        f.has(ServiceFlags::DOWN),
+        f.has(ServiceFlags::ONCE),
+    );
+    let hist = rep.history.as_ref();
+    let _ = write!(
+        o,
+        ",\"main\":{}",
+        sub_object(&st.main, hist.map(|h| &h.main), now)
+    );
+    if f.has(ServiceFlags::HASLOG) {
+        let _ = write!(
+            o,
+            ",\"log\":{}}}",
+            sub_object(&st.log, hist.map(|h| &h.log), now)
+        );
+    } else {
+        o.push_str(",\"log\":null}");
+    }
+    o
+}
+
+/// Removes `--json` from the option words of `args` (before the first operand; `value_opts`
+/// lists the letters that take a value, so their values are skipped). Returns whether it was
+/// there. `--json` is not an option of the shared getopt, hence this pre-pass.
+pub fn take_flag(args: &mut Vec<std::ffi::OsString>, value_opts: &str) -> bool {
+    let mut found = false;
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_encoded_bytes();
+        if a == b"--json" {
+            args.remove(i);
+            found = true;
+            continue;
+        }
+        if a == b"--" || a.len() < 2 || a[0] != b'-' {
+            break;
+        }
+        // A value-taking letter at the end of a bundle takes the next word as its value.
+        let mut takes_next = false;
+        for (k, &c) in a.iter().enumerate().skip(1) {
+            if value_opts.as_bytes().contains(&c) {
+                takes_next = k == a.len() - 1;
+                break;
+            }
+        }
+        i += if takes_next { 2 } else { 1 };
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{
+        ExitRecord, History, ServiceFlags, Status, SubFlags, SubStatus, TAI_OFFSET,
+    };
+    use std::ffi::OsString;
+
+    fn at(s: u64) -> Tain {
+        Tain {
+            secs: TAI_OFFSET + s,
+            nanos: 0,
+        }
+    }
+
+    fn report(history: Option<History>) -> SvReport {
+        SvReport {
+            status: Status {
+                perpd_pid: 4242,
+                perpd_start: at(0),
+                activated: at(10),
+                flags: ServiceFlags(ServiceFlags::ACTIVE),
+                main: SubStatus {
+                    pid: 77,
+                    when: at(58),
+                    flags: SubFlags(0),
+                },
+                log: SubStatus::default(),
+            },
+            history,
+        }
+    }
+
+    #[test]
+    fn status_object_matches_schema_text() {
+        let now = at(100);
+        let s = status("a\"b", &report(None), &now);
+        assert_eq!(
+            s,
+            "{\"schema_version\":1,\"name\":\"a\\\"b\",\"state\":\"active\",\"perpd_pid\":4242,\
+             \"activated_seconds\":90,\"flags\":{\"active\":true,\"haslog\":false,\"cull\":false,\
+             \"cycle\":false,\"flag_down\":false,\"flag_once\":false},\"main\":{\"pid\":77,\
+             \"state\":\"up\",\"seconds\":42,\"flags\":{\"reset\":false,\"once\":false,\
+             \"paused\":false,\"want_down\":false,\"failing\":false}},\"log\":null}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["main"]["seconds"], 42);
+    }
+
+    #[test]
+    fn history_members() {
+        let now = at(100);
+        let h = History {
+            main: SubHistory {
+                restarts: 2,
+                exits: vec![ExitRecord {
+                    when: Tain {
+                        secs: TAI_OFFSET + 1_700_000_000,
+                        nanos: 123_456_789,
+                    },
+                    kind: ExitKind::Signaled(9),
+                    ran_ms: 61_500,
+                }],
+            },
+            log: SubHistory::default(),
+        };
+        let s = status("x", &report(Some(h)), &now);
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["main"]["restarts"], 2);
+        assert_eq!(v["main"]["exits"][0]["signal"], 9);
+        assert!(v["main"]["exits"][0]["exit_code"].is_null());
+        assert_eq!(v["main"]["exits"][0]["ran_seconds"], 61.5);
+        assert_eq!(v["main"]["exits"][0]["time"], 1_700_000_000.123);
+    }
+
+    #[test]
+    fn error_and_inactive() {
+        let e: serde_json::Value =
+            serde_json::from_str(&error("q", "not a directory", "ENOTDIR")).unwrap();
+        assert_eq!(e["state"], "error");
+        assert_eq!(e["error"]["errno"], "ENOTDIR");
+        assert_eq!(
+            inactive("b"),
+            "{\"schema_version\":1,\"name\":\"b\",\"state\":\"inactive\"}"
+        );
+        assert_eq!(string("\u{1}\n"), "\"\\u0001\\n\"");
+    }
+
+    #[test]
+    fn json_flag_extraction() {
+        let mut a: Vec<OsString> = ["-b", "--json", "--json", "-r", "x", "--json"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert!(take_flag(&mut a, "b"));
+        assert_eq!(a, ["-b", "--json", "-r", "x", "--json"]);
+        let mut b: Vec<OsString> = ["-rb/x", "--json", "sv"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert!(take_flag(&mut b, "b"));
+        assert_eq!(b, ["-rb/x", "sv"]);
+        let mut c: Vec<OsString> = ["sv", "--json"].iter().map(OsString::from).collect();
+        assert!(!take_flag(&mut c, "b"));
+    }
+}

@@ -1,0 +1,519 @@
+//! perpls: one status line per service (perp-core.md §7), plus `--json` ([`super::json`]).
+//!
+//! Implementation choice for `-t` (§7.3): the documented sort — by main uptime, shortest
+//! first, ties by name — not the original's accidental name order.
+
+use std::ffi::{OsStr, OsString};
+use std::io::IsTerminal;
+use std::os::unix::ffi::OsStrExt;
+
+use platform::cli::{Getopt, Opt, Prog, Style, EXIT_FATAL};
+
+use crate::client::{self, Conn, ExchangeError, SvReport};
+use crate::protocol::{Reply, ServiceFlags, SubFlags, SubStatus, Tain};
+use crate::tools::json;
+
+const USAGE: &str = "[-hV] [-b basedir] [-cGgrt] [sv ...]";
+
+/// The built-in colour table (`PERPLS_COLORS_DEFAULT`).
+pub const COLORS_DEFAULT: &str =
+    "df=00:na=00:an=01:ar=01;33:ap=01;33:ad=01;34:wu=01;33:wd=01;33:er=01;31:ex=01;31";
+
+/// What was learnt about one listed service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Position 1 `E`: message and errno name.
+    Error(&'static str, String),
+    /// Not sticky: perpd was not asked.
+    Inactive,
+    Status(SvReport),
+}
+
+/// The panel and the numbers printed after it (§7.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Panel {
+    pub text: [u8; 11],
+    pub pid_main: u32,
+    pub up_main: u64,
+    pub pid_log: u32,
+    pub up_log: u64,
+}
+
+fn triplet(text: &mut [u8; 11], at: usize, sub: &SubStatus, uptime: u64) -> u32 {
+    let f = sub.flags;
+    let running = sub.pid != 0;
+    let c = if running { b'+' } else { b'.' };
+    text[at] = c;
+    text[at + 1] = c;
+    text[at + 2] = c;
+    if running == f.has(SubFlags::WANTDOWN) {
+        text[at] = b'!';
+    }
+    let mut pid = sub.pid;
+    if running {
+        if f.has(SubFlags::ISONCE) {
+            text[at + 1] = b'o';
+        }
+        if f.has(SubFlags::ISPAUSED) {
+            text[at + 2] = b'p';
+        }
+        if f.has(SubFlags::ISRESET) {
+            text[at + 2] = b'r';
+        }
+        // A start younger than a second is shown as "want up" (flapping).
+        if uptime < 1 && !f.has(SubFlags::ISRESET) {
+            pid = 0;
+            text[at..at + 3].copy_from_slice(b"!..");
+        }
+    }
+    pid
+}
+
+/// The panel of one outcome at time `now`.
+pub fn panel(outcome: &Outcome, now: &Tain) -> Panel {
+    let mut p = Panel {
+        text: *b"[- --- ---]",
+        pid_main: 0,
+        up_main: 0,
+        pid_log: 0,
+        up_log: 0,
+    };
+    match outcome {
+        Outcome::Error(..) => p.text[1] = b'E',
+        Outcome::Inactive => p.text[1] = b'-',
+        Outcome::Status(rep) => {
+            let st = &rep.status;
+            p.text[1] = if !st.flags.has(ServiceFlags::CULL) {
+                b'+'
+            } else if st.flags.has(ServiceFlags::CYCLE) {
+                b'R'
+            } else {
+                b'!'
+            };
+            p.up_main = st.main.when.uptime(now);
+            p.pid_main = triplet(&mut p.text, 3, &st.main, p.up_main);
+            if st.flags.has(ServiceFlags::HASLOG) {
+                p.up_log = st.log.when.uptime(now);
+                p.pid_log = triplet(&mut p.text, 7, &st.log, p.up_log);
+            }
+        }
+    }
+    p
+}
+
+/// The colour capability key of a panel (§7.6).
+pub fn cap_key(text: &[u8; 11]) -> &'static str {
+    match text[1] {
+        b'E' => return "er",
+        b'!' | b'R' => return "ex",
+        b'-' => return "na",
+        _ => {}
+    }
+    for at in [3, 7] {
+        if text[at] == b'!' {
+            return if text[at + 1] == b'.' { "wu" } else { "wd" };
+        }
+    }
+    if text[4] == b'.' {
+        return "ad";
+    }
+    match text[5] {
+        b'p' => "ap",
+        b'r' => "ar",
+        _ => "an",
+    }
+}
+
+/// Looks `key` up in a capability database as the original does: entries `key=attr`
+/// separated by `:`; a key runs to the next `=` (so an entry without `=` swallows the next
+/// one's key); the search ends when no further `=` exists.
+pub fn cap_lookup<'a>(db: &'a str, key: &str) -> Option<&'a str> {
+    let b = db.as_bytes();
+    let mut d0 = 0;
+    while d0 < b.len() {
+        let eq = d0 + b[d0..].iter().position(|&c| c == b'=')?;
+        let vend = eq
+            + 1
+            + b[eq + 1..]
+                .iter()
+                .position(|&c| c == b':')
+                .unwrap_or(b.len() - eq - 1);
+        if &db[d0..eq] == key {
+            return Some(&db[eq + 1..vend]);
+        }
+        d0 = if vend < b.len() { vend + 1 } else { vend };
+    }
+    None
+}
+
+/// The attribute used for `key`: its own if shorter than 15 characters, else `df`'s (same
+/// rule), else `0`.
+pub fn cap_attr(db: &str, key: &str) -> String {
+    let usable = |k: &str| {
+        cap_lookup(db, k)
+            .filter(|a| a.len() < 15)
+            .map(str::to_string)
+    };
+    usable(key)
+        .or_else(|| usable("df"))
+        .unwrap_or_else(|| "0".to_string())
+}
+
+/// One output line (with newline) for a name padded to `width`.
+pub fn line(
+    name: &[u8],
+    outcome: &Outcome,
+    p: &Panel,
+    width: usize,
+    color: Option<&str>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(80);
+    out.extend_from_slice(&p.text);
+    out.extend_from_slice(b"  ");
+    let mut padded = name.to_vec();
+    padded.resize(width.max(name.len()), b' ');
+    match color {
+        Some(db) => {
+            out.extend_from_slice(b"\x1b[00m\x1b[");
+            out.extend_from_slice(cap_attr(db, cap_key(&p.text)).as_bytes());
+            out.extend_from_slice(b"m");
+            out.extend_from_slice(&padded);
+            out.extend_from_slice(b"\x1b[00m");
+        }
+        None => out.extend_from_slice(&padded),
+    }
+    let shown = |c: u8| c == b'+' || c == b'o';
+    let num = |on: bool, n: u64| {
+        if on {
+            (n as u32).to_string()
+        } else {
+            "-".to_string()
+        }
+    };
+    let suffix = match (p.text[1], outcome) {
+        (b'E', Outcome::Error(msg, errno)) => format!("  error: {msg} [{errno}]"),
+        (b'+', _) => {
+            let (m, l) = (shown(p.text[4]), shown(p.text[8]));
+            format!(
+                "  uptime: {}s/{}s  pids: {}/{}",
+                num(m, p.up_main),
+                num(l, p.up_log),
+                num(m, p.pid_main as u64),
+                num(l, p.pid_log as u64)
+            )
+        }
+        (b'-', _) => "  (service not activated)".to_string(),
+        (b'!', _) => "  (service deactivation in progress)".to_string(),
+        (b'R', _) => "  (service reactivation in progress)".to_string(),
+        _ => "  ???".to_string(),
+    };
+    out.extend_from_slice(suffix.as_bytes());
+    out.push(b'\n');
+    out
+}
+
+/// Examines and queries one service.
+fn examine(conn: &mut Conn, name: &OsStr, with_history: bool) -> Outcome {
+    let sv = match client::stat_sv(name) {
+        Err(e) => {
+            return Outcome::Error(
+                "failure stat() on service directory",
+                client::io_errno_name(&e),
+            )
+        }
+        Ok(sv) => sv,
+    };
+    if !sv.is_dir {
+        return Outcome::Error("not a directory", "ENOTDIR".into());
+    }
+    if !sv.sticky {
+        return Outcome::Inactive;
+    }
+    match conn.query(sv.id) {
+        Ok(Reply::Status(status)) => {
+            let history = if with_history {
+                conn.history(sv.id)
+            } else {
+                None
+            };
+            Outcome::Status(SvReport { status, history })
+        }
+        Ok(Reply::Error(code)) => Outcome::Error(
+            "error reported in status reply",
+            client::errno_name(code as i32),
+        ),
+        Ok(Reply::History(_)) => {
+            Outcome::Error("unknown packet type in status reply", "EPROTO".into())
+        }
+        Err(ExchangeError::Write(e)) => Outcome::Error(
+            "failure pkt_write() during status query",
+            client::io_errno_name(&e),
+        ),
+        Err(ExchangeError::Read(e)) => Outcome::Error(
+            "failure pkt_read() during status query",
+            client::io_errno_name(&e),
+        ),
+        Err(e) if e.is_protocol() => {
+            Outcome::Error("unknown packet protocol in status reply", "EPROTO".into())
+        }
+        Err(_) => Outcome::Error("unknown packet type in status reply", "EPROTO".into()),
+    }
+}
+
+/// perpls with its arguments (without argv[0]); returns the exit code.
+pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
+    let prog = Prog::new(argv0, USAGE, Style::Core);
+    let as_json = json::take_flag(&mut args, "b");
+    let mut base: Option<OsString> = None;
+    let (mut want_g, mut opt_k, mut opt_r, mut opt_t) = (None::<bool>, false, false, false);
+    let mut g = Getopt::new(&args, "hVb:cGgKrt");
+    for opt in g.by_ref() {
+        match opt {
+            Opt::Flag('h') => prog.help(),
+            Opt::Flag('V') => prog.version(),
+            Opt::Value('b', v) => base = Some(v),
+            Opt::Flag('c') => base = Some(OsString::from(".")),
+            Opt::Flag('G') => want_g = Some(true),
+            Opt::Flag('g') => want_g = Some(false),
+            Opt::Flag('K') => opt_k = true,
+            Opt::Flag('r') => opt_r = true,
+            Opt::Flag('t') => opt_t = true,
+            other => prog.bad_option(&other),
+        }
+    }
+    let operands: Vec<OsString> = g.operands().to_vec();
+
+    let env_db = std::env::var("PERPLS_COLORS")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let color: Option<String> = if as_json {
+        None
+    } else {
+        match want_g {
+            Some(true) => Some(env_db.unwrap_or_else(|| COLORS_DEFAULT.to_string())),
+            Some(false) => None,
+            None => env_db.filter(|_| std::io::stdout().is_terminal()),
+        }
+    };
+    if let (Some(db), true) = (&color, opt_k) {
+        client::err_line(&format!("{}: color capabilities: {}", prog.name, db));
+        return 0;
+    }
+
+    let base = client::client_base(base, true);
+    if let Err(e) = client::enter(&base) {
+        prog.fatal_sys(&format!("unable to chdir() to {}", client::show(&base)), &e);
+    }
+
+    let mut names: Vec<OsString> = operands;
+    let listing = names.is_empty();
+    if listing {
+        let rd = match std::fs::read_dir(".") {
+            Ok(rd) => rd,
+            Err(e) => prog.fatal_sys(
+                &format!(
+                    "failure opendir() on base directory {}",
+                    client::show(&base)
+                ),
+                &e,
+            ),
+        };
+        for ent in rd.flatten() {
+            let n = ent.file_name();
+            if n.as_bytes().first() == Some(&b'.') {
+                continue;
+            }
+            if std::fs::metadata(&n).map(|m| m.is_dir()).unwrap_or(false) {
+                names.push(n);
+            }
+        }
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    }
+
+    let mut conn = match Conn::connect(&base) {
+        Ok(c) => c,
+        Err(e) => prog.fatal(EXIT_FATAL, &e.message(&base)),
+    };
+    let now = Tain::now();
+    let mut rows: Vec<(OsString, Outcome, Panel)> = names
+        .into_iter()
+        .map(|n| {
+            let o = examine(&mut conn, &n, as_json);
+            let p = panel(&o, &now);
+            (n, o, p)
+        })
+        .collect();
+    drop(conn);
+
+    if opt_t {
+        rows.sort_by(|a, b| {
+            a.2.up_main
+                .cmp(&b.2.up_main)
+                .then_with(|| a.0.as_bytes().cmp(b.0.as_bytes()))
+        });
+    }
+    if opt_r {
+        rows.reverse();
+    }
+
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let mut out = Vec::new();
+    for (name, outcome, p) in &rows {
+        if as_json {
+            let n = client::show(name);
+            let obj = match outcome {
+                Outcome::Error(msg, errno) => json::error(&n, msg, errno),
+                Outcome::Inactive => json::inactive(&n),
+                Outcome::Status(rep) => json::status(&n, rep, &now),
+            };
+            out.extend_from_slice(obj.as_bytes());
+            out.push(b'\n');
+        } else {
+            out.extend_from_slice(&line(name.as_bytes(), outcome, p, width, color.as_deref()));
+        }
+    }
+    client::out(&out);
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Status, TAI_OFFSET};
+
+    fn at(s: u64) -> Tain {
+        Tain {
+            secs: TAI_OFFSET + s,
+            nanos: 0,
+        }
+    }
+
+    fn status(svflags: u8, main: (u32, u64, u8), log: (u32, u64, u8)) -> Outcome {
+        let sub = |(pid, when, fl): (u32, u64, u8)| SubStatus {
+            pid,
+            when: if when == 0 { Tain::ZERO } else { at(when) },
+            flags: SubFlags(fl),
+        };
+        Outcome::Status(SvReport {
+            status: Status {
+                perpd_pid: 1,
+                perpd_start: at(1),
+                activated: at(2),
+                flags: ServiceFlags(svflags),
+                main: sub(main),
+                log: sub(log),
+            },
+            history: None,
+        })
+    }
+
+    fn render(name: &str, o: &Outcome, width: usize, color: Option<&str>) -> String {
+        let p = panel(o, &at(100));
+        String::from_utf8(line(name.as_bytes(), o, &p, width, color)).unwrap()
+    }
+
+    #[test]
+    fn spec_examples() {
+        let now_w = 3;
+        assert_eq!(
+            render("foo", &status(3, (278, 95, 0), (269, 95, 1)), now_w, None),
+            "[+ +++ +++]  foo  uptime: 5s/5s  pids: 278/269\n"
+        );
+        assert_eq!(
+            render("foo", &status(3, (0, 10, 0x12), (269, 10, 1)), now_w, None),
+            "[+ ... +++]  foo  uptime: -s/90s  pids: -/269\n"
+        );
+        assert_eq!(
+            render("bar", &status(1, (1234, 88, 0), (0, 0, 0)), now_w, None),
+            "[+ +++ ---]  bar  uptime: 12s/-s  pids: 1234/-\n"
+        );
+        assert_eq!(
+            render("baz", &Outcome::Inactive, now_w, None),
+            "[- --- ---]  baz  (service not activated)\n"
+        );
+        assert_eq!(
+            render(
+                "qux",
+                &Outcome::Error("failure stat() on service directory", "ENOENT".into()),
+                now_w,
+                None
+            ),
+            "[E --- ---]  qux  error: failure stat() on service directory [ENOENT]\n"
+        );
+        assert_eq!(
+            render("ccc", &status(0x11, (0, 0, 0x10), (0, 0, 0)), 4, None),
+            "[+ ... ---]  ccc   uptime: -s/-s  pids: -/-\n"
+        );
+    }
+
+    #[test]
+    fn panels() {
+        let now = at(100);
+        let p = |o: &Outcome| String::from_utf8(panel(o, &now).text.to_vec()).unwrap();
+        // main wants up but is down; running but wants down; once; paused; reset wins.
+        assert_eq!(p(&status(3, (0, 50, 0), (9, 50, 1))), "[+ !.. +++]");
+        assert_eq!(p(&status(3, (8, 50, 0x10), (9, 50, 1))), "[+ !++ +++]");
+        assert_eq!(p(&status(3, (8, 50, 0x04), (9, 50, 1))), "[+ +o+ +++]");
+        assert_eq!(p(&status(3, (8, 50, 0x08), (9, 50, 1))), "[+ ++p +++]");
+        assert_eq!(p(&status(3, (8, 50, 0x0A), (9, 50, 1))), "[+ ++r +++]");
+        // Younger than a second and not resetting: flapping.
+        assert_eq!(p(&status(3, (8, 100, 0), (9, 50, 1))), "[+ !.. +++]");
+        assert_eq!(panel(&status(3, (8, 100, 0), (9, 50, 1)), &now).pid_main, 0);
+        assert_eq!(p(&status(3, (8, 100, 0x02), (9, 50, 1))), "[+ ++r +++]");
+        // Being deactivated, reactivation pending.
+        assert_eq!(p(&status(7, (8, 50, 0x12), (9, 50, 1))), "[! !+r +++]");
+        assert_eq!(p(&status(15, (8, 50, 0x12), (9, 50, 1))), "[R !+r +++]");
+        let r = render("s", &status(7, (8, 50, 0x12), (9, 50, 1)), 1, None);
+        assert_eq!(r, "[! !+r +++]  s  (service deactivation in progress)\n");
+    }
+
+    #[test]
+    fn colors() {
+        let d = Some(COLORS_DEFAULT);
+        assert_eq!(
+            render("aa", &status(3, (8, 50, 0), (9, 50, 1)), 2, d),
+            "[+ +++ +++]  \x1b[00m\x1b[01maa\x1b[00m  uptime: 50s/50s  pids: 8/9\n"
+        );
+        assert_eq!(
+            render("aa", &status(3, (0, 50, 0x10), (9, 50, 1)), 3, d),
+            "[+ ... +++]  \x1b[00m\x1b[01;34maa \x1b[00m  uptime: -s/50s  pids: -/9\n"
+        );
+        assert!(render("b", &Outcome::Inactive, 1, d).contains("\x1b[00m\x1b[00mb\x1b[00m"));
+        // Only an `an` entry: others fall back to df, missing df gives 0.
+        assert!(render("b", &Outcome::Inactive, 1, Some("an=32")).contains("\x1b[0mb"));
+        assert!(
+            render("a", &status(3, (8, 50, 0), (9, 50, 1)), 1, Some("an=32")).contains("\x1b[32ma")
+        );
+    }
+
+    #[test]
+    fn capability_lookup_rules() {
+        assert_eq!(cap_lookup("df=00:an=01", "an"), Some("01"));
+        assert_eq!(cap_lookup("df=00:an=01", "a"), None);
+        // An entry without '=' swallows the next key.
+        assert_eq!(cap_lookup("xx:an=01:wu=3", "an"), None);
+        assert_eq!(cap_lookup("xx:an=01:wu=3", "wu"), Some("3"));
+        assert_eq!(cap_lookup("an=", "an"), Some(""));
+        assert_eq!(cap_lookup("an", "an"), None);
+        // First match wins; too-long attributes fall back to df.
+        assert_eq!(cap_attr("an=1:an=2", "an"), "1");
+        assert_eq!(cap_attr("df=7:an=123456789012345", "an"), "7");
+        assert_eq!(cap_attr("an=12345678901234", "an"), "12345678901234");
+        assert_eq!(cap_attr("", "an"), "0");
+    }
+
+    #[test]
+    fn cap_keys() {
+        let k = |s: &str| cap_key(s.as_bytes().try_into().unwrap());
+        assert_eq!(k("[E --- ---]"), "er");
+        assert_eq!(k("[R !+r +++]"), "ex");
+        assert_eq!(k("[- --- ---]"), "na");
+        assert_eq!(k("[+ !.. +++]"), "wu");
+        assert_eq!(k("[+ !++ +++]"), "wd");
+        assert_eq!(k("[+ +++ !..]"), "wu");
+        assert_eq!(k("[+ ... +++]"), "ad");
+        assert_eq!(k("[+ ++p +++]"), "ap");
+        assert_eq!(k("[+ ++r +++]"), "ar");
+        assert_eq!(k("[+ +o+ ---]"), "an");
+    }
+}

@@ -1,0 +1,335 @@
+//! perpstat: a multi-line status report per service (perp-core.md §8), plus the exit history
+//! when perpd offers it, and `--json` ([`super::json`]).
+//!
+//! Implementation choices:
+//! * A subservice that never ran has a zero timestamp on the wire; like the original, its
+//!   "down N seconds" counts from that zero label (`down 4611686020127387914 seconds`), so
+//!   scripts see the same text.
+//! * When perpd answers the exit-history request, one more line follows the `main:` and the
+//!   `log:` line, indented by eight spaces so that parsers looking for `  main:`/`   log:` are
+//!   unaffected:
+//!   `        restarts: 3; last exits: exit 3 after 2 seconds (12 seconds ago), signal 9 after 61 seconds (80 seconds ago)`
+//!   (just `        restarts: N` when nothing exited yet). Against a perpd without the
+//!   extension the output is exactly the original's.
+
+use std::ffi::{OsStr, OsString};
+
+use platform::cli::{Getopt, Opt, Prog, Style, EXIT_FATAL};
+
+use crate::client::{self, Conn, ExchangeError, SvReport};
+use crate::protocol::{ExitKind, Reply, ServiceFlags, SubFlags, SubHistory, SubStatus, Tain};
+use crate::tools::json;
+
+const USAGE: &str = "[-hV] [-b basedir] sv [sv ...]";
+
+fn sub_state(sub: &SubStatus, now: &Tain) -> String {
+    let f = sub.flags;
+    let up = sub.when.uptime(now);
+    let mut s = String::new();
+    if sub.pid == 0 {
+        s.push_str(&format!("down {up} seconds"));
+        if !f.has(SubFlags::WANTDOWN) {
+            s.push_str(", want up!");
+        }
+    } else if up < 1 && !f.has(SubFlags::ISRESET) {
+        s.push_str("down, want up!");
+    } else {
+        let word = if f.has(SubFlags::ISRESET) {
+            "resetting"
+        } else {
+            "up"
+        };
+        s.push_str(&format!("{word} {up} seconds (pid {})", sub.pid));
+        if f.has(SubFlags::ISPAUSED) {
+            s.push_str(", paused");
+        }
+    }
+    if f.has(SubFlags::ISONCE) {
+        s.push_str(", flagged once");
+    }
+    s
+}
+
+fn round_ms(ms: u64) -> u64 {
+    ms / 1000 + u64::from(ms % 1000 > 500)
+}
+
+/// The history line of one subservice (with newline).
+pub fn history_line(h: &SubHistory, now: &Tain) -> String {
+    let mut s = format!("        restarts: {}", h.restarts);
+    for (i, e) in h.exits.iter().enumerate() {
+        s.push_str(if i == 0 { "; last exits: " } else { ", " });
+        match e.kind {
+            ExitKind::Exited(c) => s.push_str(&format!("exit {c}")),
+            ExitKind::Signaled(n) => s.push_str(&format!("signal {n}")),
+        }
+        s.push_str(&format!(
+            " after {} seconds ({} seconds ago)",
+            round_ms(e.ran_ms),
+            e.when.uptime(now)
+        ));
+    }
+    s.push('\n');
+    s
+}
+
+/// The report of one service perpd answered for (§8.3).
+pub fn report(name: &str, rep: &SvReport, now: &Tain) -> String {
+    let st = &rep.status;
+    let mut s = format!("{name}: activated {} seconds", st.activated.uptime(now));
+    if st.flags.has(ServiceFlags::CULL) {
+        s.push_str(", deactivation in progress");
+    }
+    if st.flags.has(ServiceFlags::CYCLE) {
+        s.push_str(", flagged for reactivation");
+    }
+    s.push_str(&format!("\n  main: {}\n", sub_state(&st.main, now)));
+    if let Some(h) = &rep.history {
+        s.push_str(&history_line(&h.main, now));
+    }
+    if st.flags.has(ServiceFlags::HASLOG) {
+        s.push_str(&format!("   log: {}\n", sub_state(&st.log, now)));
+        if let Some(h) = &rep.history {
+            s.push_str(&history_line(&h.log, now));
+        }
+    } else {
+        s.push_str("   log: (no log)\n");
+    }
+    s
+}
+
+/// perpstat with its arguments (without argv[0]); returns the exit code.
+pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
+    let prog = Prog::new(argv0, USAGE, Style::Core);
+    let as_json = json::take_flag(&mut args, "b");
+    let mut base = None;
+    let mut g = Getopt::new(&args, "hVb:");
+    for opt in g.by_ref() {
+        match opt {
+            Opt::Flag('h') => prog.help(),
+            Opt::Flag('V') => prog.version(),
+            Opt::Value('b', v) => base = Some(v),
+            other => prog.bad_option(&other),
+        }
+    }
+    let operands = g.operands().to_vec();
+    if operands.is_empty() {
+        prog.usage_error("missing argument");
+    }
+    let base = client::client_base(base, false);
+    if let Err(e) = client::enter(&base) {
+        prog.fatal_sys(&format!("fail chdir() to {}", client::show(&base)), &e);
+    }
+    let mut conn = match Conn::connect(&base) {
+        Ok(c) => c,
+        Err(e) => prog.fatal(EXIT_FATAL, &e.message(&base)),
+    };
+    let now = Tain::now();
+    for sv in &operands {
+        let name = client::show(sv);
+        // In JSON mode every service yields one object on stdout, errors included.
+        let fail = |text: String, msg: &str, errno: String| {
+            if as_json {
+                client::out(format!("{}\n", json::error(&name, msg, &errno)).as_bytes());
+            } else {
+                client::err_line(&text);
+            }
+        };
+        let dir = match client::stat_sv(sv) {
+            Ok(d) => d,
+            Err(e) => {
+                fail(
+                    format!("{name}: error: service directory not found"),
+                    "service directory not found",
+                    client::io_errno_name(&e),
+                );
+                continue;
+            }
+        };
+        if !dir.is_dir {
+            fail(
+                format!("{name}: error: not a directory"),
+                "not a directory",
+                "ENOTDIR".into(),
+            );
+            continue;
+        }
+        if !dir.sticky {
+            if as_json {
+                client::out(format!("{}\n", json::inactive(&name)).as_bytes());
+            } else {
+                client::out(format!("{name}: not activated\n").as_bytes());
+            }
+            continue;
+        }
+        match conn.query(dir.id) {
+            Ok(Reply::Status(status)) => {
+                let history = conn.history(dir.id);
+                let rep = SvReport { status, history };
+                let text = if as_json {
+                    format!("{}\n", json::status(&name, &rep, &now))
+                } else {
+                    report(&name, &rep, &now)
+                };
+                client::out(text.as_bytes());
+            }
+            Ok(Reply::Error(code)) => fail(
+                format!(
+                    "error: {name}: error reported in reply: {}",
+                    client::describe(code)
+                ),
+                "error reported in reply",
+                client::errno_name(code as i32),
+            ),
+            Err(ExchangeError::Write(e)) => fail(
+                format!(
+                    "error: {name}: error writing query: {}",
+                    platform::errno::describe_io(&e)
+                ),
+                "error writing query",
+                client::io_errno_name(&e),
+            ),
+            Err(ExchangeError::Read(e)) => fail(
+                format!(
+                    "error: {name}: error reading response: {}",
+                    platform::errno::describe_io(&e)
+                ),
+                "error reading response",
+                client::io_errno_name(&e),
+            ),
+            Err(e) if e.is_protocol() => fail(
+                format!("error: {name}: unknown packet protocol in reply"),
+                "unknown packet protocol in reply",
+                "EPROTO".into(),
+            ),
+            Ok(Reply::History(_)) | Err(_) => fail(
+                format!("error: {name}: unknown packet type in reply"),
+                "unknown packet type in reply",
+                "EPROTO".into(),
+            ),
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ExitRecord, History, Status, TAI_OFFSET};
+
+    fn at(s: u64) -> Tain {
+        Tain {
+            secs: TAI_OFFSET + s,
+            nanos: 0,
+        }
+    }
+
+    fn rep(flags: u8, main: SubStatus, log: SubStatus) -> SvReport {
+        SvReport {
+            status: Status {
+                perpd_pid: 1,
+                perpd_start: at(0),
+                activated: at(1_000_000 - 3600),
+                flags: ServiceFlags(flags),
+                main,
+                log,
+            },
+            history: None,
+        }
+    }
+
+    fn sub(pid: u32, when: Tain, flags: u8) -> SubStatus {
+        SubStatus {
+            pid,
+            when,
+            flags: SubFlags(flags),
+        }
+    }
+
+    #[test]
+    fn spec_example() {
+        let now = at(1_000_000);
+        let foo = rep(
+            3,
+            sub(1234, at(1_000_000 - 42), 0x04),
+            sub(1200, at(1_000_000 - 3600), 0x01),
+        );
+        assert_eq!(
+            report("foo", &foo, &now),
+            "foo: activated 3600 seconds\n  main: up 42 seconds (pid 1234), flagged once\n   log: up 3600 seconds (pid 1200)\n"
+        );
+        let now = Tain {
+            secs: TAI_OFFSET + 1_700_000_000,
+            nanos: 0,
+        };
+        let mut bar = rep(0x11, sub(0, Tain::ZERO, 0x10), SubStatus::default());
+        bar.status.activated = Tain {
+            secs: now.secs - 10,
+            nanos: 0,
+        };
+        assert_eq!(
+            report("bar", &bar, &now),
+            "bar: activated 10 seconds\n  main: down 4611686020127387914 seconds\n   log: (no log)\n"
+        );
+    }
+
+    #[test]
+    fn states() {
+        let now = at(100);
+        assert_eq!(
+            sub_state(&sub(0, at(90), 0), &now),
+            "down 10 seconds, want up!"
+        );
+        assert_eq!(
+            sub_state(&sub(0, at(90), 0x14), &now),
+            "down 10 seconds, flagged once"
+        );
+        assert_eq!(
+            sub_state(&sub(5, at(100), 0x04), &now),
+            "down, want up!, flagged once"
+        );
+        assert_eq!(
+            sub_state(&sub(5, at(97), 0x02), &now),
+            "resetting 3 seconds (pid 5)"
+        );
+        assert_eq!(
+            sub_state(&sub(5, at(97), 0x08), &now),
+            "up 3 seconds (pid 5), paused"
+        );
+        let mut r = rep(0x0F, sub(5, at(97), 0x12), sub(6, at(90), 0x01));
+        r.status.activated = at(50);
+        assert_eq!(
+            report("s", &r, &now),
+            "s: activated 50 seconds, deactivation in progress, flagged for reactivation\n  main: resetting 3 seconds (pid 5)\n   log: up 10 seconds (pid 6)\n"
+        );
+    }
+
+    #[test]
+    fn history_lines() {
+        let now = at(100);
+        let mut r = rep(3, sub(5, at(90), 0), sub(6, at(50), 1));
+        r.history = Some(History {
+            main: SubHistory {
+                restarts: 2,
+                exits: vec![
+                    ExitRecord {
+                        when: at(90),
+                        kind: ExitKind::Exited(3),
+                        ran_ms: 2_000,
+                    },
+                    ExitRecord {
+                        when: at(20),
+                        kind: ExitKind::Signaled(9),
+                        ran_ms: 60_501,
+                    },
+                ],
+            },
+            log: SubHistory::default(),
+        });
+        r.status.activated = at(0);
+        assert_eq!(
+            report("s", &r, &now),
+            "s: activated 100 seconds\n  main: up 10 seconds (pid 5)\n        restarts: 2; last exits: exit 3 after 2 seconds (10 seconds ago), signal 9 after 61 seconds (80 seconds ago)\n   log: up 50 seconds (pid 6)\n        restarts: 0\n"
+        );
+    }
+}
