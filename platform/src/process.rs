@@ -196,6 +196,72 @@ pub fn fchmod(fd: RawFd, mode: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// poll(2) one descriptor for reading: `Ok(true)` when readable (or hung up), `Ok(false)` on
+/// timeout or when a signal interrupted the wait. `None` waits forever.
+pub fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.map_or(-1, |d| d.as_millis().min(i32::MAX as u128) as libc::c_int);
+    // SAFETY: one valid pollfd for the duration of the call.
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EINTR) {
+            return Ok(false);
+        }
+        return Err(e);
+    }
+    Ok(n > 0)
+}
+
+/// One waitpid(-1, WNOHANG): the pid of a child that ended, `None` when none (or no children).
+pub fn reap_any() -> io::Result<Option<i32>> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::StillAlive) => Ok(None),
+        Ok(st) => Ok(st.pid().map(|p| p.as_raw())),
+        Err(nix::errno::Errno::ECHILD) => Ok(None),
+        Err(e) => Err(nix_err(e)),
+    }
+}
+
+/// Blocking waitpid for `pid` (EINTR retried); returns once it has ended.
+pub fn wait_pid(pid: i32) -> io::Result<()> {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) => return Ok(()),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(nix_err(e)),
+        }
+    }
+}
+
+/// kill(pid, 0): whether `pid` exists and may be signalled.
+pub fn exists(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+/// Empties the signal mask (children of the supervisors exec with nothing blocked).
+pub fn clear_sigmask() -> io::Result<()> {
+    signal::sigprocmask(
+        signal::SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::empty()),
+        None,
+    )
+    .map_err(nix_err)
+}
+
+/// Ends a forked child at once, without running the parent's exit handlers twice.
+pub fn exit_child(code: i32) -> ! {
+    // SAFETY: _exit(2) is always safe to call.
+    unsafe { libc::_exit(code) }
+}
+
 static ALARMED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_alarm(_: libc::c_int) {

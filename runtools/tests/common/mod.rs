@@ -1,0 +1,150 @@
+//! Shared test plumbing: run the real binaries in a scratch directory and observe from outside.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Directory holding the built binaries.
+pub fn bin_dir() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("runargs")
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Absolute path of binary `name`.
+pub fn bin(name: &str) -> PathBuf {
+    assert_cmd::cargo::cargo_bin(name)
+}
+
+/// `PATH=/usr/bin:/bin` plus the tools, as runtools.md §11 assumes.
+pub fn test_path() -> String {
+    format!("{}:/usr/bin:/bin", bin_dir().display())
+}
+
+/// A command for tool `name` in `dir`, with the scenario PATH.
+pub fn cmd(dir: &Path, name: &str) -> Command {
+    let mut c = Command::new(bin(name));
+    c.current_dir(dir).env("PATH", test_path());
+    c.stdin(Stdio::null());
+    c
+}
+
+pub fn run<S: AsRef<OsStr>>(dir: &Path, name: &str, args: &[S]) -> Output {
+    cmd(dir, name).args(args).output().expect("spawn tool")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// Asserts exit status and exact stderr.
+#[track_caller]
+pub fn expect(o: &Output, status: i32, err: &str) {
+    assert_eq!(
+        (code(o), stderr(o).as_str()),
+        (status, err),
+        "stdout: {}",
+        stdout(o)
+    );
+}
+
+/// The usage line of `prog`.
+pub fn usage(prog: &str, text: &str) -> String {
+    format!("usage: {prog} {text}\n")
+}
+
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+/// Polls `cond` until it holds or `limit` passes; true if it held.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub const LONG: Duration = Duration::from_secs(20);
+
+/// Our real uid, as id(1) reports it.
+pub fn my_uid() -> String {
+    let o = Command::new("id").arg("-ru").output().expect("id");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+pub fn is_root() -> bool {
+    my_uid() == "0"
+}
+
+/// Skips (returns true) with a message when not root.
+pub fn skip_unless_root(what: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    eprintln!("skipping {what}: needs root");
+    true
+}
+
+/// Output of `id` option for user `name` (e.g. `-u`).
+pub fn id_of(flag: &str, name: &str) -> String {
+    let o = Command::new("id").args([flag, name]).output().expect("id");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+pub fn gid_of_group(name: &str) -> String {
+    let o = Command::new("getent")
+        .args(["group", name])
+        .output()
+        .expect("getent");
+    String::from_utf8_lossy(&o.stdout)
+        .split(':')
+        .nth(2)
+        .unwrap_or("")
+        .to_string()
+}
+
+pub fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+pub fn hard_nofile() -> String {
+    let o = Command::new("sh")
+        .args(["-c", "ulimit -Hn"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Whether process `pid` exists (and is not a zombie we have reaped).
+pub fn alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true)
+}
