@@ -3,6 +3,7 @@
 //! the JSON output schema of `perpls --json` / `perpstat --json` is documented in [`json`].
 
 pub mod json;
+pub mod perp_setup;
 pub mod perpls;
 pub mod perpok;
 pub mod perpstat;
