@@ -92,8 +92,10 @@ impl Iterator for Getopt<'_> {
             }
             Some(true) => match self.args.get(self.index + 1) {
                 Some(v) => {
-                    self.index += 1;
-                    Opt::Value(c, v.clone())
+                    // The value is the whole next word: continue after it.
+                    self.index += 2;
+                    self.offset = 0;
+                    return Some(Opt::Value(c, v.clone()));
                 }
                 None => Opt::Missing(c),
             },
@@ -299,6 +301,10 @@ mod tests {
             vec![Opt::Value('p', "-5".into())]
         );
         assert_eq!(parse(&["-p", ""], "p:").0, vec![Opt::Value('p', "".into())]);
+        // A long value taken from the next word is not scanned for options.
+        let (o, r) = parse(&["-b", "/etc/perp", "-q", "svc"], "b:q");
+        assert_eq!(o, vec![Opt::Value('b', "/etc/perp".into()), Opt::Flag('q')]);
+        assert_eq!(r, vec!["svc"]);
     }
 
     #[test]
