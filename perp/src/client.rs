@@ -57,39 +57,6 @@ pub fn daemon_base(operand: Option<&OsString>) -> OsString {
         .unwrap_or_else(|| OsString::from(BASE_DEFAULT))
 }
 
-/// Works around a defect of `platform::cli::Getopt`: after taking an option's value from the
-/// next word it keeps scanning that word as options (`-b /etc/perp` reads `-o`…). Joining the
-/// option and a non-empty value into one word (`-b/etc/perp`) means the same to every getopt
-/// and avoids the defect; empty values are unaffected. Remove once the parser is fixed.
-pub fn join_option_values(args: &[OsString], spec: &str) -> Vec<OsString> {
-    let takes_value = |c: u8| {
-        let sb = spec.as_bytes();
-        sb.iter()
-            .position(|&x| x == c && c != b':')
-            .is_some_and(|i| sb.get(i + 1) == Some(&b':'))
-    };
-    let mut out = Vec::with_capacity(args.len());
-    let mut i = 0;
-    while i < args.len() {
-        let w = args[i].as_bytes();
-        if w == b"--" || w.len() < 2 || w[0] != b'-' {
-            out.extend_from_slice(&args[i..]);
-            return out;
-        }
-        let mut word = args[i].clone();
-        if let Some(k) = w.iter().skip(1).position(|&c| takes_value(c)) {
-            let at_end = k + 2 == w.len();
-            if at_end && args.get(i + 1).is_some_and(|v| !v.is_empty()) {
-                word.push(&args[i + 1]);
-                i += 1;
-            }
-        }
-        out.push(word);
-        i += 1;
-    }
-    out
-}
-
 /// Lossy text of an OS string for messages.
 pub fn show(s: &OsStr) -> String {
     String::from_utf8_lossy(s.as_bytes()).into_owned()
@@ -419,25 +386,6 @@ mod tests {
         assert_eq!(SubState::of(&sub(5, at(1), 0x10), &now), SubState::WantDown);
         assert_eq!(SubState::of(&sub(5, at(1), 0x04), &now), SubState::Once);
         assert_eq!(SubState::of(&sub(5, at(1), 0), &now), SubState::Up);
-    }
-
-    #[test]
-    fn option_values_joined() {
-        let a = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
-        let spec = "hVb:gLqw:";
-        assert_eq!(
-            join_option_values(&a(&["-b", "/etc/perp", "-qw", "5", "u", "-b", "x"]), spec),
-            a(&["-b/etc/perp", "-qw5", "u", "-b", "x"])
-        );
-        assert_eq!(
-            join_option_values(&a(&["-b", "", "-q", "--", "-b", "y"]), spec),
-            a(&["-b", "", "-q", "--", "-b", "y"])
-        );
-        assert_eq!(
-            join_option_values(&a(&["-bx", "y"]), spec),
-            a(&["-bx", "y"])
-        );
-        assert_eq!(join_option_values(&a(&["-b"]), spec), a(&["-b"]));
     }
 
     #[test]

@@ -266,7 +266,6 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
     let as_json = json::take_flag(&mut args, "b");
     let mut base: Option<OsString> = None;
     let (mut want_g, mut opt_k, mut opt_r, mut opt_t) = (None::<bool>, false, false, false);
-    let args = client::join_option_values(&args, "hVb:cGgKrt");
     let mut g = Getopt::new(&args, "hVb:cGgKrt");
     for opt in g.by_ref() {
         match opt {

@@ -36,7 +36,6 @@ pub fn check(st: &Status, secs: u32, now: &Tain) -> Result<&'static str, &'stati
 pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
     let prog = Prog::new(argv0, USAGE, Style::Core);
     let (mut base, mut secs, mut verbose) = (None, 0u32, false);
-    let args = client::join_option_values(&args, "hVb:u:v");
     let mut g = Getopt::new(&args, "hVb:u:v");
     for opt in g.by_ref() {
         match opt {

@@ -103,7 +103,6 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
     let prog = Prog::new(argv0, USAGE, Style::Core);
     let as_json = json::take_flag(&mut args, "b");
     let mut base = None;
-    let args = client::join_option_values(&args, "hVb:");
     let mut g = Getopt::new(&args, "hVb:");
     for opt in g.by_ref() {
         match opt {
