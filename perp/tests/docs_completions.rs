@@ -1,0 +1,135 @@
+//! Shell completions: the scripts parse, and the bash one completes perpctl's command letters
+//! and the service names of the base directory (from -b, $PERP_BASE or the current directory).
+
+mod docs_common;
+
+use std::fs;
+use std::process::Command;
+
+use docs_common::*;
+
+fn bash() -> Option<std::path::PathBuf> {
+    let b = which("bash");
+    if b.is_none() {
+        eprintln!("skip: bash is not installed");
+    }
+    b
+}
+
+#[test]
+fn bash_completion_parses() {
+    let Some(bash) = bash() else { return };
+    let out = run_with_deadline(
+        Command::new(bash)
+            .arg("-n")
+            .arg(repo().join("completions/perp.bash")),
+        20,
+    );
+    assert!(out.status.success(), "bash -n: {}", stderr_of(&out));
+}
+
+#[test]
+fn zsh_completion_parses() {
+    let Some(zsh) = which("zsh") else {
+        eprintln!("skip: zsh is not installed");
+        return;
+    };
+    let out = run_with_deadline(
+        Command::new(zsh)
+            .arg("-n")
+            .arg(repo().join("completions/_perp")),
+        20,
+    );
+    assert!(out.status.success(), "zsh -n: {}", stderr_of(&out));
+    let text = fs::read_to_string(repo().join("completions/_perp")).unwrap();
+    assert!(text.starts_with("#compdef perpctl perpls perpstat perpok perphup\n"));
+}
+
+/// Runs the bash completion function for `words` (the cursor on the last word) in `cwd` and
+/// returns what it offers.
+fn complete(
+    bash: &std::path::Path,
+    cwd: &std::path::Path,
+    env_base: Option<&str>,
+    words: &[&str],
+) -> Vec<String> {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let script = format!(
+        "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={}\n_perp\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        repo().join("completions/perp.bash").display(),
+        quoted.join(" "),
+        words.len() - 1
+    );
+    let mut cmd = Command::new(bash);
+    cmd.arg("--norc").arg("-c").arg(script).current_dir(cwd);
+    cmd.env_remove("PERP_BASE");
+    if let Some(b) = env_base {
+        cmd.env("PERP_BASE", b);
+    }
+    let out = run_with_deadline(&mut cmd, 20);
+    assert!(out.status.success(), "bash: {}", stderr_of(&out));
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn bash_completes_commands_and_services() {
+    let Some(bash) = bash() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path().join("base");
+    for d in ["alpha", "beta", ".control", ".boot"] {
+        fs::create_dir_all(base.join(d)).unwrap();
+    }
+    fs::write(base.join("notadir"), "").unwrap();
+    let b = base.to_str().unwrap();
+
+    // The first operand of perpctl is the command: letters and words.
+    let cmds = complete(&bash, t.path(), None, &["perpctl", ""]);
+    for c in [
+        "u", "d", "o", "p", "c", "t", "k", "U", "D", "A", "X", "1", "2", "up", "down",
+    ] {
+        assert!(
+            cmds.contains(&c.to_string()),
+            "perpctl command {c} not offered: {cmds:?}"
+        );
+    }
+    assert_eq!(
+        complete(&bash, t.path(), None, &["perpctl", "do"]),
+        vec!["down"]
+    );
+    // After the command: the services of -b, not dot directories, not files.
+    let want = vec!["alpha".to_string(), "beta".to_string()];
+    assert_eq!(
+        complete(&bash, t.path(), None, &["perpctl", "-b", b, "u", ""]),
+        want
+    );
+    assert_eq!(
+        complete(
+            &bash,
+            t.path(),
+            None,
+            &["perpctl", &format!("-b{b}"), "t", "al"]
+        ),
+        vec!["alpha"]
+    );
+    // $PERP_BASE, then the current directory.
+    assert_eq!(complete(&bash, t.path(), Some(b), &["perpstat", ""]), want);
+    assert_eq!(complete(&bash, &base, None, &["perpls", ""]), want);
+    // Options.
+    let opts = complete(&bash, t.path(), None, &["perpctl", "-"]);
+    for o in ["-b", "-g", "-L", "-q", "-w"] {
+        assert!(opts.contains(&o.to_string()), "{o} not offered: {opts:?}");
+    }
+    assert!(complete(&bash, t.path(), None, &["perpls", "--"]).contains(&"--json".to_string()));
+    // perpok takes one service.
+    assert_eq!(
+        complete(&bash, t.path(), Some(b), &["perpok", "-u", "3", "b"]),
+        vec!["beta"]
+    );
+    assert!(complete(&bash, t.path(), Some(b), &["perpok", "alpha", ""]).is_empty());
+}

@@ -1,0 +1,273 @@
+//! Each service in examples/ activated under a real perpd (started on a copy, as ci/demo
+//! does) comes up and does what examples/README.md says. Each test runs its own perpd.
+
+mod docs_common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use docs_common::*;
+
+/// The programs every example needs: perpd, the clients the tests use, and the logger.
+fn core() -> bool {
+    programs(&["perpd", "perpls", "perpctl", "tinylog"]).is_some()
+}
+
+#[test]
+fn examples_are_complete_and_plain_sh() {
+    let dir = repo().join("examples");
+    let readme = fs::read_to_string(dir.join("README.md")).unwrap();
+    let mut n = 0;
+    for e in fs::read_dir(&dir).unwrap() {
+        let e = e.unwrap();
+        if !e.file_type().unwrap().is_dir() {
+            continue;
+        }
+        let name = e.file_name().to_string_lossy().into_owned();
+        n += 1;
+        assert!(
+            readme.contains(&format!("`{name}/`")),
+            "examples/README.md has no line for {name}/"
+        );
+        for script in ["rc.main", "rc.log"] {
+            let p = e.path().join(script);
+            let mode = fs::metadata(&p)
+                .unwrap_or_else(|_| panic!("{name}/{script} missing"))
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o111, 0o111, "{name}/{script} is not executable");
+            let text = fs::read_to_string(&p).unwrap();
+            assert!(
+                text.starts_with("#!/bin/sh\n"),
+                "{name}/{script}: not a /bin/sh script"
+            );
+            // The shell can parse it (sh -n: syntax only, nothing runs).
+            let out = run_with_deadline(std::process::Command::new("sh").arg("-n").arg(&p), 20);
+            assert!(
+                out.status.success(),
+                "sh -n {name}/{script}: {}",
+                stderr_of(&out)
+            );
+            for bashism in ["[[", "function ", "$'", "==", "<<<", "pushd", "source "] {
+                assert!(
+                    !text.contains(bashism),
+                    "{name}/{script} uses the bashism {bashism:?}"
+                );
+            }
+        }
+    }
+    assert!(n >= 6, "expected at least six examples, found {n}");
+}
+
+#[test]
+fn hello_runs_with_its_logger() {
+    if !core() {
+        return;
+    }
+    let d = Demo::start(&["hello"], |_| {});
+    d.wait_panel("hello", "[+ +++ +++]", 20);
+    d.wait_log("hello", "hello: starting", 20);
+    d.wait_log("hello", "hello: tick 1", 20);
+    // perpctl t is a restart: the reset reports the signal, and the service comes back.
+    let out = d.perpctl(&["t", "hello"]);
+    assert!(out.status.success(), "perpctl t: {}", stderr_of(&out));
+    d.wait_log("hello", "hello: killed by SIGTERM", 20);
+    d.wait_panel("hello", "[+ +++ +++]", 20);
+    // tinylog's -t stamp: YYYYMMDDTHHMMSS.UUUUUU at the start of each line.
+    let log = d.service_log("hello");
+    let first = log.lines().next().unwrap();
+    assert_eq!(&first[8..9], "T", "stamped line expected: {first:?}");
+    assert_eq!(&first[22..24], ": ", "stamped line expected: {first:?}");
+}
+
+#[test]
+fn flagdown_waits_for_perpctl_u() {
+    if !core() {
+        return;
+    }
+    let d = Demo::start(&["flagdown"], |_| {});
+    d.wait_panel("flagdown", "[+ ... +++]", 20);
+    let out = d.perpctl(&["u", "flagdown"]);
+    assert!(out.status.success(), "perpctl u: {}", stderr_of(&out));
+    d.wait_panel("flagdown", "[+ +++ +++]", 20);
+    d.wait_log("flagdown", "flagdown: started by hand", 20);
+}
+
+#[test]
+fn flagonce_runs_once() {
+    if !core() {
+        return;
+    }
+    let d = Demo::start(&["flagonce"], |_| {});
+    d.wait_log("flagonce", "flagonce: job started", 20);
+    d.wait_log("flagonce", "flagonce: job done", 20);
+    d.wait_log(
+        "flagonce",
+        "flagonce: finished (exit 0), not restarting",
+        20,
+    );
+    d.wait_panel("flagonce", "[+ ... +++]", 20);
+    // Not restarted: the job ran exactly once.
+    assert_eq!(d.service_log("flagonce").matches("job started").count(), 1);
+}
+
+#[test]
+fn stubborn_is_killed_after_its_timeout() {
+    if !core() {
+        return;
+    }
+    let d = Demo::start(&["stubborn"], |_| {});
+    d.wait_panel("stubborn", "[+ +++ +++]", 20);
+    let timeout: u64 = fs::read_to_string(d.base.join("stubborn/timeout-kill"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let out = d.perpctl(&["X", "stubborn"]);
+    assert!(out.status.success(), "perpctl X: {}", stderr_of(&out));
+    // The program ignores SIGTERM (and says so); perpd kills it after timeout-kill seconds and
+    // finishes the deactivation.
+    d.wait_log("stubborn", "stubborn: ignoring SIGTERM", 20);
+    let ok = wait_until(timeout + 20, || {
+        d.perpd_log().contains("deactivating service stubborn")
+    });
+    assert!(
+        ok,
+        "stubborn was not deactivated within {} s; perpd log:\n{}",
+        timeout + 20,
+        d.perpd_log()
+    );
+    d.wait_log("stubborn", "stubborn: ended (signal 9 SIGKILL)", 20);
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released at once).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn greeter_answers_on_localhost() {
+    if !core() {
+        return;
+    }
+    let port = free_port();
+    let d = Demo::start(&["greeter"], |base| {
+        fs::write(base.join("greeter/port"), format!("{port}\n")).unwrap();
+    });
+    if which("nc").is_none() {
+        // Degrades clearly: says why in its log and takes itself down.
+        d.wait_log("greeter", "greeter: nc(1) not found", 20);
+        d.wait_log("greeter", "greeter: taking the service down", 20);
+        d.wait_panel("greeter", "[+ ... +++]", 20);
+        eprintln!("note: nc is not installed: checked that greeter goes down cleanly");
+        return;
+    }
+    d.wait_log(
+        "greeter",
+        &format!("waiting for a client on 127.0.0.1:{port}"),
+        20,
+    );
+    let mut stream = None;
+    assert!(
+        wait_until(20, || {
+            stream = TcpStream::connect(("127.0.0.1", port)).ok();
+            stream.is_some()
+        }),
+        "nothing listens on 127.0.0.1:{port}; log:\n{}",
+        d.service_log("greeter")
+    );
+    let stream = stream.unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line).unwrap();
+    let greeting = fs::read_to_string(d.base.join("greeter/greeting")).unwrap();
+    assert_eq!(line, greeting);
+    (&stream).write_all(b"hi from the test\n").unwrap();
+    drop(stream);
+    d.wait_log("greeter", "hi from the test", 20);
+    // nc ends with the connection; perpd starts it again for the next client.
+    let mut again = false;
+    assert!(wait_until(20, || {
+        again = TcpStream::connect(("127.0.0.1", port)).is_ok();
+        again
+    }));
+}
+
+#[test]
+fn privdrop_runs_as_nobody() {
+    if !core() || programs(&["runenv", "runlimit", "runtool", "runuid"]).is_none() {
+        return;
+    }
+    if !is_root() {
+        eprintln!("skip: privdrop needs root (runuid changes the user)");
+        return;
+    }
+    let out = run_with_deadline(std::process::Command::new("id").args(["-u", "nobody"]), 20);
+    if !out.status.success() {
+        eprintln!("skip: this system has no user nobody");
+        return;
+    }
+    let nobody = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let d = Demo::start(&["privdrop"], |_| {});
+    d.wait_panel("privdrop", "[+ +++ +++]", 20);
+    let want = format!("privdrop: hello from nobody: uid {nobody}, gid ");
+    d.wait_log("privdrop", &want, 20);
+    let log = d.service_log("privdrop");
+    let line = log.lines().find(|l| l.contains(&want)).unwrap();
+    assert!(
+        line.ends_with(", open files 64, umask 0027"),
+        "limits or umask not applied: {line:?}"
+    );
+}
+
+/// Everything at once, as ci/demo runs it: every example is active, and each one reaches the
+/// state the README promises (up, down on purpose, or finished once).
+#[test]
+fn all_examples_together() {
+    if !core() || programs(&["runenv", "runlimit", "runtool", "runuid"]).is_none() {
+        return;
+    }
+    let port = free_port();
+    let all = [
+        "hello", "privdrop", "flagdown", "flagonce", "stubborn", "greeter",
+    ];
+    let mut d = Demo::start(&all, |base| {
+        fs::write(base.join("greeter/port"), format!("{port}\n")).unwrap();
+    });
+    d.wait_panel("hello", "[+ +++ +++]", 20);
+    d.wait_panel("stubborn", "[+ +++ +++]", 20);
+    d.wait_panel("flagdown", "[+ ... +++]", 20);
+    d.wait_log("flagonce", "not restarting", 20);
+    d.wait_panel("flagonce", "[+ ... +++]", 20);
+    let priv_panel = if is_root() {
+        "[+ +++ +++]"
+    } else {
+        "[+ ... +++]"
+    };
+    d.wait_panel("privdrop", priv_panel, 20);
+    let greeter_panel = if which("nc").is_some() {
+        "[+ +++ +++]"
+    } else {
+        "[+ ... +++]"
+    };
+    d.wait_panel("greeter", greeter_panel, 20);
+    // perpd stops them all, stubborn included (after its timeout-kill), and exits 0.
+    let status = d
+        .stop(40)
+        .expect("perpd did not finish its shutdown within 40 s");
+    assert!(
+        status.success(),
+        "perpd exit: {status:?}\n{}",
+        d.perpd_log()
+    );
+    assert!(d.perpd_log().contains("termination complete"));
+}

@@ -1,0 +1,172 @@
+//! Packaging: `make install` into a temporary DESTDIR puts exactly the programs in SBINDIR and
+//! the pages in MANDIR/man5 and man8 with the right modes, honours PREFIX, SBINDIR and MANDIR,
+//! and `make uninstall` removes all of it; the completions install too.
+
+mod docs_common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use docs_common::*;
+
+/// Every file under `root`, as paths relative to it, with their permission bits.
+fn files_under(root: &Path) -> Vec<(String, u32)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u32)>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.push((rel, e.metadata().unwrap().permissions().mode() & 0o7777));
+            }
+        }
+    }
+    let mut v = Vec::new();
+    if root.exists() {
+        walk(root, root, &mut v);
+    }
+    v.sort();
+    v
+}
+
+/// What install must produce for `sbin` and `man` (relative to DESTDIR, no leading slash).
+fn expected(sbin: &str, man: &str) -> BTreeSet<(String, u32)> {
+    let mut want = BTreeSet::new();
+    for p in PROGRAMS {
+        want.insert((format!("{sbin}/{p}"), 0o755));
+        want.insert((format!("{man}/man8/{p}.8"), 0o644));
+    }
+    want.insert((format!("{man}/man5/perpetrate.5"), 0o644));
+    want.insert((format!("{man}/man8/perp_intro.8"), 0o644));
+    want.insert((format!("{man}/man8/runtools_intro.8"), 0o644));
+    want
+}
+
+fn make() -> Option<std::path::PathBuf> {
+    let m = which("make");
+    if m.is_none() {
+        eprintln!("skip: make is not installed");
+    }
+    m
+}
+
+fn run_make(make: &Path, args: &[String]) -> std::process::Output {
+    let out = run_with_deadline(
+        Command::new(make)
+            .arg("-s")
+            .arg("-C")
+            .arg(repo())
+            .args(args)
+            // The Makefile must not build anything here: the binaries are the test build's.
+            .env("CARGO", "false"),
+        120,
+    );
+    assert!(
+        out.status.success(),
+        "make {args:?} failed: {:?}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        stderr_of(&out)
+    );
+    out
+}
+
+#[test]
+fn install_and_uninstall_with_prefix() {
+    let Some(make) = make() else { return };
+    if programs(PROGRAMS).is_none() {
+        return;
+    }
+    let dest = tempfile::tempdir().unwrap();
+    let d = dest.path().to_string_lossy().into_owned();
+    let common = [
+        format!("DESTDIR={d}"),
+        "PREFIX=/usr".to_string(),
+        format!("BUILDDIR={}", bin_dir().display()),
+    ];
+    let mut args = vec!["install".to_string()];
+    args.extend(common.iter().cloned());
+    run_make(&make, &args);
+    let have: BTreeSet<(String, u32)> = files_under(dest.path()).into_iter().collect();
+    assert_eq!(have, expected("usr/sbin", "usr/share/man"));
+    // The installed programs are the built ones.
+    for p in PROGRAMS {
+        let a = fs::read(bin_dir().join(p)).unwrap();
+        let b = fs::read(dest.path().join("usr/sbin").join(p)).unwrap();
+        assert!(a == b, "installed {p} differs from the build");
+    }
+    let mut args = vec!["uninstall".to_string()];
+    args.extend(common.iter().cloned());
+    run_make(&make, &args);
+    assert_eq!(files_under(dest.path()), Vec::<(String, u32)>::new());
+}
+
+#[test]
+fn install_honours_sbindir_and_mandir() {
+    let Some(make) = make() else { return };
+    if programs(PROGRAMS).is_none() {
+        return;
+    }
+    let dest = tempfile::tempdir().unwrap();
+    let args = vec![
+        "install".to_string(),
+        format!("DESTDIR={}", dest.path().display()),
+        "SBINDIR=/opt/perp/bin".to_string(),
+        "MANDIR=/opt/perp/man".to_string(),
+        format!("BUILDDIR={}", bin_dir().display()),
+    ];
+    run_make(&make, &args);
+    let have: BTreeSet<(String, u32)> = files_under(dest.path()).into_iter().collect();
+    assert_eq!(have, expected("opt/perp/bin", "opt/perp/man"));
+}
+
+/// Install of the pages alone needs no build: run it always.
+#[test]
+fn install_man_pages_and_completions() {
+    let Some(make) = make() else { return };
+    let dest = tempfile::tempdir().unwrap();
+    let d = format!("DESTDIR={}", dest.path().display());
+    run_make(
+        &make,
+        &[
+            "install-man".into(),
+            "install-completions".into(),
+            "PREFIX=/usr".into(),
+            d.clone(),
+        ],
+    );
+    let have: BTreeSet<(String, u32)> = files_under(dest.path()).into_iter().collect();
+    let mut want: BTreeSet<(String, u32)> = expected("usr/sbin", "usr/share/man")
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with("usr/sbin"))
+        .collect();
+    for c in ["perpctl", "perpls", "perpstat", "perpok", "perphup"] {
+        want.insert((format!("usr/share/bash-completion/completions/{c}"), 0o644));
+    }
+    want.insert(("usr/share/zsh/site-functions/_perp".into(), 0o644));
+    assert_eq!(have, want);
+    run_make(&make, &["uninstall".into(), "PREFIX=/usr".into(), d]);
+    assert_eq!(files_under(dest.path()), Vec::<(String, u32)>::new());
+}
+
+/// `make list` (what the Makefile believes it installs) agrees with this test's list, so the
+/// two cannot drift apart silently.
+#[test]
+fn make_list_matches_the_programs() {
+    let Some(make) = make() else { return };
+    let out = run_make(&make, &["list".into(), "PREFIX=/usr".into()]);
+    let listed: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_start_matches('/').to_string())
+        .collect();
+    let want: BTreeSet<String> = expected("usr/sbin", "usr/share/man")
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(listed, want);
+}
