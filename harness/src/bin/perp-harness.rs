@@ -1,0 +1,76 @@
+//! perp-harness: run the scenarios (default) or the benchmarks (`bench`) against the perp
+//! binaries in `--bin-dir`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "perp-harness",
+    about = "Scenario and benchmark harness for perp builds"
+)]
+struct Cli {
+    /// Directory holding perpd, perpctl, perpls, ... (default: this program's directory)
+    #[arg(long, global = true)]
+    bin_dir: Option<PathBuf>,
+    /// Also write a JSON report to FILE
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    /// Run only scenarios whose name contains SUBSTR
+    #[arg(long, value_name = "SUBSTR")]
+    filter: Option<String>,
+    /// List the scenarios and exit
+    #[arg(long)]
+    list: bool,
+    /// Full-length variants (e.g. 30 s of flapping instead of 8 s)
+    #[arg(long)]
+    long: bool,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Benchmarks (issue 9): startup, footprint, restart, idle, churn, control
+    Bench {
+        /// A second build to run side by side (A B A B), with ratios
+        #[arg(long, value_name = "DIR")]
+        compare: Option<PathBuf>,
+        /// Fewer samples and smaller N, for a quick look
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+fn main() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(code) = harness::probe::dispatch(&args) {
+        std::process::exit(code);
+    }
+    if args.get(1).is_some_and(|a| a == "__scenario") {
+        let rest: Vec<String> = args[2..]
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        std::process::exit(harness::runner::scenario_child(&rest));
+    }
+    let cli = Cli::parse();
+    let bin_dir = cli.bin_dir.unwrap_or_else(harness::runner::default_bin_dir);
+    let code = match cli.cmd {
+        None => harness::runner::run(&harness::runner::RunOpts {
+            bin_dir,
+            json: cli.json,
+            filter: cli.filter,
+            list: cli.list,
+            long: cli.long,
+        }),
+        Some(Cmd::Bench { compare, quick }) => harness::bench::run(&harness::bench::BenchOpts {
+            bin_dir,
+            compare,
+            json: cli.json,
+            quick,
+        }),
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,267 @@
+//! Small programs the harness binary becomes inside runscripts (`perp-harness __probe …` etc.),
+//! so scenarios observe services precisely and portably without depending on shell features.
+//!
+//! * `__probe FILE ARG… [-- CMD…]` appends one record line (time, pid, pgid, sid, umask, cwd,
+//!   PERP_* variables, argv) to FILE, then execs CMD (pid unchanged) or exits 0. `-- __exit N`
+//!   exits N instead.
+//! * `__sigrec FILE LABEL [--child]` records every catchable signal it receives as
+//!   `LABEL SIGNAME PID` lines; with `--child` it first starts a second recorder in its own
+//!   process group (`LABEL-child`).
+//! * `__ticker MS` writes `<PID:SEQ>` lines to stdout every MS milliseconds; on `__ticker MS N`
+//!   it stops after N lines and then sleeps.
+//! * `__catlog FILE` copies stdin to FILE chunk by chunk (a logger without buffering).
+//! * `__fake-perpd BASEDIR` is a broken perpd: it serves the socket, never starts anything.
+//! * invoked as `rc.main`/`rc.log` (a symlink): `start` waits forever, anything else exits 0 —
+//!   the lightest possible long-running service for scale runs (`crash` file: exit 1 at once;
+//!   `PERP_HARNESS_READY`: write a byte to that FIFO first).
+
+use std::ffi::OsString;
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use nix::sys::signal::{SigSet, Signal};
+
+/// Signals a recorder catches (everything the control commands can send except KILL/STOP).
+pub const RECORDED: [Signal; 10] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGALRM,
+    Signal::SIGTERM,
+    Signal::SIGWINCH,
+    Signal::SIGCONT,
+    Signal::SIGPIPE,
+];
+
+/// Environment variable naming a FIFO that light services write one byte to when they start.
+pub const READY_VAR: &str = "PERP_HARNESS_READY";
+
+/// If this process was started as one of the internal helpers, run it and return the exit
+/// code; otherwise None (normal command-line handling follows).
+pub fn dispatch(args: &[OsString]) -> Option<i32> {
+    let argv0 = args.first().map(|a| {
+        Path::new(a)
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    })?;
+    let strs: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if argv0 == "rc.main" || argv0 == "rc.log" {
+        if strs.get(1).map(String::as_str) == Some("start") {
+            // Benchmarks learn about each start through one byte on a FIFO.
+            if let Some(path) = std::env::var_os(READY_VAR) {
+                if let Ok(mut f) = OpenOptions::new().write(true).open(path) {
+                    let _ = f.write_all(b"\n");
+                }
+            }
+            // A `crash` file in the service directory turns it into a crash loop.
+            if Path::new("crash").exists() {
+                return Some(1);
+            }
+            loop {
+                std::thread::park();
+            }
+        }
+        return Some(0);
+    }
+    let rest = &strs.get(2..).unwrap_or(&[]);
+    match strs.get(1).map(String::as_str) {
+        Some("__probe") => Some(probe(rest)),
+        Some("__sigrec") => Some(sigrec(rest)),
+        Some("__ticker") => Some(ticker(rest)),
+        Some("__catlog") => Some(catlog(rest)),
+        Some("__fake-perpd") => Some(fake_perpd(rest)),
+        _ => None,
+    }
+}
+
+fn append(file: &str, line: &str) {
+    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(file) {
+        // One write per record so concurrent writers never interleave within a line.
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
+fn probe(args: &[String]) -> i32 {
+    let Some(file) = args.first() else {
+        eprintln!("__probe: missing FILE");
+        return 100;
+    };
+    let rest = &args[1..];
+    let (argv, cmd) = match rest.iter().position(|a| a == "--") {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &rest[rest.len()..]),
+    };
+    let env = |k: &str| std::env::var(k).unwrap_or_else(|_| "-".into());
+    let mask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    nix::sys::stat::umask(mask);
+    let pid = std::process::id();
+    let line = format!(
+        "t={:.6}\tpid={pid}\tppid={}\tpgid={}\tsid={}\tumask={:04o}\tcwd={}\tbase={}\tsvpid={}\tsvsecs={}\targv={}\n",
+        crate::util::wall_secs(),
+        nix::unistd::getppid(),
+        nix::unistd::getpgrp(),
+        nix::unistd::getsid(None).map(|p| p.as_raw()).unwrap_or(-1),
+        mask.bits(),
+        std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+        env("PERP_BASE"),
+        env("PERP_SVPID"),
+        env("PERP_SVSECS"),
+        argv.join(" "),
+    );
+    append(file, &line);
+    match cmd.first().map(String::as_str) {
+        None => 0,
+        Some("__exit") => cmd.get(1).and_then(|c| c.parse().ok()).unwrap_or(0),
+        Some(prog) => {
+            let err = Command::new(prog).args(&cmd[1..]).exec();
+            eprintln!("__probe: exec {prog}: {err}");
+            111
+        }
+    }
+}
+
+fn sigrec(args: &[String]) -> i32 {
+    let (Some(file), Some(label)) = (args.first(), args.get(1)) else {
+        eprintln!("__sigrec: usage: FILE LABEL [--child]");
+        return 100;
+    };
+    let mut set = SigSet::empty();
+    for s in RECORDED {
+        set.add(s);
+    }
+    if let Err(e) = set.thread_block() {
+        eprintln!("__sigrec: sigprocmask: {e}");
+        return 111;
+    }
+    if args.get(2).map(String::as_str) == Some("--child") {
+        let me = std::env::current_exe().unwrap_or_else(|_| "perp-harness".into());
+        if let Err(e) = Command::new(me)
+            .args(["__sigrec", file, &format!("{label}-child")])
+            .spawn()
+        {
+            eprintln!("__sigrec: spawn child: {e}");
+        }
+    }
+    let pid = std::process::id();
+    append(file, &format!("{label} ready {pid}\n"));
+    loop {
+        match set.wait() {
+            Ok(sig) => append(file, &format!("{label} {} {pid}\n", sig.as_str())),
+            Err(e) => {
+                eprintln!("__sigrec: sigwait: {e}");
+                return 111;
+            }
+        }
+    }
+}
+
+fn ticker(args: &[String]) -> i32 {
+    let ms: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(10);
+    let limit: Option<u64> = args.get(1).and_then(|a| a.parse().ok());
+    let pid = std::process::id();
+    let out = std::io::stdout();
+    let mut seq = 0u64;
+    loop {
+        if limit.is_some_and(|l| seq >= l) {
+            loop {
+                std::thread::park();
+            }
+        }
+        let line = format!("<{pid}:{seq}>\n");
+        let mut lock = out.lock();
+        if lock
+            .write_all(line.as_bytes())
+            .and_then(|_| lock.flush())
+            .is_err()
+        {
+            return 111;
+        }
+        drop(lock);
+        seq += 1;
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+fn catlog(args: &[String]) -> i32 {
+    let Some(file) = args.first() else {
+        eprintln!("__catlog: missing FILE");
+        return 100;
+    };
+    let mut out = match OpenOptions::new().create(true).append(true).open(file) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("__catlog: open {file}: {e}");
+            return 111;
+        }
+    };
+    let mut input = std::io::stdin().lock();
+    let mut buf = [0u8; 4096];
+    loop {
+        match input.read(&mut buf) {
+            Ok(0) => return 0,
+            Ok(n) => {
+                if out.write_all(&buf[..n]).is_err() {
+                    return 111;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return 111,
+        }
+    }
+}
+
+/// A perpd that creates its control socket but never starts a service: every status query
+/// gets ENOTDIR ("not known"), every command ENOENT. Used to prove the harness notices.
+fn fake_perpd(args: &[String]) -> i32 {
+    let Some(base) = args.iter().find(|a| a.starts_with('/')) else {
+        eprintln!("fake-perpd: need an absolute basedir");
+        return 100;
+    };
+    let ctl = Path::new(base).join(".control");
+    let _ = fs::create_dir(&ctl);
+    let sock = ctl.join("perpd.sock");
+    let _ = fs::remove_file(&sock);
+    let _ = fs::write(ctl.join("perpd.pid"), format!("{}\n", std::process::id()));
+    let listener = match std::os::unix::net::UnixListener::bind(&sock) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("fake-perpd: bind: {e}");
+            return 111;
+        }
+    };
+    eprintln!("fake-perpd[{}]: starting on {base} ...", std::process::id());
+    for stream in listener.incoming() {
+        let Ok(mut s) = stream else { continue };
+        std::thread::spawn(move || {
+            let mut hdr = [0u8; 3];
+            while s.read_exact(&mut hdr).is_ok() {
+                let mut payload = vec![0u8; hdr[2] as usize];
+                if s.read_exact(&mut payload).is_err() {
+                    return;
+                }
+                let code: u32 = match hdr[1] {
+                    b'Q' => 20,
+                    b'C' => 2,
+                    _ => 71,
+                };
+                let mut reply = vec![2, b'E', 4];
+                reply.extend_from_slice(&code.to_le_bytes());
+                if s.write_all(&reply).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    0
+}

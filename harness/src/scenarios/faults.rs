@@ -1,0 +1,604 @@
+//! faults: things that go wrong around perpd — bad packets, stalled clients, HUP storms, broken
+//! runscripts, odd files in the base directory, exhausted process and descriptor limits.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use crate::ensure;
+use crate::scenario::{recording_script, set_sticky, write_file, Scenario, SOON};
+use crate::util::{self, R};
+use crate::wire::{self, Conn, Reply};
+
+const EPROTO: u32 = nix::errno::Errno::EPROTO as u32;
+const ENOTSUP: u32 = nix::errno::Errno::ENOTSUP as u32;
+const ENOTDIR: u32 = nix::errno::Errno::ENOTDIR as u32;
+const ENOENT: u32 = nix::errno::Errno::ENOENT as u32;
+
+fn sleeper() -> String {
+    recording_script("calls", "sleep 100000", "")
+}
+
+/// Tiny deterministic PRNG (xorshift64*), so failures can be replayed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// Malformed, partial, oversize, pipelined and random packets.
+pub fn packets(sc: &mut Scenario) -> R<()> {
+    sc.add_service("a", &sleeper(), None, true)?;
+    sc.start_perpd(&[])?;
+    let st = sc.wait_main_up("a")?;
+    let (dev, ino) = wire::devino(&sc.svc("a")).map_err(|e| e.to_string())?;
+    let good_q = wire::query_packet(dev, ino);
+    let conn = || Conn::connect(&sc.base).map_err(|e| format!("connect: {e}"));
+    let expect_code = |c: &mut Conn, pkt: &[u8], code: u32, what: &str| -> R<()> {
+        let r = c.request(pkt).map_err(|e| format!("{what}: {e}"))?;
+        ensure!(
+            r == Reply::Code(code),
+            "{what}: reply {r:?}, expected E {code}"
+        );
+        let again = c
+            .request(&good_q)
+            .map_err(|e| format!("valid query after {what}: {e}"))?;
+        ensure!(
+            matches!(again, Reply::Status(_)),
+            "valid query after {what} answered {again:?}"
+        );
+        Ok(())
+    };
+
+    let mut c = conn()?;
+    let mut q17 = vec![2, b'Q', 17];
+    q17.extend_from_slice(&[0u8; 17]);
+    expect_code(&mut c, &q17, EPROTO, "Q with L=17")?;
+    expect_code(&mut c, &[2, b'Z', 0], EPROTO, "unknown type Z")?;
+    expect_code(&mut c, &[2, b'Y', 1, 0], ENOTSUP, "Y (pidyank)")?;
+    expect_code(
+        &mut c,
+        &wire::command_packet(dev, ino, b'z', 0),
+        EPROTO,
+        "C with command byte z",
+    )?;
+    expect_code(
+        &mut c,
+        &wire::query_packet(dev ^ 0xdead, ino ^ 0xbeef),
+        ENOTDIR,
+        "Q for an unknown dev/ino",
+    )?;
+    expect_code(
+        &mut c,
+        &wire::command_packet(dev ^ 0xdead, ino ^ 0xbeef, b'u', 0),
+        ENOENT,
+        "C for an unknown dev/ino",
+    )?;
+    let mut c20 = wire::command_packet(dev, ino, b'u', 0);
+    c20.pop();
+    c20[2] = 17;
+    expect_code(&mut c, &c20, EPROTO, "C with L=17")?;
+    let now = sc.status("a")?;
+    ensure!(
+        now.main.pid == st.main.pid,
+        "a bad command changed the service (pid {} -> {})",
+        st.main.pid,
+        now.main.pid
+    );
+
+    // A request in three pieces, 20 ms apart, is answered normally.
+    let mut c = conn()?;
+    for piece in [&good_q[..1], &good_q[1..2], &good_q[2..]] {
+        c.send(piece).map_err(|e| format!("partial write: {e}"))?;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = decode(&mut c, "query sent in three pieces")?;
+    ensure!(
+        matches!(r, Reply::Status(_)),
+        "query sent in three pieces answered {r:?}"
+    );
+
+    // Two queries in one write: answered in order, or the connection closed (C perp).
+    let mut c = conn()?;
+    c.send(&[good_q.clone(), good_q.clone()].concat())
+        .map_err(|e| e.to_string())?;
+    let pipelined = match c.read_packet() {
+        Ok(p) => {
+            let p2 = c
+                .read_packet()
+                .map_err(|e| format!("second pipelined reply: {e}"))?;
+            ensure!(
+                matches!(wire::decode_reply(&p), Reply::Status(_))
+                    && matches!(wire::decode_reply(&p2), Reply::Status(_)),
+                "pipelined queries answered {:?} / {:?}",
+                wire::decode_reply(&p),
+                wire::decode_reply(&p2)
+            );
+            "answered"
+        }
+        Err(_) => "closed",
+    };
+
+    // Oversize/garbage header: an error reply or a close, never a crash.
+    let mut c = conn()?;
+    let mut big = vec![2, b'Q', 255];
+    big.extend(std::iter::repeat(0xAB).take(255));
+    c.send(&big).map_err(|e| e.to_string())?;
+    if let Ok(p) = c.read_packet() {
+        let r = wire::decode_reply(&p);
+        ensure!(r == Reply::Code(EPROTO), "oversize Q answered {r:?}");
+    }
+
+    // Random bytes on many connections.
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for i in 0..200 {
+        let mut s = UnixStream::connect(wire::socket_path(&sc.base))
+            .map_err(|e| format!("connect #{i}: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        let n = (rng.next() % 600) as usize + 1;
+        let mut bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+        if i % 3 == 0 {
+            bytes[0] = 2; // valid protocol byte, random rest
+        }
+        let _ = s.write_all(&bytes);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+    }
+    sc.ensure_perpd_alive()?;
+    let after = sc.status("a")?;
+    ensure!(after.perpd_pid == st.perpd_pid, "perpd pid changed");
+    ensure!(
+        after.main.pid == st.main.pid,
+        "garbage changed the service (pid {} -> {})",
+        st.main.pid,
+        after.main.pid
+    );
+    sc.figure("pipelined", pipelined);
+    sc.figure("garbage_connections", 200);
+    Ok(())
+}
+
+fn decode(c: &mut Conn, what: &str) -> R<Reply> {
+    Ok(wire::decode_reply(
+        &c.read_packet().map_err(|e| format!("{what}: {e}"))?,
+    ))
+}
+
+/// 1,000 connections that never send anything: perpd keeps serving real clients (at once, or
+/// at worst after its idle deadline closes the stalled ones).
+pub fn stalled_clients(sc: &mut Scenario) -> R<()> {
+    sc.add_service("a", &sleeper(), None, true)?;
+    sc.start_perpd(&[])?;
+    sc.wait_main_up("a")?;
+    let held: Arc<Mutex<Vec<UnixStream>>> = Arc::new(Mutex::new(Vec::new()));
+    let path = wire::socket_path(&sc.base);
+    let h2 = held.clone();
+    // Connect from a thread: with a small listen backlog connect(2) may block until perpd
+    // accepts, and that must not wedge the scenario.
+    let opener = std::thread::spawn(move || {
+        for _ in 0..1000 {
+            match UnixStream::connect(&path) {
+                Ok(s) => h2.lock().map(|mut v| v.push(s)).unwrap_or(()),
+                Err(_) => return,
+            }
+        }
+    });
+    let t0 = Instant::now();
+    util::wait_until(
+        Duration::from_secs(60),
+        "1,000 stalled connections to be opened",
+        || Ok(held.lock().map(|v| v.len()).unwrap_or(0) >= 1000 || opener.is_finished()),
+    )?;
+    let opened = held.lock().map(|v| v.len()).unwrap_or(0);
+    ensure!(opened >= 1000, "only {opened} of 1,000 connects succeeded");
+    let open_s = t0.elapsed().as_secs_f64();
+    // Now a real client must get its answer (the idle deadline bounds the wait).
+    let t1 = Instant::now();
+    util::wait_until(
+        Duration::from_secs(20),
+        "a status answer with 1,000 stalled clients",
+        || Ok(matches!(sc.query("a"), Ok(Reply::Status(_)))),
+    )?;
+    let answer_ms = t1.elapsed().as_secs_f64() * 1000.0;
+    sc.ensure_perpd_alive()?;
+    // perpd does not burn CPU while holding them.
+    let cpu0 = util::cpu_seconds(sc.perpd_pid).unwrap_or(0.0);
+    let w0 = Instant::now();
+    util::wait_until(SOON, "a second to pass", || {
+        Ok(w0.elapsed() >= Duration::from_secs(1))
+    })?;
+    let cpu = util::cpu_seconds(sc.perpd_pid).unwrap_or(0.0) - cpu0;
+    ensure!(
+        cpu < 0.5,
+        "perpd used {cpu:.2} s CPU in 1 s holding 1,000 idle connections"
+    );
+    drop(held);
+    sc.figure("connections", opened);
+    sc.figure("open_s", format!("{open_s:.2}"));
+    sc.figure("answer_ms", format!("{answer_ms:.1}"));
+    Ok(())
+}
+
+/// Thousands of SIGHUPs: no restarts, no crash, and the rescans still work.
+pub fn hup_storm(sc: &mut Scenario) -> R<()> {
+    sc.add_service("a", &sleeper(), None, true)?;
+    sc.add_service("b", &sleeper(), None, true)?;
+    sc.add_service("late", &sleeper(), None, false)?;
+    sc.start_perpd(&[])?;
+    let a = sc.wait_main_up("a")?.main.pid;
+    let b = sc.wait_main_up("b")?.main.pid;
+    let cpu0 = util::cpu_seconds(sc.perpd_pid).unwrap_or(0.0);
+    let t0 = Instant::now();
+    let n = 5000;
+    for i in 0..n {
+        if i == n / 2 {
+            set_sticky(&sc.svc("late"), true)?;
+        }
+        sc.hup()?;
+    }
+    let storm_s = t0.elapsed().as_secs_f64();
+    sc.hup()?;
+    sc.wait_main_up("late")?;
+    sc.ensure_perpd_alive()?;
+    ensure!(
+        sc.status("a")?.main.pid == a && sc.status("b")?.main.pid == b,
+        "the HUP storm restarted a service"
+    );
+    let cpu = util::cpu_seconds(sc.perpd_pid).unwrap_or(0.0) - cpu0;
+    sc.figure("hups", n);
+    sc.figure("storm_s", format!("{storm_s:.2}"));
+    sc.figure("perpd_cpu_ms", format!("{:.0}", cpu * 1000.0));
+    Ok(())
+}
+
+/// rc.main not executable, rc.main missing, rc.log not executable.
+pub fn rc_files(sc: &mut Scenario) -> R<()> {
+    let d = sc.add_service("noexec", &sleeper(), None, true)?;
+    fs::set_permissions(d.join("rc.main"), fs::Permissions::from_mode(0o644))
+        .map_err(|e| e.to_string())?;
+    let d = sc.add_service(
+        "missing",
+        &sleeper(),
+        Some(&recording_script("logcalls", "cat", "")),
+        true,
+    )?;
+    fs::remove_file(d.join("rc.main")).map_err(|e| e.to_string())?;
+    let d = sc.add_service(
+        "badlog",
+        &sleeper(),
+        Some(&recording_script("logcalls", "cat", "")),
+        true,
+    )?;
+    fs::set_permissions(d.join("rc.log"), fs::Permissions::from_mode(0o644))
+        .map_err(|e| e.to_string())?;
+    sc.add_service("ok", &sleeper(), None, true)?;
+    sc.start_perpd(&[])?;
+    let ok = sc.wait_main_up("ok")?.main.pid;
+    let count = |sc: &Scenario, svc: &str| {
+        sc.perpd_log()
+            .lines()
+            .filter(|l| {
+                l.contains(&format!("(in child for service {svc})")) && l.contains("execve")
+            })
+            .count()
+    };
+    util::wait_until(SOON, "repeated exec failures of noexec and missing", || {
+        Ok(count(sc, "noexec") >= 3 && count(sc, "missing") >= 3)
+    })
+    .map_err(|e| format!("{e}; perpd stderr: {}", util::clip(&sc.perpd_log(), 600)))?;
+    let log = sc.perpd_log();
+    ensure!(
+        log.lines()
+            .any(|l| l.contains("service noexec)") && l.contains("(EACCES)")),
+        "no EACCES exec failure logged for noexec"
+    );
+    ensure!(
+        log.lines()
+            .any(|l| l.contains("service missing)") && l.contains("(ENOENT)")),
+        "no ENOENT exec failure logged for missing"
+    );
+    sc.wait_log("rc.log exists but is not set executable for badlog")?;
+    let bl = sc.wait_main_up("badlog")?;
+    ensure!(
+        bl.flags & wire::SV_HASLOG == 0,
+        "badlog has HASLOG with a non-executable rc.log"
+    );
+    let m = sc.status("missing")?;
+    ensure!(m.log.pid != 0, "missing: its logger is not running");
+    ensure!(
+        sc.status("ok")?.main.pid == ok,
+        "the healthy service was restarted"
+    );
+    sc.ensure_perpd_alive()
+}
+
+/// Files of every kind in the base directory; only sticky directories (also via symlink) count.
+pub fn odd_files(sc: &mut Scenario) -> R<()> {
+    let b = sc.base.clone();
+    write_file(&b.join("file"), "x")?;
+    write_file(&b.join("stickyfile"), "x")?;
+    fs::set_permissions(b.join("stickyfile"), fs::Permissions::from_mode(0o1755))
+        .map_err(|e| e.to_string())?;
+    nix::unistd::mkfifo(
+        &b.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o1644),
+    )
+    .map_err(|e| format!("mkfifo: {e}"))?;
+    let _sock = UnixListener::bind(b.join("sock")).map_err(|e| format!("bind: {e}"))?;
+    std::os::unix::fs::symlink(b.join("nowhere"), b.join("dangle")).map_err(|e| e.to_string())?;
+    // A sticky service directory outside the base, reached by a symlink.
+    let target = sc.scratch.join("target");
+    fs::create_dir(&target).map_err(|e| e.to_string())?;
+    sc.write_script(&target.join("rc.main"), &sleeper())?;
+    set_sticky(&target, true)?;
+    std::os::unix::fs::symlink(&target, b.join("link")).map_err(|e| e.to_string())?;
+    sc.add_service(".hidden", &sleeper(), None, true)?;
+    sc.add_service("plain", &sleeper(), None, false)?;
+    sc.add_service("real", &sleeper(), None, true)?;
+    sc.start_perpd(&[])?;
+    sc.wait_main_up("real")?;
+    let l = sc.wait_main_up("link")?;
+    let call = util::wait_for(SOON, "start record of the symlinked service", || {
+        Ok(fs::read_to_string(target.join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .map(str::to_string))
+    })?;
+    ensure!(
+        call.contains("\targv=start link"),
+        "symlinked service started as {call:?}"
+    );
+    ensure!(
+        call.contains(&format!("\tcwd={}\t", target.display())),
+        "symlinked service cwd: {call:?}"
+    );
+    ensure!(
+        call.contains(&format!("pid={}\t", l.main.pid)),
+        "status pid of link does not match its start run"
+    );
+    sc.wait_log("failure stat() on dangle: file does not exist (ENOENT)")?;
+    let warn = |sc: &Scenario| sc.perpd_log().matches("failure stat() on dangle").count();
+    let before = warn(sc);
+    sc.hup()?;
+    util::wait_until(
+        SOON,
+        "the dangling-symlink warning on the next scan",
+        || Ok(warn(sc) > before),
+    )?;
+    let log = sc.perpd_log();
+    for name in [".hidden", "plain", "file", "stickyfile", "fifo", "sock"] {
+        ensure!(
+            !log.contains(&format!("activated new service: {name}\n")),
+            "{name} was activated"
+        );
+    }
+    ensure!(
+        sc.calls(".hidden", "calls").is_empty(),
+        "the hidden directory's rc.main ran"
+    );
+    sc.ensure_perpd_alive()
+}
+
+/// Count the descriptors perpd has open (Linux).
+fn fd_count(pid: i32) -> Option<usize> {
+    Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+/// RLIMIT_NOFILE so low that not every service can be activated: perpd warns and retries, stays
+/// alive, and activates the rest once descriptors are freed.
+pub fn nofile(sc: &mut Scenario) -> R<()> {
+    if !util::have_proc() {
+        return Err("skip: needs /proc to count perpd's descriptors".into());
+    }
+    sc.start_perpd(&[])?;
+    let idle = fd_count(sc.perpd_pid).ok_or("cannot count perpd's fds")?;
+    sc.stop_perpd(SOON)?;
+    let total = 30;
+    for i in 0..total {
+        sc.add_service(
+            &format!("s{i:02}"),
+            "case \"$1\" in start) exec sleep 100000 ;; esac; exit 0",
+            None,
+            true,
+        )?;
+    }
+    let limit = idle + 8;
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+        .arg(sc.env.tool("perpd"))
+        .arg(&sc.base);
+    sc.start_perpd_cmd(cmd)?;
+    util::wait_until(SOON, "an activation failure to be logged", || {
+        let l = sc.perpd_log();
+        Ok(l.contains("unable to activate new service") || l.contains("EMFILE"))
+    })?;
+    sc.ensure_perpd_alive()?;
+    let mut active = 0;
+    for i in 0..total {
+        if let Ok(Reply::Status(_)) = sc.query(&format!("s{i:02}")) {
+            active += 1;
+        }
+    }
+    ensure!(
+        active < total,
+        "all {total} services activated with only {limit} descriptors"
+    );
+    // Free descriptors: deactivate all but five services.
+    let keep: Vec<usize> = (0..5).collect();
+    for i in 5..total {
+        set_sticky(&sc.svc(&format!("s{i:02}")), false)?;
+    }
+    // Status queries may be refused while descriptors are short; retry until it settles.
+    let hup_and_check = || -> R<bool> {
+        sc.hup()?;
+        for &i in &keep {
+            match sc.query(&format!("s{i:02}")) {
+                Ok(Reply::Status(s)) if s.main.pid != 0 => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    };
+    util::wait_until(
+        Duration::from_secs(30),
+        "the remaining services to be activated once fds are free",
+        hup_and_check,
+    )?;
+    sc.ensure_perpd_alive()?;
+    sc.figure("nofile", limit);
+    sc.figure("activated_at_limit", active);
+    Ok(())
+}
+
+/// RLIMIT_NPROC so low that forks fail (perpd runs as an unprivileged user, since root is
+/// exempt): perpd logs the fork failures, keeps serving, and starts the services once
+/// processes are available again.
+pub fn nproc(sc: &mut Scenario) -> R<()> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err("skip: needs root to run perpd as another user".into());
+    }
+    let uid = 65534u32;
+    let others = util::process_table()
+        .iter()
+        .filter(|(p, _)| {
+            fs::metadata(format!("/proc/{p}"))
+                .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == uid)
+                .unwrap_or(false)
+        })
+        .count();
+    if !util::have_proc() {
+        return Err("skip: needs /proc to count the processes of the unprivileged user".into());
+    }
+    let n = 6;
+    for i in 0..n {
+        sc.add_service(
+            &format!("p{i}"),
+            "case \"$1\" in start) exec sleep 100000 ;; esac; exit 0",
+            None,
+            true,
+        )?;
+    }
+    // The whole tree must be usable by the unprivileged user.
+    let root = sc.base.parent().ok_or("no tempdir")?.to_path_buf();
+    for p in [root.clone(), sc.base.clone()] {
+        nix::unistd::chown(&p, Some(uid.into()), Some(uid.into()))
+            .map_err(|e| format!("chown {}: {e}", p.display()))?;
+    }
+    for i in 0..n {
+        let p = sc.svc(&format!("p{i}"));
+        nix::unistd::chown(&p, Some(uid.into()), Some(uid.into()))
+            .map_err(|e| format!("chown {}: {e}", p.display()))?;
+    }
+    fs::set_permissions(&sc.scratch, fs::Permissions::from_mode(0o777))
+        .map_err(|e| e.to_string())?;
+    // perpd plus three children.
+    let limit = others + 4;
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -u {limit} && exec \"$0\" \"$@\""))
+        .arg(sc.env.tool("perpd"))
+        .arg(&sc.base);
+    std::os::unix::process::CommandExt::uid(&mut cmd, uid);
+    std::os::unix::process::CommandExt::gid(&mut cmd, uid);
+    sc.start_perpd_cmd(cmd)?;
+    util::wait_until(SOON, "a fork failure to be logged", || {
+        Ok(sc.perpd_log().contains("failure fork() for service"))
+    })
+    .map_err(|e| format!("{e}; stderr: {}", util::clip(&sc.perpd_log(), 500)))?;
+    sc.ensure_perpd_alive()?;
+    // Queries still work while forks fail.
+    let mut running = 0;
+    for i in 0..n {
+        if let Reply::Status(s) = sc.query(&format!("p{i}"))? {
+            if s.main.pid != 0 {
+                running += 1;
+            }
+        }
+    }
+    // Free process slots: deactivate all but two services; those two must end up running.
+    for i in 2..n {
+        set_sticky(&sc.svc(&format!("p{i}")), false)?;
+    }
+    sc.hup()?;
+    for i in 0..2 {
+        sc.wait_main_up(&format!("p{i}"))?;
+    }
+    util::wait_until(SOON, "the deactivated services to be gone", || {
+        Ok((2..n).all(|i| matches!(sc.query(&format!("p{i}")), Ok(Reply::Code(_)))))
+    })?;
+    sc.ensure_perpd_alive()?;
+    sc.figure("nproc", limit);
+    sc.figure("running_at_limit", running);
+    Ok(())
+}
+
+/// A stop timeout escalates SIGTERM to SIGKILL at deactivation, when perpd supports one (the
+/// per-service `timeout-kill` file); perp 2.07 has none, so this is skipped there.
+pub fn stop_timeout(sc: &mut Scenario) -> R<()> {
+    let main = "case \"$1\" in\n\
+                start) exec \"$P\" __probe calls \"$@\" -- \"$P\" __sigrec sigs main ;;\n\
+                *) exec \"$P\" __probe calls \"$@\" ;;\n\
+                esac";
+    let d = sc.add_service("stubborn", main, None, true)?;
+    write_file(&d.join("timeout-kill"), "1\n")?;
+    sc.start_perpd(&[])?;
+    let st = sc.wait_main_up("stubborn")?;
+    util::wait_until(SOON, "the recorder to be ready", || {
+        Ok(sc
+            .lines("stubborn", "sigs")
+            .iter()
+            .any(|l| l.contains("ready")))
+    })?;
+    set_sticky(&d, false)?;
+    let t0 = Instant::now();
+    sc.hup()?;
+    util::wait_until(SOON, "main to receive SIGTERM", || {
+        Ok(sc
+            .lines("stubborn", "sigs")
+            .iter()
+            .any(|l| l.contains("SIGTERM")))
+    })?;
+    let killed = util::wait_until(
+        Duration::from_secs(6),
+        "the stop timeout to kill main",
+        || Ok(!util::alive(st.main.pid as i32)),
+    );
+    if killed.is_err() {
+        let _ = util::send_signal(st.main.pid as i32, Signal::SIGKILL);
+        return Err(
+            "skip: this perpd has no per-service stop timeout (timeout-kill file ignored)".into(),
+        );
+    }
+    let waited = t0.elapsed().as_secs_f64();
+    let r = sc.wait_call("stubborn", "calls", "reset after the stop timeout", |c| {
+        c.is_reset()
+    })?;
+    ensure!(
+        r.argv == ["reset", "stubborn", "signal", "9", "SIGKILL"],
+        "reset after stop timeout: {:?}",
+        r.argv
+    );
+    ensure!(
+        waited >= 0.9,
+        "main was killed {waited:.2} s after deactivation, before its 1 s timeout"
+    );
+    util::wait_until(SOON, "stubborn to be removed", || {
+        Ok(matches!(sc.query("stubborn")?, Reply::Code(_)))
+    })?;
+    sc.figure("kill_after_s", format!("{waited:.2}"));
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! The harness must notice a broken perpd: pointed at a bin dir whose `perpd` serves the
+//! control socket but never starts (or restarts) a service, it reports FAIL with a reason and
+//! exits non-zero — and leaves no process behind.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+#[test]
+fn a_perpd_that_never_starts_services_fails_clearly() {
+    let exe = env!("CARGO_BIN_EXE_perp-harness");
+    let dir = tempfile::tempdir().unwrap();
+    let perpd = dir.path().join("perpd");
+    fs::write(
+        &perpd,
+        format!("#!/bin/sh\nexec '{exe}' __fake-perpd \"$@\"\n"),
+    )
+    .unwrap();
+    fs::set_permissions(&perpd, fs::Permissions::from_mode(0o755)).unwrap();
+    let json = dir.path().join("report.json");
+    let child = Command::new(exe)
+        .args(["--bin-dir"])
+        .arg(dir.path())
+        .args(["--filter", "restart", "--json"])
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let harness_pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL restart: "))
+        .unwrap_or_else(|| panic!("no FAIL line: {stdout}"));
+    assert!(
+        line.contains("main of k-") && line.contains("to be up"),
+        "reason does not say what broke: {line}"
+    );
+    assert!(stdout.contains("1 failed"), "summary: {stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["failed"], 1);
+    assert_eq!(report["scenarios"][0]["outcome"], "fail");
+    // The fake perpd (and anything else the scenario started) was swept: no live process
+    // carries this run's tag.
+    let needle = format!("PERP_HARNESS_TAG={harness_pid}-");
+    let mut left = vec![];
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let env = fs::read(e.path().join("environ")).unwrap_or_default();
+        let stat = fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'));
+        if !zombie && String::from_utf8_lossy(&env).contains(&needle) {
+            left.push(name);
+        }
+    }
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+#[test]
+fn list_and_filter() {
+    let exe = env!("CARGO_BIN_EXE_perp-harness");
+    let out = Command::new(exe)
+        .args(["--list", "--filter", "lifecycle"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        s.lines().count() >= 3 && s.lines().all(|l| l.starts_with("lifecycle.")),
+        "{s}"
+    );
+}
