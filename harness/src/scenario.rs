@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::signal::Signal;
 
 use crate::util::{self, Output, R};
@@ -191,6 +192,22 @@ impl Scenario {
         let mut cmd = Command::new(&perpd);
         cmd.args(opts).arg(&self.base);
         self.start_perpd_cmd(cmd)
+    }
+
+    /// Start perpd with some soft resource limits lowered (perpd inherits them; ours are
+    /// restored right after the spawn, so only perpd and its children are constrained).
+    pub fn start_perpd_limited(&mut self, opts: &[&str], limits: &[(Resource, u64)]) -> R<()> {
+        let mut saved = vec![];
+        for &(res, soft) in limits {
+            let (old_soft, hard) = getrlimit(res).map_err(|e| format!("getrlimit {res:?}: {e}"))?;
+            setrlimit(res, soft.min(hard), hard).map_err(|e| format!("setrlimit {res:?}: {e}"))?;
+            saved.push((res, old_soft, hard));
+        }
+        let r = self.start_perpd(opts);
+        for (res, soft, hard) in saved {
+            let _ = setrlimit(res, soft, hard);
+        }
+        r
     }
 
     /// Start perpd with a prepared command (e.g. through `sh -c 'ulimit …; exec perpd …'`).

@@ -173,6 +173,34 @@ impl Conn {
         Ok(Conn { stream })
     }
 
+    /// Connect without ever blocking: `Ok(None)` when the listen backlog is full (EAGAIN), so a
+    /// caller can retry under its own deadline.
+    pub fn try_connect(base: &Path) -> io::Result<Option<Conn>> {
+        use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )?;
+        let fl = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFL)?;
+        let fl = nix::fcntl::OFlag::from_bits_truncate(fl) | nix::fcntl::OFlag::O_NONBLOCK;
+        nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(fl))?;
+        let addr = UnixAddr::new(&socket_path(base))?;
+        match connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINPROGRESS) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let stream = UnixStream::from(fd);
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+        Ok(Some(Conn { stream }))
+    }
+
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes)
     }

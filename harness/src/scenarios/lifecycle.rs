@@ -12,6 +12,8 @@ use crate::scenario::{recording_script, set_sticky, write_file, Scenario, SOON, 
 use crate::util::{self, R};
 use crate::wire::{Reply, SUB_ISONCE, SUB_WANTDOWN, SV_DOWN, SV_HASLOG, SV_ONCE};
 
+const ENOTDIR: u32 = nix::errno::Errno::ENOTDIR as u32;
+
 fn sleeper() -> String {
     recording_script("calls", "sleep 100000", "")
 }
@@ -174,7 +176,7 @@ pub fn activation(sc: &mut Scenario) -> R<()> {
     sc.start_perpd(&[])?;
     let a1 = sc.wait_main_up("a")?;
     ensure!(
-        matches!(sc.query("b")?, Reply::Code(20)),
+        matches!(sc.query("b")?, Reply::Code(ENOTDIR)),
         "a non-sticky directory is known to perpd"
     );
 
@@ -220,7 +222,7 @@ pub fn activation(sc: &mut Scenario) -> R<()> {
     set_sticky(&sc.svc("a"), false)?;
     sc.hup()?;
     util::wait_until(SOON, "a to be deactivated", || {
-        Ok(matches!(sc.query("a")?, Reply::Code(20)))
+        Ok(matches!(sc.query("a")?, Reply::Code(ENOTDIR)))
     })?;
     sc.wait_log("deactivating service a")?;
     let resets: Vec<_> = sc
