@@ -182,12 +182,22 @@ pub fn run(sc: &mut Scenario) -> R<()> {
             flags & SUB_ISPAUSED != 0,
             "{label} paused but status flags {flags:#x} lack ISPAUSED"
         );
-        r.sc.perpctl(&[&pre[..], &["h", SVC]].concat())?;
+        // Every signal command while stopped: each stays pending until c continues it.
+        for (cmd, sig) in COMMANDS.iter().filter(|(c, _)| *c != "c") {
+            r.sc.perpctl(&[&pre[..], &[cmd, SVC]].concat())?;
+            r.expect(label, sig);
+            sent += 1;
+        }
+        ensure!(
+            util::proc_state(pid) == Some('T'),
+            "{label} no longer stopped after signals while paused"
+        );
         r.sc.perpctl(&[&pre[..], &["c", SVC]].concat())?;
-        sent += 3;
-        r.expect(label, "SIGHUP");
+        sent += 2;
         r.expect(label, "SIGCONT");
-        r.settle(&format!("{label}: HUP sent while paused, then CONT"))?;
+        r.settle(&format!(
+            "{label}: signals sent while paused, delivered after c"
+        ))?;
         ensure!(
             util::proc_state(pid) != Some('T'),
             "{label} still stopped after perpctl c"
@@ -225,10 +235,14 @@ pub fn run(sc: &mut Scenario) -> R<()> {
         util::alive(old_child),
         "perpctl k (without -g) killed main's group member too"
     );
-    r.sc.perpctl(&["t", SVC])?;
-    r.sc.wait_log(&format!(
-        "dropping signal SIGTERM to resetting service {SVC} (main)"
-    ))?;
+    // Every signal command but c and k is dropped for a resetting main, with a warning.
+    for (cmd, sig) in COMMANDS.iter().filter(|(c, _)| *c != "c") {
+        r.sc.perpctl(&[cmd, SVC])?;
+        sent += 1;
+        r.sc.wait_log(&format!(
+            "dropping signal {sig} to resetting service {SVC} (main)"
+        ))?;
+    }
     r.sc.perpctl(&["p", SVC])?;
     ensure!(
         util::proc_state(reset_pid) != Some('T'),
@@ -246,7 +260,7 @@ pub fn run(sc: &mut Scenario) -> R<()> {
         "sending signal SIGCONT to resetting service {SVC} (main)"
     ))?;
     r.sc.perpctl(&["k", SVC])?;
-    sent += 5;
+    sent += 4;
     r.sc.wait_log(&format!(
         "sending signal SIGKILL to resetting service {SVC} (main)"
     ))?;
