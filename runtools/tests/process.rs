@@ -1,0 +1,437 @@
+//! runlock, runpause, runsession, rundetach, program lookup and runuid (runtools.md §1.6,
+//! §1.10, §2.4, §2.9–2.11, §2.14; scenarios 27–32, 44, 46).
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// Starts `runlock ARGS` holding `lk` with a program that waits for file `go` to appear, and
+/// waits until the lock is taken (the child writes `ready`).
+fn hold_lock(d: &Path, flags: &[&str]) -> Child {
+    let mut c = cmd(d, "runlock");
+    c.args(flags).args([
+        "lk",
+        "sh",
+        "-c",
+        "echo $$ > ready; while [ ! -e go ]; do sleep 0.05; done",
+    ]);
+    let child = c.stdout(Stdio::null()).spawn().unwrap();
+    assert!(wait_until(LONG, || d.join("ready").exists()));
+    child
+}
+
+fn release(d: &Path, mut child: Child) {
+    std::fs::write(d.join("go"), b"").unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn runlock_contention() {
+    let d = scratch();
+    let holder = hold_lock(d.path(), &[]);
+    let o = run(d.path(), "runlock", &["lk", "true"]);
+    expect(
+        &o,
+        111,
+        "runlock: fatal: unable to acquire lock on lk: temporary i/o failure (EAGAIN)\n",
+    );
+    let o = run(d.path(), "runlock", &["-x", "lk", "echo", "hi"]);
+    assert_eq!(
+        (code(&o), stdout(&o).as_str(), stderr(&o).as_str()),
+        (0, "", "")
+    );
+    // -b waits: start it, see it is still waiting, release, and it runs.
+    let waiter = cmd(d.path(), "runlock")
+        .args(["-b", "lk", "sh", "-c", "echo hi > got"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!d.path().join("got").exists());
+    release(d.path(), holder);
+    let out = waiter.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("got")).unwrap(),
+        "hi\n"
+    );
+    assert_eq!(
+        std::fs::metadata(d.path().join("lk"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o644
+    );
+}
+
+#[test]
+fn runlock_pid_file() {
+    let d = scratch();
+    let o = run(
+        d.path(),
+        "runlock",
+        &["-p", "lk", "sh", "-c", "cat lk; echo $$"],
+    );
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[0], lines[1]);
+    let mode = std::fs::metadata(d.path().join("lk"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o644);
+    // Without -p the stale pid stays.
+    run(d.path(), "runlock", &["lk", "true"]);
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("lk")).unwrap(),
+        format!("{}\n", lines[0])
+    );
+}
+
+#[test]
+fn runlock_check_mode() {
+    let d = scratch();
+    let o = run(d.path(), "runlock", &["-c", "lk"]);
+    expect(&o, 0, "runlock: no lock held on lk\n");
+    let holder = hold_lock(d.path(), &[]);
+    let pid = std::fs::read_to_string(d.path().join("ready")).unwrap();
+    let o = run(d.path(), "runlock", &["-c", "lk"]);
+    expect(
+        &o,
+        1,
+        &format!("runlock: lock held on lk by pid {}\n", pid.trim()),
+    );
+    let o = run(d.path(), "runlock", &["-cq", "lk"]);
+    expect(&o, 1, "");
+    release(d.path(), holder);
+    let o = run(d.path(), "runlock", &["-c", "lk", "extra", "ignored"]);
+    expect(&o, 0, "runlock: no lock held on lk\n");
+    let o = run(d.path(), "runlock", &["-q", "lk2", "echo", "q"]);
+    assert_eq!(stdout(&o), "q\n");
+}
+
+#[test]
+fn runlock_open_failure() {
+    let d = scratch();
+    let o = run(d.path(), "runlock", &["nodir/lk", "true"]);
+    expect(
+        &o,
+        111,
+        "runlock: fatal: unable to acquire lock on nodir/lk: file does not exist (ENOENT)\n",
+    );
+    let o = run(d.path(), "runlock", &["-x", "nodir/lk", "true"]);
+    expect(&o, 0, "");
+}
+
+#[test]
+fn runpause_sleeps_and_alarm_ends_wait() {
+    let d = scratch();
+    let t = Instant::now();
+    let o = run(d.path(), "runpause", &["1", "true"]);
+    assert_eq!(code(&o), 0);
+    assert!(t.elapsed() >= Duration::from_secs(1));
+
+    let child = cmd(d.path(), "runpause")
+        .args(["0", "echo", "go"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    // SIGALRM before the handler is installed would kill it: wait until it is caught.
+    assert!(wait_until(LONG, || signal_caught(pid, 14)));
+    std::process::Command::new("kill")
+        .args(["-ALRM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&o), "go\n");
+
+    let child = cmd(d.path(), "runpause")
+        .args(["0", "echo", "go"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    assert!(wait_until(LONG, || signal_caught(pid, 14)));
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&o), "");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&o.status),
+        Some(15)
+    );
+
+    let o = run(d.path(), "runpause", &["x1", "true"]);
+    assert_eq!(code(&o), 100);
+    assert!(stderr(&o).starts_with("runpause: usage error: bad numeric argument for secs: x1\n"));
+    // -L only labels.
+    let o = run(d.path(), "runpause", &["-L", "label", "0x", "true"]);
+    assert_eq!(code(&o), 100);
+}
+
+/// Whether `pid` has a handler for signal `sig` (SigCgt in /proc/PID/status).
+fn signal_caught(pid: i32, sig: u32) -> bool {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    s.lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (sig - 1)) != 0)
+}
+
+#[test]
+fn runsession_makes_a_leader() {
+    let d = scratch();
+    let o = run(
+        d.path(),
+        "runsession",
+        &[
+            "sh",
+            "-c",
+            "test \"$(ps -o sid= -p $$)\" -eq $$ && echo leader",
+        ],
+    );
+    assert_eq!(stdout(&o), "leader\n");
+    let o = run(d.path(), "runsession", &["catuid"]);
+    let err = stderr(&o);
+    let get = |k: &str| {
+        err.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}:\t")))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(get("SID"), get("PID"));
+}
+
+#[test]
+fn rundetach_returns_at_once() {
+    let d = scratch();
+    let t = Instant::now();
+    // The background child keeps whatever stdout/stderr it got: give it none to hold open.
+    let st = cmd(d.path(), "rundetach")
+        .args([
+            "sh",
+            "-c",
+            "while [ ! -e go ]; do sleep 0.05; done; echo $$ > out; ps -o sid= -p $$ >> out",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(0));
+    assert!(!d.path().join("out").exists());
+    std::fs::write(d.path().join("go"), b"").unwrap();
+    assert!(wait_until(LONG, || std::fs::read_to_string(
+        d.path().join("out")
+    )
+    .map(|s| s.lines().count() == 2)
+    .unwrap_or(false)));
+    let s = std::fs::read_to_string(d.path().join("out")).unwrap();
+    let v: Vec<&str> = s.lines().map(str::trim).collect();
+    assert_eq!(v[0], v[1], "background process is a session leader");
+    assert!(t.elapsed() < LONG);
+    // The exec failure is the child's to report, in a file here.
+    let err = std::fs::File::create(d.path().join("err")).unwrap();
+    let st = cmd(d.path(), "rundetach")
+        .arg("./nope")
+        .stderr(err)
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(0));
+    assert!(wait_until(LONG, || std::fs::read_to_string(
+        d.path().join("err")
+    )
+    .map(|s| s == "rundetach: fatal: unable to run ./nope: file does not exist (ENOENT)\n")
+    .unwrap_or(false)));
+}
+
+#[test]
+fn path_search_rules() {
+    let d = scratch();
+    let o = cmd(d.path(), "runsession")
+        .arg("ls")
+        .env("PATH", "/etc/passwd:/bin")
+        .output()
+        .unwrap();
+    expect(
+        &o,
+        111,
+        "runsession: fatal: unable to run ls: not a directory (ENOTDIR)\n",
+    );
+    write(d.path(), "x", b"#!/bin/sh\necho x\n");
+    let o = cmd(d.path(), "runsession")
+        .arg("x")
+        .env("PATH", ":/bin")
+        .output()
+        .unwrap();
+    expect(
+        &o,
+        111,
+        "runsession: fatal: unable to run x: access denied (EACCES)\n",
+    );
+    let s = write(d.path(), "s", b"echo no shebang\n");
+    std::fs::set_permissions(&s, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = run(d.path(), "runsession", &["./s"]);
+    expect(
+        &o,
+        111,
+        "runsession: fatal: unable to run ./s: exec format error (ENOEXEC)\n",
+    );
+    let o = cmd(d.path(), "runsession")
+        .arg("ls")
+        .env_remove("PATH")
+        .arg("/")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // Empty element = current directory; empty PATH finds nothing.
+    std::fs::set_permissions(d.path().join("x"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = cmd(d.path(), "runsession")
+        .arg("x")
+        .env("PATH", "/nonexistent:")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "x\n");
+    let o = cmd(d.path(), "runsession")
+        .arg("x")
+        .env("PATH", "")
+        .output()
+        .unwrap();
+    expect(
+        &o,
+        111,
+        "runsession: fatal: unable to run x: file does not exist (ENOENT)\n",
+    );
+    let o = run(d.path(), "runsession", &[""]);
+    expect(
+        &o,
+        111,
+        "runsession: fatal: unable to run : file does not exist (ENOENT)\n",
+    );
+}
+
+/// Runs `tool args` as nobody (through runuid), to see the non-root checks while root.
+fn as_nobody(tool: &str, args: &[&str]) -> std::process::Output {
+    cmd(Path::new("/"), "runuid")
+        .arg("nobody")
+        .arg(bin(tool))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn runuid_refuses_non_root() {
+    let usage_line = usage(
+        "runuid",
+        "[-hV] [-g grp] [-s | -S grplist] account program [args ...]",
+    );
+    let want = format!("runuid: usage error: not running as super user\n{usage_line}");
+    if is_root() {
+        expect(&as_nobody("runuid", &["nobody", "true"]), 100, &want);
+        expect(&as_nobody("runuid", &[]), 100, &want);
+    } else {
+        let d = scratch();
+        expect(&run(d.path(), "runuid", &["nobody", "true"]), 100, &want);
+        expect(&run::<&str>(d.path(), "runuid", &[]), 100, &want);
+    }
+}
+
+#[test]
+fn runuid_drops_to_nobody() {
+    if skip_unless_root("runuid as root") {
+        return;
+    }
+    let d = Path::new("/");
+    let uid = id_of("-u", "nobody");
+    let gid = id_of("-g", "nobody");
+    let o = run(d, "runuid", &["nobody", "id", "-u"]);
+    assert_eq!(stdout(&o).trim(), uid);
+    let o = run(d, "runuid", &["nobody", "catuid"]);
+    let err = stderr(&o);
+    for k in ["UID", "EUID"] {
+        assert!(err.lines().any(|l| l == format!("{k}:\t{uid}")), "{err}");
+    }
+    for k in ["GID", "EGID"] {
+        assert!(err.lines().any(|l| l == format!("{k}:\t{gid}")), "{err}");
+    }
+    // Supplementary groups: only the primary gid by default.
+    let o = run(d, "runuid", &["nobody", "id", "-G"]);
+    assert_eq!(stdout(&o).trim(), gid);
+    let daemon = gid_of_group("daemon");
+    let adm = gid_of_group("adm");
+    let o = run(d, "runuid", &["-g", "daemon", "nobody", "id", "-g"]);
+    assert_eq!(stdout(&o).trim(), daemon);
+    let o = run(d, "runuid", &["-S", "adm:daemon", "nobody", "id", "-G"]);
+    let mut got: Vec<String> = stdout(&o).split_whitespace().map(String::from).collect();
+    got.sort();
+    let mut want = vec![gid.clone(), adm, daemon];
+    want.sort();
+    assert_eq!(got, want);
+    // -s: the group database's view (nobody is in no extra groups: just the primary).
+    let o = run(d, "runuid", &["-s", "nobody", "id", "-G"]);
+    assert_eq!(stdout(&o).trim(), gid);
+    // The environment is left alone.
+    let o = cmd(d, "runuid")
+        .args(["nobody", "catenv"])
+        .env("MARK", "kept")
+        .output()
+        .unwrap();
+    assert!(stdout(&o).lines().any(|l| l == "MARK=kept"));
+}
+
+#[test]
+fn runuid_errors() {
+    if skip_unless_root("runuid errors as root") {
+        return;
+    }
+    let d = Path::new("/");
+    let o = run(d, "runuid", &["-S", "a::b", "nobody", "true"]);
+    expect(
+        &o,
+        100,
+        "runuid: fatal: empty group name found in group list a::b\n",
+    );
+    let o = run(d, "runuid", &["nosuch", "true"]);
+    expect(&o, 111, "runuid: fatal: no account found for user nosuch\n");
+    let o = run(d, "runuid", &["-s", "-S", "x", "nobody", "true"]);
+    assert_eq!(code(&o), 100);
+    assert!(stderr(&o)
+        .starts_with("runuid: usage error: options -s and -S <grplist> are mutually exclusive\n"));
+    let o = run(d, "runuid", &["-g", "nosuchgroup", "nobody", "true"]);
+    expect(
+        &o,
+        111,
+        "runuid: fatal: no group found for group nosuchgroup\n",
+    );
+    let o = run(d, "runuid", &["-S", "adm:nosuchgroup", "nobody", "true"]);
+    expect(
+        &o,
+        111,
+        "runuid: fatal: no group found for \"nosuchgroup\" in grplist adm:nosuchgroup\n",
+    );
+    let many = vec!["adm"; 32].join(":");
+    let o = run(d, "runuid", &["-S", &many, "nobody", "true"]);
+    expect(
+        &o,
+        111,
+        &format!("runuid: fatal: too many group names in group list {many}\n"),
+    );
+    let o = run(d, "runuid", &["nobody"]);
+    assert!(stderr(&o).starts_with("runuid: usage error: missing required argument(s)\n"));
+    let o = run(d, "runuid", &["root:root", "true"]);
+    expect(
+        &o,
+        111,
+        "runuid: fatal: no account found for user root:root\n",
+    );
+}
