@@ -1,0 +1,266 @@
+//! rundeux and runtrap: restarts, the log pipe, signal forwarding and trapping
+//! (runtools.md §2.5, §2.13; scenarios 33–36).
+
+mod common;
+
+use common::*;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+fn kill(pid: u32, sig: &str) {
+    Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+/// Whether process `pid` has a handler installed for signal number `sig`.
+fn catches(pid: u32, sig: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        })
+        .is_some_and(|m| m & (1 << (sig - 1)) != 0)
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+fn finish(child: Child) -> std::process::Output {
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn rundeux_pipes_restarts_and_shuts_down() {
+    let d = scratch();
+    let child = cmd(d.path(), "rundeux")
+        .args(["sh", "-c", "echo hi", "::", "sh", "-c", "cat >> log"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The program restarts at most once a second; wait for three lines.
+    assert!(wait_until(LONG, || read(&d.path().join("log"))
+        .lines()
+        .count()
+        >= 3));
+    assert!(catches(child.id(), 15));
+    kill(child.id(), "TERM");
+    let o = finish(child);
+    assert_eq!(o.status.code(), Some(0));
+    let log = read(&d.path().join("log"));
+    assert!(log.lines().all(|l| l == "hi"), "{log}");
+    assert!(stderr(&o)
+        .lines()
+        .any(|l| l == "rundeux: warning: pausing for respawn of sh ..."));
+}
+
+#[test]
+fn rundeux_alternative_separator() {
+    let d = scratch();
+    let child = cmd(d.path(), "rundeux")
+        .args([
+            "-S",
+            "--",
+            "sh",
+            "-c",
+            "echo a",
+            "--",
+            "sh",
+            "-c",
+            "cat >> log",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(LONG, || read(&d.path().join("log")).starts_with("a\n")));
+    assert!(wait_until(LONG, || catches(child.id(), 15)));
+    kill(child.id(), "TERM");
+    assert_eq!(finish(child).status.code(), Some(0));
+}
+
+#[test]
+fn rundeux_usage_errors() {
+    let d = scratch();
+    let u = usage(
+        "rundeux",
+        "[-hV] [-d] [-L label] [-S sep] [-x] program <\"::\"|\"sep\"> logger",
+    );
+    for args in [&["a", "b", "c"][..], &["a", "b", "::"][..]] {
+        let o = run(d.path(), "rundeux", args);
+        expect(
+            &o,
+            100,
+            &format!("rundeux: usage error: missing required logger argument\n{u}"),
+        );
+    }
+    let o = run(d.path(), "rundeux", &["a", "::"]);
+    expect(
+        &o,
+        100,
+        &format!("rundeux: usage error: missing required arguments\n{u}"),
+    );
+}
+
+#[test]
+fn rundeux_forwards_signals_to_the_program_only() {
+    let d = scratch();
+    let child = cmd(d.path(), "rundeux")
+        .args([
+            "sh",
+            "-c",
+            "trap 'echo got-hup' HUP; echo $$ > prog.pid; while :; do sleep 0.05; done",
+            "::",
+            "sh",
+            "-c",
+            "trap 'echo logger-hup >> log' HUP; echo $$ > log.pid; while read l; do echo \"$l\" >> log; done",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(LONG, || d.path().join("prog.pid").exists()
+        && d.path().join("log.pid").exists()
+        && catches(child.id(), 1)));
+    // The program's trap is set once its pid file is written (trap comes first).
+    kill(child.id(), "HUP");
+    assert!(wait_until(LONG, || read(&d.path().join("log")).contains("got-hup")));
+    kill(child.id(), "TERM");
+    let o = finish(child);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!read(&d.path().join("log")).contains("logger-hup"));
+}
+
+#[test]
+fn rundeux_exec_failure_is_reported_by_the_child() {
+    let d = scratch();
+    let errfile = d.path().join("err");
+    let child = cmd(d.path(), "rundeux")
+        .args(["./nope", "::", "cat"])
+        .stderr(std::fs::File::create(&errfile).unwrap())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let want = "rundeux: fatal: failure on exec of ./nope: file does not exist (ENOENT)";
+    assert!(wait_until(LONG, || read(&errfile)
+        .lines()
+        .any(|l| l == want)));
+    assert!(wait_until(LONG, || catches(child.id(), 15)));
+    kill(child.id(), "TERM");
+    assert_eq!(finish(child).status.code(), Some(0));
+}
+
+#[test]
+fn rundeux_x_execs_the_program() {
+    let d = scratch();
+    let o = cmd(d.path(), "rundeux")
+        .args([
+            "-x",
+            "sh",
+            "-c",
+            "echo direct; exit 3",
+            "::",
+            "sh",
+            "-c",
+            "cat > log",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(wait_until(LONG, || read(&d.path().join("log")) == "direct\n"));
+}
+
+fn trapper(d: &Path, body: &str) {
+    let p = write(
+        d,
+        "t",
+        format!("#!/bin/sh\necho \"$@\" >> trapped\n{body}\nexit 0\n").as_bytes(),
+    );
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn runtrap_runs_the_trapper() {
+    let d = scratch();
+    trapper(d.path(), "[ \"$4\" = 15 ] && kill -$4 $3");
+    let child = cmd(d.path(), "runtrap")
+        .args(["myid", "./t", "sleep", "100"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(LONG, || catches(child.id(), 1)));
+    let sleep_pid = {
+        let mut pid = String::new();
+        assert!(wait_until(LONG, || {
+            let o = Command::new("pgrep")
+                .args(["-P", &child.id().to_string(), "sleep"])
+                .output()
+                .unwrap();
+            pid = stdout(&o).trim().to_string();
+            !pid.is_empty()
+        }));
+        pid
+    };
+    kill(child.id(), "HUP");
+    assert!(wait_until(LONG, || read(&d.path().join("trapped"))
+        .lines()
+        .count()
+        == 1));
+    assert_eq!(
+        read(&d.path().join("trapped")),
+        format!("trap myid {sleep_pid} 1 SIGHUP\n")
+    );
+    kill(child.id(), "TERM");
+    let o = finish(child);
+    assert_eq!(o.status.code(), Some(0));
+    let err = stderr(&o);
+    assert!(err.contains("runtrap: warning: do_trap() on signal SIGHUP\n"));
+    assert!(err.contains("runtrap: warning: trapper completion\n"));
+    assert!(err.contains("runtrap: warning: do_trap() on signal SIGTERM\n"));
+    assert_eq!(
+        read(&d.path().join("trapped")),
+        format!("trap myid {sleep_pid} 1 SIGHUP\ntrap myid {sleep_pid} 15 SIGTERM\n")
+    );
+}
+
+#[test]
+fn runtrap_restarts_and_exits_after_term() {
+    let d = scratch();
+    trapper(d.path(), "");
+    let child = cmd(d.path(), "runtrap")
+        .args(["id", "./t", "sh", "-c", "echo run >> runs; sleep 0.2"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(LONG, || read(&d.path().join("runs"))
+        .lines()
+        .count()
+        >= 2));
+    assert!(wait_until(LONG, || catches(child.id(), 15)));
+    // The trapper ignores TERM, but the program ends by itself and is not restarted.
+    kill(child.id(), "TERM");
+    let o = finish(child);
+    assert!(
+        matches!(o.status.code(), Some(0)),
+        "{:?}",
+        o.status.signal()
+    );
+    assert!(stderr(&o).contains("pausing for respawn of sh ..."));
+}
+
+#[test]
+fn runtrap_usage() {
+    let d = scratch();
+    let o = run(d.path(), "runtrap", &["id", "t"]);
+    expect(
+        &o,
+        100,
+        &format!(
+            "runtrap: usage error: missing required arguments\n{}",
+            usage("runtrap", "[-hV] id trapper child [args ...]")
+        ),
+    );
+}
