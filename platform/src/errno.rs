@@ -1,11 +1,14 @@
 //! perp's own wording for errno values: `MESG (ENAME)`, never strerror(3).
 //!
 //! The names and messages are perp's (perp-core.md Appendix A, runtools.md §10). Only values
-//! the target defines are listed; unknown numbers get `unknown error (E<n>)` instead of the
+//! the target defines are listed (per-OS groups below, chosen with `cfg`); unknown numbers get `unknown error (E<n>)` instead of the
 //! original's truncated line.
 
-/// (errno, name, message) for the values every Unix defines.
-const COMMON: &[(i32, &str, &str)] = &[
+/// (errno, name, message).
+type Entry = (i32, &'static str, &'static str);
+
+/// The values every supported Unix defines.
+const COMMON: &[Entry] = &[
     (0, "EOK", "no error"),
     (libc::EPERM, "EPERM", "permission denied"),
     (libc::ENOENT, "ENOENT", "file does not exist"),
@@ -54,12 +57,238 @@ const COMMON: &[(i32, &str, &str)] = &[
     (libc::ETIMEDOUT, "ETIMEDOUT", "connection timed out"),
     (libc::ECONNREFUSED, "ECONNREFUSED", "connection refused"),
     (libc::EDQUOT, "EDQUOT", "disk quota exceeded"),
+    (libc::ENOTBLK, "ENOTBLK", "not a block device"),
+    (libc::ENOMSG, "ENOMSG", "no message of desired type"),
+    (libc::EIDRM, "EIDRM", "identifier removed"),
+    (
+        libc::EREMOTE,
+        "EREMOTE",
+        "too many levels of remote in path",
+    ),
+    (libc::EBADMSG, "EBADMSG", "bad message type"),
+    (
+        libc::EOVERFLOW,
+        "EOVERFLOW",
+        "value exceeds range of data type",
+    ),
+    (libc::EILSEQ, "EILSEQ", "illegal byte sequence"),
+    (libc::EUSERS, "EUSERS", "too many users"),
+    (
+        libc::EDESTADDRREQ,
+        "EDESTADDRREQ",
+        "destination address required",
+    ),
+    (libc::EMSGSIZE, "EMSGSIZE", "message too long"),
+    (libc::EPROTOTYPE, "EPROTOTYPE", "incorrect protocol type"),
+    (libc::ENOPROTOOPT, "ENOPROTOOPT", "protocol not available"),
+    (
+        libc::EPROTONOSUPPORT,
+        "EPROTONOSUPPORT",
+        "protocol not supported",
+    ),
+    (
+        libc::ESOCKTNOSUPPORT,
+        "ESOCKTNOSUPPORT",
+        "socket type not supported",
+    ),
+    (
+        libc::EPFNOSUPPORT,
+        "EPFNOSUPPORT",
+        "protocol family not supported",
+    ),
+    (
+        libc::EAFNOSUPPORT,
+        "EAFNOSUPPORT",
+        "address family not supported",
+    ),
+    (
+        libc::EADDRNOTAVAIL,
+        "EADDRNOTAVAIL",
+        "address not available",
+    ),
+    (libc::ENETDOWN, "ENETDOWN", "network down"),
+    (libc::ENETUNREACH, "ENETUNREACH", "network unreachable"),
+    (libc::ENETRESET, "ENETRESET", "network reset"),
+    (libc::ECONNABORTED, "ECONNABORTED", "connection aborted"),
+    (libc::ENOBUFS, "ENOBUFS", "out of buffer space"),
+    (libc::EISCONN, "EISCONN", "already connected"),
+    (libc::ENOTCONN, "ENOTCONN", "not connected"),
+    (libc::ESHUTDOWN, "ESHUTDOWN", "socket shut down"),
+    (libc::ETOOMANYREFS, "ETOOMANYREFS", "too many references"),
+    (libc::EHOSTDOWN, "EHOSTDOWN", "host down"),
+    (libc::EHOSTUNREACH, "EHOSTUNREACH", "host unreachable"),
+    (libc::EALREADY, "EALREADY", "operation already in progress"),
+    (libc::EINPROGRESS, "EINPROGRESS", "operation in progress"),
+    (libc::ESTALE, "ESTALE", "stale NFS file handle"),
+    (libc::ECANCELED, "ECANCELED", "operation cancelled"),
+];
+
+/// Linux's own names (glibc and musl).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const LINUX: &[Entry] = &[
+    (libc::ECHRNG, "ECHRNG", "channel number out of range"),
+    (libc::ELNRNG, "ELNRNG", "link number out of range"),
+    (libc::EUNATCH, "EUNATCH", "protocol driver not attached"),
+    (libc::EBADE, "EBADE", "invalid exchange"),
+    (libc::EBADR, "EBADR", "invalid request descriptor"),
+    (libc::EXFULL, "EXFULL", "exchange full"),
+    (libc::ENOANO, "ENOANO", "no anode"),
+    (libc::EBADRQC, "EBADRQC", "invalid request code"),
+    (libc::EBADSLT, "EBADSLT", "invalid slot"),
+    (libc::ENONET, "ENONET", "machine not on network"),
+    (libc::ENOPKG, "ENOPKG", "package not installed"),
+    (libc::EADV, "EADV", "advertise error"),
+    (libc::ESRMNT, "ESRMNT", "srmount error"),
+    (libc::ECOMM, "ECOMM", "communication error"),
+    (libc::ENOTUNIQ, "ENOTUNIQ", "name not unique on network"),
+    (libc::EBADFD, "EBADFD", "file descriptor in bad state"),
+    (libc::EREMCHG, "EREMCHG", "remote address changed"),
+    (libc::ELIBACC, "ELIBACC", "cannot access shared library"),
+    (libc::ELIBBAD, "ELIBBAD", "shared library corrupted"),
+    (
+        libc::ELIBMAX,
+        "ELIBMAX",
+        "linking too many shared libraries",
+    ),
+    (libc::ELIBEXEC, "ELIBEXEC", "cannot exec a shared library"),
+    (
+        libc::ERESTART,
+        "ERESTART",
+        "interrupted system call not restarted",
+    ),
+    (libc::ESTRPIPE, "ESTRPIPE", "streams pipe error"),
+    (libc::EUCLEAN, "EUCLEAN", "structure needs cleaning"),
+    (libc::EREMOTEIO, "EREMOTEIO", "remote i/o error"),
+    (libc::ENOKEY, "ENOKEY", "required key not available"),
+    (libc::EKEYEXPIRED, "EKEYEXPIRED", "key has expired"),
+    (libc::EKEYREVOKED, "EKEYREVOKED", "key has been revoked"),
+    (
+        libc::EKEYREJECTED,
+        "EKEYREJECTED",
+        "key rejected by service",
+    ),
+];
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const LINUX: &[Entry] = &[];
+
+/// The STREAMS names: Linux, NetBSD and macOS define them; FreeBSD, OpenBSD and DragonFly don't.
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "netbsd",
+    target_os = "macos",
+    target_os = "ios"
+))]
+const STREAMS: &[Entry] = &[
+    (libc::ENOSTR, "ENOSTR", "not a stream device"),
+    (libc::ENODATA, "ENODATA", "no data available"),
+    (libc::ETIME, "ETIME", "timer expired"),
+    (libc::ENOSR, "ENOSR", "out of stream resources"),
+];
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "netbsd",
+    target_os = "macos",
+    target_os = "ios"
+)))]
+const STREAMS: &[Entry] = &[];
+
+/// Everyone but OpenBSD has these two.
+#[cfg(not(target_os = "openbsd"))]
+const LINKS: &[Entry] = &[
+    (libc::ENOLINK, "ENOLINK", "link severed"),
+    (libc::EMULTIHOP, "EMULTIHOP", "multihop attempted"),
+];
+#[cfg(target_os = "openbsd")]
+const LINKS: &[Entry] = &[];
+
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+const MEDIUM: &[Entry] = &[(libc::ENOMEDIUM, "ENOMEDIUM", "no medium found")];
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+)))]
+const MEDIUM: &[Entry] = &[];
+
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "openbsd"))]
+const MEDIUM_TYPE: &[Entry] = &[(libc::EMEDIUMTYPE, "EMEDIUMTYPE", "wrong medium type")];
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "openbsd")))]
+const MEDIUM_TYPE: &[Entry] = &[];
+
+/// The BSD family's own names (RPC errors, EFTYPE, EAUTH, ...), macOS included.
+#[cfg(any(
+    target_os = "netbsd",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "dragonfly",
+    target_os = "macos",
+    target_os = "ios"
+))]
+const BSD: &[Entry] = &[
+    (libc::EPROCLIM, "EPROCLIM", "too many processes"),
+    (libc::EBADRPC, "EBADRPC", "RPC structure is bad"),
+    (libc::ERPCMISMATCH, "ERPCMISMATCH", "RPC version mismatch"),
+    (
+        libc::EPROGUNAVAIL,
+        "EPROGUNAVAIL",
+        "RPC program unavailable",
+    ),
+    (
+        libc::EPROGMISMATCH,
+        "EPROGMISMATCH",
+        "program version mismatch",
+    ),
+    (
+        libc::EPROCUNAVAIL,
+        "EPROCUNAVAIL",
+        "bad procedure for program",
+    ),
+    (libc::EFTYPE, "EFTYPE", "bad file type"),
+    (libc::EAUTH, "EAUTH", "authentication error"),
+    (libc::ENEEDAUTH, "ENEEDAUTH", "not authenticated"),
+];
+#[cfg(not(any(
+    target_os = "netbsd",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "dragonfly",
+    target_os = "macos",
+    target_os = "ios"
+)))]
+const BSD: &[Entry] = &[];
+
+/// Second names for a number: reached only where the number differs from the first name's
+/// (the lookup takes the first match), so Linux prints EAGAIN and EOPNOTSUPP for them.
+const ALIASES: &[Entry] = &[
+    (libc::EWOULDBLOCK, "EWOULDBLOCK", "input/output would block"),
+    (libc::ENOTSUP, "ENOTSUP", "operation not supported"),
+];
+
+/// Every table, searched in this order.
+const TABLES: &[&[Entry]] = &[
+    COMMON,
+    LINUX,
+    STREAMS,
+    LINKS,
+    MEDIUM,
+    MEDIUM_TYPE,
+    BSD,
+    ALIASES,
 ];
 
 /// perp's (name, message) for `errno`, if the table has it.
 pub fn lookup(errno: i32) -> Option<(&'static str, &'static str)> {
-    COMMON
+    TABLES
         .iter()
+        .flat_map(|t| t.iter())
         .find(|(n, _, _)| *n == errno)
         .map(|(_, name, msg)| (*name, *msg))
 }
@@ -92,6 +321,74 @@ mod tests {
             "connection refused (ECONNREFUSED)"
         );
         assert_eq!(describe(0), "no error (EOK)");
+    }
+
+    #[test]
+    fn aliases_print_the_first_name() {
+        // Linux: EWOULDBLOCK == EAGAIN, ENOTSUP == EOPNOTSUPP; every OS: EAGAIN's own name wins.
+        assert_eq!(describe(libc::EAGAIN), "temporary i/o failure (EAGAIN)");
+        assert_eq!(lookup(libc::EWOULDBLOCK).map(|e| e.0), Some("EAGAIN"));
+        assert_eq!(
+            describe(libc::EOPNOTSUPP),
+            "operation not supported (EOPNOTSUPP)"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn linux_table_is_complete() {
+        assert_eq!(lookup(libc::ENOTSUP).map(|e| e.0), Some("EOPNOTSUPP"));
+        assert_eq!(lookup(libc::EDEADLOCK).map(|e| e.0), Some("EDEADLK"));
+        assert_eq!(
+            describe(libc::EKEYREJECTED),
+            "key rejected by service (EKEYREJECTED)"
+        );
+        assert_eq!(describe(libc::ENOSTR), "not a stream device (ENOSTR)");
+        assert_eq!(describe(libc::ENOMEDIUM), "no medium found (ENOMEDIUM)");
+        // Linux numbers 1..=133 not in runtools.md §10: unused numbers and the names perp's
+        // table never had; they print as "unknown error (E<n>)".
+        let missing: Vec<i32> = (1..=133).filter(|n| lookup(*n).is_none()).collect();
+        let not_in_perp = [
+            41,  // unused
+            45,  // EL2NSYNC
+            46,  // EL3HLT
+            47,  // EL3RST
+            50,  // ENOCSI
+            51,  // EL2HLT
+            58,  // unused
+            59,  // EBFONT
+            73,  // EDOTDOT
+            81,  // ELIBSCN
+            118, // ENOTNAM
+            119, // ENAVAIL
+            120, // EISNAM
+            libc::EOWNERDEAD,
+            libc::ENOTRECOVERABLE,
+            libc::ERFKILL,
+            libc::EHWPOISON,
+        ];
+        assert_eq!(missing, not_in_perp);
+    }
+
+    #[test]
+    fn every_entry_is_well_formed_and_unique() {
+        let all: Vec<&Entry> = TABLES.iter().flat_map(|t| t.iter()).collect();
+        for (i, (n, name, msg)) in all.iter().enumerate() {
+            assert!(name.starts_with('E') && name.len() > 1, "{name}");
+            assert!(!msg.is_empty() && msg.is_ascii(), "{name}");
+            assert!(
+                all[..i].iter().all(|(_, other, _)| other != name),
+                "{name} listed twice"
+            );
+            // Only aliases may repeat a number, and then the first name is printed.
+            if let Some(first) = all[..i].iter().find(|(m, _, _)| m == n) {
+                assert!(
+                    ALIASES.iter().any(|(_, a, _)| a == name),
+                    "{name} repeats {}",
+                    first.1
+                );
+            }
+        }
     }
 
     #[test]
