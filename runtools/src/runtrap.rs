@@ -9,7 +9,7 @@ use platform::process::{self, Fork};
 use platform::signal::{self, Signal};
 
 use crate::lookup::execvx;
-use crate::supervise::{catch_signals, next_signals, reap_all, reset_signals, Child};
+use crate::supervise::{catch_signals, next_signals, reap_all, reset_signals, Child, CAUGHT};
 use crate::tool::{show, Fail, Result, Tool};
 
 const USAGE: &str = "[-hV] id trapper child [args ...]";
@@ -77,7 +77,12 @@ fn run_trapper(tool: &Tool, id: &OsString, trapper: &OsString, pid: i32, sig: Si
         signal::name(sig as i32).into(),
     ];
     let child = loop {
-        match process::fork() {
+        let _ = signal::block(&CAUGHT);
+        let forked = process::fork();
+        if !matches!(forked, Ok(Fork::Child)) {
+            let _ = signal::unblock(&CAUGHT);
+        }
+        match forked {
             Ok(Fork::Parent(p)) => break p,
             Ok(Fork::Child) => {
                 reset_signals();

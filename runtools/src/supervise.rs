@@ -104,7 +104,14 @@ impl Child {
             }
         }
         loop {
-            match process::fork() {
+            // Blocked across the fork so the child's copy of our handlers never runs (it would
+            // write into our self-pipe); the child resets them and unblocks before exec.
+            let _ = signal::block(&CAUGHT);
+            let forked = process::fork();
+            if !matches!(forked, Ok(Fork::Child)) {
+                let _ = signal::unblock(&CAUGHT);
+            }
+            match forked {
                 Ok(Fork::Parent(pid)) => {
                     self.pid = pid;
                     self.started = Some(Instant::now());

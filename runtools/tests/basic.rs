@@ -432,3 +432,22 @@ fn cat_helpers() {
         "catenv: usage error: invalid option: -x\nusage: catenv [-hV]\n",
     );
 }
+
+#[test]
+fn runenv_reads_stdin() {
+    let d = scratch();
+    let mut child = cmd(d.path(), "runenv")
+        .args(["-i", "-", "catenv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"A=1\n# c\nB = two\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&o), "A=1\nB=two\n");
+}

@@ -430,3 +430,70 @@ fn setuid_and_chroot_as_root() {
         "runtool: fatal: failure on chdir to /nonexistent: file does not exist (ENOENT)\n",
     );
 }
+
+#[test]
+fn warnings_only_with_w() {
+    let d = scratch();
+    // Under runsession runtool is a session leader already, so its setsid fails.
+    let o = run(d.path(), "runsession", &["runtool", "-s", "-W", "true"]);
+    expect(
+        &o,
+        0,
+        "runtool: warning: failure setsid() for option -s: permission denied (EPERM)\n",
+    );
+    let o = run(d.path(), "runsession", &["runtool", "-s", "true"]);
+    expect(&o, 0, "");
+    let o = run(d.path(), "runtool", &["-W", "-F", "7=!", "true"]);
+    expect(
+        &o,
+        0,
+        "runtool: warning: failure on closing file descriptor\n",
+    );
+    let o = run(d.path(), "runtool", &["-F", "7=!", "true"]);
+    expect(&o, 0, "");
+}
+
+#[test]
+fn rc_main_chain_as_root() {
+    if skip_unless_root("an rc.main chaining runtools as root") {
+        return;
+    }
+    let d = scratch();
+    let envd = d.path().join("env");
+    std::fs::create_dir(&envd).unwrap();
+    write(&envd, "SERVICE", b"demo\n");
+    write(d.path(), "limits", b"RLIMIT_NOFILE = 64\n");
+    // The same service start both ways: one runtool, and a chain of the single tools.
+    let script = format!(
+        "#!/bin/sh\nexec {rt} -e {e} -R o=64 -u nobody -m 027 sh -c 'echo $SERVICE; ulimit -n; id -u; id -G; umask'\n",
+        rt = bin("runtool").display(),
+        e = envd.display()
+    );
+    let chain = format!(
+        "#!/bin/sh\nexec {env} {e} {lim} -F {l} {uid} nobody sh -c 'echo $SERVICE; ulimit -n; id -u; id -G; umask 027; umask'\n",
+        env = bin("runenv").display(),
+        e = envd.display(),
+        lim = bin("runlimit").display(),
+        l = d.path().join("limits").display(),
+        uid = bin("runuid").display(),
+    );
+    let want = format!(
+        "demo\n64\n{}\n{}\n0027\n",
+        id_of("-u", "nobody"),
+        id_of("-g", "nobody")
+    );
+    for (name, text) in [("rc.main", script), ("rc.chain", chain)] {
+        let p = write(d.path(), name, text.as_bytes());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let o = std::process::Command::new(&p)
+            .current_dir("/")
+            .env("PATH", test_path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            (stdout(&o), stderr(&o)),
+            (want.clone(), String::new()),
+            "{name}"
+        );
+    }
+}
