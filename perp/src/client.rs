@@ -266,6 +266,15 @@ impl Conn {
     }
 }
 
+/// perpd's pid from the lock on `.control/perpd.pid` (§3.3): `Ok(None)` when no perpd holds
+/// it (or the file does not exist).
+pub fn perpd_pid() -> io::Result<Option<i32>> {
+    match platform::lock::holder_pid(Path::new(PIDLOCK)) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        other => other,
+    }
+}
+
 /// Uptime of a subservice's "when", as the clients compute it (§2.6).
 pub fn uptime(when: &Tain, now: &Tain) -> u64 {
     when.uptime(now)

@@ -210,6 +210,24 @@ impl Tain {
     }
 }
 
+impl From<platform::time::Tai64n> for Tain {
+    fn from(t: platform::time::Tai64n) -> Tain {
+        Tain {
+            secs: t.secs,
+            nanos: t.nanos,
+        }
+    }
+}
+
+impl From<Tain> for platform::time::Tai64n {
+    fn from(t: Tain) -> platform::time::Tai64n {
+        platform::time::Tai64n {
+            secs: t.secs,
+            nanos: t.nanos,
+        }
+    }
+}
+
 /// A service's identity on the wire: device and inode of its directory (`stat`, following
 /// symlinks), each widened to 64 bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -811,6 +829,15 @@ mod tests {
             tain.to_system_time(),
             UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_500)
         );
+    }
+
+    #[test]
+    fn same_labels_as_platform_time() {
+        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        let p = platform::time::Tai64n::from_system_time(t);
+        assert_eq!(Tain::from(p), Tain::from_system_time(t));
+        assert_eq!(p.to_bytes(), Tain::from(p).to_bytes());
+        assert_eq!(platform::time::Tai64n::from(Tain::from(p)), p);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 pub mod json;
 pub mod perp_setup;
+pub mod perpctl;
+pub mod perphup;
 pub mod perpls;
 pub mod perpok;
 pub mod perpstat;

@@ -8,7 +8,7 @@
 //! * When perpd answers the exit-history request, one more line follows the `main:` and the
 //!   `log:` line, indented by eight spaces so that parsers looking for `  main:`/`   log:` are
 //!   unaffected:
-//!   `        restarts: 3; last exits: exit 3 after 2 seconds (12 seconds ago), signal 9 after 61 seconds (80 seconds ago)`
+//!   `        restarts: 3; last exits: exit 3 after 2 seconds (12 seconds ago), signal 9 SIGKILL after 61 seconds (80 seconds ago)`
 //!   (just `        restarts: N` when nothing exited yet). Against a perpd without the
 //!   extension the output is exactly the original's.
 
@@ -61,7 +61,10 @@ pub fn history_line(h: &SubHistory, now: &Tain) -> String {
         s.push_str(if i == 0 { "; last exits: " } else { ", " });
         match e.kind {
             ExitKind::Exited(c) => s.push_str(&format!("exit {c}")),
-            ExitKind::Signaled(n) => s.push_str(&format!("signal {n}")),
+            ExitKind::Signaled(n) => s.push_str(&format!(
+                "signal {n} {}",
+                platform::signal::name(i32::from(n))
+            )),
         }
         s.push_str(&format!(
             " after {} seconds ({} seconds ago)",
@@ -329,7 +332,7 @@ mod tests {
         r.status.activated = at(0);
         assert_eq!(
             report("s", &r, &now),
-            "s: activated 100 seconds\n  main: up 10 seconds (pid 5)\n        restarts: 2; last exits: exit 3 after 2 seconds (10 seconds ago), signal 9 after 61 seconds (80 seconds ago)\n   log: up 50 seconds (pid 6)\n        restarts: 0\n"
+            "s: activated 100 seconds\n  main: up 10 seconds (pid 5)\n        restarts: 2; last exits: exit 3 after 2 seconds (10 seconds ago), signal 9 SIGKILL after 61 seconds (80 seconds ago)\n   log: up 50 seconds (pid 6)\n        restarts: 0\n"
         );
     }
 }

@@ -1,0 +1,446 @@
+//! The control tools without a running perpd: usage errors, help/version lines, exit codes,
+//! connection and lock failures, perpctl A/X without perpd, perpok's local checks, perp-setup.
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+
+fn bin(name: &str) -> Command {
+    let mut c = Command::new(match name {
+        "perpctl" => env!("CARGO_BIN_EXE_perpctl"),
+        "perpls" => env!("CARGO_BIN_EXE_perpls"),
+        "perpstat" => env!("CARGO_BIN_EXE_perpstat"),
+        "perpok" => env!("CARGO_BIN_EXE_perpok"),
+        "perphup" => env!("CARGO_BIN_EXE_perphup"),
+        "perp-setup" => env!("CARGO_BIN_EXE_perp-setup"),
+        other => panic!("no binary {other}"),
+    });
+    c.env_remove("PERP_BASE")
+        .env_remove("PERPLS_COLORS")
+        .env_remove("DESTDIR")
+        .env_remove("NO_INIT")
+        .env_remove("PERP_CTL");
+    c
+}
+
+fn run(name: &str, args: &[&str]) -> Output {
+    bin(name).args(args).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[track_caller]
+fn expect(out: &Output, code: i32, stdout: &str, stderr: &str) {
+    assert_eq!(
+        (out.status.code(), text(&out.stdout), text(&out.stderr)),
+        (Some(code), stdout.to_string(), stderr.to_string())
+    );
+}
+
+const USAGES: &[(&str, &str)] = &[
+    (
+        "perpctl",
+        "[-hV] [-b basedir] [-g] [-L] [-q] [ADUXduopcahikqtw12] sv [sv ...]",
+    ),
+    ("perpls", "[-hV] [-b basedir] [-cGgrt] [sv ...]"),
+    ("perpstat", "[-hV] [-b basedir] sv [sv ...]"),
+    ("perpok", "[-hV] [-b basedir] [-u secs] [-v] sv"),
+    ("perphup", "[-hV] [-q] [-t] [basedir]"),
+];
+
+#[test]
+fn help_version_and_bad_options() {
+    for (prog, usage) in USAGES {
+        let u = format!("usage: {prog} {usage}\n");
+        expect(&run(prog, &["-h", "-x"]), 0, "", &u);
+        expect(
+            &run(prog, &["-V"]),
+            0,
+            "",
+            &format!("version: {prog} 2.07\n"),
+        );
+        expect(&run(prog, &["-?"]), 100, "", &u);
+        let colon = if *prog == "perpctl" { ":" } else { "" };
+        expect(
+            &run(prog, &["-x", "-h"]),
+            100,
+            "",
+            &format!("{prog} usage error: invalid option{colon} -x\n{u}"),
+        );
+    }
+    expect(
+        &run("perpstat", &["-b"]),
+        100,
+        "",
+        "perpstat usage error: missing argument for option -b\nusage: perpstat [-hV] [-b basedir] sv [sv ...]\n",
+    );
+}
+
+#[test]
+fn perpctl_usage_errors() {
+    let u = "usage: perpctl [-hV] [-b basedir] [-g] [-L] [-q] [ADUXduopcahikqtw12] sv [sv ...]\n";
+    expect(
+        &run("perpctl", &["-b", "/nonexistent"]),
+        100,
+        "",
+        &format!("perpctl: usage error: missing arguments\n{u}"),
+    );
+    expect(
+        &run("perpctl", &["zap", "s"]),
+        100,
+        "",
+        &format!("perpctl usage error: unknown control command 'zap'\n{u}"),
+    );
+    expect(
+        &run("perpctl", &["", "s"]),
+        100,
+        "",
+        &format!("perpctl usage error: unknown control command ''\n{u}"),
+    );
+    expect(
+        &run("perpctl", &["-L", "Down", "s"]),
+        100,
+        "",
+        &format!("perpctl usage error: meta-command 'Down' may not be used with option -L\n{u}"),
+    );
+    expect(
+        &run("perpctl", &["up"]),
+        100,
+        "",
+        &format!("perpctl usage error: missing argument: no service(s) specified\n{u}"),
+    );
+    expect(
+        &run("perpctl", &["-w", "5s", "u", "s"]),
+        100,
+        "",
+        &format!("perpctl usage error: non-numeric argument found for option -w: 5s\n{u}"),
+    );
+    expect(
+        &run("perpctl", &["-b", "/nonexistent/x", "u", "s"]),
+        111,
+        "",
+        "perpctl fatal: unable to chdir() to /nonexistent/x: file does not exist (ENOENT)\n",
+    );
+}
+
+#[test]
+fn other_usage_errors() {
+    expect(
+        &run("perpstat", &[]),
+        100,
+        "",
+        "perpstat usage error: missing argument\nusage: perpstat [-hV] [-b basedir] sv [sv ...]\n",
+    );
+    let u = "usage: perpok [-hV] [-b basedir] [-u secs] [-v] sv\n";
+    expect(
+        &run("perpok", &[]),
+        100,
+        "",
+        &format!("perpok usage error: missing argument\n{u}"),
+    );
+    expect(
+        &run("perpok", &["-u", "5s", "s"]),
+        100,
+        "",
+        &format!("perpok usage error: non-numeric argument found for option -u 5s\n{u}"),
+    );
+    expect(
+        &run("perpstat", &["-b", "/nonexistent/x", "s"]),
+        111,
+        "",
+        "perpstat fatal: fail chdir() to /nonexistent/x: file does not exist (ENOENT)\n",
+    );
+    // perpstat and perpok do not treat an empty PERP_BASE as unset: chdir("") fails.
+    let out = bin("perpok")
+        .env("PERP_BASE", "")
+        .arg("s")
+        .output()
+        .unwrap();
+    expect(
+        &out,
+        111,
+        "",
+        "perpok fatal: failure chdir() to : file does not exist (ENOENT)\n",
+    );
+}
+
+/// A base directory with one sticky service `s`, one plain directory `b`, a file `f`.
+fn base() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    for d in ["s", "b"] {
+        fs::create_dir(t.path().join(d)).unwrap();
+    }
+    fs::set_permissions(t.path().join("s"), fs::Permissions::from_mode(0o1755)).unwrap();
+    fs::write(t.path().join("f"), "").unwrap();
+    t
+}
+
+#[test]
+fn connection_failures() {
+    let t = base();
+    let b = t.path().to_str().unwrap();
+    let enoent = format!(
+        "failure connecting to perpd control socket {b}/.control/perpd.sock: file does not exist (ENOENT)\n"
+    );
+    expect(
+        &run("perpls", &["-b", b]),
+        111,
+        "",
+        &format!("perpls fatal: {enoent}"),
+    );
+    expect(
+        &run("perpstat", &["-b", b, "s"]),
+        111,
+        "",
+        &format!("perpstat fatal: {enoent}"),
+    );
+    expect(
+        &run("perpctl", &["-b", b, "u", "s"]),
+        111,
+        "",
+        &format!("perpctl fatal: {enoent}"),
+    );
+    expect(
+        &run("perpok", &["-b", b, "s"]),
+        111,
+        "",
+        &format!("perpok fatal: {enoent}"),
+    );
+
+    // A socket file nobody listens on (perpd gone): connection refused.
+    fs::create_dir(t.path().join(".control")).unwrap();
+    drop(UnixListener::bind(t.path().join(".control/perpd.sock")).unwrap());
+    let refused = format!(
+        "perpd not running on control socket {b}/.control/perpd.sock: connection refused (ECONNREFUSED)\n"
+    );
+    expect(
+        &run("perpls", &["-b", b]),
+        111,
+        "",
+        &format!("perpls fatal: {refused}"),
+    );
+    expect(
+        &run("perpctl", &["-b", b, "d", "s"]),
+        111,
+        "",
+        &format!("perpctl fatal: {refused}"),
+    );
+    // PERP_BASE is used without -b.
+    let out = bin("perpstat")
+        .env("PERP_BASE", b)
+        .arg("s")
+        .output()
+        .unwrap();
+    expect(&out, 111, "", &format!("perpstat fatal: {refused}"));
+
+    // The relative -b fix (§2.5): the socket is found relative to the entered directory.
+    let parent = t.path().parent().unwrap();
+    let rel = t.path().file_name().unwrap().to_str().unwrap();
+    let out = bin("perpls")
+        .current_dir(parent)
+        .args(["-b", rel])
+        .output()
+        .unwrap();
+    expect(
+        &out,
+        111,
+        "",
+        &format!(
+            "perpls fatal: perpd not running on control socket {rel}/.control/perpd.sock: connection refused (ECONNREFUSED)\n"
+        ),
+    );
+}
+
+#[test]
+fn perpls_color_capabilities() {
+    expect(
+        &run("perpls", &["-G", "-K"]),
+        0,
+        "",
+        "perpls: color capabilities: df=00:na=00:an=01:ar=01;33:ap=01;33:ad=01;34:wu=01;33:wd=01;33:er=01;31:ex=01;31\n",
+    );
+    let out = bin("perpls")
+        .env("PERPLS_COLORS", "an=32")
+        .args(["-GK"])
+        .output()
+        .unwrap();
+    expect(&out, 0, "", "perpls: color capabilities: an=32\n");
+    // Without colour in use, -K is ignored and the listing is attempted.
+    let out = bin("perpls")
+        .args(["-g", "-K", "-b", "/nonexistent/x"])
+        .output()
+        .unwrap();
+    expect(
+        &out,
+        111,
+        "",
+        "perpls fatal: unable to chdir() to /nonexistent/x: file does not exist (ENOENT)\n",
+    );
+}
+
+#[test]
+fn perphup_without_perpd() {
+    let t = base();
+    let b = t.path().to_str().unwrap();
+    let msg = format!(
+        "perphup fatal: perpd not running on {b}: no lock active on {b}/.control/perpd.pid\n"
+    );
+    expect(&run("perphup", &[b]), 111, "", &msg);
+    // An unlocked pid file is no perpd either, whatever it contains.
+    fs::create_dir(t.path().join(".control")).unwrap();
+    fs::write(t.path().join(".control/perpd.pid"), "1\n").unwrap();
+    expect(&run("perphup", &["-t", b]), 111, "", &msg);
+    let out = bin("perphup").env("PERP_BASE", b).output().unwrap();
+    expect(&out, 111, "", &msg);
+    expect(
+        &run("perphup", &["/nonexistent/x"]),
+        111,
+        "",
+        "perphup fatal: failure chdir() to /nonexistent/x: file does not exist (ENOENT)\n",
+    );
+}
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn perpctl_sticky_without_perpd() {
+    let t = base();
+    let b = t.path().to_str().unwrap();
+    let nolock = format!(
+        "perpctl fatal: perpd not running on {b}: no lock active on {b}/.control/perpd.pid\n"
+    );
+    // The chmods happen before the lock lookup fails, and stay done.
+    expect(
+        &run("perpctl", &["-b", b, "A", "b", "nonexist", "f"]),
+        111,
+        "",
+        &format!(
+            "b: set for activation\nerror: nonexist: service directory not found\nerror: f: not a directory\n{nolock}"
+        ),
+    );
+    assert_eq!(mode(&t.path().join("b")), 0o1755);
+    expect(
+        &run("perpctl", &["-q", "-b", b, "X", "s", "b"]),
+        111,
+        "",
+        &nolock,
+    );
+    assert_eq!(mode(&t.path().join("s")), 0o755);
+    assert_eq!(mode(&t.path().join("b")), 0o755);
+}
+
+#[test]
+fn perpok_local_checks() {
+    let t = base();
+    let b = t.path().to_str().unwrap();
+    let u = "usage: perpok [-hV] [-b basedir] [-u secs] [-v] sv\n";
+    expect(
+        &run("perpok", &["-b", b, "f"]),
+        100,
+        "",
+        &format!("perpok usage error: argument not a directory: f\n{u}"),
+    );
+    expect(&run("perpok", &["-b", b, "b"]), 1, "", "");
+    expect(
+        &run("perpok", &["-v", "-b", b, "b"]),
+        1,
+        "",
+        "perpok: b: fail: service directory b not activated\n",
+    );
+    expect(
+        &run("perpok", &["-b", b, "x"]),
+        111,
+        "",
+        "perpok fatal: failure stat() on service directory x: file does not exist (ENOENT)\n",
+    );
+}
+
+#[test]
+fn perp_setup_prepares_a_base_directory() {
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path().join("b");
+    let ctl = t.path().join("ctl");
+    let (bs, cs) = (base.to_str().unwrap(), ctl.to_str().unwrap());
+    let out = bin("perp-setup")
+        .env("NO_INIT", "1")
+        .args([bs, cs])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    let pfx = lines[0].split(": ").next().unwrap().to_string();
+    assert!(
+        pfx.starts_with("perp-setup(") && pfx.ends_with(')'),
+        "{err}"
+    );
+    let want = [
+        format!("configuring perp for {bs} ..."),
+        format!("configuring perpboot directory in {bs}/.boot ..."),
+        "perpboot directory configured".to_string(),
+        "NO_INIT defined, skipping startup configuration".to_string(),
+        "perp configured.".to_string(),
+    ];
+    let got: Vec<String> = lines
+        .iter()
+        .map(|l| l.strip_prefix(&format!("{pfx}: ")).unwrap().to_string())
+        .collect();
+    assert_eq!(got, want);
+    let boot = base.join(".boot");
+    assert_eq!(mode(&boot.join("rc.perp")), 0o755);
+    assert_eq!(mode(&boot.join("rc.log")), 0o755);
+    assert_eq!(mode(&boot.join("rlimit.conf")), 0o644);
+    let rl = fs::read_to_string(boot.join("rlimit.conf")).unwrap();
+    assert!(rl.contains("\nRLIMIT_NOFILE=^\nRLIMIT_NPROC=^\n"));
+    let rp = fs::read_to_string(boot.join("rc.perp")).unwrap();
+    assert!(rp.contains("PERPD_OPTS=\"-a6\"") && rp.contains("runlimit -F ./rlimit.conf"));
+    assert_eq!(fs::read_link(base.join(".control")).unwrap(), ctl);
+    assert!(!ctl.exists(), "the control directory is left to perpd");
+    assert!(!boot.join("rc.perp.new").exists());
+
+    // Again: existing files stay untouched, the new versions wait beside them.
+    fs::write(boot.join("rc.perp"), "mine\n").unwrap();
+    let out = bin("perp-setup")
+        .env("NO_INIT", "1")
+        .env("PERP_BASE", bs)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(fs::read_to_string(boot.join("rc.perp")).unwrap(), "mine\n");
+    for f in ["rc.perp.new", "rc.log.new", "rlimit.conf.new"] {
+        assert!(boot.join(f).exists(), "{f}");
+    }
+}
+
+#[test]
+fn perp_setup_with_destdir() {
+    let t = tempfile::tempdir().unwrap();
+    let dest = t.path().to_str().unwrap();
+    // An existing dangling .control symlink is left alone.
+    fs::create_dir_all(t.path().join("etc/perp")).unwrap();
+    symlink("/nowhere", t.path().join("etc/perp/.control")).unwrap();
+    let out = bin("perp-setup")
+        .env("DESTDIR", dest)
+        .arg("/etc/perp")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!(
+        "configuring perp in DESTDIR {dest} for /etc/perp ..."
+    )));
+    assert!(err.contains("DESTDIR defined, skipping startup configuration"));
+    assert!(t.path().join("etc/perp/.boot/rc.log").exists());
+    assert_eq!(
+        fs::read_link(t.path().join("etc/perp/.control")).unwrap(),
+        Path::new("/nowhere")
+    );
+}
