@@ -1,16 +1,505 @@
-//! Child processes: descriptor helpers (spawning and reaping follow).
+//! Child processes: fork+execve with a clean slate, reaping, wait-status text, and the
+//! descriptor helpers every caller needs.
+//!
+//! [`Command::spawn`] prepares everything (C strings, argv and envp arrays, descriptor plan)
+//! before fork, so the child only makes async-signal-safe system calls; that keeps it correct
+//! even when the parent has other threads (tests do). Signals are blocked across the fork so
+//! no handler of the parent ever runs in the child; the child resets every disposition to
+//! default and then unblocks.
 
+use std::ffi::{CString, OsStr, OsString};
+use std::fmt;
 use std::io;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{SigSet, SigmaskHow};
+
+use crate::signal;
+
+/// Where one of the child's standard descriptors comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stdio {
+    /// Whatever the parent has on that descriptor (closed stays closed).
+    Inherit,
+    /// /dev/null, opened read-write.
+    Null,
+    /// dup2 of this parent descriptor (the original stays open in the parent).
+    Fd(RawFd),
+}
+
+/// A program to start with [`Command::spawn`].
+#[derive(Clone, Debug)]
+pub struct Command {
+    program: OsString,
+    args: Vec<OsString>,
+    env_clear: bool,
+    /// In order; `None` removes the variable.
+    env: Vec<(OsString, Option<OsString>)>,
+    cwd: Option<PathBuf>,
+    stdio: [Stdio; 3],
+    setsid: bool,
+}
+
+impl Command {
+    /// `program` is execve'd as given (no PATH search, no shell); argv[0] is the first
+    /// [`Command::arg`].
+    pub fn new(program: impl AsRef<OsStr>) -> Command {
+        Command {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            env_clear: false,
+            env: Vec::new(),
+            cwd: None,
+            stdio: [Stdio::Inherit; 3],
+            setsid: false,
+        }
+    }
+
+    pub fn arg(&mut self, a: impl AsRef<OsStr>) -> &mut Command {
+        self.args.push(a.as_ref().to_owned());
+        self
+    }
+
+    pub fn args<I, S>(&mut self, a: I) -> &mut Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        for s in a {
+            self.arg(s);
+        }
+        self
+    }
+
+    /// Adds or overrides a variable of the inherited (or cleared) environment.
+    pub fn env(&mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> &mut Command {
+        self.env
+            .push((k.as_ref().to_owned(), Some(v.as_ref().to_owned())));
+        self
+    }
+
+    /// Removes a variable from the child's environment.
+    pub fn env_remove(&mut self, k: impl AsRef<OsStr>) -> &mut Command {
+        self.env.push((k.as_ref().to_owned(), None));
+        self
+    }
+
+    /// Starts from an empty environment instead of this process's.
+    pub fn env_clear(&mut self) -> &mut Command {
+        self.env_clear = true;
+        self.env.clear();
+        self
+    }
+
+    /// Directory the child changes to before exec (relative to the parent's cwd).
+    pub fn cwd(&mut self, dir: impl AsRef<Path>) -> &mut Command {
+        self.cwd = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    pub fn stdin(&mut self, s: Stdio) -> &mut Command {
+        self.stdio[0] = s;
+        self
+    }
+
+    pub fn stdout(&mut self, s: Stdio) -> &mut Command {
+        self.stdio[1] = s;
+        self
+    }
+
+    pub fn stderr(&mut self, s: Stdio) -> &mut Command {
+        self.stdio[2] = s;
+        self
+    }
+
+    /// Whether the child starts a new session (and process group) with setsid(2).
+    pub fn setsid(&mut self, yes: bool) -> &mut Command {
+        self.setsid = yes;
+        self
+    }
+
+    /// The environment the child gets, as `K=V` entries.
+    fn env_entries(&self) -> Vec<OsString> {
+        let mut vars: Vec<(OsString, OsString)> = if self.env_clear {
+            Vec::new()
+        } else {
+            std::env::vars_os().collect()
+        };
+        for (k, v) in &self.env {
+            vars.retain(|(name, _)| name != k);
+            if let Some(v) = v {
+                vars.push((k.clone(), v.clone()));
+            }
+        }
+        vars.into_iter()
+            .map(|(k, v)| {
+                let mut e = k;
+                e.push("=");
+                e.push(v);
+                e
+            })
+            .collect()
+    }
+
+    /// fork+execve. In the child: reset signal dispositions, setsid (if asked), chdir, put the
+    /// standard descriptors in place, close every other descriptor, clear the signal mask,
+    /// exec. Returns the child's pid. If anything in the child fails (exec included), the
+    /// child is reaped and the error is that call's errno.
+    pub fn spawn(&self) -> io::Result<i32> {
+        let program = cstring(self.program.as_bytes())?;
+        let args = self
+            .args
+            .iter()
+            .map(|a| cstring(a.as_bytes()))
+            .collect::<io::Result<Vec<_>>>()?;
+        let env = self
+            .env_entries()
+            .into_iter()
+            .map(|e| cstring(&e.into_vec()))
+            .collect::<io::Result<Vec<_>>>()?;
+        for (k, _) in &self.env {
+            if k.is_empty() || k.as_bytes().contains(&b'=') {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("invalid environment variable name {k:?}"),
+                ));
+            }
+        }
+        let argv = null_terminated(&args);
+        let envp = null_terminated(&env);
+        let cwd = match &self.cwd {
+            Some(d) => Some(cstring(d.as_os_str().as_bytes())?),
+            None => None,
+        };
+        let dev_null = c"/dev/null";
+        let max_fd = max_fd();
+
+        // The exec-status pipe: closed by a successful exec (CLOEXEC), or carries errno.
+        let (status_r, status_w) = pipe()?;
+        // Keep it off 0..2 in case the parent runs with a standard descriptor closed.
+        let status_w = above_stdio(status_w)?;
+
+        let plan = ChildPlan {
+            program: &program,
+            argv: &argv,
+            envp: &envp,
+            cwd: cwd.as_deref(),
+            dev_null,
+            stdio: self.stdio,
+            setsid: self.setsid,
+            status: status_w.as_raw_fd(),
+            max_fd,
+        };
+
+        let mut old_mask = SigSet::empty();
+        nix::sys::signal::pthread_sigmask(
+            SigmaskHow::SIG_SETMASK,
+            Some(&SigSet::all()),
+            Some(&mut old_mask),
+        )?;
+        // SAFETY: the child branch runs only `plan.exec_child`, which makes async-signal-safe
+        // system calls on data prepared above and never returns; the parent branch is
+        // ordinary code.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            plan.exec_child();
+        }
+        let fork_err = io::Error::last_os_error();
+        let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
+        drop(status_w);
+        if pid < 0 {
+            return Err(fork_err);
+        }
+
+        let mut buf = [0u8; 4];
+        let n = read_full(&status_r, &mut buf)?;
+        if n == 0 {
+            return Ok(pid);
+        }
+        // The child failed and exits at once: reap it so no zombie is left behind.
+        let _ = wait(pid);
+        if n == buf.len() {
+            Err(io::Error::from_raw_os_error(i32::from_ne_bytes(buf)))
+        } else {
+            Err(io::Error::other(
+                "child failed before exec (short status report)",
+            ))
+        }
+    }
+}
+
+/// Everything the child touches between fork and exec.
+struct ChildPlan<'a> {
+    program: &'a CString,
+    argv: &'a [*const libc::c_char],
+    envp: &'a [*const libc::c_char],
+    cwd: Option<&'a std::ffi::CStr>,
+    dev_null: &'a std::ffi::CStr,
+    stdio: [Stdio; 3],
+    setsid: bool,
+    status: RawFd,
+    max_fd: RawFd,
+}
+
+/// The status descriptor's fixed place in the child: right above the standard three.
+const CHILD_STATUS_FD: RawFd = 3;
+
+impl ChildPlan<'_> {
+    /// Runs in the forked child: only async-signal-safe calls, no allocation, never returns.
+    fn exec_child(&self) -> ! {
+        // SAFETY: every call below is an async-signal-safe system call on descriptors and
+        // NUL-terminated strings/arrays built before fork and still alive (the parent's
+        // memory image is copied into the child).
+        unsafe {
+            // Default dispositions for every signal (signals are blocked until the end).
+            let mut dfl: libc::sigaction = std::mem::zeroed();
+            dfl.sa_sigaction = libc::SIG_DFL;
+            for sig in 1..NSIG_MAX {
+                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                    libc::sigaction(sig, &dfl, std::ptr::null_mut());
+                }
+            }
+            if self.setsid && libc::setsid() < 0 {
+                fail(self.status);
+            }
+            if let Some(dir) = self.cwd {
+                if libc::chdir(dir.as_ptr()) < 0 {
+                    fail(self.status);
+                }
+            }
+            // Copy every source above 2 first, so a plan like stdin=Fd(1), stdout=Fd(0)
+            // cannot overwrite a source before it is used.
+            let mut tmp: [RawFd; 3] = [-1; 3];
+            for (target, how) in self.stdio.iter().enumerate() {
+                let src = match *how {
+                    Stdio::Inherit => continue,
+                    Stdio::Fd(fd) => fd,
+                    Stdio::Null => {
+                        let fd = libc::open(self.dev_null.as_ptr(), libc::O_RDWR);
+                        if fd < 0 {
+                            fail(self.status);
+                        }
+                        fd
+                    }
+                };
+                let copy = libc::fcntl(src, libc::F_DUPFD, CHILD_STATUS_FD + 1);
+                if copy < 0 {
+                    fail(self.status);
+                }
+                if matches!(how, Stdio::Null) {
+                    libc::close(src);
+                }
+                tmp[target] = copy;
+            }
+            for (target, &copy) in tmp.iter().enumerate() {
+                // dup2 clears FD_CLOEXEC on the target.
+                if copy >= 0 && libc::dup2(copy, target as RawFd) < 0 {
+                    fail(self.status);
+                }
+            }
+            // The status descriptor moves to 3 (close-on-exec), then everything above goes.
+            // (It is above 2, and the copies above are above 3, so neither clobbered it.)
+            if self.status != CHILD_STATUS_FD {
+                if libc::dup2(self.status, CHILD_STATUS_FD) < 0 {
+                    fail(self.status);
+                }
+                libc::fcntl(CHILD_STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC);
+            }
+            close_from(CHILD_STATUS_FD + 1, self.max_fd);
+            let empty: libc::sigset_t = {
+                let mut s = std::mem::zeroed();
+                libc::sigemptyset(&mut s);
+                s
+            };
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            libc::execve(
+                self.program.as_ptr(),
+                self.argv.as_ptr(),
+                self.envp.as_ptr(),
+            );
+            fail(CHILD_STATUS_FD)
+        }
+    }
+}
+
+/// Child side only: reports errno on the status descriptor and exits 127.
+fn fail(status: RawFd) -> ! {
+    let err = nix::errno::Errno::last_raw().to_ne_bytes();
+    // SAFETY: write(2) and _exit(2) are async-signal-safe; `err` lives on our stack.
+    unsafe {
+        libc::write(status, err.as_ptr().cast(), err.len());
+        libc::_exit(127)
+    }
+}
+
+/// One past the highest signal number any supported OS uses (Linux: 64 real-time included).
+const NSIG_MAX: libc::c_int = 65;
+
+/// Closes every descriptor from `low` up (async-signal-safe).
+fn close_from(low: RawFd, max_fd: RawFd) {
+    cfg_if::cfg_if! {
+        if #[cfg(any(target_os = "linux", target_os = "android"))] {
+            // SAFETY: close_range(2) only closes descriptors; the raw syscall works with
+            // glibc and musl alike. ENOSYS (kernels before 5.9) falls back to the loop.
+            let r = unsafe {
+                libc::syscall(libc::SYS_close_range, low as libc::c_uint, libc::c_uint::MAX, 0)
+            };
+            if r == 0 {
+                return;
+            }
+        } else if #[cfg(target_os = "freebsd")] {
+            // SAFETY: close_range(2) only closes descriptors.
+            if unsafe { libc::close_range(low as libc::c_uint, libc::c_uint::MAX, 0) } == 0 {
+                return;
+            }
+        } else if #[cfg(any(target_os = "netbsd", target_os = "openbsd", target_os = "dragonfly"))] {
+            // SAFETY: closefrom(3) only closes descriptors.
+            unsafe { libc::closefrom(low) };
+            return;
+        }
+    }
+    #[allow(unreachable_code)]
+    for fd in low..=max_fd {
+        // SAFETY: closing a descriptor number; EBADF for unused ones is ignored.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// The highest descriptor number the close loop must cover (computed before fork).
+fn max_fd() -> RawFd {
+    // SAFETY: sysconf has no memory effects.
+    let n = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
+    if n <= 0 {
+        1024
+    } else {
+        // Very large limits would make the fallback loop slow; no perp process opens that many.
+        n.min(1 << 20) as RawFd - 1
+    }
+}
+
+fn cstring(b: &[u8]) -> io::Result<CString> {
+    CString::new(b).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("argument contains a NUL byte: {:?}", OsStr::from_bytes(b)),
+        )
+    })
+}
+
+fn null_terminated(v: &[CString]) -> Vec<*const libc::c_char> {
+    v.iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// Moves `fd` above the standard descriptors if it sits on one of them.
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    let copy = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(copy) })
+}
+
+/// Reads until `buf` is full or EOF; retries EINTR.
+fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match nix::unistd::read(fd, &mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(n)
+}
+
+/// How a child ended. Display is perp's text: `exit 3`, `signal 15 SIGTERM`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ExitStatus {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    /// Decodes a raw waitpid(2) status; `None` for stopped/continued reports.
+    pub fn from_raw(status: i32) -> Option<ExitStatus> {
+        if libc::WIFEXITED(status) {
+            Some(ExitStatus::Exited(libc::WEXITSTATUS(status)))
+        } else if libc::WIFSIGNALED(status) {
+            Some(ExitStatus::Signaled(libc::WTERMSIG(status)))
+        } else {
+            None
+        }
+    }
+
+    pub fn success(&self) -> bool {
+        *self == ExitStatus::Exited(0)
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ExitStatus::Exited(code) => write!(f, "exit {code}"),
+            ExitStatus::Signaled(sig) => write!(f, "signal {sig} {}", signal::name(sig)),
+        }
+    }
+}
+
+fn waitpid(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<(i32, ExitStatus)>> {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: `status` is a valid out-pointer for the duration of the call.
+        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        // Stopped/continued reports need WUNTRACED/WCONTINUED, which we never pass.
+        if let Some(st) = ExitStatus::from_raw(status) {
+            return Ok(Some((r, st)));
+        }
+    }
+}
+
+/// One waitpid(-1, WNOHANG): `Ok(None)` when no child has ended (or there are no children).
+/// Call it in a loop until `None` after each SIGCHLD.
+pub fn reap() -> io::Result<Option<(i32, ExitStatus)>> {
+    match waitpid(-1, libc::WNOHANG) {
+        Err(e) if e.raw_os_error() == Some(libc::ECHILD) => Ok(None),
+        r => r,
+    }
+}
+
+/// Blocks until child `pid` ends; EINTR is retried.
+pub fn wait(pid: i32) -> io::Result<ExitStatus> {
+    match waitpid(pid, 0)? {
+        Some((_, st)) => Ok(st),
+        None => Err(io::Error::from_raw_os_error(libc::ECHILD)),
+    }
+}
 
 /// A pipe, (read end, write end), both close-on-exec.
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     cfg_if::cfg_if! {
         if #[cfg(any(target_os = "macos", target_os = "ios"))] {
-            // No pipe2(2): set the flag right after; perp's programs fork from one thread only.
+            // No pipe2(2): set the flag right after. Command::spawn closes every descriptor
+            // in its children anyway, so the window only matters to other fork users.
             let (r, w) = nix::unistd::pipe()?;
-            set_cloexec(std::os::fd::AsRawFd::as_raw_fd(&r), true)?;
-            set_cloexec(std::os::fd::AsRawFd::as_raw_fd(&w), true)?;
+            set_cloexec(r.as_raw_fd(), true)?;
+            set_cloexec(w.as_raw_fd(), true)?;
             Ok((r, w))
         } else {
             Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
@@ -48,4 +537,39 @@ pub fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
 /// Sets or clears FD_CLOEXEC.
 pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
     update_flags(fd, libc::F_GETFD, libc::F_SETFD, libc::FD_CLOEXEC, on)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_perps_text() {
+        assert_eq!(ExitStatus::Exited(3).to_string(), "exit 3");
+        assert_eq!(ExitStatus::Signaled(15).to_string(), "signal 15 SIGTERM");
+        assert_eq!(ExitStatus::Signaled(9).to_string(), "signal 9 SIGKILL");
+        #[cfg(target_os = "linux")]
+        assert_eq!(ExitStatus::Signaled(34).to_string(), "signal 34 SIGUNKNOWN");
+    }
+
+    proptest::proptest! {
+        // Every Unix perp runs on uses the traditional encoding: code << 8 for exits, the
+        // signal number (plus 0x80 for a core dump) for deaths.
+        #[test]
+        fn exit_status_text(code in 0i32..256) {
+            let st = ExitStatus::from_raw(code << 8).unwrap();
+            proptest::prop_assert_eq!(st, ExitStatus::Exited(code));
+            proptest::prop_assert_eq!(st.to_string(), format!("exit {code}"));
+        }
+
+        #[test]
+        fn signal_status_text(sig in 1i32..0x7f, core in proptest::bool::ANY) {
+            let raw = sig | if core { 0x80 } else { 0 };
+            let st = ExitStatus::from_raw(raw).unwrap();
+            proptest::prop_assert_eq!(st, ExitStatus::Signaled(sig));
+            let text = st.to_string();
+            proptest::prop_assert_eq!(&text, &format!("signal {sig} {}", signal::name(sig)));
+            proptest::prop_assert!(text.ends_with("SIGUNKNOWN") || text.contains(" SIG"));
+        }
+    }
 }
