@@ -4,6 +4,7 @@
 
 pub mod json;
 pub mod perp_setup;
+pub mod perpboot;
 pub mod perpctl;
 pub mod perphup;
 pub mod perpls;
