@@ -171,4 +171,42 @@ mod tests {
     fn groups_are_readable() {
         groups().unwrap();
     }
+
+    /// Runs `f` in a forked child (credentials cannot be regained); true if it returned true.
+    fn in_child(f: impl FnOnce() -> bool) -> bool {
+        match crate::process::fork().unwrap() {
+            crate::process::Fork::Child => crate::process::exit_child(if f() { 0 } else { 1 }),
+            crate::process::Fork::Parent(pid) => {
+                let st = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
+                matches!(st, nix::sys::wait::WaitStatus::Exited(_, 0))
+            }
+        }
+    }
+
+    #[test]
+    fn drop_to_sets_groups_gid_uid() {
+        if getuid() != 0 {
+            eprintln!("skipping drop_to: needs root");
+            return;
+        }
+        assert!(in_child(|| {
+            drop_to(65534, 65534, Groups::List(vec![65534, 4])).is_ok()
+                && getuid() == 65534
+                && getegid() == 65534
+                && groups()
+                    .map(|mut g| {
+                        g.sort();
+                        g == vec![4, 65534]
+                    })
+                    .unwrap_or(false)
+        }));
+        assert!(in_child(|| {
+            drop_to(65534, 65534, Groups::Clear).is_ok()
+                && groups().map(|g| g.is_empty()).unwrap_or(false)
+        }));
+        // An unprivileged process cannot become someone else.
+        assert!(in_child(|| {
+            drop_to(65534, 65534, Groups::Clear).is_ok() && drop_to(0, 0, Groups::Clear).is_err()
+        }));
+    }
 }
