@@ -217,30 +217,6 @@ pub fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> io::Result<bool> {
     Ok(n > 0)
 }
 
-/// One waitpid(-1, WNOHANG): the pid of a child that ended, `None` when none (or no children).
-pub fn reap_any() -> io::Result<Option<i32>> {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-        Ok(WaitStatus::StillAlive) => Ok(None),
-        Ok(st) => Ok(st.pid().map(|p| p.as_raw())),
-        Err(nix::errno::Errno::ECHILD) => Ok(None),
-        Err(e) => Err(nix_err(e)),
-    }
-}
-
-/// Blocking waitpid for `pid` (EINTR retried); returns once it has ended.
-pub fn wait_pid(pid: i32) -> io::Result<()> {
-    use nix::sys::wait::{waitpid, WaitStatus};
-    loop {
-        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
-            Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) => return Ok(()),
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(nix_err(e)),
-        }
-    }
-}
-
 /// kill(pid, 0): whether `pid` exists and may be signalled.
 pub fn exists(pid: i32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()

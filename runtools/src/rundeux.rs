@@ -115,7 +115,7 @@ fn body(tool: &Tool, argv: &[OsString]) -> Result<Infallible> {
     drop(w);
     if log.pid > 0 {
         let _ = signal::kill(log.pid, Signal::SIGCONT);
-        let _ = process::wait_pid(log.pid);
+        let _ = platform::child::wait(log.pid);
     }
     drop(r);
     Err(Fail::Exit(0))

@@ -105,7 +105,7 @@ fn run_trapper(tool: &Tool, id: &OsString, trapper: &OsString, pid: i32, sig: Si
             }
         }
     };
-    if let Err(e) = process::wait_pid(child) {
+    if let Err(e) = platform::child::wait(child) {
         let name = platform::errno::describe_io(&e);
         let ename = name
             .rsplit('(')

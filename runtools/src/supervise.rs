@@ -148,7 +148,7 @@ impl Child {
 /// Reaps every ended child, returning their pids.
 pub fn reap_all() -> Vec<i32> {
     let mut out = Vec::new();
-    while let Ok(Some(pid)) = process::reap_any() {
+    while let Ok(Some((pid, _))) = platform::child::reap() {
         out.push(pid);
     }
     out
