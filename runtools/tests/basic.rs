@@ -338,19 +338,23 @@ fn runenv_operand_checks_and_accounts() {
 #[test]
 fn runchoom_writes_the_procfile() {
     let d = scratch();
-    let o = run(
-        d.path(),
-        "runchoom",
-        &[
-            "-k",
-            "oom_score_adj",
-            "-s",
-            "500",
-            "cat",
-            "/proc/self/oom_score_adj",
-        ],
-    );
-    assert_eq!(stdout(&o), "500\n");
+    if !std::path::Path::new("/proc/self/oom_score_adj").exists() {
+        eprintln!("skipping the oom_score_adj part: no such procfile on this system");
+    } else {
+        let o = run(
+            d.path(),
+            "runchoom",
+            &[
+                "-k",
+                "oom_score_adj",
+                "-s",
+                "500",
+                "cat",
+                "/proc/self/oom_score_adj",
+            ],
+        );
+        assert_eq!(stdout(&o), "500\n");
+    }
     let o = run(d.path(), "runchoom", &["-e", "-b", "/nonexistent", "true"]);
     assert_eq!(code(&o), 111);
     let err = stderr(&o);
@@ -388,6 +392,10 @@ fn runchoom_unprivileged_lowering_is_ignored() {
     if skip_unless_root("runchoom as nobody (needs root to become nobody)") {
         return;
     }
+    if !std::path::Path::new("/proc/self/oom_adj").exists() {
+        eprintln!("skipping runchoom as nobody: no /proc/PID/oom_adj on this system");
+        return;
+    }
     let o = cmd(std::path::Path::new("/"), "runuid")
         .arg("nobody")
         .arg(bin("runchoom"))
@@ -414,9 +422,11 @@ fn cat_helpers() {
     assert!(stdout(&o)
         .lines()
         .any(|l| l == "RLIMIT_NOFILE\tmaximum number of open files per process (files): 33"));
-    assert!(stdout(&o)
-        .lines()
-        .any(|l| l == "RLIMIT_SBSIZE\t[not provided on this platform]"));
+    if linux() {
+        assert!(stdout(&o)
+            .lines()
+            .any(|l| l == "RLIMIT_SBSIZE\t[not provided on this platform]"));
+    }
     let o = run::<&str>(d.path(), "catuid", &[]);
     let err = stderr(&o);
     let keys: Vec<&str> = err.lines().map(|l| l.split('\t').next().unwrap()).collect();

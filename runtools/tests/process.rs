@@ -135,7 +135,19 @@ fn runpause_sleeps_and_alarm_ends_wait() {
     let o = run(d.path(), "runpause", &["1", "true"]);
     assert_eq!(code(&o), 0);
     assert!(t.elapsed() >= Duration::from_secs(1));
+    let o = run(d.path(), "runpause", &["x1", "true"]);
+    assert_eq!(code(&o), 100);
+    assert!(stderr(&o).starts_with("runpause: usage error: bad numeric argument for secs: x1\n"));
+    // -L only labels.
+    let o = run(d.path(), "runpause", &["-L", "label", "0x", "true"]);
+    assert_eq!(code(&o), 100);
 
+    if !Path::new("/proc/self/status").exists() {
+        // SIGALRM before the handler is installed would kill runpause; without procfs the
+        // handler cannot be seen from outside.
+        eprintln!("skipping runpause signal checks: no /proc/PID/status on this system");
+        return;
+    }
     let child = cmd(d.path(), "runpause")
         .args(["0", "echo", "go"])
         .stdout(Stdio::piped())
@@ -168,13 +180,6 @@ fn runpause_sleeps_and_alarm_ends_wait() {
         std::os::unix::process::ExitStatusExt::signal(&o.status),
         Some(15)
     );
-
-    let o = run(d.path(), "runpause", &["x1", "true"]);
-    assert_eq!(code(&o), 100);
-    assert!(stderr(&o).starts_with("runpause: usage error: bad numeric argument for secs: x1\n"));
-    // -L only labels.
-    let o = run(d.path(), "runpause", &["-L", "label", "0x", "true"]);
-    assert_eq!(code(&o), 100);
 }
 
 /// Whether `pid` has a handler for signal `sig` (SigCgt in /proc/PID/status).
@@ -191,25 +196,10 @@ fn signal_caught(pid: i32, sig: u32) -> bool {
 #[test]
 fn runsession_makes_a_leader() {
     let d = scratch();
-    let o = run(
-        d.path(),
-        "runsession",
-        &[
-            "sh",
-            "-c",
-            "test \"$(ps -o sid= -p $$)\" -eq $$ && echo leader",
-        ],
-    );
-    assert_eq!(stdout(&o), "leader\n");
     let o = run(d.path(), "runsession", &["catuid"]);
     let err = stderr(&o);
-    let get = |k: &str| {
-        err.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}:\t")))
-            .unwrap()
-            .to_string()
-    };
-    assert_eq!(get("SID"), get("PID"));
+    assert!(!catuid_value(&err, "SID").is_empty(), "{err}");
+    assert_eq!(catuid_value(&err, "SID"), catuid_value(&err, "PID"));
 }
 
 #[test]
@@ -221,7 +211,7 @@ fn rundetach_returns_at_once() {
         .args([
             "sh",
             "-c",
-            "while [ ! -e go ]; do sleep 0.05; done; echo $$ > out; ps -o sid= -p $$ >> out",
+            "while [ ! -e go ]; do sleep 0.05; done; exec catuid 2> out",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -233,11 +223,14 @@ fn rundetach_returns_at_once() {
     assert!(wait_until(LONG, || std::fs::read_to_string(
         d.path().join("out")
     )
-    .map(|s| s.lines().count() == 2)
+    .map(|s| s.lines().count() == 9)
     .unwrap_or(false)));
     let s = std::fs::read_to_string(d.path().join("out")).unwrap();
-    let v: Vec<&str> = s.lines().map(str::trim).collect();
-    assert_eq!(v[0], v[1], "background process is a session leader");
+    assert_eq!(
+        catuid_value(&s, "SID"),
+        catuid_value(&s, "PID"),
+        "background process is a session leader"
+    );
     assert!(t.elapsed() < LONG);
     // The exec failure is the child's to report, in a file here.
     let err = std::fs::File::create(d.path().join("err")).unwrap();
@@ -368,13 +361,13 @@ fn runuid_drops_to_nobody() {
     let o = run(d, "runuid", &["nobody", "id", "-G"]);
     assert_eq!(stdout(&o).trim(), gid);
     let daemon = gid_of_group("daemon");
-    let adm = gid_of_group("adm");
+    let sys = gid_of_group("sys");
     let o = run(d, "runuid", &["-g", "daemon", "nobody", "id", "-g"]);
     assert_eq!(stdout(&o).trim(), daemon);
-    let o = run(d, "runuid", &["-S", "adm:daemon", "nobody", "id", "-G"]);
+    let o = run(d, "runuid", &["-S", "sys:daemon", "nobody", "id", "-G"]);
     let mut got: Vec<String> = stdout(&o).split_whitespace().map(String::from).collect();
     got.sort();
-    let mut want = vec![gid.clone(), adm, daemon];
+    let mut want = vec![gid.clone(), sys, daemon];
     want.sort();
     assert_eq!(got, want);
     // -s: the group database's view (nobody is in no extra groups: just the primary).
@@ -413,13 +406,13 @@ fn runuid_errors() {
         111,
         "runuid: fatal: no group found for group nosuchgroup\n",
     );
-    let o = run(d, "runuid", &["-S", "adm:nosuchgroup", "nobody", "true"]);
+    let o = run(d, "runuid", &["-S", "sys:nosuchgroup", "nobody", "true"]);
     expect(
         &o,
         111,
-        "runuid: fatal: no group found for \"nosuchgroup\" in grplist adm:nosuchgroup\n",
+        "runuid: fatal: no group found for \"nosuchgroup\" in grplist sys:nosuchgroup\n",
     );
-    let many = vec!["adm"; 32].join(":");
+    let many = vec!["sys"; 32].join(":");
     let o = run(d, "runuid", &["-S", &many, "nobody", "true"]);
     expect(
         &o,

@@ -377,7 +377,7 @@ fn locks_session_and_detach() {
             "1>./detached:2=1",
             "sh",
             "-c",
-            "while [ ! -e go2 ]; do sleep 0.05; done; echo $$; ps -o sid= -p $$",
+            "while [ ! -e go2 ]; do sleep 0.05; done; exec catuid",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -387,11 +387,10 @@ fn locks_session_and_detach() {
     std::fs::write(d.path().join("go2"), b"").unwrap();
     let file = d.path().join("detached");
     assert!(wait_until(LONG, || std::fs::read_to_string(&file)
-        .map(|s| s.lines().count() == 2)
+        .map(|s| s.lines().count() == 9)
         .unwrap_or(false)));
     let s = std::fs::read_to_string(&file).unwrap();
-    let v: Vec<&str> = s.lines().map(str::trim).collect();
-    assert_eq!(v[0], v[1]);
+    assert_eq!(catuid_value(&s, "SID"), catuid_value(&s, "PID"));
 }
 
 #[test]

@@ -135,16 +135,15 @@ pub fn hard_nofile() -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
-/// Whether process `pid` exists (and is not a zombie we have reaped).
-pub fn alive(pid: i32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(true)
+/// Whether the tests run on Linux (procfs, OOM files and Linux-only limits).
+pub fn linux() -> bool {
+    std::env::consts::OS == "linux"
+}
+
+/// The value of `KEY:\tVALUE` in catuid's output.
+pub fn catuid_value(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:\t")))
+        .unwrap_or_default()
+        .to_string()
 }
