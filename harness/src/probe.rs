@@ -7,7 +7,7 @@
 //! * `__sigrec FILE LABEL [--child]` records every catchable signal it receives as
 //!   `LABEL SIGNAME PID` lines; with `--child` it first starts a second recorder in its own
 //!   process group (`LABEL-child`).
-//! * `__ticker MS` writes `<PID:SEQ>` lines to stdout every MS milliseconds; on `__ticker MS N`
+//! * `__ticker MS` writes `<PID:SEQ:PAD>` lines to stdout every MS milliseconds; on `__ticker MS N`
 //!   it stops after N lines and then sleeps.
 //! * `__catlog FILE` copies stdin to FILE chunk by chunk (a logger without buffering).
 //! * `__fake-perpd BASEDIR` is a broken perpd: it serves the socket, never starts anything.
@@ -166,6 +166,10 @@ fn sigrec(args: &[String]) -> i32 {
     }
 }
 
+/// Filler that makes ticker lines 100 bytes or so, so log rotation happens quickly.
+const PAD: &str =
+    "................................................................................";
+
 fn ticker(args: &[String]) -> i32 {
     let ms: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(10);
     let limit: Option<u64> = args.get(1).and_then(|a| a.parse().ok());
@@ -178,7 +182,7 @@ fn ticker(args: &[String]) -> i32 {
                 std::thread::park();
             }
         }
-        let line = format!("<{pid}:{seq}>\n");
+        let line = format!("<{pid}:{seq}:{PAD}>\n");
         let mut lock = out.lock();
         if lock
             .write_all(line.as_bytes())

@@ -55,7 +55,13 @@ impl ScenarioResult {
                     .unwrap_or_else(|_| Value::String(v.clone())),
             );
         }
-        json!({ "name": self.name, "outcome": outcome, "reason": reason, "figures": figs, "secs": self.secs })
+        // Numbers for machines, the text as measured for the PASS line.
+        let text: Map<String, Value> = self
+            .figures
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        json!({ "name": self.name, "outcome": outcome, "reason": reason, "figures": figs, "figures_text": text, "secs": self.secs })
     }
 
     pub fn from_json(v: &Value) -> Option<ScenarioResult> {
@@ -71,7 +77,8 @@ impl ScenarioResult {
             _ => Outcome::Fail(reason),
         };
         let figures = v
-            .get("figures")
+            .get("figures_text")
+            .or_else(|| v.get("figures"))
             .and_then(Value::as_object)
             .map(|m| {
                 m.iter()

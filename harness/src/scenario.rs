@@ -250,12 +250,19 @@ impl Scenario {
 
     /// perpd's stderr so far.
     pub fn perpd_log(&self) -> String {
-        fs::read_to_string(&self.stderr_path).unwrap_or_default()
+        read_capped(&self.stderr_path)
     }
 
     /// perpd's stdout so far (output of log-less services).
     pub fn perpd_stdout(&self) -> String {
-        fs::read_to_string(&self.stdout_path).unwrap_or_default()
+        read_capped(&self.stdout_path)
+    }
+
+    /// Size of perpd's stderr so far (to notice a flood without reading it).
+    pub fn perpd_log_size(&self) -> u64 {
+        fs::metadata(&self.stderr_path)
+            .map(|m| m.len())
+            .unwrap_or(0)
     }
 
     /// Wait until perpd's stderr contains `text`.
@@ -349,7 +356,10 @@ impl Scenario {
     /// Status of a service via a raw `Q` request.
     pub fn query(&self, name: &str) -> R<Reply> {
         let (dev, ino) = wire::devino(&self.svc(name)).map_err(|e| format!("stat {name}: {e}"))?;
-        let mut c = Conn::connect(&self.base).map_err(|e| format!("connect to perpd: {e}"))?;
+        // Never block in connect(2) behind a full listen backlog.
+        let mut c = Conn::try_connect(&self.base)
+            .map_err(|e| format!("connect to perpd: {e}"))?
+            .ok_or("connect to perpd: its listen backlog is full")?;
         c.query(dev, ino)
             .map_err(|e| format!("status query for {name}: {e}"))
     }
@@ -363,17 +373,13 @@ impl Scenario {
 
     /// Wait until perpd reports main running a start (not reset) for `name`; returns the status.
     pub fn wait_main_up(&self, name: &str) -> R<Status> {
-        util::wait_for(SOON, &format!("main of {name} to be up"), || {
-            match self.query(name)? {
-                Reply::Status(s) if s.main.pid != 0 && s.main.flags & wire::SUB_ISRESET == 0 => {
-                    Ok(Some(*s))
-                }
-                _ => Ok(None),
-            }
+        self.wait_status(name, "main up", |s| {
+            s.main.pid != 0 && s.main.flags & wire::SUB_ISRESET == 0
         })
     }
 
-    /// Wait until a predicate on the status of `name` holds.
+    /// Wait until a predicate on the status of `name` holds. Connection errors count as "not
+    /// yet" (perpd may still be starting); the last one is reported on timeout.
     pub fn wait_status(
         &self,
         name: &str,
@@ -382,8 +388,12 @@ impl Scenario {
     ) -> R<Status> {
         let mut last = None;
         util::wait_for(SOON, &format!("{name}: {what}"), || {
-            match self.query(name)? {
-                Reply::Status(s) => {
+            match self.query(name) {
+                Err(e) => {
+                    last = Some(e);
+                    Ok(None)
+                }
+                Ok(Reply::Status(s)) => {
                     if pred(&s) {
                         Ok(Some(*s))
                     } else {
@@ -391,7 +401,14 @@ impl Scenario {
                         Ok(None)
                     }
                 }
-                other => {
+                Ok(Reply::Code(c)) => {
+                    last = Some(format!(
+                        "error reply {}",
+                        platform::errno::describe(c as i32)
+                    ));
+                    Ok(None)
+                }
+                Ok(other) => {
                     last = Some(format!("{other:?}"));
                     Ok(None)
                 }
@@ -399,7 +416,7 @@ impl Scenario {
         })
         .map_err(|e| {
             format!(
-                "{e} (last reply: {})",
+                "{e} (last answer: {})",
                 last.as_deref()
                     .map(|s| util::clip(s, 200))
                     .unwrap_or_default()
@@ -475,7 +492,25 @@ impl Scenario {
 impl Drop for Scenario {
     fn drop(&mut self) {
         self.teardown();
+        // For debugging a failure: PERP_HARNESS_KEEP=1 leaves the directories behind.
+        if std::env::var_os("PERP_HARNESS_KEEP").is_some() {
+            let tmp = std::mem::replace(
+                &mut self._tmp,
+                tempfile::Builder::new().tempdir().expect("tempdir"),
+            );
+            eprintln!("perp-harness: kept {}", tmp.keep().display());
+        }
     }
+}
+
+/// The first 4 MiB of a file: a perpd flooding its log must not wedge the harness.
+fn read_capped(path: &Path) -> String {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    if let Ok(f) = fs::File::open(path) {
+        let _ = f.take(4 << 20).read_to_end(&mut buf);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// Set or clear the sticky bit of a directory.

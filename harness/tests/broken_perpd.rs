@@ -41,7 +41,7 @@ fn a_perpd_that_never_starts_services_fails_clearly() {
         .find(|l| l.starts_with("FAIL restart: "))
         .unwrap_or_else(|| panic!("no FAIL line: {stdout}"));
     assert!(
-        line.contains("main of k-") && line.contains("to be up"),
+        line.contains("k-") && line.contains("main up") && line.contains("ENOTDIR"),
         "reason does not say what broke: {line}"
     );
     assert!(stdout.contains("1 failed"), "summary: {stdout}");

@@ -415,27 +415,40 @@ pub fn nofile(sc: &mut Scenario) -> R<()> {
     sc.start_perpd(&[])?;
     let idle = fd_count(sc.perpd_pid).ok_or("cannot count perpd's fds")?;
     sc.stop_perpd(SOON)?;
+    // Each service with a log holds two pipe ends in perpd for its whole life.
     let total = 30;
     for i in 0..total {
         sc.add_service(
             &format!("s{i:02}"),
             "case \"$1\" in start) exec sleep 100000 ;; esac; exit 0",
-            None,
+            Some("case \"$1\" in start) exec cat > /dev/null ;; esac; exit 0"),
             true,
         )?;
     }
     let limit = idle + 8;
-    let mut cmd = Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
-        .arg(sc.env.tool("perpd"))
-        .arg(&sc.base);
-    sc.start_perpd_cmd(cmd)?;
+    sc.start_perpd_limited(&[], &[(Resource::RLIMIT_NOFILE, limit as u64)])?;
     util::wait_until(SOON, "an activation failure to be logged", || {
         let l = sc.perpd_log();
         Ok(l.contains("unable to activate new service") || l.contains("EMFILE"))
     })?;
     sc.ensure_perpd_alive()?;
+    // With no descriptor free, a waiting client must not make perpd spin on accept(2).
+    let clients: Vec<_> = (0..5)
+        .filter_map(|_| Conn::try_connect(&sc.base).ok().flatten())
+        .collect();
+    let cpu0 = util::cpu_seconds(sc.perpd_pid).unwrap_or(0.0);
+    let size0 = sc.perpd_log_size();
+    let w0 = Instant::now();
+    util::wait_until(SOON, "a second to pass", || {
+        Ok(w0.elapsed() >= Duration::from_secs(1))
+    })?;
+    let cpu = util::cpu_seconds(sc.perpd_pid).unwrap_or(0.0) - cpu0;
+    let grown = sc.perpd_log_size().saturating_sub(size0);
+    ensure!(
+        cpu < 0.5 && grown < 100_000,
+        "perpd spins while out of descriptors with a client waiting: {cpu:.2} s CPU and {grown} bytes of log in 1 s (last line: {:?})",
+        sc.perpd_log().lines().last().unwrap_or("")
+    );
     let mut active = 0;
     for i in 0..total {
         if let Ok(Reply::Status(_)) = sc.query(&format!("s{i:02}")) {
@@ -446,9 +459,10 @@ pub fn nofile(sc: &mut Scenario) -> R<()> {
         active < total,
         "all {total} services activated with only {limit} descriptors"
     );
-    // Free descriptors: deactivate all but five services.
-    let keep: Vec<usize> = (0..5).collect();
-    for i in 5..total {
+    drop(clients);
+    // Free descriptors: deactivate all but two services.
+    let keep: Vec<usize> = (0..2).collect();
+    for i in 2..total {
         set_sticky(&sc.svc(&format!("s{i:02}")), false)?;
     }
     // Status queries may be refused while descriptors are short; retry until it settles.

@@ -1,5 +1,5 @@
 //! logging: no line lost or duplicated through main restarts, logger restarts and (with
-//! tinylog) log rotation. main writes `<PID:SEQ>` lines; each main instance's sequence must
+//! tinylog) log rotation. main writes `<PID:SEQ:PAD>` lines; each main instance's sequence must
 //! arrive complete and in order.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,9 +40,16 @@ fn check_lines(text: &str, starts: &BTreeSet<i32>) -> R<(usize, usize)> {
         let Some(body) = l.strip_prefix('<').and_then(|x| x.strip_suffix('>')) else {
             continue;
         };
-        let (p, s) = body
-            .split_once(':')
-            .ok_or(format!("garbled log line {l:?}"))?;
+        let mut parts = body.splitn(3, ':');
+        let (Some(p), Some(s)) = (parts.next(), parts.next()) else {
+            return Err(format!("garbled log line {l:?}"));
+        };
+        if let Some(pad) = parts.next() {
+            ensure!(
+                pad.len() == 80 && pad.bytes().all(|b| b == b'.'),
+                "garbled log line {l:?}"
+            );
+        }
         let p: i32 = p.parse().map_err(|_| format!("garbled log line {l:?}"))?;
         let s: u64 = s.parse().map_err(|_| format!("garbled log line {l:?}"))?;
         seqs.entry(p).or_default().push(s);

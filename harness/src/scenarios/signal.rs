@@ -282,6 +282,13 @@ pub fn run(sc: &mut Scenario) -> R<()> {
         "main and its group member to die from perpctl -g k",
         || Ok(!util::alive(new_main) && !util::alive(child)),
     )?;
+    // The reset run after that blocks in its recorder too; k ends it and main comes back.
+    let reset2 = r.wait_ready("reset", reset_pid)?;
+    r.sc.perpctl(&["k", SVC])?;
+    sent += 1;
+    util::wait_until(SOON, "the second reset run to die from k", || {
+        Ok(!util::alive(reset2))
+    })?;
     r.sc.wait_main_up(SVC)?;
     let sent_n = sent;
     sc.ensure_perpd_alive()?;
