@@ -61,8 +61,8 @@ impl Tool {
         mut each: impl FnMut(char, Option<OsString>) -> Result<()>,
     ) -> Result<&'a [OsString]> {
         let args = argv.get(1..).unwrap_or(&[]);
-        let mut it = Options::new(args, spec);
-        while let Some(opt) = it.next_opt() {
+        let mut it = Getopt::new(args, spec);
+        for opt in it.by_ref() {
             match opt {
                 Opt::Flag('h') => self.prog.help(),
                 Opt::Flag('V') => self.prog.version(),
@@ -71,7 +71,7 @@ impl Tool {
                 bad => self.prog.bad_option(&bad),
             }
         }
-        Ok(&args[it.pos..])
+        Ok(it.operands())
     }
 
     /// Prints a warning line exactly as given (tools differ in their prefixes).
@@ -102,68 +102,4 @@ impl Tool {
 /// Display form of an OS string in messages.
 pub fn show(s: &std::ffi::OsStr) -> String {
     s.to_string_lossy().into_owned()
-}
-
-/// Drives `platform::cli::Getopt` one word at a time and takes a separate value word itself.
-///
-/// `Getopt` (as of this writing) keeps parsing *inside* a value word taken from the next
-/// argument when that word is longer than the option word (`-o 4294967295` yields `-9`), so
-/// each word gets its own `Getopt` and a value-taking letter at the end of a word (reported as
-/// `Missing`) takes the following word here.
-struct Options<'a> {
-    args: &'a [OsString],
-    spec: &'static str,
-    pos: usize,
-    pending: std::collections::VecDeque<Opt>,
-    done: bool,
-}
-
-impl<'a> Options<'a> {
-    fn new(args: &'a [OsString], spec: &'static str) -> Self {
-        Options {
-            args,
-            spec,
-            pos: 0,
-            pending: Default::default(),
-            done: false,
-        }
-    }
-
-    fn next_opt(&mut self) -> Option<Opt> {
-        while self.pending.is_empty() && !self.done {
-            self.parse_word();
-        }
-        self.pending.pop_front()
-    }
-
-    fn parse_word(&mut self) {
-        let Some(word) = self.args.get(self.pos..self.pos + 1) else {
-            self.done = true;
-            return;
-        };
-        let mut g = Getopt::new(word, self.spec);
-        let mut any = false;
-        for opt in g.by_ref() {
-            any = true;
-            match opt {
-                Opt::Missing(c) => match self.args.get(self.pos + 1) {
-                    Some(v) => {
-                        self.pending.push_back(Opt::Value(c, v.clone()));
-                        self.pos += 1;
-                    }
-                    None => self.pending.push_back(Opt::Missing(c)),
-                },
-                other => self.pending.push_back(other),
-            }
-        }
-        if any {
-            self.pos += 1;
-        } else {
-            // An operand, `-`, or a consumed `--`.
-            if g.operands().is_empty() {
-                self.pos += 1;
-            }
-            self.done = true;
-        }
-    }
 }
