@@ -346,21 +346,27 @@ fn close_from(low: RawFd, max_fd: RawFd) {
             let r = unsafe {
                 libc::syscall(libc::SYS_close_range, low as libc::c_uint, libc::c_uint::MAX, 0)
             };
-            if r == 0 {
-                return;
+            if r != 0 {
+                close_each(low, max_fd);
             }
         } else if #[cfg(target_os = "freebsd")] {
             // SAFETY: close_range(2) only closes descriptors.
-            if unsafe { libc::close_range(low as libc::c_uint, libc::c_uint::MAX, 0) } == 0 {
-                return;
+            if unsafe { libc::close_range(low as libc::c_uint, libc::c_uint::MAX, 0) } != 0 {
+                close_each(low, max_fd);
             }
         } else if #[cfg(any(target_os = "netbsd", target_os = "openbsd", target_os = "dragonfly"))] {
+            let _ = max_fd; // closefrom(3) needs no upper bound
             // SAFETY: closefrom(3) only closes descriptors.
             unsafe { libc::closefrom(low) };
-            return;
+        } else {
+            close_each(low, max_fd);
         }
     }
-    #[allow(unreachable_code)]
+}
+
+/// The portable fallback: close(2) on every number up to the limit.
+#[allow(dead_code)] // unused where closefrom(3) exists
+fn close_each(low: RawFd, max_fd: RawFd) {
     for fd in low..=max_fd {
         // SAFETY: closing a descriptor number; EBADF for unused ones is ignored.
         unsafe { libc::close(fd) };

@@ -52,7 +52,7 @@ impl LockFile {
     /// Non-blocking exclusive lock on the whole file. `Ok(false)` if another process holds a
     /// conflicting lock (EAGAIN/EACCES); EINTR is retried.
     pub fn try_lock(&self) -> io::Result<bool> {
-        let fl = whole_file(libc::F_WRLCK);
+        let fl = whole_file(Kind::Write);
         loop {
             match fcntl(&self.file, FcntlArg::F_SETLK(&fl)) {
                 Ok(_) => return Ok(true),
@@ -65,7 +65,7 @@ impl LockFile {
 
     /// Blocks until the exclusive lock is ours; EINTR is retried.
     pub fn lock_wait(&self) -> io::Result<()> {
-        let fl = whole_file(libc::F_WRLCK);
+        let fl = whole_file(Kind::Write);
         loop {
             match fcntl(&self.file, FcntlArg::F_SETLKW(&fl)) {
                 Ok(_) => return Ok(()),
@@ -77,7 +77,7 @@ impl LockFile {
 
     /// Releases the lock but keeps the file open.
     pub fn unlock(&self) -> io::Result<()> {
-        let fl = whole_file(libc::F_UNLCK);
+        let fl = whole_file(Kind::Unlock);
         fcntl(&self.file, FcntlArg::F_SETLK(&fl))?;
         Ok(())
     }
@@ -134,7 +134,7 @@ pub fn holder_pid(path: &Path) -> io::Result<Option<i32>> {
 }
 
 fn query_holder(file: &File) -> io::Result<Option<i32>> {
-    let mut fl = whole_file(libc::F_RDLCK);
+    let mut fl = whole_file(Kind::Read);
     loop {
         match fcntl(file, FcntlArg::F_GETLK(&mut fl)) {
             Ok(_) => break,
@@ -149,12 +149,24 @@ fn query_holder(file: &File) -> io::Result<Option<i32>> {
     }
 }
 
+/// The lock types; their constants' integer types differ per OS (c_int on Linux, c_short on
+/// the BSDs), so they are chosen here rather than passed around.
+enum Kind {
+    Read,
+    Write,
+    Unlock,
+}
+
 /// A `struct flock` covering the whole file (start 0, length 0 = to EOF and beyond).
-fn whole_file(kind: libc::c_int) -> libc::flock {
+fn whole_file(kind: Kind) -> libc::flock {
     // SAFETY: `flock` is plain data; all-zero is valid (and fills the per-OS extra fields,
     // e.g. FreeBSD's l_sysid, with 0).
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = kind as _;
+    fl.l_type = match kind {
+        Kind::Read => libc::F_RDLCK,
+        Kind::Write => libc::F_WRLCK,
+        Kind::Unlock => libc::F_UNLCK,
+    } as _;
     fl.l_whence = libc::SEEK_SET as _;
     fl.l_start = 0;
     fl.l_len = 0;

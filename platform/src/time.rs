@@ -231,8 +231,8 @@ mod tests {
     fn gmtime_stamp(secs: i64, micros: u32) -> String {
         // SAFETY: gmtime_r only writes into the zeroed `tm` we own; tm is plain data.
         let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-        let t = secs as libc::time_t;
-        // SAFETY: both pointers are valid for the duration of the call.
+        let t = secs as _; // time_t
+                           // SAFETY: both pointers are valid for the duration of the call.
         let r = unsafe { libc::gmtime_r(&t, &mut tm) };
         assert!(!r.is_null());
         format!(

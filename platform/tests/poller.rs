@@ -226,14 +226,15 @@ fn hangup(b: Backend) {
 /// Raises the descriptor limit enough for `pairs` pipes (both ends); returns how many fit.
 fn room_for_pipes(pairs: usize) -> usize {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    // rlim_t is unsigned on Linux and macOS, signed on FreeBSD.
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
-    let want = (pairs as u64 * 2 + 256).max(soft);
-    let new_soft = want.min(hard);
+    let want = (pairs * 2 + 256) as libc::rlim_t;
+    let new_soft = want.max(soft).min(hard);
     if new_soft > soft {
         setrlimit(Resource::RLIMIT_NOFILE, new_soft, hard).unwrap();
     }
     // Other tests in this binary hold descriptors too; keep a margin.
-    ((new_soft.saturating_sub(512)) / 2).min(pairs as u64) as usize
+    ((new_soft.saturating_sub(512) / 2) as usize).min(pairs)
 }
 
 fn many_fds(b: Backend) {
@@ -321,12 +322,13 @@ fn eintr(b: Backend) {
         let r = p.wait(&mut evs, None);
         tx.send((r.map_err(|e| e.to_string()), evs)).unwrap();
     });
+    // std's RawPthread is an integer everywhere; musl's pthread_t is a pointer.
     let thread = waiter.as_pthread_t();
     let deadline = Instant::now() + Duration::from_secs(20);
     // The signal may land before the thread blocks; repeat until the wait returns.
     let (result, evs) = loop {
         // SAFETY: the thread is alive until it sends, and we stop signalling then.
-        unsafe { libc::pthread_kill(thread, libc::SIGUSR1) };
+        unsafe { libc::pthread_kill(thread as libc::pthread_t, libc::SIGUSR1) };
         if let Ok(x) = rx.recv_timeout(Duration::from_millis(20)) {
             break x;
         }
