@@ -378,6 +378,17 @@ impl Scenario {
         })
     }
 
+    /// Wait until main is up *and* its runscript has recorded its start in `calls` (a pid is
+    /// reported from the fork on, before the script runs).
+    pub fn wait_started(&self, name: &str) -> R<Status> {
+        let st = self.wait_main_up(name)?;
+        let pid = st.main.pid as i32;
+        self.wait_call(name, "calls", "start record of the running main", |c| {
+            c.is_start() && c.pid == pid
+        })?;
+        Ok(st)
+    }
+
     /// Wait until a predicate on the status of `name` holds. Connection errors count as "not
     /// yet" (perpd may still be starting); the last one is reported on timeout.
     pub fn wait_status(

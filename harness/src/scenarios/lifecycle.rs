@@ -87,7 +87,7 @@ pub fn flags(sc: &mut Scenario) -> R<()> {
     );
 
     // flag.once: runs once; after it dies the reset runs and nothing restarts it.
-    let st = sc.wait_main_up("fo")?;
+    let st = sc.wait_started("fo")?;
     ensure!(
         st.main.flags & SUB_ISONCE != 0,
         "flag.once: main flags {:#x} lack ISONCE",
@@ -97,7 +97,7 @@ pub fn flags(sc: &mut Scenario) -> R<()> {
     once_stays_down(sc, "fo")?;
 
     // `o` on a running service, then it dies: no restart; `u` brings it back without ISONCE.
-    let st = sc.wait_main_up("plain")?;
+    let st = sc.wait_started("plain")?;
     sc.perpctl(&["o", "plain"])?;
     let st2 = sc.wait_status("plain", "ISONCE after o", |s| {
         s.main.flags & SUB_ISONCE != 0
@@ -109,7 +109,7 @@ pub fn flags(sc: &mut Scenario) -> R<()> {
     util::send_signal(st.main.pid as i32, Signal::SIGTERM)?;
     once_stays_down(sc, "plain")?;
     sc.perpctl(&["u", "plain"])?;
-    let st3 = sc.wait_main_up("plain")?;
+    let st3 = sc.wait_started("plain")?;
     ensure!(
         st3.main.flags & (SUB_ISONCE | SUB_WANTDOWN) == 0,
         "after u: main flags {:#x}",
@@ -138,7 +138,7 @@ pub fn flags(sc: &mut Scenario) -> R<()> {
         last.argv
     );
     sc.perpctl(&["u", "plain"])?;
-    let st5 = sc.wait_main_up("plain")?;
+    let st5 = sc.wait_started("plain")?;
     sc.perpctl(&["u", "plain"])?;
     let st6 = sc.status("plain")?;
     ensure!(
