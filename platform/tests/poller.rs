@@ -426,3 +426,13 @@ fn new_follows_perp_poller() {
         assert_eq!(expected, Backend::native());
     }
 }
+
+#[test]
+fn api_types_can_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<Poller>();
+    send::<platform::signal::SignalPipe>();
+    send::<platform::child::Command>();
+    send::<platform::lock::LockFile>();
+    send::<Event>();
+}

@@ -17,6 +17,11 @@ pub(super) struct Kqueue {
     buf: Vec<libc::kevent>,
 }
 
+// SAFETY: the only non-Send part is `kevent::udata`, a raw pointer this backend never sets
+// or reads; the buffer holds plain copies of kernel records. So a Poller may move between
+// threads on every OS alike (it is Send on Linux without help).
+unsafe impl Send for Kqueue {}
+
 fn change(fd: RawFd, filter: bool, add: bool) -> libc::kevent {
     // SAFETY: `kevent` is plain data; all-zero is valid and covers per-OS extra fields.
     let mut ev: libc::kevent = unsafe { std::mem::zeroed() };
