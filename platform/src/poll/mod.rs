@@ -132,7 +132,7 @@ impl Interest {
         read: true,
         write: true,
     };
-    /// Only hangup and error (every backend reports those regardless).
+    /// Nothing asked: epoll and poll(2) still report hangup and error, kqueue reports nothing.
     pub const NONE: Interest = Interest {
         read: false,
         write: false,
