@@ -277,7 +277,7 @@ pub fn sleep_until_alarm(secs: u32) -> io::Result<()> {
         }
         let left = deadline - now;
         let ts = libc::timespec {
-            tv_sec: left.as_secs() as libc::time_t,
+            tv_sec: left.as_secs() as _,
             tv_nsec: left.subsec_nanos() as _,
         };
         signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(&wait_mask), None)
