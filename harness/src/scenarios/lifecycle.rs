@@ -413,6 +413,9 @@ pub fn perpboot(sc: &mut Scenario) -> R<()> {
             .contains("starting on"))
     })?;
     util::send_signal(p1, Signal::SIGKILL)?;
+    // The killed perpd's service lives on as an orphan holding the boot log pipe open (its
+    // stdout), which would keep perpboot's logger from ever seeing EOF: end it.
+    util::send_signal(st.main.pid as i32, Signal::SIGKILL)?;
     let st2 = util::wait_for(SOON, "perpboot to restart perpd", || {
         match sc.query("svc") {
             Ok(Reply::Status(s)) if s.perpd_pid as i32 != p1 && s.main.pid != 0 => Ok(Some(*s)),
