@@ -271,3 +271,108 @@ fn all_examples_together() {
     );
     assert!(d.perpd_log().contains("termination complete"));
 }
+
+/// Stops a perpd this test did not start (ci/demo detaches it) when the test ends.
+struct StopDemo {
+    base: std::path::PathBuf,
+    pid: i32,
+}
+
+impl Drop for StopDemo {
+    fn drop(&mut self) {
+        let _ = run_with_deadline(
+            std::process::Command::new(bin_dir().join("perphup"))
+                .arg("-t")
+                .arg(&self.base),
+            20,
+        );
+        // perpd holds an fcntl lock on its pid file until it exits (a zombie no longer holds
+        // it, and this test is not its parent, so kill(pid, 0) would not tell).
+        let pidfile = self.base.join(".control/perpd.pid");
+        let gone = wait_until(30, || {
+            matches!(platform::lock::holder_pid(&pidfile), Ok(None) | Err(_))
+        });
+        if !gone {
+            let _ = platform::signal::kill(self.pid, platform::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+/// README's first command: ci/demo (here with the test build instead of a release build)
+/// starts perpd on a copy of the examples outside the checkout, waits until they are up,
+/// and prints perpls and how to stop it.
+#[test]
+fn demo_script_runs_the_examples() {
+    if !core()
+        || programs(&[
+            "perphup", "perpstat", "runenv", "runlimit", "runtool", "runuid",
+        ])
+        .is_none()
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_with_deadline(
+        std::process::Command::new(repo().join("ci/demo"))
+            .env("PERP_BIN_DIR", bin_dir())
+            .env("TMPDIR", tmp.path())
+            .env("DEMO_WAIT", "40"),
+        90,
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("perpd (pid "))
+        .unwrap_or_else(|| panic!("no perpd line in:\n{text}\n{}", stderr_of(&out)));
+    let pid: i32 = line["perpd (pid ".len()..]
+        .split(')')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // "perpd (pid N) supervises BASE. To look at it:"
+    let base = std::path::PathBuf::from(
+        line.split(" supervises ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap()
+            .trim_end_matches('.'),
+    );
+    let _stop = StopDemo {
+        base: base.clone(),
+        pid,
+    };
+    assert!(
+        out.status.success(),
+        "ci/demo: {:?}\n{text}\n{}",
+        out.status,
+        stderr_of(&out)
+    );
+    assert!(
+        base.starts_with(tmp.path()),
+        "demo base {} not under TMPDIR",
+        base.display()
+    );
+    for sv in [
+        "hello", "privdrop", "flagdown", "flagonce", "stubborn", "greeter",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("[+ ") && l.contains(&format!("  {sv} "))),
+            "{sv} not listed as active:\n{text}"
+        );
+    }
+    assert!(
+        text.contains(&format!("perphup -t {}", base.display())),
+        "no stop command for {} in:\n{text}",
+        base.display()
+    );
+    // The checkout stays clean: the sticky bits went on the copy.
+    for e in fs::read_dir(repo().join("examples")).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            let mode = e.metadata().unwrap().permissions().mode();
+            assert_eq!(mode & 0o1000, 0, "{:?} got the sticky bit", e.path());
+        }
+    }
+}
