@@ -12,5 +12,5 @@ pub mod line;
 pub mod sissylog;
 pub mod stamp;
 pub mod syslog;
-//TMP pub mod tinylog;
+pub mod tinylog;
 pub mod tinylog_run;

@@ -1,0 +1,99 @@
+//! tinylog on a failing disk: when writes fail it stops reading (the writer upstream blocks),
+//! says so once, and once space returns every line arrives exactly once.
+//!
+//! The "disk" is a small RLIMIT_FSIZE set by `sh -c 'ulimit -S -f N; exec tinylog …'` (writes
+//! past it fail with EFBIG), raised from outside with util-linux `prlimit`.
+
+mod log_common;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use log_common::*;
+
+fn have_prlimit() -> bool {
+    Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn full_disk_stalls_without_losing_lines() {
+    if !have_prlimit() {
+        eprintln!("skipped: util-linux prlimit is not installed");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let l = t.path().join("log");
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("ulimit -S -f 8 && exec \"$0\" -s 1000000 \"$1\"")
+        .arg(tinylog())
+        .arg(&l)
+        .env_remove("TINYLOG_ZIP");
+    let mut tl = Running::spawn(c);
+
+    // Far more than the limit plus the pipe's capacity: the writer must end up blocked.
+    let mut input = Vec::new();
+    for i in 0..3000 {
+        input.extend_from_slice(format!("line {i:06} {}\n", "z".repeat(60)).as_bytes());
+    }
+    let total = input.len();
+    assert!(total > 200_000);
+    let mut stdin = tl.child.stdin.take().unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let done2 = done.clone();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        stdin.write_all(&input).unwrap();
+        done2.store(true, Ordering::SeqCst);
+        // stdin dropped here: EOF once everything is written.
+    });
+
+    assert!(
+        wait_until(|| tl.stderr_has("]: pausing on write() error: file too big (EFBIG)")),
+        "tinylog reports the failing write: {:?}",
+        tl.stderr()
+    );
+    let stalled = read(&l.join("current")).len();
+    assert!(stalled < total);
+    assert!(
+        !done.load(Ordering::SeqCst),
+        "tinylog stopped reading, so the writer is blocked on the full pipe"
+    );
+    assert!(tl.child.try_wait().unwrap().is_none(), "tinylog is alive");
+
+    // Space returns.
+    let st = Command::new("prlimit")
+        .arg("--pid")
+        .arg(tl.pid().to_string())
+        .arg("--fsize=unlimited")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    writer.join().unwrap();
+    assert_eq!(tl.wait().code(), Some(0));
+
+    let cur = read(&l.join("current"));
+    let mut want = Vec::new();
+    for i in 0..3000 {
+        want.extend_from_slice(format!("line {i:06} {}\n", "z".repeat(60)).as_bytes());
+    }
+    assert_eq!(cur.len(), want.len(), "no line lost or duplicated");
+    assert!(cur == want, "every line, in order");
+    let err = tl.stderr();
+    let pauses = err.iter().filter(|l| l.contains("pausing")).count();
+    assert_eq!(pauses, 1, "said once: {err:?}");
+    assert!(
+        err.iter()
+            .any(|l| l.ends_with("]: resuming after write() error")),
+        "{err:?}"
+    );
+    assert!(err[0].starts_with("tinylog["));
+    assert!(err
+        .iter()
+        .filter(|l| l.contains("pausing"))
+        .all(|l| l.starts_with("warning: tinylog[")));
+}

@@ -1,0 +1,117 @@
+//! tinylog_run (loggers.md §2, scenarios 39–40): argument check, configuration file, directory
+//! set-up and the hand-over to `runtool -u USER tinylog`.
+
+mod log_common;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use log_common::*;
+
+#[test]
+fn directory_argument_missing() {
+    for args in [vec![], vec![""]] {
+        let child = Command::new(tinylog_run())
+            .args(&args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("tinylog_run({pid}): failure: directory argument missing\n")
+        );
+    }
+}
+
+#[test]
+fn mkdir_failure_is_reported() {
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("plainfile");
+    fs::write(&file, b"").unwrap();
+    let conf = t.path().join("tinylog.conf");
+    fs::write(&conf, format!("TINYLOG_BASE={}\n", file.display())).unwrap();
+    let out = Command::new(tinylog_run())
+        .arg("svc")
+        .env("TINYLOG_CONF", &conf)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.ends_with(&format!(
+            "): failure: failure mkdir for {}/svc\n",
+            file.display()
+        )),
+        "{err}"
+    );
+}
+
+/// The directory holding the workspace's binaries, if `runtool` was built there too.
+fn runtool_dir() -> Option<PathBuf> {
+    let dir = tinylog().parent()?.to_path_buf();
+    dir.join("runtool").exists().then_some(dir)
+}
+
+#[test]
+fn as_root_runs_tinylog_as_configured_user() {
+    if platform::process::geteuid() != 0 {
+        eprintln!("skipped: needs root (runtool -u)");
+        return;
+    }
+    let Some(bins) = runtool_dir() else {
+        eprintln!("skipped: runtool is not built next to tinylog (cargo build --workspace)");
+        return;
+    };
+    let user = ["tinylog", "nobody"]
+        .into_iter()
+        .find_map(|u| platform::creds::user_by_name(u).ok().flatten());
+    let Some(user) = user else {
+        eprintln!("skipped: no unprivileged account (tinylog, nobody)");
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    // The unprivileged logger must be able to reach its directory.
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let base = t.path().join("var-log");
+    let conf = t.path().join("tinylog.conf");
+    fs::write(
+        &conf,
+        format!(
+            "TINYLOG_USER={}\nTINYLOG_BASE={}\nTINYLOG_OPTS=\"-k8 -s100000 -t\"\n",
+            user.name,
+            base.display()
+        ),
+    )
+    .unwrap();
+    let path = format!("{}:/usr/bin:/bin", bins.display());
+    let mut c = Command::new(tinylog_run());
+    c.arg("svc").env("TINYLOG_CONF", &conf).env("PATH", path);
+    let out = run_with_input(c, b"hi\n");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = base.join("svc");
+    let meta = fs::metadata(&dir).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
+    assert_eq!(meta.uid(), user.uid);
+    let cur = fs::metadata(dir.join("current")).unwrap();
+    assert_eq!(cur.uid(), user.uid);
+    assert_eq!(
+        fs::metadata(dir.join("tinylog.pid")).unwrap().uid(),
+        user.uid
+    );
+    let text = read(&dir.join("current"));
+    assert_eq!(text.len(), 22 + 2 + 2 + 1);
+    assert!(is_stamp(&text[..22]));
+    assert_eq!(&text[22..], b": hi\n");
+}
