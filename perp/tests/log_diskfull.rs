@@ -97,3 +97,71 @@ fn full_disk_stalls_without_losing_lines() {
         .filter(|l| l.contains("pausing"))
         .all(|l| l.starts_with("warning: tinylog[")));
 }
+
+/// Unmounts (lazily) on drop, so a failing test leaves no mount behind.
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// loggers.md scenario 30: a real full file system (a 64 KiB tmpfs, root only), then space
+/// returns by growing it.
+#[test]
+fn enospc_on_tmpfs_then_space_returns() {
+    if platform::process::geteuid() != 0 {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let mnt = t.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    let _guard = Mount(mnt.clone());
+    let l = mnt.join("log");
+    let mut c = Command::new(tinylog());
+    c.args(["-s", "1000000"]).arg(&l).env_remove("TINYLOG_ZIP");
+    let mut tl = Running::spawn(c);
+    let line = |i: usize| format!("entry {i:06} {}\n", "q".repeat(100));
+    let mut input = Vec::new();
+    for i in 0..2000 {
+        input.extend_from_slice(line(i).as_bytes());
+    }
+    let want = input.clone();
+    let mut stdin = tl.child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        stdin.write_all(&input).unwrap();
+    });
+    assert!(
+        wait_until(|| tl.stderr_has("]: pausing on write() error: out of disk space (ENOSPC)")),
+        "{:?}",
+        tl.stderr()
+    );
+    assert!(tl.child.try_wait().unwrap().is_none(), "tinylog is alive");
+    let st = Command::new("mount")
+        .args(["-o", "remount,size=2m"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    writer.join().unwrap();
+    assert_eq!(tl.wait().code(), Some(0));
+    assert!(read(&l.join("current")) == want, "every line exactly once");
+    let err = tl.stderr();
+    assert_eq!(
+        err.iter().filter(|l| l.contains("pausing")).count(),
+        1,
+        "{err:?}"
+    );
+}

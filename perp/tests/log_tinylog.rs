@@ -414,6 +414,24 @@ fn compression() {
 }
 
 #[test]
+fn compression_with_keep_zero_leaves_nothing() {
+    if !have_gzip() {
+        eprintln!("skipped: gzip not installed");
+        return;
+    }
+    let (_t, l) = scratch();
+    let out = tinylog_zip(
+        Some("/usr/bin/gzip"),
+        &["-z", "-k0", "-s", "2000", s(&l)],
+        &lines_of(45, 100, b'x'),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(archives(&l).is_empty(), "{:?}", archives(&l));
+    assert!(!l.join("zipped").exists());
+    assert_eq!(read(&l.join("current")).len(), 700);
+}
+
+#[test]
 fn compressor_failure_keeps_archive() {
     let (_t, l) = scratch();
     let out = tinylog_zip(
