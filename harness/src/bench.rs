@@ -366,6 +366,7 @@ pub fn run(opts: &BenchOpts) -> i32 {
 
 fn run_inner(opts: &BenchOpts) -> R<()> {
     util::raise_nofile();
+    util::default_signals();
     let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
     let mut builds = vec![(
         "A".to_string(),

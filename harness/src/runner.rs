@@ -72,6 +72,7 @@ pub fn run(opts: &RunOpts) -> i32 {
         }
     };
     util::raise_nofile();
+    util::default_signals();
     let start = Instant::now();
     let mut report = Report::default();
     for (i, d) in defs.iter().enumerate() {
@@ -189,6 +190,7 @@ pub fn scenario_child(args: &[String]) -> i32 {
         tag: tag.clone(),
     };
     util::raise_nofile();
+    util::default_signals();
     let started = Instant::now();
     let r = run_in_process(name, &env);
     let r = ScenarioResult {

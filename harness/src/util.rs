@@ -395,6 +395,17 @@ pub fn load_average() -> Option<f64> {
         .ok()
 }
 
+/// Give every signal its default action (SIGPIPE stays ignored in the harness itself; children
+/// get the default anyway). A harness started in the background of a non-interactive shell
+/// inherits SIGINT and SIGQUIT ignored, and perpd would pass that on to every service.
+pub fn default_signals() {
+    for sig in Signal::iterator() {
+        if !matches!(sig, Signal::SIGKILL | Signal::SIGSTOP | Signal::SIGPIPE) {
+            let _ = platform::signal::set_default(sig);
+        }
+    }
+}
+
 /// Raise the soft limit of open files to the hard limit (1,000 services and 1,000 client
 /// connections need more than the usual 1,024). Inherited by the perpd we start.
 pub fn raise_nofile() {
