@@ -174,9 +174,15 @@ pub fn run(sc: &mut Scenario) -> R<()> {
     let gaps: Vec<f64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
     let min_gap = gaps.iter().cloned().fold(f64::MAX, f64::min);
     let med_gap = median(&gaps);
+    // Gaps are measured where the runscript runs, so each carries the jitter of two exec
+    // chains; the governor's 1 s shows in the median, its absence in any gap.
     ensure!(
-        min_gap >= 0.9,
+        min_gap >= 0.75,
         "crash loop restarted after only {min_gap:.3} s (governor spacing is 1 s); gaps {gaps:.3?}"
+    );
+    ensure!(
+        med_gap >= 0.95,
+        "crash loop restarts every {med_gap:.3} s (median), faster than the 1 s governor; gaps {gaps:.3?}"
     );
     ensure!(
         med_gap <= 1.5,
