@@ -9,7 +9,8 @@
 //!   process group (`LABEL-child`).
 //! * `__ticker MS` writes `<PID:SEQ:PAD>` lines to stdout every MS milliseconds; on `__ticker MS N`
 //!   it stops after N lines and then sleeps.
-//! * `__catlog FILE` copies stdin to FILE chunk by chunk (a logger without buffering).
+//! * `__catlog FILE` copies stdin to FILE chunk by chunk (a logger without buffering); on
+//!   SIGTERM it finishes the chunk in hand and exits, so a restart loses nothing.
 //! * `__fake-perpd BASEDIR` is a broken perpd: it serves the socket, never starts anything.
 //! * invoked as `rc.main`/`rc.log` (a symlink): `start` waits forever, anything else exits 0 —
 //!   the lightest possible long-running service for scale runs (`crash` file: exit 1 at once;
@@ -209,20 +210,39 @@ fn catlog(args: &[String]) -> i32 {
             return 111;
         }
     };
-    let mut input = std::io::stdin().lock();
-    let mut buf = [0u8; 4096];
-    loop {
-        match input.read(&mut buf) {
-            Ok(0) => return 0,
-            Ok(n) => {
-                if out.write_all(&buf[..n]).is_err() {
-                    return 111;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return 111,
-        }
+    // SIGTERM must never land between a read and its write (that chunk would be lost): the
+    // copying thread finishes its current chunk and exits once asked.
+    let mut term = SigSet::empty();
+    term.add(Signal::SIGTERM);
+    if let Err(e) = term.thread_block() {
+        eprintln!("__catlog: sigprocmask: {e}");
+        return 111;
     }
+    static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    std::thread::spawn(move || {
+        let mut input = std::io::stdin().lock();
+        let mut buf = [0u8; 4096];
+        loop {
+            match input.read(&mut buf) {
+                Ok(0) => std::process::exit(0),
+                Ok(n) => {
+                    if out.write_all(&buf[..n]).is_err() {
+                        std::process::exit(111);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => std::process::exit(111),
+            }
+            if STOP.load(std::sync::atomic::Ordering::SeqCst) {
+                std::process::exit(0);
+            }
+        }
+    });
+    let _ = term.wait();
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+    // Idle input would leave the copier blocked in read: give up after a while.
+    std::thread::sleep(Duration::from_secs(5));
+    0
 }
 
 /// A perpd that creates its control socket but never starts a service: every status query
