@@ -1,0 +1,188 @@
+//! perpboot with the real perpd (perp-core.md §15.9, scenarios 66–69).
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// perpd's binary; `None` only while the perpd program is not part of the package yet, in
+/// which case the tests that need it say so and return without checking anything.
+const PERPD: Option<&str> = option_env!("CARGO_BIN_EXE_perpd");
+
+fn no_perpd() -> bool {
+    if PERPD.is_none() {
+        eprintln!("skipped: the perpd binary is not built in this tree");
+    }
+    PERPD.is_none()
+}
+
+#[track_caller]
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn script(path: &Path, body: &str) {
+    fs::write(path, body).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `B/.boot/rc.perp` execs perpd on B; `rc.log` records its arguments and environment, then
+/// copies its input to `B/log`.
+fn boot_dir() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    let b = t.path().to_str().unwrap();
+    fs::create_dir(t.path().join(".boot")).unwrap();
+    script(
+        &t.path().join(".boot/rc.perp"),
+        &format!(
+            "#!/bin/sh\necho \"$# $PERP_BASE\" >> {b}/perp.args\nexec {} {b}\n",
+            PERPD.expect("perpd is built")
+        ),
+    );
+    script(
+        &t.path().join(".boot/rc.log"),
+        &format!("#!/bin/sh\necho \"$# $PERP_BASE\" >> {b}/log.args\nexec cat >> {b}/log\n"),
+    );
+    t
+}
+
+fn read(p: &Path) -> String {
+    fs::read_to_string(p).unwrap_or_default()
+}
+
+fn kill(sig: &str, pid: u32) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// perpd's pid as it wrote it into the lock file.
+fn perpd_pid(base: &Path) -> Option<u32> {
+    read(&base.join(".control/perpd.pid")).trim().parse().ok()
+}
+
+fn wait_exit(child: &mut Child) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no exit in time");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn perpboot(args: &[&str], stderr: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_perpboot"))
+        .env_remove("PERP_BASE")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(stderr).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn wiring_restart_hup_and_shutdown() {
+    if no_perpd() {
+        return;
+    }
+    let t = boot_dir();
+    let base = t.path();
+    let b = base.to_str().unwrap();
+    let errf = base.join("perpboot.stderr");
+    let mut pb = perpboot(&[b], &errf);
+
+    // perpd's own diagnostics reach the logger through the pipe.
+    wait_until("perpd's startup lines in the log", || {
+        read(&base.join("log")).contains(&format!("starting on {b} ..."))
+    });
+    assert_eq!(read(&base.join("perp.args")), format!("0 {b}\n"));
+    assert_eq!(read(&base.join("log.args")), format!("0 {b}\n"));
+
+    // perpd killed (before it has services, so nothing is orphaned): rc.perp restarts.
+    let first = perpd_pid(base).unwrap();
+    kill("-KILL", first);
+    wait_until("a new perpd", || {
+        perpd_pid(base).is_some_and(|p| p != first)
+            && read(&base.join("perp.args")).lines().count() == 2
+    });
+    assert_eq!(
+        read(&base.join("log.args")).lines().count(),
+        1,
+        "the logger kept running"
+    );
+
+    // A HUP to perpboot is relayed: perpd rescans and finds the new service.
+    let sv = base.join("s");
+    fs::create_dir(&sv).unwrap();
+    script(
+        &sv.join("rc.main"),
+        "#!/bin/sh\n[ \"$1\" = start ] && exec sleep 1000\nexit 0\n",
+    );
+    fs::set_permissions(&sv, fs::Permissions::from_mode(0o1755)).unwrap();
+    kill("-HUP", pb.id());
+    wait_until("the service activated", || {
+        read(&base.join("log")).contains("activated new service: s")
+    });
+
+    // SIGTERM: perpd shuts down cleanly, the logger sees EOF, perpboot exits 0.
+    kill("-TERM", pb.id());
+    assert_eq!(wait_exit(&mut pb), Some(0));
+    assert!(read(&base.join("log")).contains("termination complete"));
+}
+
+#[test]
+fn exec_mode_becomes_perpd() {
+    if no_perpd() {
+        return;
+    }
+    let t = boot_dir();
+    let base = t.path();
+    let b = base.to_str().unwrap();
+    let mut pb = perpboot(&["-x", b], &base.join("perpboot.stderr"));
+    wait_until("perpd's pid file", || perpd_pid(base).is_some());
+    assert_eq!(perpd_pid(base), Some(pb.id()), "perpboot's pid is perpd's");
+    wait_until("perpd's startup lines in the log", || {
+        read(&base.join("log")).contains(&format!("starting on {b} ..."))
+    });
+    kill("-TERM", pb.id());
+    assert_eq!(wait_exit(&mut pb), Some(0));
+}
+
+#[test]
+fn usage_and_missing_boot_dir() {
+    let out = Command::new(env!("CARGO_BIN_EXE_perpboot"))
+        .args(["-z"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(100));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "perpboot usage error: invalid option: -z\nusage: perpboot [-hV] [-d] [-x] [dir]\n"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let b = t.path().to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_perpboot"))
+        .arg(b)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(111));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("perpboot fatal: failure chdir() to {b}/.boot: file does not exist (ENOENT)\n")
+    );
+}
