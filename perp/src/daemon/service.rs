@@ -39,7 +39,7 @@ pub const RESPAWN_GAP: Duration = Duration::from_secs(1);
 /// Pause before retrying a failed fork or activation (the original's 0.555444321 s).
 pub const RETRY_PAUSE: Duration = Duration::from_nanos(555_444_321);
 /// How many exits each subservice remembers for the exit-history request.
-pub const HISTORY_LEN: usize = 8;
+pub const HISTORY_LEN: usize = crate::protocol::HISTORY_MAX;
 
 /// Which subservice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

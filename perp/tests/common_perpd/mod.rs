@@ -1,0 +1,399 @@
+//! Shared scaffolding of the perpd integration tests: a real perpd on a temporary base
+//! directory, recording runscripts, a raw control-socket client, and polling with deadlines.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use perp::protocol::{DevIno, History, Reply, Request, Status, SubFlags};
+use platform::signal::{kill, Signal};
+
+/// Generous: only matters when something is broken.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Poll `cond` until it holds or the deadline passes; panics with `what` on timeout.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + DEADLINE;
+    while !cond() {
+        if Instant::now() > end {
+            panic!("timed out waiting for: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Poll `f` until it yields a value.
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > end {
+            panic!("timed out waiting for: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn perpd_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_perpd")
+}
+
+/// Write an executable script.
+pub fn script(path: &Path, body: &str) {
+    fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The recording line every test runscript appends to `calls`: time, pid, argv, env, umask, cwd.
+pub const RECORD: &str = r#"echo "$(date +%s.%N) $$ [$*] base=$PERP_BASE svpid=$PERP_SVPID svsecs=${PERP_SVSECS-unset} umask=$(umask) cwd=$(pwd)" >> calls
+"#;
+
+/// Set or clear the sticky bit of a directory.
+pub fn sticky(dir: &Path, on: bool) {
+    let mode = if on { 0o1755 } else { 0o755 };
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// One recorded runscript call.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub time: f64,
+    pub pid: i32,
+    pub args: Vec<String>,
+    pub svpid: String,
+    pub svsecs: String,
+    pub base: String,
+    pub umask: String,
+    pub cwd: String,
+}
+
+impl Call {
+    pub fn target(&self) -> &str {
+        self.args.first().map(|s| s.as_str()).unwrap_or("")
+    }
+}
+
+fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    let k = format!(" {key}=");
+    let start = line.find(&k).map(|i| i + k.len()).unwrap_or(line.len());
+    let rest = &line[start..];
+    rest.split(' ').next().unwrap_or("")
+}
+
+/// Parse a service's `calls` file (lines written by [`RECORD`]).
+pub fn calls(file: &Path) -> Vec<Call> {
+    let text = fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.ends_with(|c: char| c != ' '))
+        .filter_map(|l| {
+            let mut it = l.splitn(3, ' ');
+            let time = it.next()?.parse().ok()?;
+            let pid = it.next()?.parse().ok()?;
+            let rest = it.next()?;
+            let open = rest.find('[')?;
+            let close = rest.find(']')?;
+            let args = rest[open + 1..close]
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+            Some(Call {
+                time,
+                pid,
+                args,
+                svpid: field(l, "svpid").into(),
+                svsecs: field(l, "svsecs").into(),
+                base: field(l, "base").into(),
+                umask: field(l, "umask").into(),
+                cwd: field(l, "cwd").into(),
+            })
+        })
+        .collect()
+}
+
+/// A perpd on a temporary base directory, stopped (SIGTERM, then SIGKILL) on drop.
+pub struct Perpd {
+    pub dir: tempfile::TempDir,
+    pub base: PathBuf,
+    pub errfile: PathBuf,
+    pub outfile: PathBuf,
+    pub child: Option<Child>,
+    pub pid: i32,
+}
+
+impl Perpd {
+    /// A fresh base directory without perpd running yet.
+    pub fn new() -> Perpd {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base");
+        fs::create_dir(&base).unwrap();
+        Perpd {
+            errfile: dir.path().join("perpd.err"),
+            outfile: dir.path().join("perpd.out"),
+            base,
+            dir,
+            child: None,
+            pid: 0,
+        }
+    }
+
+    /// Start perpd with `args` before the base directory; waits for its socket.
+    pub fn start(&mut self, args: &[&str]) {
+        let err = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.errfile)
+            .unwrap();
+        let out = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.outfile)
+            .unwrap();
+        let child = Command::new(perpd_bin())
+            .args(args)
+            .arg(&self.base)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        self.pid = child.id() as i32;
+        self.child = Some(child);
+        let pid = self.pid;
+        wait_until("perpd to start", || {
+            self.stderr()
+                .contains(&format!("perpd[{pid}]: monitoring 0 client connections"))
+        });
+    }
+
+    /// A perpd already started with default options.
+    pub fn running() -> Perpd {
+        let mut p = Perpd::new();
+        p.start(&[]);
+        p
+    }
+
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(&self.errfile).unwrap_or_default()
+    }
+
+    /// Wait until perpd's stderr has `n` lines containing `needle`.
+    pub fn wait_log_count(&self, needle: &str, n: usize) {
+        wait_until(&format!("{n} x log line {needle:?}"), || {
+            self.stderr().matches(needle).count() >= n
+        });
+    }
+
+    pub fn wait_log(&self, needle: &str) {
+        self.wait_log_count(needle, 1);
+    }
+
+    pub fn signal(&self, sig: Signal) {
+        kill(self.pid, sig).unwrap();
+    }
+
+    /// SIGHUP: rescan.
+    pub fn hup(&self) {
+        self.signal(Signal::SIGHUP);
+    }
+
+    /// The path of a service directory.
+    pub fn svc(&self, name: &str) -> PathBuf {
+        self.base.join(name)
+    }
+
+    /// Create a service directory with the given runscripts (not sticky yet).
+    pub fn make(&self, name: &str, main: &str, log: Option<&str>) -> PathBuf {
+        let d = self.svc(name);
+        fs::create_dir(&d).unwrap();
+        script(&d.join("rc.main"), main);
+        if let Some(l) = log {
+            script(&d.join("rc.log"), l);
+        }
+        d
+    }
+
+    /// Create, make sticky, and HUP; waits for the activation line.
+    pub fn add(&self, name: &str, main: &str, log: Option<&str>) -> PathBuf {
+        let d = self.make(name, main, log);
+        let before = self.stderr().matches("activated new service: ").count();
+        sticky(&d, true);
+        self.hup();
+        self.wait_log_count("activated new service: ", before + 1);
+        d
+    }
+
+    pub fn id(&self, name: &str) -> DevIno {
+        let m = fs::metadata(self.svc(name)).unwrap();
+        DevIno {
+            dev: m.dev(),
+            ino: m.ino(),
+        }
+    }
+
+    pub fn connect(&self) -> UnixStream {
+        let s = UnixStream::connect(self.base.join(".control/perpd.sock")).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        s
+    }
+
+    /// One request, one reply, on a fresh connection.
+    pub fn request(&self, req: &Request) -> Reply {
+        let mut s = self.connect();
+        roundtrip(&mut s, &req.encode())
+    }
+
+    pub fn status(&self, name: &str) -> Option<Status> {
+        match self.request(&Request::Query(self.id(name))) {
+            Reply::Status(st) => Some(st),
+            _ => None,
+        }
+    }
+
+    pub fn history(&self, name: &str) -> History {
+        match self.request(&Request::History(self.id(name))) {
+            Reply::History(h) => h,
+            other => panic!("no history: {other:?}"),
+        }
+    }
+
+    /// A `C` request; the `E` code.
+    pub fn ctl(&self, name: &str, cmd: u8, flags: u8) -> u32 {
+        let req = Request::Control {
+            id: self.id(name),
+            command: cmd,
+            flags: perp::protocol::CmdFlags(flags),
+        };
+        match self.request(&req) {
+            Reply::Error(code) => code,
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+
+    /// Wait for main to run a start run with a pid other than `not`.
+    pub fn main_pid(&self, name: &str, not: u32) -> u32 {
+        wait_for("a main pid", || {
+            self.status(name)
+                .filter(|s| s.main.flags.0 & SubFlags::ISRESET == 0)
+                .map(|s| s.main.pid)
+                .filter(|&p| p != 0 && p != not)
+        })
+    }
+
+    /// Wait for the log to run a start run with a pid other than `not`.
+    pub fn log_pid(&self, name: &str, not: u32) -> u32 {
+        wait_for("a log pid", || {
+            self.status(name)
+                .filter(|s| s.log.flags.0 & SubFlags::ISRESET == 0)
+                .map(|s| s.log.pid)
+                .filter(|&p| p != 0 && p != not)
+        })
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = kill(self.pid, Signal::SIGTERM);
+        let end = Instant::now() + DEADLINE;
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                return st;
+            }
+            if Instant::now() > end {
+                let _ = child.kill();
+                panic!("perpd did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Perpd {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = kill(self.pid, Signal::SIGTERM);
+            let end = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < end {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Send `bytes`, read one reply packet.
+pub fn roundtrip(s: &mut UnixStream, bytes: &[u8]) -> Reply {
+    s.write_all(bytes).unwrap();
+    read_reply(s)
+}
+
+/// Read one reply packet.
+pub fn read_reply(s: &mut UnixStream) -> Reply {
+    let mut head = [0u8; 3];
+    s.read_exact(&mut head).unwrap();
+    let mut payload = vec![0u8; head[2] as usize];
+    s.read_exact(&mut payload).unwrap();
+    let mut all = head.to_vec();
+    all.extend(payload);
+    Reply::decode(&all).unwrap().unwrap().0
+}
+
+/// The native errno number named `name` (replies carry native numbers).
+pub fn errno(name: &str) -> u32 {
+    (1..4096)
+        .find(|&n| platform::errno::lookup(n).is_some_and(|(nm, _)| nm == name))
+        .unwrap_or_else(|| panic!("no errno {name}")) as u32
+}
+
+/// The 7-byte `E` reply with `code`.
+pub fn e_reply(code: u32) -> Vec<u8> {
+    let mut v = vec![2, b'E', 4];
+    v.extend(code.to_le_bytes());
+    v
+}
+
+/// Does this system have a Linux-style /proc (some checks need it)?
+pub fn have_proc() -> bool {
+    Path::new("/proc/self/stat").exists()
+}
+
+/// Is `pid` alive (and not a zombie)?
+pub fn alive(pid: u32) -> bool {
+    if !have_proc() {
+        return Command::new("kill")
+            .args(["-0", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    }
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => {
+            let state = s.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        }
+        Err(_) => false,
+    }
+}
+
+/// The state letter of `pid` in /proc (R, S, T, ...).
+pub fn proc_state(pid: u32) -> char {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    s.rsplit(')')
+        .next()
+        .unwrap_or("")
+        .trim_start()
+        .chars()
+        .next()
+        .unwrap_or('?')
+}

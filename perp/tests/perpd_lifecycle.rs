@@ -1,0 +1,396 @@
+//! perpd lifecycle scenarios (perp-core.md §15.3–§15.5): runscript argv and environment,
+//! the restart governor, flag files, and the control commands, against a real perpd.
+
+mod common_perpd;
+
+use common_perpd::*;
+use perp::protocol::{ServiceFlags as SF, SubFlags as F};
+use platform::signal::{kill, Signal};
+use std::time::Duration;
+
+const SLEEPER: &str = "if [ \"$1\" = start ]; then exec sleep 300; fi\n";
+
+fn recording(tail: &str) -> String {
+    format!("{RECORD}{tail}")
+}
+
+#[test]
+fn start_and_reset_argv_and_environment() {
+    let p = Perpd::running();
+    let d = p.add(
+        "s",
+        &recording("if [ \"$1\" = start ]; then sleep 2; exit 3; fi\n"),
+        None,
+    );
+    let base = p.base.to_str().unwrap().to_string();
+    // start, exit 3 after ~2 s, reset, start again
+    wait_until("two starts", || {
+        calls(&d.join("calls"))
+            .iter()
+            .filter(|c| c.target() == "start")
+            .count()
+            >= 2
+    });
+    let c = calls(&d.join("calls"));
+    assert_eq!(c[0].args, vec!["start", "s"]);
+    assert_eq!(
+        c[0].svpid,
+        c[0].pid.to_string(),
+        "start: PERP_SVPID is its own pid"
+    );
+    assert_eq!(c[0].svsecs, "unset");
+    assert_eq!(c[0].base, base);
+    assert_eq!(c[0].umask, "0000");
+    assert_eq!(c[0].cwd, d.to_str().unwrap());
+    assert_eq!(c[1].args, vec!["reset", "s", "exit", "3"]);
+    assert_eq!(
+        c[1].svpid,
+        c[0].pid.to_string(),
+        "reset: pid of the ended start"
+    );
+    assert_eq!(c[1].svsecs, "2");
+    assert_eq!(c[2].args, vec!["start", "s"]);
+    assert_ne!(c[2].pid, c[0].pid);
+}
+
+#[test]
+fn killed_by_signal_resets_with_signal_name() {
+    let p = Perpd::running();
+    let d = p.add("s", &recording(SLEEPER), None);
+    let pid = p.main_pid("s", 0);
+    kill(pid as i32, Signal::SIGKILL).unwrap();
+    let pid2 = p.main_pid("s", pid);
+    kill(pid2 as i32, Signal::SIGTERM).unwrap();
+    let pid3 = p.main_pid("s", pid2);
+    kill(pid3 as i32, Signal::SIGSYS).unwrap();
+    wait_until("three resets", || {
+        calls(&d.join("calls"))
+            .iter()
+            .filter(|c| c.target() == "reset")
+            .count()
+            >= 3
+    });
+    let resets: Vec<Vec<String>> = calls(&d.join("calls"))
+        .into_iter()
+        .filter(|c| c.target() == "reset")
+        .map(|c| c.args)
+        .collect();
+    assert_eq!(resets[0], vec!["reset", "s", "signal", "9", "SIGKILL"]);
+    assert_eq!(resets[1], vec!["reset", "s", "signal", "15", "SIGTERM"]);
+    let sys = (Signal::SIGSYS as i32).to_string();
+    assert_eq!(resets[2][..4], ["reset", "s", "signal", sys.as_str()]);
+    assert_eq!(resets[2][4], "SIGSYS");
+}
+
+#[test]
+fn crash_loop_starts_are_at_least_a_second_apart() {
+    let p = Perpd::running();
+    let d = p.add("s", &recording("exit 0\n"), None);
+    wait_until("four starts", || {
+        calls(&d.join("calls"))
+            .iter()
+            .filter(|c| c.target() == "start")
+            .count()
+            >= 4
+    });
+    let c = calls(&d.join("calls"));
+    // strictly alternating start, reset
+    for pair in c.chunks(2).take(3) {
+        assert_eq!(pair[0].target(), "start");
+        assert_eq!(pair[1].target(), "reset");
+    }
+    let starts: Vec<f64> = c
+        .iter()
+        .filter(|c| c.target() == "start")
+        .map(|c| c.time)
+        .collect();
+    for w in starts.windows(2) {
+        assert!(
+            w[1] - w[0] >= 0.99,
+            "starts {:.3} and {:.3} closer than 1 s",
+            w[0],
+            w[1]
+        );
+    }
+    p.wait_log("setting respawn governor on 'start' target of service s for ./rc.main");
+    assert!(p.history("s").main.restarts >= 3);
+}
+
+#[test]
+fn missing_rc_main_loops_with_child_errors() {
+    let p = Perpd::running();
+    let d = p.svc("s");
+    std::fs::create_dir(&d).unwrap();
+    sticky(&d, true);
+    p.hup();
+    p.wait_log_count(
+        "fatal: (in child for service s):  failure execve(): file does not exist (ENOENT)",
+        4,
+    );
+    p.wait_log("setting respawn governor on 'start' target of service s for ./rc.main");
+    let h = p.history("s");
+    assert!(h
+        .main
+        .exits
+        .iter()
+        .all(|e| e.kind == perp::protocol::ExitKind::Exited(111)));
+}
+
+#[test]
+fn flag_down_starts_only_the_log_and_u_starts_main() {
+    let p = Perpd::running();
+    let d = p.make("s", &recording(SLEEPER), Some("exec cat > log.out\n"));
+    std::fs::write(d.join("flag.down"), "").unwrap();
+    sticky(&d, true);
+    p.hup();
+    p.log_pid("s", 0);
+    let st = p.status("s").unwrap();
+    assert_eq!(st.main.pid, 0);
+    assert_eq!(st.main.flags.0, F::WANTDOWN);
+    assert!(st.main.when.is_zero(), "never run: zero timestamp");
+    assert!(st.flags.has(SF::ACTIVE | SF::HASLOG | SF::DOWN));
+    assert!(calls(&d.join("calls")).is_empty());
+    assert_eq!(p.ctl("s", b'u', 0), 0);
+    p.main_pid("s", 0);
+    assert_eq!(p.status("s").unwrap().main.flags.0 & F::WANTDOWN, 0);
+}
+
+#[test]
+fn flag_once_runs_once() {
+    let p = Perpd::running();
+    let d = p.make("s", &recording("exit 0\n"), None);
+    std::fs::write(d.join("flag.once"), "").unwrap();
+    sticky(&d, true);
+    p.hup();
+    wait_until("the reset", || {
+        calls(&d.join("calls"))
+            .iter()
+            .any(|c| c.target() == "reset")
+    });
+    wait_until("main down", || {
+        p.status("s")
+            .is_some_and(|s| s.main.pid == 0 && s.main.flags.has(F::WANTDOWN))
+    });
+    let st = p.status("s").unwrap();
+    assert!(st.main.flags.has(F::ISONCE));
+    assert!(st.flags.has(SF::ONCE));
+    // no restart follows: still exactly one start after a governor period
+    std::thread::sleep(Duration::from_millis(1500));
+    let starts = calls(&d.join("calls"))
+        .iter()
+        .filter(|c| c.target() == "start")
+        .count();
+    assert_eq!(starts, 1);
+}
+
+#[test]
+fn both_flag_files_down_wins() {
+    let p = Perpd::running();
+    let d = p.make("s", SLEEPER, None);
+    std::fs::write(d.join("flag.down"), "").unwrap();
+    std::fs::write(d.join("flag.once"), "").unwrap();
+    sticky(&d, true);
+    p.hup();
+    p.wait_log("activated new service: s");
+    let st = p.status("s").unwrap();
+    assert!(st.flags.has(SF::DOWN | SF::ONCE));
+    assert_eq!(st.main.flags.0, F::WANTDOWN);
+    assert_eq!(st.main.pid, 0);
+}
+
+#[test]
+fn down_up_and_once_commands() {
+    let p = Perpd::running();
+    let d = p.add("s", &recording(SLEEPER), None);
+    let pid = p.main_pid("s", 0);
+    assert_eq!(p.ctl("s", b'd', 0), 0);
+    wait_until("down after reset", || {
+        calls(&d.join("calls"))
+            .iter()
+            .any(|c| c.args == ["reset", "s", "signal", "15", "SIGTERM"])
+            && p.status("s").is_some_and(|s| s.main.pid == 0)
+    });
+    assert!(p.status("s").unwrap().main.flags.has(F::WANTDOWN));
+    assert_eq!(p.ctl("s", b'u', 0), 0);
+    let pid2 = p.main_pid("s", pid);
+    // u on a running service: nothing new
+    assert_eq!(p.ctl("s", b'u', 0), 0);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(p.status("s").unwrap().main.pid, pid2);
+    // o: once; after a kill it stays down
+    assert_eq!(p.ctl("s", b'o', 0), 0);
+    assert!(p.status("s").unwrap().main.flags.has(F::ISONCE));
+    kill(pid2 as i32, Signal::SIGKILL).unwrap();
+    wait_until("once: down after reset", || {
+        p.status("s")
+            .is_some_and(|s| s.main.pid == 0 && s.main.flags.has(F::WANTDOWN))
+    });
+    // u clears once and starts
+    assert_eq!(p.ctl("s", b'u', 0), 0);
+    p.main_pid("s", pid2);
+    assert_eq!(p.status("s").unwrap().main.flags.0 & F::ISONCE, 0);
+}
+
+#[test]
+fn t_restarts() {
+    let p = Perpd::running();
+    p.add("s", SLEEPER, None);
+    let pid = p.main_pid("s", 0);
+    assert_eq!(p.ctl("s", b't', 0), 0);
+    let pid2 = p.main_pid("s", pid);
+    assert!(!alive(pid));
+    assert_eq!(p.status("s").unwrap().main.flags.0 & F::WANTDOWN, 0);
+    assert!(alive(pid2));
+}
+
+#[test]
+fn pause_and_continue() {
+    let p = Perpd::running();
+    p.add("s", SLEEPER, None);
+    let pid = p.main_pid("s", 0);
+    assert_eq!(p.ctl("s", b'p', 0), 0);
+    assert!(p.status("s").unwrap().main.flags.has(F::ISPAUSED));
+    if have_proc() {
+        wait_until("stopped", || proc_state(pid) == 'T');
+    }
+    assert_eq!(p.ctl("s", b'c', 0), 0);
+    assert!(!p.status("s").unwrap().main.flags.has(F::ISPAUSED));
+    if have_proc() {
+        wait_until("running again", || proc_state(pid) != 'T');
+    }
+    // p then k: the new process is not reported paused (D3 fixed)
+    p.ctl("s", b'p', 0);
+    p.ctl("s", b'k', 0);
+    let pid2 = p.main_pid("s", pid);
+    assert!(!p.status("s").unwrap().main.flags.has(F::ISPAUSED));
+    assert!(alive(pid2));
+    // p on a down service: ok, nothing
+    p.ctl("s", b'd', 0);
+    wait_until("down", || p.status("s").is_some_and(|s| s.main.pid == 0));
+    assert_eq!(p.ctl("s", b'p', 0), 0);
+    assert!(!p.status("s").unwrap().main.flags.has(F::ISPAUSED));
+}
+
+#[test]
+fn signals_during_a_reset_run() {
+    let p = Perpd::running();
+    let d = p.add(
+        "s",
+        &recording("if [ \"$1\" = start ]; then exec sleep 300; fi\nexec sleep 300\n"),
+        None,
+    );
+    let pid = p.main_pid("s", 0);
+    kill(pid as i32, Signal::SIGKILL).unwrap();
+    let rpid = wait_for("reset running", || {
+        p.status("s")
+            .filter(|s| s.main.flags.has(F::ISRESET) && s.main.pid != 0)
+            .map(|s| s.main.pid)
+    });
+    assert_eq!(p.ctl("s", b't', 0), 0);
+    p.wait_log("dropping signal SIGTERM to resetting service s (main)");
+    assert_eq!(p.ctl("s", b'p', 0), 0);
+    assert!(!p.status("s").unwrap().main.flags.has(F::ISPAUSED));
+    assert!(alive(rpid));
+    assert_eq!(p.ctl("s", b'k', 0), 0);
+    p.wait_log("sending signal SIGKILL to resetting service s (main)");
+    // the reset died; a start follows (not wanting down)
+    let pid2 = p.main_pid("s", rpid);
+    assert!(!p.status("s").unwrap().main.flags.has(F::ISRESET));
+    // d during a reset: TERM dropped, CONT sent, stays down afterwards
+    kill(pid2 as i32, Signal::SIGKILL).unwrap();
+    let rpid2 = wait_for("second reset", || {
+        p.status("s")
+            .filter(|s| s.main.flags.has(F::ISRESET) && s.main.pid != 0 && s.main.pid != rpid)
+            .map(|s| s.main.pid)
+    });
+    assert_eq!(p.ctl("s", b'd', 0), 0);
+    p.wait_log("sending signal SIGCONT to resetting service s (main)");
+    kill(rpid2 as i32, Signal::SIGKILL).unwrap();
+    wait_until("down", || p.status("s").is_some_and(|s| s.main.pid == 0));
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(p.status("s").unwrap().main.pid, 0);
+    let starts = calls(&d.join("calls"))
+        .iter()
+        .filter(|c| c.target() == "start")
+        .count();
+    assert_eq!(starts, 2);
+}
+
+#[test]
+fn process_group_flag() {
+    let p = Perpd::running();
+    let d = p.add(
+        "s",
+        "if [ \"$1\" = start ]; then sleep 301 & echo $! > bg.pid; exec sleep 300; fi\n",
+        None,
+    );
+    let pid = p.main_pid("s", 0);
+    let bg: u32 = wait_for("bg pid", || {
+        std::fs::read_to_string(d.join("bg.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    });
+    // plain k: only the service pid
+    assert_eq!(p.ctl("s", b'k', 0), 0);
+    let pid2 = p.main_pid("s", pid);
+    assert!(alive(bg));
+    kill(bg as i32, Signal::SIGKILL).unwrap();
+    let bg2: u32 = wait_for("second bg pid", || {
+        std::fs::read_to_string(d.join("bg.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .filter(|&b| b != bg)
+    });
+    // -g k: the whole group
+    assert_eq!(p.ctl("s", b'k', 0x02), 0);
+    p.main_pid("s", pid2);
+    wait_until("background sleep killed", || !alive(bg2));
+}
+
+#[test]
+fn stop_timeout_kills_a_process_ignoring_term() {
+    let mut p = Perpd::new();
+    p.start(&["-k", "1"]);
+    let d = p.add(
+        "s",
+        &recording("if [ \"$1\" = start ]; then trap '' TERM; exec sleep 300; fi\n"),
+        None,
+    );
+    let pid = p.main_pid("s", 0);
+    sticky(&d, false);
+    p.hup();
+    p.wait_log("stop timeout: sending signal SIGKILL to service s (main)");
+    p.wait_log("deactivating service s");
+    assert!(!alive(pid));
+    let c = calls(&d.join("calls"));
+    assert_eq!(
+        c.last().unwrap().args,
+        vec!["reset", "s", "signal", "9", "SIGKILL"]
+    );
+}
+
+#[test]
+fn per_service_timeout_file_overrides_and_default_waits() {
+    let p = Perpd::running();
+    let body = "if [ \"$1\" = start ]; then trap '' TERM; exec sleep 300; fi\n";
+    let a = p.make("a", body, None);
+    std::fs::write(a.join("timeout-kill"), "1\n").unwrap();
+    sticky(&a, true);
+    p.hup();
+    p.wait_log("activated new service: a");
+    let b = p.add("b", body, None);
+    let pa = p.main_pid("a", 0);
+    let pb = p.main_pid("b", 0);
+    sticky(&a, false);
+    sticky(&b, false);
+    p.hup();
+    p.wait_log("deactivating service a");
+    assert!(!alive(pa));
+    // without a timeout, perp's behaviour: wait (and refuse commands with EBUSY)
+    assert!(alive(pb));
+    let st = p.status("b").unwrap();
+    assert!(st.flags.has(SF::CULL));
+    assert_ne!(p.ctl("b", b'k', 0), 0);
+    kill(pb as i32, Signal::SIGKILL).unwrap();
+    p.wait_log("deactivating service b");
+}
