@@ -6,17 +6,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// perpd's binary; `None` only while the perpd program is not part of the package yet, in
-/// which case the tests that need it say so and return without checking anything.
-const PERPD: Option<&str> = option_env!("CARGO_BIN_EXE_perpd");
-
-fn no_perpd() -> bool {
-    if PERPD.is_none() {
-        eprintln!("skipped: the perpd binary is not built in this tree");
-    }
-    PERPD.is_none()
-}
-
 #[track_caller]
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -41,7 +30,7 @@ fn boot_dir() -> tempfile::TempDir {
         &t.path().join(".boot/rc.perp"),
         &format!(
             "#!/bin/sh\necho \"$# $PERP_BASE\" >> {b}/perp.args\nexec {} {b}\n",
-            PERPD.expect("perpd is built")
+            env!("CARGO_BIN_EXE_perpd")
         ),
     );
     script(
@@ -97,9 +86,6 @@ fn perpboot(args: &[&str], stderr: &Path) -> Child {
 
 #[test]
 fn wiring_restart_hup_and_shutdown() {
-    if no_perpd() {
-        return;
-    }
     let t = boot_dir();
     let base = t.path();
     let b = base.to_str().unwrap();
@@ -147,9 +133,6 @@ fn wiring_restart_hup_and_shutdown() {
 
 #[test]
 fn exec_mode_becomes_perpd() {
-    if no_perpd() {
-        return;
-    }
     let t = boot_dir();
     let base = t.path();
     let b = base.to_str().unwrap();

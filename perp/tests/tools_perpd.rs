@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 fn exe(name: &str) -> &'static str {
     match name {
-        "perpd" => PERPD.expect("perpd is built"),
+        "perpd" => env!("CARGO_BIN_EXE_perpd"),
         "perpctl" => env!("CARGO_BIN_EXE_perpctl"),
         "perpls" => env!("CARGO_BIN_EXE_perpls"),
         "perpstat" => env!("CARGO_BIN_EXE_perpstat"),
@@ -17,17 +17,6 @@ fn exe(name: &str) -> &'static str {
         "perphup" => env!("CARGO_BIN_EXE_perphup"),
         other => panic!("no binary {other}"),
     }
-}
-
-/// perpd's binary; `None` only while the perpd program is not part of the package yet, in
-/// which case every test here says so and returns without checking anything.
-const PERPD: Option<&str> = option_env!("CARGO_BIN_EXE_perpd");
-
-fn no_perpd() -> bool {
-    if PERPD.is_none() {
-        eprintln!("skipped: the perpd binary is not built in this tree");
-    }
-    PERPD.is_none()
 }
 
 fn text(b: &[u8]) -> String {
@@ -196,9 +185,6 @@ fn listing_base() -> Perpd {
 
 #[test]
 fn perpls_listing_order_errors_and_colour() {
-    if no_perpd() {
-        return;
-    }
     let p = listing_base();
     let out = p.run("perpls", &[]);
     assert_eq!(out.status.code(), Some(0));
@@ -285,9 +271,6 @@ fn perpls_listing_order_errors_and_colour() {
 
 #[test]
 fn perpstat_perpok_and_json() {
-    if no_perpd() {
-        return;
-    }
     let p = listing_base();
     let out = p.run("perpstat", &["aa", "ccc", "b", "nonexist", "zz"]);
     assert_eq!(out.status.code(), Some(0));
@@ -394,9 +377,6 @@ fn perpstat_perpok_and_json() {
 
 #[test]
 fn perpctl_commands_and_wait() {
-    if no_perpd() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     make_service(dir.path(), "s", MAIN, Some(LOG), true);
     // Ignores SIGTERM (the ignored disposition survives exec).
@@ -519,9 +499,6 @@ fn perpctl_commands_and_wait() {
 
 #[test]
 fn activation_hup_and_perpd_down() {
-    if no_perpd() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     make_service(dir.path(), "s", MAIN, None, true);
     make_service(dir.path(), "new", MAIN, None, false);
@@ -605,9 +582,6 @@ fn activation_hup_and_perpd_down() {
 
 #[test]
 fn flapping_service() {
-    if no_perpd() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     make_service(dir.path(), "flap", "#!/bin/sh\nexit 0\n", None, true);
     let p = Perpd::start(dir);
