@@ -169,3 +169,28 @@ fn usage_and_missing_boot_dir() {
         format!("perpboot fatal: failure chdir() to {b}/.boot: file does not exist (ENOENT)\n")
     );
 }
+
+#[test]
+fn detach_mode() {
+    let t = boot_dir();
+    let base = t.path();
+    let b = base.to_str().unwrap();
+    // The parent returns at once with 0; the detached perpboot carries on.
+    let mut pb = perpboot(&["-d", b], &base.join("perpboot.stderr"));
+    assert_eq!(wait_exit(&mut pb), Some(0));
+    wait_until("perpd's startup lines in the log", || {
+        read(&base.join("log")).contains(&format!("starting on {b} ..."))
+    });
+    // perpboot is perpd's parent: end it with SIGTERM, which stops perpd too.
+    let perpd = perpd_pid(base).unwrap();
+    let ps = Command::new("ps")
+        .args(["-o", "ppid=", "-p", &perpd.to_string()])
+        .output()
+        .unwrap();
+    let boot: u32 = String::from_utf8_lossy(&ps.stdout).trim().parse().unwrap();
+    assert_ne!(boot, pb.id());
+    kill("-TERM", boot);
+    wait_until("perpd's termination", || {
+        read(&base.join("log")).contains("termination complete")
+    });
+}
