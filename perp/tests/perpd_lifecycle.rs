@@ -54,6 +54,53 @@ fn start_and_reset_argv_and_environment() {
 }
 
 #[test]
+fn runs_are_session_leaders_with_dev_null_stdin() {
+    if !have_proc() {
+        eprintln!("skipped: needs /proc");
+        return;
+    }
+    let p = Perpd::running();
+    p.add("s", SLEEPER, None);
+    let pid = p.main_pid("s", 0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    // state ppid pgrp session
+    assert_eq!(fields[2], pid.to_string(), "process group leader");
+    assert_eq!(fields[3], pid.to_string(), "session leader");
+    let stdin = std::fs::read_link(format!("/proc/{pid}/fd/0")).unwrap();
+    assert_eq!(stdin, std::path::Path::new("/dev/null"));
+}
+
+#[test]
+fn idle_perpd_does_not_wake_up() {
+    if !have_proc() {
+        eprintln!("skipped: needs /proc");
+        return;
+    }
+    let p = Perpd::running();
+    p.add("s", SLEEPER, None);
+    p.main_pid("s", 0);
+    p.wait_log("monitoring 0 client connections");
+    let switches = || {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", p.pid)).unwrap();
+        s.lines()
+            .filter(|l| l.contains("ctxt_switches"))
+            .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())
+            .sum::<u64>()
+    };
+    // let the last client's close be processed
+    std::thread::sleep(Duration::from_millis(300));
+    let before = switches();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(switches(), before, "perpd woke up while idle");
+}
+
+#[test]
 fn killed_by_signal_resets_with_signal_name() {
     let p = Perpd::running();
     let d = p.add("s", &recording(SLEEPER), None);

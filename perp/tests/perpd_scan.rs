@@ -438,3 +438,53 @@ fn sigint_shuts_down_too() {
     assert_eq!(st.code(), Some(0));
     assert!(!alive(pid));
 }
+
+#[test]
+fn runs_as_a_non_root_user() {
+    if platform::process::geteuid() != 0 {
+        eprintln!("skipped: needs root to switch to an unprivileged user");
+        return;
+    }
+    let (uid, gid) = (65534, 65534);
+    let mut p = Perpd::new();
+    fs::set_permissions(p.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let d = p.make(
+        "s",
+        &recording(
+            "echo \"uid=$(id -u)\" >> calls\nif [ \"$1\" = start ]; then exec sleep 300; fi\n",
+        ),
+        None,
+    );
+    sticky(&d, true);
+    for path in [&p.base, &d] {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+    }
+    p.start_as(Some((uid, gid)), &[]);
+    p.wait_log("activated new service: s");
+    p.main_pid("s", 0);
+    let sock = fs::metadata(p.base.join(".control/perpd.sock")).unwrap();
+    assert_eq!(sock.uid(), uid);
+    wait_until("recorded", || {
+        fs::read_to_string(d.join("calls"))
+            .unwrap_or_default()
+            .contains(&format!("uid={uid}"))
+    });
+    assert_eq!(p.stop().code(), Some(0));
+}
+
+#[test]
+fn too_long_directory_names_are_retried_without_blocking() {
+    let p = Perpd::running();
+    let name = "x".repeat(241);
+    let d = p.make(&name, SLEEPER, None);
+    sticky(&d, true);
+    p.add("ok", SLEEPER, None);
+    p.wait_log(&format!(
+        "service definition directory name error: {name}: file name too long (ENAMETOOLONG)"
+    ));
+    p.wait_log_count("pausing on service activation failure...", 3);
+    p.wait_log_count(&format!("unable to activate new service {name}"), 3);
+    // the loop keeps serving meanwhile
+    assert!(p.status("ok").is_some());
+    fs::remove_dir_all(&d).unwrap();
+}

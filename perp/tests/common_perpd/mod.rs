@@ -146,6 +146,11 @@ impl Perpd {
 
     /// Start perpd with `args` before the base directory; waits for its socket.
     pub fn start(&mut self, args: &[&str]) {
+        self.start_as(None, args)
+    }
+
+    /// Like [`Perpd::start`], optionally with other credentials `(uid, gid)`.
+    pub fn start_as(&mut self, creds: Option<(u32, u32)>, args: &[&str]) {
         let err = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -156,14 +161,17 @@ impl Perpd {
             .append(true)
             .open(&self.outfile)
             .unwrap();
-        let child = Command::new(perpd_bin())
-            .args(args)
+        let mut cmd = Command::new(perpd_bin());
+        cmd.args(args)
             .arg(&self.base)
             .stdin(Stdio::null())
             .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap();
+            .stderr(err);
+        if let Some((uid, gid)) = creds {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(uid).gid(gid);
+        }
+        let child = cmd.spawn().unwrap();
         self.pid = child.id() as i32;
         self.child = Some(child);
         let pid = self.pid;
