@@ -46,3 +46,50 @@ fn a_thousand_services() {
     assert_eq!(st.code(), Some(0));
     assert_eq!(p.stderr().matches("deactivating service").count(), N);
 }
+
+#[test]
+fn more_logged_services_than_the_inherited_descriptor_limit() {
+    // perpd starts with a soft limit of 512 descriptors; 400 logged services need 800 pipe ends
+    let p = Perpd::new();
+    const N: usize = 400;
+    for i in 0..N {
+        let d = p.svc(&format!("l{i:03}"));
+        fs::create_dir(&d).unwrap();
+        script(&d.join("rc.main"), "exit 0\n");
+        script(
+            &d.join("rc.log"),
+            "[ \"$1\" = start ] && { ulimit -Sn > limit; exec sleep 300; }\nexit 0\n",
+        );
+        fs::write(d.join("flag.down"), "").unwrap();
+        sticky(&d, true);
+    }
+    let err = fs::File::create(&p.errfile).unwrap();
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -Sn 512 && exec \"$0\" \"$1\"")
+        .arg(perpd_bin())
+        .arg(&p.base)
+        .stderr(err)
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    wait_until("all activated", || {
+        p.stderr()
+            .contains(&format!("supervising {N} active services"))
+    });
+    assert!(!p.stderr().contains("failure pipe()"));
+    let last = p.svc(&format!("l{:03}", N - 1));
+    wait_until("last logger ran", || last.join("limit").exists());
+    let limit = wait_for("limit written", || {
+        fs::read_to_string(last.join("limit"))
+            .ok()
+            .filter(|s| s.ends_with('\n'))
+    });
+    assert_eq!(
+        limit.trim(),
+        "512",
+        "runscripts get perpd's inherited limit back"
+    );
+    platform::signal::kill(pid, platform::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

@@ -40,6 +40,8 @@ pub struct SpawnSpec<'a> {
     pub stdout: Option<RawFd>,
     /// `PROG[PID]` of perpd, for the child's error lines.
     pub prefix: &'a str,
+    /// The descriptor limit perpd started with, restored in the child (perpd raises its own).
+    pub nofile: Option<(u64, u64)>,
 }
 
 /// The runscript's argv (§4.5 table).
@@ -121,6 +123,9 @@ fn child(spec: &SpawnSpec<'_>, args: &[OsString], env: &[(&str, String)], msg: &
     }
     for fd in 3..1024 {
         let _ = process::close(fd);
+    }
+    if let Some((soft, hard)) = spec.nofile {
+        let _ = platform::rlimit::set(platform::rlimit::Resource::Nofile, soft, hard);
     }
     std::env::set_var("PERP_SVPID", process::getpid().to_string());
     for (k, v) in env {

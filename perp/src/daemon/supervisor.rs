@@ -132,6 +132,24 @@ pub struct Daemon {
     shutting_down: bool,
     logged_services: Option<usize>,
     logged_conns: Option<usize>,
+    /// The descriptor limit perpd inherited (its children get it back).
+    nofile: Option<(u64, u64)>,
+}
+
+/// Most descriptors perpd asks for: each logged service holds two pipe ends.
+const NOFILE_WANT: u64 = 1 << 20;
+
+/// Raise the soft descriptor limit to the hard one, so thousands of services fit without an
+/// rc.perp that does it; returns the inherited limit when it was changed.
+fn raise_nofile() -> Option<(u64, u64)> {
+    use platform::rlimit::{get, set, Resource};
+    let (soft, hard) = get(Resource::Nofile).ok()?;
+    let want = hard.min(NOFILE_WANT);
+    if soft >= want {
+        return None;
+    }
+    set(Resource::Nofile, want, hard).ok()?;
+    Some((soft, hard))
 }
 
 impl Daemon {
@@ -196,6 +214,7 @@ impl Daemon {
             shutting_down: false,
             logged_services: None,
             logged_conns: None,
+            nofile: raise_nofile(),
         }
     }
 
@@ -357,6 +376,7 @@ impl Daemon {
                         stdin,
                         stdout,
                         prefix: &self.log.prefix,
+                        nofile: self.nofile,
                     };
                     let t = now();
                     let outcome = match spawn::spawn(&spec) {
