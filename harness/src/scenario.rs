@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::signal::Signal;
+use platform::rlimit::{self, Resource};
 
 use crate::util::{self, Output, R};
 use crate::wire::{self, Conn, Reply, Status};
@@ -199,13 +199,15 @@ impl Scenario {
     pub fn start_perpd_limited(&mut self, opts: &[&str], limits: &[(Resource, u64)]) -> R<()> {
         let mut saved = vec![];
         for &(res, soft) in limits {
-            let (old_soft, hard) = getrlimit(res).map_err(|e| format!("getrlimit {res:?}: {e}"))?;
-            setrlimit(res, soft.min(hard), hard).map_err(|e| format!("setrlimit {res:?}: {e}"))?;
+            let (old_soft, hard) =
+                rlimit::get(res).map_err(|e| format!("getrlimit {}: {e}", res.name()))?;
+            rlimit::set(res, soft.min(hard), hard)
+                .map_err(|e| format!("setrlimit {}: {e}", res.name()))?;
             saved.push((res, old_soft, hard));
         }
         let r = self.start_perpd(opts);
         for (res, soft, hard) in saved {
-            let _ = setrlimit(res, soft, hard);
+            let _ = rlimit::set(res, soft, hard);
         }
         r
     }

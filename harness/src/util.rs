@@ -409,14 +409,14 @@ pub fn default_signals() {
 /// Raise the soft limit of open files to the hard limit (1,000 services and 1,000 client
 /// connections need more than the usual 1,024). Inherited by the perpd we start.
 pub fn raise_nofile() {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+    use platform::rlimit::{get, set, Resource};
+    if let Ok((_, hard)) = get(Resource::Nofile) {
         let want = hard.min(1 << 20);
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, want, hard);
+        let _ = set(Resource::Nofile, want, hard);
     }
     // Services killed with core-dumping signals must not litter the disk.
-    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_CORE) {
-        let _ = setrlimit(Resource::RLIMIT_CORE, 0, hard);
+    if let Ok((_, hard)) = get(Resource::Core) {
+        let _ = set(Resource::Core, 0, hard);
     }
 }
 

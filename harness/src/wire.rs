@@ -177,17 +177,17 @@ impl Conn {
     /// caller can retry under its own deadline.
     pub fn try_connect(base: &Path) -> io::Result<Option<Conn>> {
         use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+        use std::os::fd::AsRawFd;
         let fd = socket(
             AddressFamily::Unix,
             SockType::Stream,
-            SockFlag::SOCK_CLOEXEC,
+            SockFlag::empty(),
             None,
         )?;
-        let fl = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFL)?;
-        let fl = nix::fcntl::OFlag::from_bits_truncate(fl) | nix::fcntl::OFlag::O_NONBLOCK;
-        nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(fl))?;
+        platform::child::set_cloexec(fd.as_raw_fd(), true)?;
+        platform::child::set_nonblocking(fd.as_raw_fd(), true)?;
         let addr = UnixAddr::new(&socket_path(base))?;
-        match connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr) {
+        match connect(fd.as_raw_fd(), &addr) {
             Ok(()) => {}
             Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINPROGRESS) => {
                 return Ok(None)

@@ -9,8 +9,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::signal::Signal;
+use platform::rlimit::{self, Resource};
 
 use crate::ensure;
 use crate::scenario::{recording_script, set_sticky, write_file, Scenario, SOON};
@@ -426,7 +426,7 @@ pub fn nofile(sc: &mut Scenario) -> R<()> {
         )?;
     }
     let limit = idle + 8;
-    sc.start_perpd_limited(&[], &[(Resource::RLIMIT_NOFILE, limit as u64)])?;
+    sc.start_perpd_limited(&[], &[(Resource::Nofile, limit as u64)])?;
     util::wait_until(SOON, "an activation failure to be logged", || {
         let l = sc.perpd_log();
         Ok(l.contains("unable to activate new service") || l.contains("EMFILE"))
@@ -534,11 +534,11 @@ pub fn nproc(sc: &mut Scenario) -> R<()> {
     cmd.arg(&sc.base);
     std::os::unix::process::CommandExt::uid(&mut cmd, uid);
     std::os::unix::process::CommandExt::gid(&mut cmd, uid);
-    let (old, hard) = getrlimit(Resource::RLIMIT_NPROC).map_err(|e| e.to_string())?;
-    setrlimit(Resource::RLIMIT_NPROC, limit as u64, hard)
+    let (old, hard) = rlimit::get(Resource::Nproc).map_err(|e| e.to_string())?;
+    rlimit::set(Resource::Nproc, limit as u64, hard)
         .map_err(|e| format!("setrlimit NPROC: {e}"))?;
     let r = sc.start_perpd_cmd(cmd);
-    let _ = setrlimit(Resource::RLIMIT_NPROC, old, hard);
+    let _ = rlimit::set(Resource::Nproc, old, hard);
     r?;
     util::wait_until(SOON, "a fork failure to be logged", || {
         Ok(sc.perpd_log().contains("failure fork() for service"))
