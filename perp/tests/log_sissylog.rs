@@ -10,6 +10,15 @@ use std::process::{Command, Stdio};
 
 use log_common::*;
 
+/// The tests of this file run one at a time: the stand-in syslogd lives in the test process,
+/// and a child forked by a concurrent test would briefly hold its socket open, keeping a
+/// "stopped" syslogd alive and swallowing a record.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A stand-in syslogd: a datagram socket bound in a temporary directory.
 struct Syslogd {
     sock: UnixDatagram,
@@ -81,6 +90,7 @@ fn setup() -> (tempfile::TempDir, Syslogd) {
 
 #[test]
 fn priorities_from_prefixes() {
+    let _serial = serial();
     let (_t, d) = setup();
     let input =
         b"hello\nerror: bad\nwarning: w\nnotice: n\ndebug: d\nalert: a\n  error: x\nError: y\n";
@@ -114,6 +124,7 @@ fn priorities_from_prefixes() {
 
 #[test]
 fn long_lines_are_split() {
+    let _serial = serial();
     let (_t, d) = setup();
     let mut line = b"warning:".to_vec();
     line.resize(1700, b'w');
@@ -141,6 +152,7 @@ fn long_lines_are_split() {
 
 #[test]
 fn facilities_and_fallback() {
+    let _serial = serial();
     for (fac, pri) in [
         (Some("LOG_MAIL"), 22),
         (Some("LOG_USER"), 14),
@@ -162,6 +174,7 @@ fn facilities_and_fallback() {
 
 #[test]
 fn filtering_empties_literal_percent_and_default_ident() {
+    let _serial = serial();
     let (_t, d) = setup();
     let out = run_with_input(sissy(&d.path, &[]), b"a\x01b\n\n\n%s\ntail");
     assert_eq!(out.status.code(), Some(0));
@@ -179,6 +192,7 @@ fn filtering_empties_literal_percent_and_default_ident() {
 
 #[test]
 fn read_error_exits_111_with_notice() {
+    let _serial = serial();
     let (t, d) = setup();
     let mut c = sissy(&d.path, &["id"]);
     c.stdin(std::fs::File::open(t.path()).unwrap());
@@ -196,6 +210,7 @@ fn read_error_exits_111_with_notice() {
 
 #[test]
 fn usage_and_version() {
+    let _serial = serial();
     let (_t, d) = setup();
     let out = sissy(&d.path, &["-x"])
         .stdin(Stdio::null())
@@ -241,6 +256,7 @@ fn usage_and_version() {
 
 #[test]
 fn survives_syslogd_restart_without_losing_lines() {
+    let _serial = serial();
     let t = tempfile::tempdir().unwrap();
     let path = t.path().join("log.sock");
     let d = Syslogd::bind(&path);
