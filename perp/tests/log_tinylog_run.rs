@@ -115,3 +115,61 @@ fn as_root_runs_tinylog_as_configured_user() {
     assert!(is_stamp(&text[..22]));
     assert_eq!(&text[22..], b": hi\n");
 }
+
+/// Not root: the directory is still prepared, then runtool refuses to change user
+/// (loggers.md §2 step 6). Run as `nobody` through util-linux `setpriv`.
+#[test]
+fn not_root_ends_in_runtools_usage_error() {
+    if platform::process::geteuid() != 0 {
+        eprintln!("skipped: needs root to become another user");
+        return;
+    }
+    let Some(bins) = runtool_dir() else {
+        eprintln!("skipped: runtool is not built next to tinylog (cargo build --workspace)");
+        return;
+    };
+    let Ok(Some(nobody)) = platform::creds::user_by_name("nobody") else {
+        eprintln!("skipped: no account nobody");
+        return;
+    };
+    let have_setpriv = Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_setpriv {
+        eprintln!("skipped: util-linux setpriv is not installed");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let conf = t.path().join("tinylog.conf");
+    fs::write(
+        &conf,
+        format!(
+            "TINYLOG_USER=no_such_user_here\nTINYLOG_BASE={}\n",
+            t.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new("setpriv")
+        .arg(format!("--reuid={}", nobody.uid))
+        .arg(format!("--regid={}", nobody.gid))
+        .arg("--clear-groups")
+        .arg(tinylog_run())
+        .arg("svc")
+        .env("TINYLOG_CONF", &conf)
+        .env("PATH", format!("{}:/usr/bin:/bin", bins.display()))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(100));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("runtool: usage error: must have root privilege to setuid\n"),
+        "{err}"
+    );
+    let dir = t.path().join("svc");
+    let meta = fs::metadata(&dir).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
+    assert_eq!(meta.uid(), nobody.uid);
+}
