@@ -194,16 +194,17 @@ impl Scenario {
         self.start_perpd_cmd(cmd)
     }
 
-    /// Start perpd with some soft resource limits lowered (perpd inherits them; ours are
-    /// restored right after the spawn, so only perpd and its children are constrained).
+    /// Start perpd with some resource limits lowered, soft and hard (perpd may raise its soft
+    /// limit to the hard one). Ours are restored right after the spawn where privilege allows;
+    /// either way the change stays inside this scenario's own process.
     pub fn start_perpd_limited(&mut self, opts: &[&str], limits: &[(Resource, u64)]) -> R<()> {
         let mut saved = vec![];
-        for &(res, soft) in limits {
-            let (old_soft, hard) =
+        for &(res, lim) in limits {
+            let (old_soft, old_hard) =
                 rlimit::get(res).map_err(|e| format!("getrlimit {}: {e}", res.name()))?;
-            rlimit::set(res, soft.min(hard), hard)
-                .map_err(|e| format!("setrlimit {}: {e}", res.name()))?;
-            saved.push((res, old_soft, hard));
+            let lim = lim.min(old_hard);
+            rlimit::set(res, lim, lim).map_err(|e| format!("setrlimit {}: {e}", res.name()))?;
+            saved.push((res, old_soft, old_hard));
         }
         let r = self.start_perpd(opts);
         for (res, soft, hard) in saved {

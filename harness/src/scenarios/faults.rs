@@ -535,7 +535,8 @@ pub fn nproc(sc: &mut Scenario) -> R<()> {
     std::os::unix::process::CommandExt::uid(&mut cmd, uid);
     std::os::unix::process::CommandExt::gid(&mut cmd, uid);
     let (old, hard) = rlimit::get(Resource::Nproc).map_err(|e| e.to_string())?;
-    rlimit::set(Resource::Nproc, limit as u64, hard)
+    // Hard limit too: perpd may raise its soft limits (root restores ours afterwards).
+    rlimit::set(Resource::Nproc, limit as u64, limit as u64)
         .map_err(|e| format!("setrlimit NPROC: {e}"))?;
     let r = sc.start_perpd_cmd(cmd);
     let _ = rlimit::set(Resource::Nproc, old, hard);
