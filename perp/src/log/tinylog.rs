@@ -368,6 +368,7 @@ impl Tinylog {
             .is_some_and(|z| z.running.is_some() || !z.queue.is_empty())
         {
             self.service_compressor();
+            self.start_compressor();
             if self.zip.as_ref().is_some_and(|z| z.running.is_some()) {
                 self.check_signals(BACKOFF_MAX);
             }
