@@ -6,8 +6,6 @@
 //! caller passes the time in ([`Now`]), so every transition is unit-tested without processes.
 //!
 //! Differences from the C perpd, all recommended by §4.16 or asked for by the issue:
-//! * the respawn governor delays the *fork* (a deadline in perpd) instead of sleeping in the
-//!   child; while it waits the subservice has pid 0 and does not want down;
 //! * `ISPAUSED` is cleared on each new start (D3);
 //! * the log pipe is closed only while deactivating (D1);
 //! * a failed fork is retried after a pause without blocking the loop (D5);
@@ -147,33 +145,33 @@ impl Service {
         out.push(Action::Log(Msg::Warn(text)));
     }
 
-    /// §4.6.2 "start request", with the governor of §4.6.3 as a deadline.
+    /// §4.6.2 "start request"; the governor of §4.6.3 becomes the child's sleep before exec.
     fn start_request(&mut self, sub: Sub, now: &Now, out: &mut Vec<Action>) {
         if sub == Sub::Log && !self.has(HASLOG) {
             return;
         }
         let s = self.sub(sub);
-        if s.pid > 0 || s.pending_start.is_some() {
+        if s.pid > 0 {
             return;
         }
-        let when_ok = s.when_ok;
         let s = self.sub_mut(sub);
         s.clear(ISRESET | FAILING | ISPAUSED);
         s.retry_at = None;
-        if now.mono < when_ok {
-            s.pending_start = Some(when_ok);
+        // The fork happens now (so the pid is known at once); the child sleeps the rest of
+        // the governor period before exec.
+        s.governor = s.when_ok.saturating_sub(now.mono);
+        if !s.governor.is_zero() {
             let text = format!(
                 "setting respawn governor on 'start' target of service {} for {}",
                 self.display(),
                 sub.script()
             );
             self.warn(out, text);
-        } else {
-            out.push(Action::Spawn {
-                sub,
-                run: Run::Start,
-            });
         }
+        out.push(Action::Spawn {
+            sub,
+            run: Run::Start,
+        });
     }
 
     fn reset_run(s: &SubState, now: &Now) -> Run {
@@ -217,7 +215,8 @@ impl Service {
                 s.clear(FAILING);
                 s.retry_at = None;
                 if !s.has(ISRESET) {
-                    s.when_ok = now.mono + RESPAWN_GAP;
+                    s.when_ok = now.mono + RESPAWN_GAP + s.governor;
+                    s.governor = Duration::ZERO;
                     s.starts += 1;
                 }
                 if culling {
@@ -324,7 +323,7 @@ impl Service {
     }
 
     fn idle(s: &SubState) -> bool {
-        s.pid == 0 && s.pending_start.is_none() && s.retry_at.is_none()
+        s.pid == 0 && s.retry_at.is_none()
     }
 
     fn check_removal(&self, out: &mut Vec<Action>) {
@@ -347,7 +346,6 @@ impl Service {
             }
             let s = self.sub_mut(sub);
             s.set(WANTDOWN);
-            s.pending_start = None;
             s.retry_at = None;
             s.clear(FAILING);
         }
@@ -377,20 +375,10 @@ impl Service {
         out
     }
 
-    /// Deadlines that have come: governed starts, fork retries, stop timeouts.
+    /// Deadlines that have come: fork retries, stop timeouts.
     pub fn deadline(&mut self, now: &Now) -> Vec<Action> {
         let mut out = Vec::new();
         for sub in [Sub::Log, Sub::Main] {
-            let s = self.sub_mut(sub);
-            if s.pending_start.is_some_and(|t| t <= now.mono) {
-                s.pending_start = None;
-                if s.pid == 0 && !s.has(WANTDOWN) {
-                    out.push(Action::Spawn {
-                        sub,
-                        run: Run::Start,
-                    });
-                }
-            }
             let s = self.sub_mut(sub);
             if s.retry_at.is_some_and(|t| t <= now.mono) {
                 s.retry_at = None;
@@ -399,6 +387,7 @@ impl Service {
                         let run = Self::reset_run(s, now);
                         out.push(Action::Spawn { sub, run });
                     } else if !s.has(WANTDOWN) {
+                        s.governor = s.when_ok.saturating_sub(now.mono);
                         out.push(Action::Spawn {
                             sub,
                             run: Run::Start,
@@ -479,7 +468,6 @@ impl Service {
     fn down(&mut self, sub: Sub, group: bool, out: &mut Vec<Action>) {
         let s = self.sub_mut(sub);
         s.set(WANTDOWN);
-        s.pending_start = None;
         if s.has(FAILING) && !s.has(ISRESET) {
             s.clear(FAILING);
             s.retry_at = None;
@@ -713,28 +701,42 @@ mod tests {
             warns(&a),
             vec!["setting respawn governor on 'start' target of service web for ./rc.main"]
         );
-        assert!(!a.iter().any(|a| matches!(a, Action::Spawn { .. })));
-        assert_eq!(s.main.pid, 0);
-        assert_eq!(s.next_deadline(), Some(Duration::from_secs(1)));
-        assert!(s.deadline(&at(999)).is_empty());
-        assert_eq!(s.deadline(&at(1_000)), vec![spawn(Sub::Main)]);
-        s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1_000));
+        // forked at once; the child sleeps the rest of the second before exec
+        assert_eq!(a.last(), Some(&spawn(Sub::Main)));
+        assert_eq!(s.main.governor, Duration::from_millis(800));
+        s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(200));
+        assert_eq!(s.main.pid, 102);
         assert_eq!(s.main.when_ok, Duration::from_secs(2));
+        assert_eq!(s.main.governor, Duration::ZERO);
         assert_eq!(s.next_deadline(), None);
     }
 
     #[test]
-    fn down_during_governor_wait_cancels_the_start() {
+    fn no_governor_after_a_long_run() {
+        let mut s = running();
+        s.child_exited(Sub::Main, Status::Exited(0), &at(5_000));
+        s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(5_000));
+        let a = s.child_exited(Sub::Main, Status::Exited(0), &at(5_100));
+        assert_eq!(a, vec![spawn(Sub::Main)]);
+        assert_eq!(s.main.governor, Duration::ZERO);
+    }
+
+    #[test]
+    fn down_during_governor_wait_signals_the_waiting_child() {
         let mut s = running();
         s.child_exited(Sub::Main, Status::Exited(0), &at(100));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(100));
         s.child_exited(Sub::Main, Status::Exited(0), &at(200));
-        assert!(s.main.pending_start.is_some());
+        s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(200));
         let a = s.command(b'd', false, false, &at(300)).unwrap();
-        assert!(a.is_empty());
+        assert_eq!(
+            a,
+            vec![
+                sig(Sub::Main, 102, Sig::Term),
+                sig(Sub::Main, 102, Sig::Cont)
+            ]
+        );
         assert!(s.main.has(WANTDOWN));
-        assert_eq!(s.next_deadline(), None);
-        assert!(s.deadline(&at(2_000)).is_empty());
     }
 
     #[test]
@@ -748,7 +750,8 @@ mod tests {
             .is_empty());
         let a = s.command(b'u', false, false, &at(300)).unwrap();
         assert_eq!(warns(&a).len(), 1);
-        assert_eq!(s.deadline(&at(1_000)), vec![spawn(Sub::Main)]);
+        assert_eq!(a.last(), Some(&spawn(Sub::Main)));
+        assert_eq!(s.main.governor, Duration::from_millis(700));
     }
 
     #[test]
@@ -1033,14 +1036,17 @@ mod tests {
     }
 
     #[test]
-    fn deactivation_cancels_a_governed_start() {
+    fn deactivation_terminates_a_governed_child() {
         let (mut s, _) = Service::activate(act(false, false, false), &at(0));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(5), &at(0));
         s.child_exited(Sub::Main, Status::Exited(0), &at(10));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(6), &at(10));
         s.child_exited(Sub::Main, Status::Exited(0), &at(20));
-        assert!(s.main.pending_start.is_some());
-        assert_eq!(s.deactivate(&at(30)), vec![Action::Remove]);
+        s.spawn_result(Sub::Main, SpawnOutcome::Started(7), &at(20));
+        assert_eq!(
+            s.deactivate(&at(30)),
+            vec![sig(Sub::Main, 7, Sig::Term), sig(Sub::Main, 7, Sig::Cont)]
+        );
     }
 
     #[test]
@@ -1121,10 +1127,11 @@ mod tests {
                 }
             }
         );
-        // the reset fails the same way; the next start waits for the governor
+        // the reset fails the same way; the next start is governed
         let a = s.spawn_result(Sub::Main, SpawnOutcome::ExecFailed("x".into()), &at(5));
         assert_eq!(warns(&a).len(), 1);
-        assert_eq!(s.next_deadline(), Some(Duration::from_secs(1)));
+        assert_eq!(a.last(), Some(&spawn(Sub::Main)));
+        assert_eq!(s.main.governor, Duration::from_millis(995));
     }
 
     #[test]

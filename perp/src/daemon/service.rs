@@ -134,8 +134,8 @@ pub struct SubState {
     pub wstat: Option<Status>,
     /// Wire flags (`subflag`).
     pub flags: u8,
-    /// A governed start waiting for this monotonic time.
-    pub pending_start: Option<Duration>,
+    /// Respawn governor: how long the next start run sleeps before exec (§4.6.3).
+    pub governor: Duration,
     /// A failed fork waiting to be retried at this monotonic time.
     pub retry_at: Option<Duration>,
     /// Stop timeout: SIGKILL the current child at this monotonic time.
@@ -162,10 +162,7 @@ impl SubState {
     }
     /// The earliest pending deadline of this subservice.
     pub fn next_deadline(&self) -> Option<Duration> {
-        [self.pending_start, self.retry_at, self.kill_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [self.retry_at, self.kill_at].into_iter().flatten().min()
     }
 }
 
@@ -233,7 +230,7 @@ mod tests {
     #[test]
     fn deadline_is_the_earliest() {
         let mut s = SubState {
-            pending_start: Some(Duration::from_secs(5)),
+            retry_at: Some(Duration::from_secs(5)),
             kill_at: Some(Duration::from_secs(3)),
             ..Default::default()
         };

@@ -40,6 +40,8 @@ pub struct SpawnSpec<'a> {
     pub stdout: Option<RawFd>,
     /// `PROG[PID]` of perpd, for the child's error lines.
     pub prefix: &'a str,
+    /// Respawn governor: sleep this long before exec (signals still blocked, §4.5 step 6).
+    pub delay: std::time::Duration,
     /// The descriptor limit perpd started with, restored in the child (perpd raises its own).
     pub nofile: Option<(u64, u64)>,
 }
@@ -133,6 +135,10 @@ fn child(spec: &SpawnSpec<'_>, args: &[OsString], env: &[(&str, String)], msg: &
     }
     for sig in CAUGHT {
         let _ = signal::set_default(sig);
+    }
+    if !spec.delay.is_zero() {
+        // A terminating signal sent meanwhile stays pending and kills the child at unblock.
+        std::thread::sleep(spec.delay);
     }
     let _ = signal::unblock(&CAUGHT);
     let err = process::exec(spec.sub.script().as_ref(), args, None);
