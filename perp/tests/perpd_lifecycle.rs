@@ -484,3 +484,20 @@ fn governed_up_reports_the_pid_at_once_and_execs_a_second_later() {
     }
     assert_eq!(second.pid as u32, st.main.pid);
 }
+
+#[test]
+fn stop_timeout_applies_at_shutdown() {
+    let mut p = Perpd::new();
+    p.start(&["-k", "1"]);
+    p.add(
+        "s",
+        "if [ \"$1\" = start ]; then trap '' TERM; exec sleep 300; fi\n",
+        Some("exec cat\n"),
+    );
+    let pid = p.main_pid("s", 0);
+    assert_eq!(p.stop().code(), Some(0));
+    assert!(!alive(pid));
+    assert!(p
+        .stderr()
+        .contains("stop timeout: sending signal SIGKILL to service s (main)"));
+}
