@@ -25,11 +25,12 @@ pub struct RunOpts {
     pub bin_dir: PathBuf,
     pub json: Option<PathBuf>,
     pub filter: Option<String>,
+    pub skip: Vec<String>,
     pub list: bool,
     pub long: bool,
 }
 
-fn selected(filter: &Option<String>) -> Vec<Def> {
+fn selected(filter: &Option<String>, skip: &[String]) -> Vec<Def> {
     crate::scenarios::all()
         .into_iter()
         .filter(|d| {
@@ -37,12 +38,13 @@ fn selected(filter: &Option<String>) -> Vec<Def> {
                 .as_ref()
                 .map_or(true, |f| d.name.contains(f.as_str()))
         })
+        .filter(|d| !skip.iter().any(|s| d.name.contains(s.as_str())))
         .collect()
 }
 
 /// Run the selected scenarios, print one line each and a summary; returns the exit code.
 pub fn run(opts: &RunOpts) -> i32 {
-    let defs = selected(&opts.filter);
+    let defs = selected(&opts.filter, &opts.skip);
     if opts.list {
         for d in &defs {
             println!("{}", d.name);

@@ -20,6 +20,9 @@ struct Cli {
     /// Run only scenarios whose name contains SUBSTR
     #[arg(long, value_name = "SUBSTR")]
     filter: Option<String>,
+    /// Leave out scenarios whose name contains SUBSTR (repeatable)
+    #[arg(long, value_name = "SUBSTR")]
+    skip: Vec<String>,
     /// List the scenarios and exit
     #[arg(long)]
     list: bool,
@@ -62,6 +65,7 @@ fn main() {
             bin_dir,
             json: cli.json,
             filter: cli.filter,
+            skip: cli.skip,
             list: cli.list,
             long: cli.long,
         }),
