@@ -85,8 +85,15 @@ impl Goal {
         };
         let has_log = st.flags.has(ServiceFlags::HASLOG);
         let pick = |log: bool| if log { &st.log } else { &st.main };
+        // "Up" means running longer than the respawn governor's 1 s: a crash-looping
+        // service's next child is forked at once and sleeps out the governor before exec,
+        // so it shows a pid and a growing uptime without ever being up.
         let up = |s: &SubStatus| {
-            s.pid != 0 && !s.flags.has(SubFlags::ISRESET) && s.when.uptime(now) >= 1
+            let (secs, nanos) = now.abs_diff(&s.when);
+            s.pid != 0
+                && !s.flags.has(SubFlags::ISRESET)
+                && *now >= s.when
+                && (secs > 1 || (secs == 1 && nanos >= 500_000_000))
         };
         let down = |s: &SubStatus| s.pid == 0;
         match self {
