@@ -446,7 +446,7 @@ pub fn nofile(sc: &mut Scenario) -> R<()> {
     let grown = sc.perpd_log_size().saturating_sub(size0);
     ensure!(
         cpu < 0.5 && grown < 100_000,
-        "perpd spins while out of descriptors with a client waiting: {cpu:.2} s CPU and {grown} bytes of log in 1 s (last line: {:?})",
+        "perpd spins while out of descriptors with a client waiting: {cpu:.2} s CPU and {grown} bytes of log in 1 s; it should stop polling the listener while accept(2) fails with EMFILE (last line: {:?})",
         sc.perpd_log().lines().last().unwrap_or("")
     );
     let mut active = 0;
