@@ -38,6 +38,8 @@ use crate::protocol::{
 
 const T_SIGNALS: Token = Token(0);
 const T_LISTEN: Token = Token(1);
+/// How long the listener rests after accept() failed (typically EMFILE).
+const ACCEPT_PAUSE: Duration = Duration::from_millis(250);
 const FIRST_CONN: usize = 2;
 
 /// The native errno numbers of the replies, found by name in perp's errno table (the perp
@@ -127,6 +129,10 @@ pub struct Daemon {
     errnos: Errnos,
     scan_wanted: bool,
     scan_retry_at: Option<Duration>,
+    /// While accept() fails for want of descriptors the listener is left out of the poll set
+    /// until this moment (or until a connection closes), so perpd neither spins nor floods
+    /// its log.
+    accept_resume_at: Option<Duration>,
     next_autoscan: Option<Duration>,
     shutting_down: bool,
     logged_services: Option<usize>,
@@ -209,6 +215,7 @@ impl Daemon {
             errnos: Errnos::find(),
             scan_wanted: true,
             scan_retry_at: None,
+            accept_resume_at: None,
             next_autoscan,
             shutting_down: false,
             logged_services: None,
@@ -269,6 +276,9 @@ impl Daemon {
                 let every = self.cfg.autoscan.unwrap_or_default();
                 self.next_autoscan = self.next_autoscan.map(|a| (a + every).max(t));
             }
+            if self.accept_resume_at.is_some_and(|r| r <= t) {
+                self.resume_accept();
+            }
             if self.scan_retry_at.is_some_and(|r| r <= t) {
                 self.scan_retry_at = None;
                 self.scan_wanted = true;
@@ -316,6 +326,7 @@ impl Daemon {
                 self.next_autoscan
             },
             self.scan_retry_at,
+            self.accept_resume_at,
         ]
         .into_iter()
         .flatten()
@@ -624,6 +635,8 @@ impl Daemon {
     fn close_conn(&mut self, n: usize) {
         if let Some(c) = self.conns.remove(&n) {
             let _ = self.poller.deregister(c.stream.as_raw_fd());
+            // A descriptor is free again: a paused listener may accept now.
+            self.resume_accept();
         }
     }
 
@@ -664,9 +677,27 @@ impl Daemon {
                         "failure accept() on new client connection: {}",
                         platform::errno::describe_io(&e)
                     ));
+                    // Out of descriptors (or another persistent failure): the pending client
+                    // keeps the listener readable, so stop watching it for a while.
+                    let fd = listener.as_raw_fd();
+                    if self.poller.modify(fd, T_LISTEN, Interest::NONE).is_ok() {
+                        self.accept_resume_at = Some(platform::time::monotonic() + ACCEPT_PAUSE);
+                    }
                     break;
                 }
             }
+        }
+    }
+
+    /// Watches the listener again after an accept() failure pause.
+    fn resume_accept(&mut self) {
+        if self.accept_resume_at.take().is_none() {
+            return;
+        }
+        if let Some(listener) = &self.listener {
+            let _ = self
+                .poller
+                .modify(listener.as_raw_fd(), T_LISTEN, Interest::READ);
         }
     }
 
@@ -698,6 +729,8 @@ impl Daemon {
             Next::CloseWarn(w) => self.log.warn(&w),
         }
         let _ = self.poller.deregister(conn.stream.as_raw_fd());
+        drop(conn);
+        self.resume_accept();
     }
 
     /// The reply to one request (§5.7).
