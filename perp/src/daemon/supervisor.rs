@@ -648,8 +648,24 @@ impl Daemon {
             match listener.accept() {
                 Ok((stream, _)) => {
                     if self.conns.len() >= self.cfg.max_clients {
-                        self.log.warn("too many client connections");
-                        continue;
+                        // Full: drop the client that has been idle longest rather than the
+                        // newcomer, so stalled connections cannot lock everyone out until
+                        // their idle deadlines pass.
+                        let oldest = self
+                            .conns
+                            .iter()
+                            .min_by_key(|(_, c)| c.deadline())
+                            .map(|(n, _)| *n);
+                        match oldest {
+                            Some(n) => {
+                                self.log
+                                    .warn("too many client connections: closing the longest idle");
+                                if let Some(c) = self.conns.remove(&n) {
+                                    let _ = self.poller.deregister(c.stream.as_raw_fd());
+                                }
+                            }
+                            None => continue,
+                        }
                     }
                     if let Err(e) = stream.set_nonblocking(true) {
                         self.log.warn(&format!(
