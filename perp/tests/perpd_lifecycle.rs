@@ -405,12 +405,19 @@ fn process_group_flag() {
 fn stop_timeout_kills_a_process_ignoring_term() {
     let mut p = Perpd::new();
     p.start(&["-k", "1"]);
+    // TERM is ignored before anything is recorded, so once the start is on record the
+    // deactivation's SIGTERM cannot arrive before the trap.
     let d = p.add(
         "s",
-        &recording("if [ \"$1\" = start ]; then trap '' TERM; exec sleep 300; fi\n"),
+        &format!("trap '' TERM\n{RECORD}if [ \"$1\" = start ]; then exec sleep 300; fi\n"),
         None,
     );
     let pid = p.main_pid("s", 0);
+    wait_until("the start ran", || {
+        calls(&d.join("calls"))
+            .iter()
+            .any(|c| c.target() == "start")
+    });
     sticky(&d, false);
     p.hup();
     p.wait_log("stop timeout: sending signal SIGKILL to service s (main)");
@@ -426,7 +433,7 @@ fn stop_timeout_kills_a_process_ignoring_term() {
 #[test]
 fn per_service_timeout_file_overrides_and_default_waits() {
     let p = Perpd::running();
-    let body = "if [ \"$1\" = start ]; then trap '' TERM; exec sleep 300; fi\n";
+    let body = "trap '' TERM\nif [ \"$1\" = start ]; then : > started; exec sleep 300; fi\n";
     let a = p.make("a", body, None);
     std::fs::write(a.join("timeout-kill"), "1\n").unwrap();
     sticky(&a, true);
@@ -435,6 +442,9 @@ fn per_service_timeout_file_overrides_and_default_waits() {
     let b = p.add("b", body, None);
     let pa = p.main_pid("a", 0);
     let pb = p.main_pid("b", 0);
+    wait_until("both started, TERM ignored", || {
+        a.join("started").exists() && b.join("started").exists()
+    });
     sticky(&a, false);
     sticky(&b, false);
     p.hup();
@@ -470,7 +480,7 @@ fn governed_up_reports_the_pid_at_once_and_execs_a_second_later() {
             .iter()
             .filter(|c| c.target() == "start")
             .count()
-            == 2
+            >= 2
     });
     let second = calls(&d.join("calls"))
         .iter()
