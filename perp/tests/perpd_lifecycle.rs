@@ -499,12 +499,13 @@ fn governed_up_reports_the_pid_at_once_and_execs_a_second_later() {
 fn stop_timeout_applies_at_shutdown() {
     let mut p = Perpd::new();
     p.start(&["-k", "1"]);
-    p.add(
+    let d = p.add(
         "s",
-        "if [ \"$1\" = start ]; then trap '' TERM; exec sleep 300; fi\n",
+        "if [ \"$1\" = start ]; then trap '' TERM; : > ready; exec sleep 300; fi\n",
         Some("exec cat\n"),
     );
     let pid = p.main_pid("s", 0);
+    wait_until("TERM ignored", || d.join("ready").exists());
     assert_eq!(p.stop().code(), Some(0));
     assert!(!alive(pid));
     assert!(p

@@ -291,10 +291,11 @@ fn deactivation_waits_and_reactivation_cycles() {
     let p = Perpd::running();
     let d = p.add(
         "s",
-        "if [ \"$1\" = start ]; then trap '' TERM; exec sleep 300; fi\n",
+        "if [ \"$1\" = start ]; then trap '' TERM; : > ready; exec sleep 300; fi\n",
         None,
     );
     let pid = p.main_pid("s", 0);
+    wait_until("TERM ignored", || d.join("ready").exists());
     sticky(&d, false);
     p.hup();
     wait_until("cull", || {
