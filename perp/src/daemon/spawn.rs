@@ -30,9 +30,6 @@ pub const CAUGHT: [Signal; 5] = [
 pub struct SpawnSpec<'a> {
     /// The service directory relative to perpd's cwd (the base directory).
     pub dir: &'a OsStr,
-    /// The service directory opened at activation (section 4.4 step 2): runs enter it with
-    /// fchdir, so a renamed or removed directory is still the one a run starts in.
-    pub dirfd: Option<std::os::fd::BorrowedFd<'a>>,
     /// The service name (`$2`).
     pub name: &'a [u8],
     pub sub: Sub,
@@ -113,11 +110,7 @@ fn die(msg: &str, what: &str, err: &io::Error) -> ! {
 
 fn child(spec: &SpawnSpec<'_>, args: &[OsString], env: &[(&str, String)], msg: &str) -> ! {
     let _ = process::setsid();
-    let entered = match spec.dirfd {
-        Some(fd) => process::fchdir(fd),
-        None => process::chdir(Path::new(spec.dir)),
-    };
-    if let Err(e) = entered {
+    if let Err(e) = process::chdir(Path::new(spec.dir)) {
         die(msg, "failure fchdir() to service directory", &e);
     }
     if let Some(fd) = spec.stdout {

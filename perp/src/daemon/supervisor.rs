@@ -10,7 +10,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
@@ -76,11 +76,8 @@ impl Errnos {
 /// A service plus what perpd holds for it.
 struct Slot {
     svc: Service,
-    /// The directory entry name (for messages and the fallback below).
+    /// The directory entry name (the working directory of every run).
     dir: OsString,
-    /// The directory held open since activation; every run fchdirs to it. None only if
-    /// opening failed (then runs chdir by name).
-    dirfd: Option<OwnedFd>,
     /// The log pipe (read end, write end), held open for the service's life.
     pipe: Option<(OwnedFd, OwnedFd)>,
     /// The deadline pushed on the heap for this service, if any.
@@ -383,7 +380,6 @@ impl Daemon {
                     };
                     let spec = SpawnSpec {
                         dir: &slot.dir,
-                        dirfd: slot.dirfd.as_ref().map(|f| f.as_fd()),
                         name: &slot.svc.name,
                         sub,
                         run: &run,
@@ -613,7 +609,6 @@ impl Daemon {
             key,
             Slot {
                 svc,
-                dirfd: open_dir(&entry),
                 dir: entry,
                 pipe,
                 armed: None,
@@ -899,9 +894,4 @@ fn control_init(cfg: &Config, log: &Logger) -> (LockFile, UnixListener) {
         log.fatal_sys("failure fcntl() non-blocking on socket perpd.sock", &e);
     }
     (lock, listener)
-}
-
-/// Opens a service directory read-only and close-on-exec (the std default) for fchdir.
-fn open_dir(entry: &std::ffi::OsStr) -> Option<OwnedFd> {
-    std::fs::File::open(entry).ok().map(OwnedFd::from)
 }
