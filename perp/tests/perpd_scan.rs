@@ -490,3 +490,34 @@ fn too_long_directory_names_are_retried_without_blocking() {
     assert!(p.status("ok").is_some());
     fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn runs_after_a_rename_start_in_the_kept_directory() {
+    // §4.4 step 2: perpd keeps the directory open and runs fchdir to it, so a restart between
+    // a rename and the next scan still runs in the (renamed) service directory.
+    let p = Perpd::running();
+    let d = p.add(
+        "s",
+        &recording("if [ \"$1\" = start ]; then exec sleep 300; fi\nexit 0\n"),
+        None,
+    );
+    let pid = p.main_pid("s", 0);
+    // The start run records itself before exec'ing sleep; kill only after that.
+    wait_until("the first start recorded", || {
+        calls(&d.join("calls"))
+            .iter()
+            .any(|c| c.target() == "start")
+    });
+    let t = p.svc("t");
+    fs::rename(&d, &t).unwrap();
+    kill(pid as i32, Signal::SIGKILL).unwrap();
+    wait_until("reset and a new start in the renamed directory", || {
+        let c = calls(&t.join("calls"));
+        c.iter()
+            .any(|c| c.args == ["reset", "s", "signal", "9", "SIGKILL"])
+            && c.iter().filter(|c| c.target() == "start").count() >= 2
+    });
+    let pid2 = p.main_pid("t", pid);
+    assert!(alive(pid2));
+    assert!(!p.stderr().contains("failure fchdir()"), "{}", p.stderr());
+}

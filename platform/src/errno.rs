@@ -309,6 +309,11 @@ pub fn describe_io(err: &std::io::Error) -> String {
     }
 }
 
+/// True for EMFILE and ENFILE: the process or the system is out of file descriptors.
+pub fn is_out_of_descriptors(err: &std::io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

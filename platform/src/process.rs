@@ -81,6 +81,11 @@ pub fn chdir(p: &Path) -> io::Result<()> {
     nix::unistd::chdir(p).map_err(nix_err)
 }
 
+/// fchdir(2) to an open directory descriptor.
+pub fn fchdir(dir: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    nix::unistd::fchdir(dir).map_err(nix_err)
+}
+
 /// nice(2) by `incr`.
 pub fn nice(incr: i32) -> io::Result<()> {
     nix::errno::Errno::clear();

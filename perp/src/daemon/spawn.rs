@@ -9,7 +9,6 @@ use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 use platform::process::{self, Fork};
 use platform::signal::{self, Signal};
@@ -28,8 +27,9 @@ pub const CAUGHT: [Signal; 5] = [
 
 /// One run to fork.
 pub struct SpawnSpec<'a> {
-    /// The service directory relative to perpd's cwd (the base directory).
-    pub dir: &'a OsStr,
+    /// The service directory opened at activation (§4.4 step 2): runs enter it with fchdir,
+    /// so a renamed or removed directory is still the one a run starts in.
+    pub dir: std::os::fd::BorrowedFd<'a>,
     /// The service name (`$2`).
     pub name: &'a [u8],
     pub sub: Sub,
@@ -110,7 +110,7 @@ fn die(msg: &str, what: &str, err: &io::Error) -> ! {
 
 fn child(spec: &SpawnSpec<'_>, args: &[OsString], env: &[(&str, String)], msg: &str) -> ! {
     let _ = process::setsid();
-    if let Err(e) = process::chdir(Path::new(spec.dir)) {
+    if let Err(e) = process::fchdir(spec.dir) {
         die(msg, "failure fchdir() to service directory", &e);
     }
     if let Some(fd) = spec.stdout {

@@ -10,7 +10,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
@@ -76,8 +76,8 @@ impl Errnos {
 /// A service plus what perpd holds for it.
 struct Slot {
     svc: Service,
-    /// The directory entry name (the working directory of every run).
-    dir: OsString,
+    /// The directory held open since activation (§4.4 step 2); every run fchdirs to it.
+    dirfd: OwnedFd,
     /// The log pipe (read end, write end), held open for the service's life.
     pipe: Option<(OwnedFd, OwnedFd)>,
     /// The deadline pushed on the heap for this service, if any.
@@ -139,6 +139,33 @@ pub struct Daemon {
     logged_conns: Option<usize>,
     /// The descriptor limit perpd inherited (its children get it back).
     nofile: Option<(u64, u64)>,
+    /// A descriptor held in reserve and released only while the base directory is read, so a
+    /// perpd whose activations used up every descriptor can still rescan, see services go
+    /// away and free theirs.
+    reserve: Option<fs::File>,
+}
+
+/// Why a new service was not activated.
+#[derive(Debug, PartialEq, Eq)]
+enum Unactivated {
+    Failed,
+    /// EMFILE or ENFILE: every later activation in this scan would fail the same way.
+    NoDescriptors,
+}
+
+impl Unactivated {
+    fn of(e: &io::Error) -> Unactivated {
+        if platform::errno::is_out_of_descriptors(e) {
+            Unactivated::NoDescriptors
+        } else {
+            Unactivated::Failed
+        }
+    }
+}
+
+/// Open the reserve descriptor (see `Daemon::reserve`).
+fn open_reserve() -> Option<fs::File> {
+    fs::File::open("/dev/null").ok()
 }
 
 /// Most descriptors perpd asks for: each logged service holds two pipe ends.
@@ -221,6 +248,7 @@ impl Daemon {
             logged_services: None,
             logged_conns: None,
             nofile: raise_nofile(),
+            reserve: open_reserve(),
         }
     }
 
@@ -379,7 +407,7 @@ impl Daemon {
                         _ => (None, None),
                     };
                     let spec = SpawnSpec {
-                        dir: &slot.dir,
+                        dir: slot.dirfd.as_fd(),
                         name: &slot.svc.name,
                         sub,
                         run: &run,
@@ -486,13 +514,19 @@ impl Daemon {
     }
 
     fn scan(&mut self) {
-        let result = match scan::scan(Path::new(".")) {
+        self.reserve = None;
+        let result = scan::scan(Path::new("."));
+        if self.reserve.is_none() {
+            self.reserve = open_reserve();
+        }
+        let result = match result {
             Ok(r) => r,
             Err(e) => {
                 self.log.warn(&format!(
                     "failure opendir() for service scan: {}",
                     platform::errno::describe_io(&e)
                 ));
+                self.scan_retry_at = Some(platform::time::monotonic() + RETRY_PAUSE);
                 return;
             }
         };
@@ -503,16 +537,21 @@ impl Daemon {
             slot.svc.flags &= !svflag::ACTIVE;
         }
         let mut failed = false;
+        // Once an activation ran out of descriptors the others would too: they wait for the
+        // retry instead of each logging the same failure.
+        let mut starved = false;
         for (entry, key) in result.candidates {
             if let Some(slot) = self.services.get_mut(&key) {
                 slot.svc.flags |= svflag::ACTIVE;
                 slot.svc.name = service_name(entry.as_bytes());
-                slot.dir = entry;
                 if slot.svc.has(svflag::CULL) {
                     slot.svc.flags |= svflag::CYCLE;
                 }
-            } else if !self.activate(entry, key) {
+            } else if starved {
+                continue;
+            } else if let Err(e) = self.activate(entry, key) {
                 failed = true;
+                starved = e == Unactivated::NoDescriptors;
             }
         }
         let t = now();
@@ -550,7 +589,7 @@ impl Daemon {
     }
 
     /// Activate a new service directory (§4.4); false if it could not be.
-    fn activate(&mut self, entry: OsString, key: Key) -> bool {
+    fn activate(&mut self, entry: OsString, key: Key) -> Result<(), Unactivated> {
         let name = service_name(entry.as_bytes());
         let shown = entry.to_string_lossy().into_owned();
         if entry.len() > DIRNAME_MAX {
@@ -559,10 +598,22 @@ impl Daemon {
             ));
             self.log
                 .warn(&format!("unable to activate new service {shown}"));
-            return false;
+            return Err(Unactivated::Failed);
         }
-        let files = scan::service_files(Path::new(&entry));
         let display = String::from_utf8_lossy(&name).into_owned();
+        let dirfd = match open_dir(&entry) {
+            Ok(fd) => fd,
+            Err(e) => {
+                self.log.warn(&format!(
+                    "failure open() on service definition directory {shown}: {}",
+                    platform::errno::describe_io(&e)
+                ));
+                self.log
+                    .warn(&format!("unable to activate new service {shown}"));
+                return Err(Unactivated::of(&e));
+            }
+        };
+        let files = scan::service_files(Path::new(&entry));
         if files.log_not_executable {
             self.log.warn(&format!(
                 "rc.log exists but is not set executable for {display}"
@@ -583,7 +634,7 @@ impl Daemon {
                     ));
                     self.log
                         .warn(&format!("unable to activate new service {display}"));
-                    return false;
+                    return Err(Unactivated::of(&e));
                 }
             }
         } else {
@@ -609,14 +660,14 @@ impl Daemon {
             key,
             Slot {
                 svc,
-                dir: entry,
+                dirfd,
                 pipe,
                 armed: None,
             },
         );
         self.apply(key, actions);
         self.log.info(&format!("activated new service: {display}"));
-        true
+        Ok(())
     }
 
     fn close_stale(&mut self, t: Duration) {
@@ -894,4 +945,9 @@ fn control_init(cfg: &Config, log: &Logger) -> (LockFile, UnixListener) {
         log.fatal_sys("failure fcntl() non-blocking on socket perpd.sock", &e);
     }
     (lock, listener)
+}
+
+/// Opens a service directory read-only and close-on-exec (the std default) for fchdir.
+fn open_dir(entry: &std::ffi::OsStr) -> io::Result<OwnedFd> {
+    fs::File::open(entry).map(OwnedFd::from)
 }
