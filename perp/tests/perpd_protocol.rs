@@ -189,6 +189,7 @@ fn partial_packets_are_assembled() {
     p.add("s", SLEEPER, None);
     let q = Request::Query(p.id("s")).encode();
     let mut c = p.connect();
+    // The pauses are the stimulus: each piece arrives in its own read.
     c.write_all(&q[..1]).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     c.write_all(&q[1..2]).unwrap();
@@ -352,6 +353,7 @@ fn history_extension() {
     let h = p.history("s");
     assert_eq!(h.main.restarts, 0);
     assert!(h.main.exits.is_empty());
+    // The stimulus, not a wait: the run lasts at least this long, checked as ran_ms below.
     std::thread::sleep(Duration::from_millis(300));
     platform::signal::kill(pid as i32, platform::signal::Signal::SIGKILL).unwrap();
     let pid2 = p.main_pid("s", pid);

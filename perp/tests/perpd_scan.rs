@@ -193,8 +193,12 @@ fn two_names_one_directory_is_one_service() {
     p.wait_log("supervising 1 active service\n");
     p.hup();
     p.hup();
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(p.stderr().matches("activated new service").count(), 1);
+    // Barrier: a service made after those HUPs is activated by a later scan.
+    let b = p.make("b", SLEEPER, None);
+    sticky(&b, true);
+    p.hup();
+    p.wait_log("activated new service: b");
+    assert_eq!(p.stderr().matches("activated new service").count(), 2);
 }
 
 #[test]
@@ -202,8 +206,11 @@ fn no_rescan_without_a_trigger_and_autoscan() {
     let p = Perpd::running();
     let d = p.make("s", SLEEPER, None);
     sticky(&d, true);
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(!p.stderr().contains("activated new service"));
+    assert_stays(
+        Duration::from_millis(1500),
+        "no scan without a trigger",
+        || !p.stderr().contains("activated new service"),
+    );
     p.hup();
     p.wait_log("activated new service: s");
 
@@ -301,8 +308,11 @@ fn deactivation_waits_and_reactivation_cycles() {
     wait_until("cull", || {
         p.status("s").is_some_and(|s| s.flags.has(SF::CULL))
     });
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(alive(pid));
+    assert_stays(
+        Duration::from_millis(500),
+        "main ignoring TERM lives on",
+        || alive(pid),
+    );
     assert_eq!(p.ctl("s", b'k', 0), errno("EBUSY"));
     // reactivation requested while deactivating
     sticky(&d, true);
@@ -338,10 +348,11 @@ fn rename_keeps_processes_and_updates_the_name() {
     let d = p.add("s", &recording(SLEEPER), None);
     let pid = p.main_pid("s", 0);
     fs::rename(&d, p.svc("t")).unwrap();
+    // Barrier: the scan that activates b also saw the rename.
+    let b = p.make("b", SLEEPER, None);
+    sticky(&b, true);
     p.hup();
-    p.wait_log("supervising 1 active service");
-    std::thread::sleep(Duration::from_millis(300));
-    p.hup();
+    p.wait_log("activated new service: b");
     assert_eq!(p.status("t").unwrap().main.pid, pid);
     kill(pid as i32, Signal::SIGKILL).unwrap();
     let t = p.svc("t");

@@ -24,6 +24,25 @@ fn hold_lock(d: &Path, flags: &[&str]) -> Child {
     child
 }
 
+/// Wait until `pid` is queued behind a lock. Linux lists blocked lock waiters in /proc/locks
+/// as `N: -> TYPE … PID …`; elsewhere, watch for a while that it does not get through.
+fn wait_until_blocked_on_lock(pid: u32) {
+    let pid = pid.to_string();
+    if std::path::Path::new("/proc/locks").exists() {
+        assert!(
+            wait_until(LONG, || {
+                std::fs::read_to_string("/proc/locks").is_ok_and(|t| {
+                    t.lines()
+                        .any(|l| l.contains("->") && l.split_whitespace().any(|w| w == pid))
+                })
+            }),
+            "runlock -b (pid {pid}) never queued behind the lock"
+        );
+    } else {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn release(d: &Path, mut child: Child) {
     std::fs::write(d.join("go"), b"").unwrap();
     assert!(child.wait().unwrap().success());
@@ -49,7 +68,7 @@ fn runlock_contention() {
         .args(["-b", "lk", "sh", "-c", "echo hi > got"])
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until_blocked_on_lock(waiter.id());
     assert!(!d.path().join("got").exists());
     release(d.path(), holder);
     let out = waiter.wait_with_output().unwrap();

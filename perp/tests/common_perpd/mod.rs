@@ -27,6 +27,19 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// A negative property can only be watched over a window: poll `cond` for `window` and panic
+/// with `what` the moment it fails (the window is the claim being tested, not a guess).
+pub fn assert_stays(window: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + window;
+    loop {
+        assert!(cond(), "no longer true: {what}");
+        if Instant::now() > end {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Poll `f` until it yields a value.
 pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let end = Instant::now() + DEADLINE;
