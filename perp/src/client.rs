@@ -14,7 +14,7 @@ use platform::errno;
 
 use crate::protocol::{
     DevIno, Frame, History, Reply, ReplyError, Request, Status, SubFlags, SubStatus, Tain,
-    HEADER_LEN,
+    MAX_PACKET,
 };
 
 /// Base directory of the daemon-side tools (perphup, perpboot, perp-setup) when none is given.
@@ -179,10 +179,17 @@ enum HistorySupport {
     No,
 }
 
+/// How many queries [`Conn::query_many`] sends in one write before reading their replies:
+/// small enough that requests and replies always fit in the socket buffers.
+const PIPELINE_BATCH: usize = 64;
+
 /// A connection to perpd: one request, one reply, any number of rounds.
 pub struct Conn {
     stream: UnixStream,
     history: HistorySupport,
+    /// Bytes read from perpd and not yet consumed (a reply is read with one system call when
+    /// it is all there, instead of header and payload separately).
+    inbuf: Vec<u8>,
 }
 
 impl Conn {
@@ -196,6 +203,7 @@ impl Conn {
             Ok(stream) => Ok(Conn {
                 stream,
                 history: HistorySupport::Unknown,
+                inbuf: Vec::with_capacity(2 * MAX_PACKET),
             }),
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Err(ConnectError::Refused),
             Err(e) => Err(ConnectError::Other(e)),
@@ -208,26 +216,65 @@ impl Conn {
         self.stream
             .write_all(&req.encode())
             .map_err(ExchangeError::Write)?;
-        let mut buf = vec![0u8; HEADER_LEN];
-        self.read_exact(&mut buf)?;
-        let len = buf[2] as usize;
-        buf.resize(HEADER_LEN + len, 0);
-        self.read_exact(&mut buf[HEADER_LEN..])?;
-        let (frame, _) = Frame::parse(&buf).expect("a whole frame was read");
-        Reply::from_frame(&frame).map_err(ExchangeError::Reply)
+        self.read_reply()
     }
 
-    fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), ExchangeError> {
-        let mut at = 0;
-        while at < buf.len() {
-            match self.stream.read(&mut buf[at..]) {
+    /// Reads the next reply: one `read` when perpd sent it whole (or sent several).
+    fn read_reply(&mut self) -> Result<Reply, ExchangeError> {
+        loop {
+            if let Some((frame, used)) = Frame::parse(&self.inbuf) {
+                let reply = Reply::from_frame(&frame).map_err(ExchangeError::Reply);
+                self.inbuf.drain(..used);
+                return reply;
+            }
+            let mut buf = [0u8; 4096];
+            match self.stream.read(&mut buf) {
                 Ok(0) => return Err(ExchangeError::Eof),
-                Ok(n) => at += n,
+                Ok(n) => self.inbuf.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(ExchangeError::Read(e)),
             }
         }
-        Ok(())
+    }
+
+    /// True once this perpd has answered an `H` request: it is this implementation, which
+    /// serves pipelined requests (the original closes a connection that sends a second
+    /// request before reading the first reply, §4.11.2).
+    pub fn pipelines(&self) -> bool {
+        self.history == HistorySupport::Yes
+    }
+
+    /// `Q` for each service, replies in order. When [`Conn::pipelines`], the queries go out
+    /// in batches, each in one write, before their replies are read; otherwise one by one.
+    /// After a failed exchange the remaining queries are made one at a time, so each reports
+    /// its own failure as [`Conn::query`] would.
+    pub fn query_many(&mut self, ids: &[DevIno]) -> Vec<Result<Reply, ExchangeError>> {
+        let mut out = Vec::with_capacity(ids.len());
+        if self.pipelines() {
+            let mut wire = Vec::with_capacity(PIPELINE_BATCH * 32);
+            'batches: for batch in ids.chunks(PIPELINE_BATCH) {
+                wire.clear();
+                for id in batch {
+                    wire.extend_from_slice(&Request::Query(*id).encode());
+                }
+                if self.stream.write_all(&wire).is_err() {
+                    break;
+                }
+                for _ in batch {
+                    match self.read_reply() {
+                        // A reply that does not decode was still read whole: the next one
+                        // follows it.
+                        r @ (Ok(_) | Err(ExchangeError::Reply(_))) => out.push(r),
+                        Err(_) => break 'batches,
+                    }
+                }
+            }
+        }
+        // Whatever is left (all of it without pipelining) goes one query at a time.
+        for id in &ids[out.len()..] {
+            out.push(self.query(*id));
+        }
+        out
     }
 
     /// `Q` for one service.
@@ -259,6 +306,7 @@ impl Conn {
                 self.history = HistorySupport::No;
                 if let Ok(s) = UnixStream::connect(SOCKET) {
                     self.stream = s;
+                    self.inbuf.clear();
                 }
                 None
             }

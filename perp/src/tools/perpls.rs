@@ -9,9 +9,12 @@ use std::os::unix::ffi::OsStrExt;
 
 use platform::cli::{Getopt, Opt, Prog, Style, EXIT_FATAL};
 
-use crate::client::{self, Conn, ExchangeError, SvReport};
-use crate::protocol::{Reply, ServiceFlags, SubFlags, SubStatus, Tain};
+use crate::client::{self, Conn, ExchangeError, SvDir, SvReport};
+use crate::protocol::{DevIno, History, Reply, ServiceFlags, SubFlags, SubStatus, Tain};
 use crate::tools::json;
+
+/// From this many services on, perpls asks whether perpd serves pipelined queries.
+const PIPELINE_MIN: usize = 8;
 
 const USAGE: &str = "[-hV] [-b basedir] [-cGgrt] [sv ...]";
 
@@ -212,32 +215,39 @@ pub fn line(
     out
 }
 
-/// Examines and queries one service.
-fn examine(conn: &mut Conn, name: &OsStr, with_history: bool) -> Outcome {
-    let sv = match client::stat_sv(name) {
+/// What `stat()` says about a service before perpd is asked.
+enum Checked {
+    /// An active service directory: perpd is asked about it.
+    Query(DevIno),
+    /// The outcome is known without perpd.
+    Done(Outcome),
+}
+
+/// What `stat()` says about a service before perpd is asked: an outcome already, or the
+/// directory to query.
+fn examine(stat: &std::io::Result<SvDir>) -> Checked {
+    let sv = match stat {
         Err(e) => {
-            return Outcome::Error(
+            return Checked::Done(Outcome::Error(
                 "failure stat() on service directory",
-                client::io_errno_name(&e),
-            )
+                client::io_errno_name(e),
+            ))
         }
         Ok(sv) => sv,
     };
     if !sv.is_dir {
-        return Outcome::Error("not a directory", "ENOTDIR".into());
+        return Checked::Done(Outcome::Error("not a directory", "ENOTDIR".into()));
     }
     if !sv.sticky {
-        return Outcome::Inactive;
+        return Checked::Done(Outcome::Inactive);
     }
-    match conn.query(sv.id) {
-        Ok(Reply::Status(status)) => {
-            let history = if with_history {
-                conn.history(sv.id)
-            } else {
-                None
-            };
-            Outcome::Status(SvReport { status, history })
-        }
+    Checked::Query(sv.id)
+}
+
+/// The outcome of a status query (with the exit history already fetched, if wanted).
+fn reply_outcome(reply: Result<Reply, ExchangeError>, history: Option<History>) -> Outcome {
+    match reply {
+        Ok(Reply::Status(status)) => Outcome::Status(SvReport { status, history }),
         Ok(Reply::Error(code)) => Outcome::Error(
             "error reported in status reply",
             client::errno_name(code as i32),
@@ -305,8 +315,9 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
         prog.fatal_sys(&format!("unable to chdir() to {}", client::show(&base)), &e);
     }
 
-    let mut names: Vec<OsString> = operands;
-    let listing = names.is_empty();
+    // Each name with its stat(), made once.
+    let mut names: Vec<(OsString, std::io::Result<SvDir>)> = Vec::new();
+    let listing = operands.is_empty();
     if listing {
         let rd = match std::fs::read_dir(".") {
             Ok(rd) => rd,
@@ -323,11 +334,20 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
             if n.as_bytes().first() == Some(&b'.') {
                 continue;
             }
-            if std::fs::metadata(&n).map(|m| m.is_dir()).unwrap_or(false) {
-                names.push(n);
+            match client::stat_sv(&n) {
+                Ok(sv) if sv.is_dir => names.push((n, Ok(sv))),
+                _ => {}
             }
         }
-        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        names.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    } else {
+        names = operands
+            .into_iter()
+            .map(|n| {
+                let st = client::stat_sv(&n);
+                (n, st)
+            })
+            .collect();
     }
 
     let mut conn = match Conn::connect(&base) {
@@ -335,15 +355,53 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
         Err(e) => prog.fatal(EXIT_FATAL, &e.message(&base)),
     };
     let now = Tain::now();
+    let checked: Vec<Checked> = names.iter().map(|(_, st)| examine(st)).collect();
+    let ids: Vec<DevIno> = checked
+        .iter()
+        .filter_map(|c| match c {
+            Checked::Query(id) => Some(*id),
+            Checked::Done(_) => None,
+        })
+        .collect();
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(names.len());
+    if as_json {
+        for c in checked {
+            outcomes.push(match c {
+                Checked::Done(o) => o,
+                Checked::Query(id) => match conn.query(id) {
+                    r @ Ok(Reply::Status(_)) => {
+                        let h = conn.history(id);
+                        reply_outcome(r, h)
+                    }
+                    r => reply_outcome(r, None),
+                },
+            });
+        }
+    } else {
+        // A perpd that answers `H` serves pipelined queries: one question finds out, then a
+        // long listing costs a few round trips instead of one per service.
+        if ids.len() >= PIPELINE_MIN {
+            let _ = conn.history(ids[0]);
+        }
+        let mut replies = conn.query_many(&ids).into_iter();
+        for c in checked {
+            outcomes.push(match c {
+                Checked::Done(o) => o,
+                Checked::Query(_) => {
+                    reply_outcome(replies.next().expect("one reply per query"), None)
+                }
+            });
+        }
+    }
+    drop(conn);
     let mut rows: Vec<(OsString, Outcome, Panel)> = names
         .into_iter()
-        .map(|n| {
-            let o = examine(&mut conn, &n, as_json);
+        .zip(outcomes)
+        .map(|((n, _), o)| {
             let p = panel(&o, &now);
             (n, o, p)
         })
         .collect();
-    drop(conn);
 
     if opt_t {
         rows.sort_by(|a, b| {
