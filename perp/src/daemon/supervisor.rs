@@ -41,6 +41,10 @@ const T_LISTEN: Token = Token(1);
 /// How long the listener rests after accept() failed (typically EMFILE).
 const ACCEPT_PAUSE: Duration = Duration::from_millis(250);
 const FIRST_CONN: usize = 2;
+/// At most this many children are reaped (each usually forks a run) before perpd looks at its
+/// clients again: when many services crash together, a status query waits for a few forks
+/// rather than for all of them.
+const REAP_BATCH: usize = 8;
 
 /// The native errno numbers of the replies, found by name in perp's errno table (the perp
 /// crate does not link libc itself).
@@ -128,6 +132,8 @@ pub struct Daemon {
     heap: BinaryHeap<Reverse<(Duration, Key)>>,
     errnos: Errnos,
     scan_wanted: bool,
+    /// Children may be left to reap: the last reap stopped at [`REAP_BATCH`].
+    reap_pending: bool,
     scan_retry_at: Option<Duration>,
     /// While accept() fails for want of descriptors the listener is left out of the poll set
     /// until this moment (or until a connection closes), so perpd neither spins nor floods
@@ -241,6 +247,7 @@ impl Daemon {
             heap: BinaryHeap::new(),
             errnos: Errnos::find(),
             scan_wanted: true,
+            reap_pending: false,
             scan_retry_at: None,
             accept_resume_at: None,
             next_autoscan,
@@ -264,7 +271,7 @@ impl Daemon {
             let t = platform::time::monotonic();
             self.close_stale(t);
             let mut timeout = self.next_wake().map(|d| d.saturating_sub(t));
-            if self.scan_wanted && !self.shutting_down {
+            if (self.scan_wanted && !self.shutting_down) || self.reap_pending {
                 timeout = Some(Duration::ZERO);
             }
             if let Err(e) = self.poller.wait(&mut events, timeout) {
@@ -283,7 +290,7 @@ impl Daemon {
                     Token(n) => conn_events.push((n, ev.readable, ev.hangup, ev.error)),
                 }
             }
-            let mut reap = false;
+            let mut reap = self.reap_pending;
             for sig in got_signals {
                 match sig {
                     Signal::SIGTERM | Signal::SIGINT => self.shutdown(),
@@ -475,7 +482,11 @@ impl Daemon {
     }
 
     fn reap(&mut self) {
-        while let Ok(Some((pid, st))) = child::reap() {
+        self.reap_pending = false;
+        for _ in 0..REAP_BATCH {
+            let Ok(Some((pid, st))) = child::reap() else {
+                return;
+            };
             let Some((key, sub)) = self.pids.remove(&pid) else {
                 continue;
             };
@@ -489,6 +500,8 @@ impl Daemon {
                 self.apply(key, actions);
             }
         }
+        // Perhaps more: the next loop iteration polls without waiting and reaps again.
+        self.reap_pending = true;
     }
 
     fn shutdown(&mut self) {
@@ -783,11 +796,13 @@ impl Daemon {
         match next {
             Next::Keep { read, write } => {
                 let interest = Interest { read, write };
-                if self
-                    .poller
-                    .modify(conn.stream.as_raw_fd(), Token(n), interest)
-                    .is_ok()
+                if conn.watched == (read, write)
+                    || self
+                        .poller
+                        .modify(conn.stream.as_raw_fd(), Token(n), interest)
+                        .is_ok()
                 {
+                    conn.watched = (read, write);
                     self.conns.insert(n, conn);
                     return;
                 }
