@@ -127,7 +127,9 @@ pub struct Daemon {
     _lock: LockFile,
     conns: HashMap<usize, Conn>,
     next_token: usize,
-    services: HashMap<Key, Slot>,
+    /// Boxed: a map sized for growth then holds a pointer per spare bucket, not a whole
+    /// slot (at 1,000 services 2,048 buckets of 432 bytes were 864 KiB).
+    services: HashMap<Key, Box<Slot>>,
     pids: HashMap<i32, (Key, Sub)>,
     heap: BinaryHeap<Reverse<(Duration, Key)>>,
     errnos: Errnos,
@@ -671,12 +673,12 @@ impl Daemon {
         );
         self.services.insert(
             key,
-            Slot {
+            Box::new(Slot {
                 svc,
                 dirfd,
                 pipe,
                 armed: None,
-            },
+            }),
         );
         self.apply(key, actions);
         self.log.info(&format!("activated new service: {display}"));
