@@ -195,6 +195,12 @@ fn raise_nofile() -> Option<(u64, u64)> {
 impl Daemon {
     /// Startup (§4.2 steps 2–7). Fatal errors exit 111 with perpd's messages.
     pub fn start(cfg: Config, log: Logger, pid: i32) -> Daemon {
+        // Descriptors perpd inherited must not reach the runscripts; marking them
+        // close-on-exec once spares every run a close() of each possible descriptor (all
+        // that perpd opens itself is close-on-exec already).
+        for fd in 3..spawn::CLOSE_BELOW {
+            let _ = child::set_cloexec(fd, true);
+        }
         let base = cfg.basedir.clone();
         if let Err(e) = std::env::set_current_dir(&base) {
             log.fatal_sys(
