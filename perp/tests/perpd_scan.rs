@@ -266,10 +266,15 @@ fn deactivation_order_with_a_log() {
     let d = p.add(
         "s",
         "date +%s.%N >> order; echo \"main $*\" >> order\nif [ \"$1\" = start ]; then exec sleep 300; fi\necho \"main-reset-output $3 $4\"\n",
-        Some("date +%s.%N >> order; echo \"log $*\" >> order\nif [ \"$1\" = start ]; then trap '' TERM; exec cat > log.out; fi\n"),
+        // The trap comes first, so the logger ignores TERM once it has recorded its start.
+        Some("trap '' TERM\ndate +%s.%N >> order; echo \"log $*\" >> order\nif [ \"$1\" = start ]; then exec cat > log.out; fi\n"),
     );
     p.main_pid("s", 0);
     p.log_pid("s", 0);
+    wait_until("both start runs recorded", || {
+        let order = fs::read_to_string(d.join("order")).unwrap_or_default();
+        order.contains("main start s") && order.contains("log start s")
+    });
     sticky(&d, false);
     p.hup();
     p.wait_log("deactivating service s");
