@@ -12,4 +12,5 @@ pub mod poll;
 pub mod process;
 pub mod rlimit;
 pub mod signal;
+pub mod spawn;
 pub mod time;

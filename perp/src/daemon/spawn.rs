@@ -48,6 +48,8 @@ pub struct SpawnSpec<'a> {
     pub delay: std::time::Duration,
     /// The descriptor limit perpd started with, restored in the child (perpd raises its own).
     pub nofile: Option<(u64, u64)>,
+    /// perpd's environment, captured once at start-up.
+    pub environ: &'a platform::spawn::Environ,
 }
 
 /// The runscript's argv (§4.5 table).
@@ -95,6 +97,12 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
     );
     // No handler may write into perpd's self-pipe from the child before it resets them.
     signal::block(&CAUGHT)?;
+    if spec.delay.is_zero() {
+        // Nothing to wait for before exec: borrow perpd's memory instead of copying it.
+        let spawned = exec_now(spec, &args, env, &child_msg);
+        let _ = signal::unblock(&CAUGHT);
+        return spawned;
+    }
     let forked = process::fork();
     if let Ok(Fork::Child) = forked {
         child(spec, &args, &env, &child_msg);
@@ -106,6 +114,43 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
     }
 }
 
+const FCHDIR_FAILED: &str = "failure fchdir() to service directory";
+const DUP_OUT_FAILED: &str = "failure dup2() on logpipe[1] to logging service";
+const DUP_IN_FAILED: &str = "failure dup2() on logpipe[0] for logging service";
+const EXEC_FAILED: &str = " failure execve()";
+
+/// A run that execs at once: the same steps as `child`, carried out by `platform::spawn`.
+fn exec_now(
+    spec: &SpawnSpec<'_>,
+    args: &[OsString],
+    env: Vec<(&str, String)>,
+    msg: &str,
+) -> io::Result<i32> {
+    let mut dups = Vec::new();
+    if let Some(fd) = spec.stdout {
+        dups.push((fd, 1, DUP_OUT_FAILED));
+    }
+    if let Some(fd) = spec.stdin {
+        dups.push((fd, 0, DUP_IN_FAILED));
+    }
+    // A reset run's PERP_SVPID names the main that ended; a start run's is its own pid.
+    let own_pid = !env.iter().any(|(k, _)| *k == "PERP_SVPID");
+    platform::spawn::spawn(&platform::spawn::Plan {
+        setsid: true,
+        dir: Some((spec.dir, FCHDIR_FAILED)),
+        dups,
+        nofile: spec.nofile,
+        signals: &CAUGHT,
+        program: OsStr::new(spec.sub.script()),
+        args,
+        environ: spec.environ,
+        env,
+        pid_var: own_pid.then_some("PERP_SVPID"),
+        fail_prefix: msg,
+        exec_fail: EXEC_FAILED,
+    })
+}
+
 fn die(msg: &str, what: &str, err: &io::Error) -> ! {
     let line = format!("{msg}{what}: {}\n", platform::errno::describe_io(err));
     let _ = io::stderr().lock().write_all(line.as_bytes());
@@ -115,16 +160,16 @@ fn die(msg: &str, what: &str, err: &io::Error) -> ! {
 fn child(spec: &SpawnSpec<'_>, args: &[OsString], env: &[(&str, String)], msg: &str) -> ! {
     let _ = process::setsid();
     if let Err(e) = process::fchdir(spec.dir) {
-        die(msg, "failure fchdir() to service directory", &e);
+        die(msg, FCHDIR_FAILED, &e);
     }
     if let Some(fd) = spec.stdout {
         if let Err(e) = process::dup_to(fd, 1) {
-            die(msg, "failure dup2() on logpipe[1] to logging service", &e);
+            die(msg, DUP_OUT_FAILED, &e);
         }
     }
     if let Some(fd) = spec.stdin {
         if let Err(e) = process::dup_to(fd, 0) {
-            die(msg, "failure dup2() on logpipe[0] for logging service", &e);
+            die(msg, DUP_IN_FAILED, &e);
         }
     }
     // Every descriptor perpd holds is close-on-exec (inherited ones too: see
@@ -152,7 +197,7 @@ fn child(spec: &SpawnSpec<'_>, args: &[OsString], env: &[(&str, String)], msg: &
     }
     let _ = signal::unblock(&CAUGHT);
     let err = process::exec(spec.sub.script().as_ref(), args, None);
-    die(msg, " failure execve()", &err)
+    die(msg, EXEC_FAILED, &err)
 }
 
 #[cfg(test)]

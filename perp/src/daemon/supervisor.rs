@@ -147,6 +147,8 @@ pub struct Daemon {
     logged_conns: Option<usize>,
     /// The descriptor limit perpd inherited (its children get it back).
     nofile: Option<(u64, u64)>,
+    /// perpd's environment (with `PERP_BASE`), the base of every run's.
+    environ: platform::spawn::Environ,
     /// A descriptor held in reserve and released only while the base directory is read, so a
     /// perpd whose activations used up every descriptor can still rescan, see services go
     /// away and free theirs.
@@ -264,6 +266,7 @@ impl Daemon {
             logged_conns: None,
             nofile: raise_nofile(),
             reserve: open_reserve(),
+            environ: platform::spawn::Environ::capture(),
         }
     }
 
@@ -430,6 +433,7 @@ impl Daemon {
                         stdout,
                         prefix: &self.log.prefix,
                         nofile: self.nofile,
+                        environ: &self.environ,
                         delay: match run {
                             Run::Start => slot.svc.sub(sub).governor,
                             Run::Reset { .. } => Duration::ZERO,

@@ -1,0 +1,406 @@
+//! Creating a child that execs at once, without copying the parent's address space.
+//!
+//! fork(2) copies the page tables of the whole process and leaves every page the parent writes
+//! afterwards to a copy-on-write fault; for a supervisor that forks twice per restart that is
+//! most of its CPU. When the child has nothing to do but a few system calls before exec, it can
+//! borrow the parent's memory instead while the parent waits (what posix_spawn does):
+//! `clone(CLONE_VM | CLONE_VFORK)` on Linux. Elsewhere the same child code runs after fork(2).
+//!
+//! Everything the child needs is prepared here, in the parent; the child only makes system
+//! calls on it (no allocation, no locks, no Rust runtime), writes its own pid into the one
+//! environment slot reserved for it, and on a failure writes the caller's message with perp's
+//! errno wording to stderr and exits 111.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+
+use crate::signal::Signal;
+
+/// What the child does between its creation and exec, in this order.
+pub struct Plan<'a> {
+    /// Make the child a session leader (failure ignored, as perpd does).
+    pub setsid: bool,
+    /// fchdir to this directory; the text is the failure message.
+    pub dir: Option<(BorrowedFd<'a>, &'a str)>,
+    /// dup2(from, to) for each, with its failure message; `from == to` clears close-on-exec.
+    pub dups: Vec<(RawFd, RawFd, &'a str)>,
+    /// Restore RLIMIT_NOFILE (soft, hard); failure ignored.
+    pub nofile: Option<(u64, u64)>,
+    /// Dispositions reset to the default, then removed from the inherited mask.
+    pub signals: &'a [Signal],
+    /// The program (a path: no PATH search) and its argv.
+    pub program: &'a OsStr,
+    pub args: &'a [OsString],
+    /// The environment to start from (see [`Environ::capture`]).
+    pub environ: &'a Environ,
+    /// Variables set on top of it.
+    pub env: Vec<(&'a str, String)>,
+    /// A variable set to the child's own pid.
+    pub pid_var: Option<&'a str>,
+    /// Written before each failure message (for example `prog: fatal: `).
+    pub fail_prefix: &'a str,
+    /// The message for a failed exec.
+    pub exec_fail: &'a str,
+}
+
+/// A copy of the process environment as `NAME=value` entries, taken once so that each spawn
+/// does not walk and copy `environ` again.
+#[derive(Debug, Clone, Default)]
+pub struct Environ(Vec<(OsString, Vec<u8>)>);
+
+impl Environ {
+    /// The current environment.
+    pub fn capture() -> Environ {
+        Environ(
+            std::env::vars_os()
+                .map(|(k, v)| {
+                    let mut e = k.as_bytes().to_vec();
+                    e.push(b'=');
+                    e.extend_from_slice(v.as_bytes());
+                    e.push(0);
+                    (k, e)
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Room for the decimal pid in the reserved environment entry.
+const PID_DIGITS: usize = 20;
+
+/// The plan turned into the C strings and pointers the child uses.
+struct Prepared<'a> {
+    plan: &'a Plan<'a>,
+    program: CString,
+    _argv: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    /// The entries made for this spawn (the inherited ones are borrowed from the plan).
+    envs: Vec<Vec<u8>>,
+    envp: Vec<*const libc::c_char>,
+    /// Index in `envs` of `NAME=` + room for the pid, and where the digits start.
+    pid_slot: Option<(usize, usize)>,
+    unblock: libc::sigset_t,
+}
+
+fn cstring(s: &OsStr) -> io::Result<CString> {
+    CString::new(s.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+fn prepare<'a>(plan: &'a Plan<'a>) -> io::Result<Prepared<'a>> {
+    let program = cstring(plan.program)?;
+    let argv_c: Vec<CString> = plan
+        .args
+        .iter()
+        .map(|a| cstring(a))
+        .collect::<io::Result<_>>()?;
+    let mut argv: Vec<*const libc::c_char> = argv_c.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let overridden = |k: &OsStr| {
+        plan.env.iter().any(|(n, _)| OsStr::new(n) == k)
+            || plan.pid_var.is_some_and(|n| OsStr::new(n) == k)
+    };
+    let mut envs: Vec<Vec<u8>> = Vec::with_capacity(plan.env.len() + 1);
+    for (k, v) in &plan.env {
+        let mut e = format!("{k}={v}").into_bytes();
+        if e.contains(&0) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        e.push(0);
+        envs.push(e);
+    }
+    let pid_slot = plan.pid_var.map(|name| {
+        let mut e = format!("{name}=").into_bytes();
+        let at = e.len();
+        e.resize(at + PID_DIGITS + 1, 0);
+        envs.push(e);
+        (envs.len() - 1, at)
+    });
+    // The pointers stay valid when the child writes its pid into its entry: that changes the
+    // bytes, never the buffer.
+    let mut envp: Vec<*const libc::c_char> = plan
+        .environ
+        .0
+        .iter()
+        .filter(|(k, _)| !overridden(k))
+        .map(|(_, e)| e.as_ptr().cast())
+        .chain(envs.iter().map(|e| e.as_ptr().cast()))
+        .collect();
+    envp.push(std::ptr::null());
+    // SAFETY: sigemptyset/sigaddset initialise and fill a local set.
+    let unblock = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in plan.signals {
+            libc::sigaddset(&mut set, *s as libc::c_int);
+        }
+        set
+    };
+    Ok(Prepared {
+        plan,
+        program,
+        _argv: argv_c,
+        argv,
+        envs,
+        envp,
+        pid_slot,
+        unblock,
+    })
+}
+
+/// Create the child and let it exec; returns its pid once it has exec'd or failed (Linux) or
+/// at once (elsewhere). The caller must have blocked `plan.signals`.
+pub fn spawn(plan: &Plan<'_>) -> io::Result<i32> {
+    let mut p = prepare(plan)?;
+    sys::spawn(&mut p)
+}
+
+/// write(2) all of `b` to stderr, ignoring errors (there is nobody left to tell).
+fn put(b: &[u8]) {
+    let mut b = b;
+    while !b.is_empty() {
+        // SAFETY: writes from a valid slice.
+        let n = unsafe { libc::write(2, b.as_ptr().cast(), b.len()) };
+        if n <= 0 {
+            return;
+        }
+        b = &b[n as usize..];
+    }
+}
+
+/// The child's failure: `PREFIXWHAT: MESG (ENAME)` on stderr, exit 111. Allocation-free.
+fn fail(p: &Prepared<'_>, what: &str, errno: i32) -> ! {
+    put(p.plan.fail_prefix.as_bytes());
+    put(what.as_bytes());
+    put(b": ");
+    match crate::errno::lookup(errno) {
+        Some((name, msg)) => {
+            put(msg.as_bytes());
+            put(b" (");
+            put(name.as_bytes());
+            put(b")");
+        }
+        None => put(b"unknown error"),
+    }
+    put(b"\n");
+    // SAFETY: _exit ends the child without running the parent's atexit handlers or flushing
+    // buffers that it shares (or copied) from the parent.
+    unsafe { libc::_exit(crate::cli::EXIT_FATAL) }
+}
+
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// The child's side: only system calls on prepared data.
+fn child(p: &mut Prepared<'_>) -> ! {
+    let plan = p.plan;
+    // SAFETY (whole function): system calls on descriptors, sets and buffers prepared by the
+    // parent; nothing allocates or takes a lock.
+    unsafe {
+        if plan.setsid {
+            libc::setsid();
+        }
+        if let Some((fd, what)) = plan.dir {
+            if libc::fchdir(std::os::fd::AsRawFd::as_raw_fd(&fd)) < 0 {
+                fail(p, what, errno());
+            }
+        }
+        for &(from, to, what) in &plan.dups {
+            if from == to {
+                let flags = libc::fcntl(from, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(from, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    fail(p, what, errno());
+                }
+                continue;
+            }
+            while libc::dup2(from, to) < 0 {
+                let e = errno();
+                if e != libc::EINTR {
+                    fail(p, what, e);
+                }
+            }
+        }
+        if let Some((soft, hard)) = plan.nofile {
+            let r = libc::rlimit {
+                rlim_cur: soft as libc::rlim_t,
+                rlim_max: hard as libc::rlim_t,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+        if let Some((i, at)) = p.pid_slot {
+            let mut pid = libc::getpid() as u64;
+            let mut digits = [0u8; PID_DIGITS];
+            let mut n = 0;
+            loop {
+                digits[PID_DIGITS - 1 - n] = b'0' + (pid % 10) as u8;
+                n += 1;
+                pid /= 10;
+                if pid == 0 {
+                    break;
+                }
+            }
+            let slot = &mut p.envs[i];
+            slot[at..at + n].copy_from_slice(&digits[PID_DIGITS - n..]);
+            slot[at + n] = 0;
+        }
+        for s in plan.signals {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = libc::SIG_DFL;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(*s as libc::c_int, &sa, std::ptr::null_mut());
+        }
+        libc::sigprocmask(libc::SIG_UNBLOCK, &p.unblock, std::ptr::null_mut());
+        libc::execve(p.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
+        fail(p, plan.exec_fail, errno())
+    }
+}
+
+cfg_if::cfg_if! {
+    if #[cfg(any(target_os = "linux", target_os = "android"))] {
+        mod sys {
+            use super::{child, Prepared};
+            use std::io;
+
+            /// The child's stack: it runs a few system calls and our small child function.
+            const STACK: usize = 64 * 1024;
+
+            /// One stack, mapped on first use and kept: only the pages a child touches become
+            /// resident, and no spawn allocates. The lock covers the clone, during which this
+            /// thread is suspended; other threads (tests) wait for their turn.
+            static STACK_AT: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+            extern "C" fn entry(arg: *mut libc::c_void) -> libc::c_int {
+                // SAFETY: `arg` is the `Prepared` the parent passed, alive and not touched by
+                // the parent, which is suspended until this child execs or exits.
+                let p = unsafe { &mut *(arg as *mut Prepared<'_>) };
+                child(p)
+            }
+
+            pub(super) fn spawn(p: &mut Prepared<'_>) -> io::Result<i32> {
+                let mut base = STACK_AT.lock().unwrap_or_else(|e| e.into_inner());
+                if *base == 0 {
+                    // SAFETY: a fresh private anonymous mapping, never unmapped.
+                    let m = unsafe {
+                        libc::mmap(
+                            std::ptr::null_mut(),
+                            STACK,
+                            libc::PROT_READ | libc::PROT_WRITE,
+                            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                            -1,
+                            0,
+                        )
+                    };
+                    if m == libc::MAP_FAILED {
+                        return Err(io::Error::last_os_error());
+                    }
+                    *base = m as usize;
+                }
+                // Stacks grow down on every Linux architecture Rust supports; 16-byte aligned.
+                let top = (*base + STACK) & !15;
+                // SAFETY: CLONE_VM|CLONE_VFORK: the child runs `entry` on its own stack in our
+                // address space while this thread is suspended, until it execs or _exits; its
+                // descriptor table, cwd and signal dispositions are its own copies.
+                let pid = unsafe {
+                    libc::clone(
+                        entry,
+                        top as *mut libc::c_void,
+                        libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                        p as *mut Prepared<'_> as *mut libc::c_void,
+                    )
+                };
+                drop(base);
+                if pid < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(pid)
+            }
+        }
+    } else {
+        mod sys {
+            use super::{child, Prepared};
+            use std::io;
+
+            pub(super) fn spawn(p: &mut Prepared<'_>) -> io::Result<i32> {
+                match crate::process::fork()? {
+                    crate::process::Fork::Parent(pid) => Ok(pid),
+                    crate::process::Fork::Child => child(p),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::child::{wait, ExitStatus};
+
+    fn read_all(fd: std::os::fd::OwnedFd) -> String {
+        use std::io::Read;
+        let mut s = String::new();
+        std::fs::File::from(fd).read_to_string(&mut s).unwrap();
+        s
+    }
+
+    #[test]
+    fn child_runs_with_its_pid_env_dir_and_stdout() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = std::fs::File::open(dir.path()).unwrap();
+        let (r, w) = crate::child::pipe().unwrap();
+        let args: Vec<OsString> = vec![
+            "sh".into(),
+            "-c".into(),
+            "echo \"$$ $MYPID $FOO $(pwd)\"".into(),
+        ];
+        let plan = Plan {
+            setsid: true,
+            dir: Some((std::os::fd::AsFd::as_fd(&d), "fchdir")),
+            dups: vec![(std::os::fd::AsRawFd::as_raw_fd(&w), 1, "dup2")],
+            nofile: None,
+            signals: &[],
+            program: OsStr::new("/bin/sh"),
+            args: &args,
+            environ: &Environ::capture(),
+            env: vec![("FOO", "bar".into())],
+            pid_var: Some("MYPID"),
+            fail_prefix: "test: ",
+            exec_fail: "execve",
+        };
+        let pid = spawn(&plan).unwrap();
+        drop(w);
+        let out = read_all(r);
+        assert_eq!(wait(pid).unwrap(), ExitStatus::Exited(0));
+        let cwd = std::fs::canonicalize(dir.path()).unwrap();
+        assert_eq!(out, format!("{pid} {pid} bar {}\n", cwd.display()));
+    }
+
+    #[test]
+    fn failed_exec_exits_111_with_perps_wording() {
+        let (r, w) = crate::child::pipe().unwrap();
+        let args: Vec<OsString> = vec!["nope".into()];
+        let plan = Plan {
+            setsid: false,
+            dir: None,
+            dups: vec![(std::os::fd::AsRawFd::as_raw_fd(&w), 2, "dup2")],
+            nofile: None,
+            signals: &[],
+            program: OsStr::new("/nonexistent/nope"),
+            args: &args,
+            environ: &Environ::default(),
+            env: vec![],
+            pid_var: None,
+            fail_prefix: "test: fatal: ",
+            exec_fail: "failure execve()",
+        };
+        let pid = spawn(&plan).unwrap();
+        drop(w);
+        let out = read_all(r);
+        assert_eq!(wait(pid).unwrap(), ExitStatus::Exited(111));
+        assert_eq!(
+            out,
+            "test: fatal: failure execve(): file does not exist (ENOENT)\n"
+        );
+    }
+}
