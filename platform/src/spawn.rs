@@ -43,6 +43,12 @@ pub struct Plan<'a> {
     pub fail_prefix: &'a str,
     /// The message for a failed exec.
     pub exec_fail: &'a str,
+    /// Sleep this long before exec, with the signals of `signals` still blocked. A child that
+    /// waits cannot borrow the parent's memory, so it is made with fork(2).
+    pub delay: std::time::Duration,
+    /// Close descriptors 3 to this (exclusive) after the dups, so that a waiting child holds
+    /// none of the parent's open while it sleeps.
+    pub close_below: Option<RawFd>,
 }
 
 /// A copy of the process environment as `NAME=value` entries, taken once so that each spawn
@@ -153,7 +159,19 @@ fn prepare<'a>(plan: &'a Plan<'a>) -> io::Result<Prepared<'a>> {
 /// at once (elsewhere). The caller must have blocked `plan.signals`.
 pub fn spawn(plan: &Plan<'_>) -> io::Result<i32> {
     let mut p = prepare(plan)?;
-    sys::spawn(&mut p)
+    if plan.delay.is_zero() {
+        sys::spawn(&mut p)
+    } else {
+        fork_child(&mut p)
+    }
+}
+
+/// The child made with fork(2): it runs on its own copy of the prepared data.
+fn fork_child(p: &mut Prepared<'_>) -> io::Result<i32> {
+    match crate::process::fork()? {
+        crate::process::Fork::Parent(pid) => Ok(pid),
+        crate::process::Fork::Child => child(p),
+    }
 }
 
 /// write(2) all of `b` to stderr, ignoring errors (there is nobody left to tell).
@@ -222,6 +240,11 @@ fn child(p: &mut Prepared<'_>) -> ! {
                 }
             }
         }
+        if let Some(below) = plan.close_below {
+            for fd in 3..below {
+                libc::close(fd);
+            }
+        }
         if let Some((soft, hard)) = plan.nofile {
             let r = libc::rlimit {
                 rlim_cur: soft as libc::rlim_t,
@@ -250,6 +273,10 @@ fn child(p: &mut Prepared<'_>) -> ! {
             sa.sa_sigaction = libc::SIG_DFL;
             libc::sigemptyset(&mut sa.sa_mask);
             libc::sigaction(*s as libc::c_int, &sa, std::ptr::null_mut());
+        }
+        if !plan.delay.is_zero() {
+            // A terminating signal sent meanwhile stays pending and ends the child at unblock.
+            std::thread::sleep(plan.delay);
         }
         libc::sigprocmask(libc::SIG_UNBLOCK, &p.unblock, std::ptr::null_mut());
         libc::execve(p.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
@@ -319,15 +346,7 @@ cfg_if::cfg_if! {
         }
     } else {
         mod sys {
-            use super::{child, Prepared};
-            use std::io;
-
-            pub(super) fn spawn(p: &mut Prepared<'_>) -> io::Result<i32> {
-                match crate::process::fork()? {
-                    crate::process::Fork::Parent(pid) => Ok(pid),
-                    crate::process::Fork::Child => child(p),
-                }
-            }
+            pub(super) use super::fork_child as spawn;
         }
     }
 }
@@ -367,6 +386,8 @@ mod tests {
             pid_var: Some("MYPID"),
             fail_prefix: "test: ",
             exec_fail: "execve",
+            delay: std::time::Duration::ZERO,
+            close_below: None,
         };
         let pid = spawn(&plan).unwrap();
         drop(w);
@@ -393,6 +414,8 @@ mod tests {
             pid_var: None,
             fail_prefix: "test: fatal: ",
             exec_fail: "failure execve()",
+            delay: std::time::Duration::from_millis(10),
+            close_below: Some(64),
         };
         let pid = spawn(&plan).unwrap();
         drop(w);

@@ -1,16 +1,15 @@
-//! Forking a runscript run (perp-core.md §4.5).
+//! Starting a runscript run (perp-core.md §4.5).
 //!
-//! Why not `platform::child::Command`: the child must learn its own pid for `PERP_SVPID`
-//! and print the original's `(in child for service NAME)` lines before exiting 111, which
-//! needs code between fork and exec. Everything the child needs is prepared before the fork;
-//! perpd is single-threaded, so the child may run ordinary code until exec.
+//! Why not `platform::child::Command`: the child must learn its own pid for `PERP_SVPID`,
+//! may sleep the governor delay before exec, and prints the original's `(in child for service
+//! NAME)` lines before exiting 111. `platform::spawn` does those steps from a plan prepared
+//! here; runs without a delay borrow perpd's memory instead of copying it.
 
 use std::ffi::{OsStr, OsString};
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 
-use platform::process::{self, Fork};
 use platform::signal::{self, Signal};
 
 use super::lifecycle::Run;
@@ -80,7 +79,7 @@ pub fn argv(sub: Sub, name: &[u8], run: &Run) -> Vec<OsString> {
     v
 }
 
-/// Fork the run; the child's pid, or fork's error.
+/// Start the run (§4.5); the child's pid, or the error creating it.
 pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
     let args = argv(spec.sub, spec.name, spec.run);
     let env: Vec<(&str, String)> = match spec.run {
@@ -95,109 +94,41 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
         spec.prefix,
         String::from_utf8_lossy(spec.name)
     );
-    // No handler may write into perpd's self-pipe from the child before it resets them.
-    signal::block(&CAUGHT)?;
-    if spec.delay.is_zero() {
-        // Nothing to wait for before exec: borrow perpd's memory instead of copying it.
-        let spawned = exec_now(spec, &args, env, &child_msg);
-        let _ = signal::unblock(&CAUGHT);
-        return spawned;
-    }
-    let forked = process::fork();
-    if let Ok(Fork::Child) = forked {
-        child(spec, &args, &env, &child_msg);
-    }
-    let _ = signal::unblock(&CAUGHT);
-    match forked? {
-        Fork::Parent(pid) => Ok(pid),
-        Fork::Child => unreachable!("the child never returns"),
-    }
-}
-
-const FCHDIR_FAILED: &str = "failure fchdir() to service directory";
-const DUP_OUT_FAILED: &str = "failure dup2() on logpipe[1] to logging service";
-const DUP_IN_FAILED: &str = "failure dup2() on logpipe[0] for logging service";
-const EXEC_FAILED: &str = " failure execve()";
-
-/// A run that execs at once: the same steps as `child`, carried out by `platform::spawn`.
-fn exec_now(
-    spec: &SpawnSpec<'_>,
-    args: &[OsString],
-    env: Vec<(&str, String)>,
-    msg: &str,
-) -> io::Result<i32> {
     let mut dups = Vec::new();
     if let Some(fd) = spec.stdout {
-        dups.push((fd, 1, DUP_OUT_FAILED));
+        dups.push((fd, 1, "failure dup2() on logpipe[1] to logging service"));
     }
     if let Some(fd) = spec.stdin {
-        dups.push((fd, 0, DUP_IN_FAILED));
+        dups.push((fd, 0, "failure dup2() on logpipe[0] for logging service"));
     }
     // A reset run's PERP_SVPID names the main that ended; a start run's is its own pid.
     let own_pid = !env.iter().any(|(k, _)| *k == "PERP_SVPID");
-    platform::spawn::spawn(&platform::spawn::Plan {
+    // Every descriptor perpd holds is close-on-exec (inherited ones too: see
+    // `supervisor::Daemon::start`), so a run that execs at once needs no closing. A governed
+    // child closes them anyway, so that it holds no client connection or pipe open while it
+    // sleeps the governor delay.
+    let governed = !spec.delay.is_zero();
+    let plan = platform::spawn::Plan {
         setsid: true,
-        dir: Some((spec.dir, FCHDIR_FAILED)),
+        dir: Some((spec.dir, "failure fchdir() to service directory")),
         dups,
         nofile: spec.nofile,
         signals: &CAUGHT,
         program: OsStr::new(spec.sub.script()),
-        args,
+        args: &args,
         environ: spec.environ,
         env,
         pid_var: own_pid.then_some("PERP_SVPID"),
-        fail_prefix: msg,
-        exec_fail: EXEC_FAILED,
-    })
-}
-
-fn die(msg: &str, what: &str, err: &io::Error) -> ! {
-    let line = format!("{msg}{what}: {}\n", platform::errno::describe_io(err));
-    let _ = io::stderr().lock().write_all(line.as_bytes());
-    std::process::exit(platform::cli::EXIT_FATAL)
-}
-
-fn child(spec: &SpawnSpec<'_>, args: &[OsString], env: &[(&str, String)], msg: &str) -> ! {
-    let _ = process::setsid();
-    if let Err(e) = process::fchdir(spec.dir) {
-        die(msg, FCHDIR_FAILED, &e);
-    }
-    if let Some(fd) = spec.stdout {
-        if let Err(e) = process::dup_to(fd, 1) {
-            die(msg, DUP_OUT_FAILED, &e);
-        }
-    }
-    if let Some(fd) = spec.stdin {
-        if let Err(e) = process::dup_to(fd, 0) {
-            die(msg, DUP_IN_FAILED, &e);
-        }
-    }
-    // Every descriptor perpd holds is close-on-exec (inherited ones too: see
-    // `supervisor::Daemon::start`), so a run that execs at once needs no closing here — that
-    // saved about a thousand close() calls per run. A governed child closes them now anyway,
-    // so that it holds no client connection or pipe open while it sleeps.
-    if !spec.delay.is_zero() {
-        for fd in 3..CLOSE_BELOW {
-            let _ = process::close(fd);
-        }
-    }
-    if let Some((soft, hard)) = spec.nofile {
-        let _ = platform::rlimit::set(platform::rlimit::Resource::Nofile, soft, hard);
-    }
-    std::env::set_var("PERP_SVPID", process::getpid().to_string());
-    for (k, v) in env {
-        std::env::set_var(k, v);
-    }
-    for sig in CAUGHT {
-        let _ = signal::set_default(sig);
-    }
-    if !spec.delay.is_zero() {
-        // A terminating signal sent meanwhile stays pending and kills the child at unblock.
-        std::thread::sleep(spec.delay);
-    }
+        fail_prefix: &child_msg,
+        exec_fail: " failure execve()",
+        delay: spec.delay,
+        close_below: governed.then_some(CLOSE_BELOW),
+    };
+    // No handler may write into perpd's self-pipe from the child before it resets them.
+    signal::block(&CAUGHT)?;
+    let spawned = platform::spawn::spawn(&plan);
     let _ = signal::unblock(&CAUGHT);
-    let err = process::exec(spec.sub.script().as_ref(), args, None);
-    die(msg, EXEC_FAILED, &err)
+    spawned
 }
 
 #[cfg(test)]
