@@ -613,28 +613,34 @@ impl Daemon {
         }
     }
 
+    /// An activation failure: its warning, then `unable to activate new service NAME`.
+    fn unable(&self, name: &str, failure: &str) {
+        self.log.warn(failure);
+        self.log
+            .warn(&format!("unable to activate new service {name}"));
+    }
+
     /// Activate a new service directory (§4.4); false if it could not be.
     fn activate(&mut self, entry: OsString, key: Key) -> Result<(), Unactivated> {
         let name = service_name(entry.as_bytes());
         let shown = entry.to_string_lossy().into_owned();
         if entry.len() > DIRNAME_MAX {
-            self.log.warn(&format!(
+            self.unable(&shown, &format!(
                 "service definition directory name error: {shown}: file name too long (ENAMETOOLONG)"
             ));
-            self.log
-                .warn(&format!("unable to activate new service {shown}"));
             return Err(Unactivated::Failed);
         }
         let display = String::from_utf8_lossy(&name).into_owned();
         let dirfd = match open_dir(&entry) {
             Ok(fd) => fd,
             Err(e) => {
-                self.log.warn(&format!(
-                    "failure open() on service definition directory {shown}: {}",
-                    platform::errno::describe_io(&e)
-                ));
-                self.log
-                    .warn(&format!("unable to activate new service {shown}"));
+                self.unable(
+                    &shown,
+                    &format!(
+                        "failure open() on service definition directory {shown}: {}",
+                        platform::errno::describe_io(&e)
+                    ),
+                );
                 return Err(Unactivated::of(&e));
             }
         };
@@ -653,12 +659,13 @@ impl Daemon {
             match child::pipe() {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    self.log.warn(&format!(
-                        "failure pipe() on logpipe for {display}: {}",
-                        platform::errno::describe_io(&e)
-                    ));
-                    self.log
-                        .warn(&format!("unable to activate new service {display}"));
+                    self.unable(
+                        &display,
+                        &format!(
+                            "failure pipe() on logpipe for {display}: {}",
+                            platform::errno::describe_io(&e)
+                        ),
+                    );
                     return Err(Unactivated::of(&e));
                 }
             }
