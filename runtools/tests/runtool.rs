@@ -496,3 +496,148 @@ fn rc_main_chain_as_root() {
         );
     }
 }
+
+#[test]
+fn runtool_needs_no_other_tool_and_execs_in_place() {
+    // runtool alone in a directory, no other runtool on PATH: every step is done in-process.
+    let d = scratch();
+    let only = d.path().join("only");
+    std::fs::create_dir(&only).unwrap();
+    std::fs::copy(bin("runtool"), only.join("runtool")).unwrap();
+    write(d.path(), "e", b"X=from-envfile\n");
+    write(d.path(), "a", b"from-argfile\n");
+    let work = d.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let child = std::process::Command::new(only.join("runtool"))
+        .current_dir(d.path())
+        .env("PATH", "/usr/bin:/bin")
+        // A repeated option: the last value wins (the bad first one is never checked).
+        .args([
+            "-m", "9x", "-0", "alias", "-A", "a", "-e", "e", "-U", "root",
+        ])
+        .args(["-R", "o=40", "-m", "027", "-P", "lk", "-F", "2=1", "-c"])
+        .arg(&work)
+        .args([
+            "sh",
+            "-c",
+            r#"echo "$0|$X|$UID|$(ulimit -n)|$(umask)|$(pwd)|$$|$PPID"; cat ../lk"#,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let work = std::fs::canonicalize(&work).unwrap();
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "from-argfile|from-envfile|0|40|0027|{}|{pid}|{}\n{pid}\n",
+            work.display(),
+            std::process::id()
+        )
+    );
+}
+
+#[test]
+fn detached_child_reports_late_errors_after_earlier_steps() {
+    let d = scratch();
+    // The parent has exited 0 before the bad -z value is seen; the fdset (step 8) already
+    // sent stderr to ./err, and the lock (step 6) was taken with the detached pid.
+    let st = cmd(d.path(), "runtool")
+        .args(["-d", "-z", "x", "-F", "2>./err", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(0));
+    let want = format!(
+        "runtool: usage error: bad numeric argument for sleep option -z: x\n{}",
+        usage("runtool", USAGE)
+    );
+    assert!(wait_until(LONG, || std::fs::read_to_string(
+        d.path().join("err")
+    )
+    .is_ok_and(|s| s == want)));
+    let st = cmd(d.path(), "runtool")
+        .args([
+            "-d",
+            "-P",
+            "lk",
+            "-F",
+            "1>./dp",
+            "sh",
+            "-c",
+            "cat lk; echo $$",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(0));
+    let file = d.path().join("dp");
+    assert!(wait_until(LONG, || std::fs::read_to_string(&file)
+        .is_ok_and(|s| s.lines().count() == 2)));
+    let s = std::fs::read_to_string(&file).unwrap();
+    let v: Vec<&str> = s.lines().collect();
+    assert_eq!(
+        v[0], v[1],
+        "the pid written is the program's, after detaching"
+    );
+}
+
+#[test]
+fn umask_comes_before_the_fdset() {
+    let d = scratch();
+    let o = run(d.path(), "runtool", &["-F", "1>./f", "-m", "277", "true"]);
+    assert_eq!(code(&o), 0);
+    let mode = std::fs::metadata(d.path().join("f"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o400);
+    // An option value that starts with `-` is still the value.
+    let o = run(d.path(), "runtool", &["-0", "-h", "catargs", "x"]);
+    assert_eq!(stdout(&o), "-h\nx\n");
+}
+
+#[test]
+fn lock_fdset_and_chdir_happen_before_setuid() {
+    if skip_unless_root("runtool -u after privileged steps") {
+        return;
+    }
+    // A directory only root may enter: everything runtool does there must precede -u.
+    let d = scratch();
+    let priv_dir = d.path().join("priv");
+    std::fs::create_dir(&priv_dir).unwrap();
+    std::fs::set_permissions(&priv_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let o = run(
+        Path::new("/"),
+        "runtool",
+        &[
+            "-u",
+            "nobody",
+            "-P",
+            priv_dir.join("lk").to_str().unwrap(),
+            "-F",
+            &format!("1>{}", priv_dir.join("out").display()),
+            "-c",
+            priv_dir.to_str().unwrap(),
+            "sh",
+            "-c",
+            "id -u; echo $$; cat lk 2>/dev/null || echo no-access",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = std::fs::read_to_string(priv_dir.join("out")).unwrap();
+    let v: Vec<&str> = out.lines().collect();
+    assert_eq!(v.len(), 3, "{out}");
+    assert_eq!(v[0], id_of("-u", "nobody"));
+    assert_eq!(v[2], "no-access");
+    assert_eq!(
+        std::fs::read_to_string(priv_dir.join("lk")).unwrap(),
+        format!("{}\n", v[1])
+    );
+}
