@@ -26,6 +26,7 @@ fn finish(child: Child) -> std::process::Output {
 #[test]
 fn rundeux_pipes_restarts_and_shuts_down() {
     let d = scratch();
+    let started = std::time::Instant::now();
     let child = cmd(d.path(), "rundeux")
         .args(["sh", "-c", "echo hi", "::", "sh", "-c", "cat >> log"])
         .stderr(Stdio::piped())
@@ -39,9 +40,13 @@ fn rundeux_pipes_restarts_and_shuts_down() {
         >= 3));
     kill(child.id(), "TERM");
     let o = finish(child);
+    let elapsed = started.elapsed().as_secs();
     assert_eq!(o.status.code(), Some(0));
     let log = read(&d.path().join("log"));
     assert!(log.lines().all(|l| l == "hi"), "{log}");
+    // The throttle: one start at once, then at most one a second.
+    let n = log.lines().count() as u64;
+    assert!(n <= elapsed + 2, "{n} starts in {elapsed} s");
     assert!(stderr(&o)
         .lines()
         .any(|l| l == "rundeux: warning: pausing for respawn of sh ..."));
@@ -198,16 +203,25 @@ fn runtrap_runs_the_trapper() {
         read(&d.path().join("trapped")),
         format!("trap myid {sleep_pid} 1 SIGHUP\n")
     );
+    // INT is just another trapped signal for runtrap.
+    kill(child.id(), "INT");
+    assert!(wait_until(LONG, || read(&d.path().join("trapped"))
+        .lines()
+        .count()
+        == 2));
     kill(child.id(), "TERM");
     let o = finish(child);
     assert_eq!(o.status.code(), Some(0));
     let err = stderr(&o);
+    assert!(err.contains("runtrap: warning: do_trap() on signal SIGINT\n"));
     assert!(err.contains("runtrap: warning: do_trap() on signal SIGHUP\n"));
     assert!(err.contains("runtrap: warning: trapper completion\n"));
     assert!(err.contains("runtrap: warning: do_trap() on signal SIGTERM\n"));
     assert_eq!(
         read(&d.path().join("trapped")),
-        format!("trap myid {sleep_pid} 1 SIGHUP\ntrap myid {sleep_pid} 15 SIGTERM\n")
+        format!(
+            "trap myid {sleep_pid} 1 SIGHUP\ntrap myid {sleep_pid} 2 SIGINT\ntrap myid {sleep_pid} 15 SIGTERM\n"
+        )
     );
 }
 
@@ -247,4 +261,112 @@ fn runtrap_usage() {
             usage("runtrap", "[-hV] id trapper child [args ...]")
         ),
     );
+}
+
+#[test]
+fn rundeux_int_terminates_with_term_to_the_program() {
+    let d = scratch();
+    let child = cmd(d.path(), "rundeux")
+        .args([
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 0' TERM; trap 'echo got-int' INT; trap 'echo got-usr1' USR1; \
+             echo $$ > prog.pid; while :; do sleep 0.05; done",
+            "::",
+            "sh",
+            "-c",
+            "while read l; do echo \"$l\" >> log; done",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(LONG, || d.path().join("prog.pid").exists()));
+    kill(child.id(), "USR1");
+    assert!(wait_until(LONG, || read(&d.path().join("log")).contains("got-usr1")));
+    // INT ends rundeux like TERM: the program gets TERM (never INT), the logger drains, exit 0.
+    kill(child.id(), "INT");
+    let o = finish(child);
+    assert_eq!(o.status.code(), Some(0));
+    let log = read(&d.path().join("log"));
+    assert_eq!(log, "got-usr1\ngot-term\n");
+}
+
+/// Whether `pid` has exited (gone, or a zombie nobody reaps).
+fn gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s
+            .rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn rundeux_detaches_with_d() {
+    if !linux() {
+        eprintln!("skipping rundeux -d: watches the detached supervisor through /proc");
+        return;
+    }
+    let d = scratch();
+    let st = cmd(d.path(), "rundeux")
+        .args([
+            "-d",
+            "sh",
+            "-c",
+            "echo $PPID > sup.pid; echo hi; exec sleep 1000",
+            "::",
+            "sh",
+            "-c",
+            "cat >> log",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(0));
+    assert!(wait_until(LONG, || read(&d.path().join("log")) == "hi\n"));
+    let sup = read(&d.path().join("sup.pid")).trim().to_string();
+    let stat = std::fs::read_to_string(format!("/proc/{sup}/stat")).unwrap();
+    // Fields after the name: state ppid pgrp session; the detached supervisor leads a session.
+    let f: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(f[3], sup, "{stat}");
+    kill(sup.parse().unwrap(), "TERM");
+    assert!(wait_until(LONG, || gone(&sup)));
+}
+
+#[test]
+fn runtrap_discards_signals_after_term() {
+    let d = scratch();
+    // The trapper records but does not stop the program.
+    trapper(d.path(), "");
+    let child = cmd(d.path(), "runtrap")
+        .args(["id", "./t", "sleep", "100"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut sleep_pid = String::new();
+    assert!(wait_until(LONG, || {
+        let o = Command::new("pgrep")
+            .args(["-P", &child.id().to_string(), "sleep"])
+            .output()
+            .unwrap();
+        sleep_pid = stdout(&o).trim().to_string();
+        !sleep_pid.is_empty()
+    }));
+    kill(child.id(), "TERM");
+    let trapped = d.path().join("trapped");
+    assert!(wait_until(LONG, || read(&trapped).lines().count() == 1));
+    // From now on signals are dropped; HUP (1) is delivered before the CHLD (17) of the
+    // program's death, so a trapper run for it would show up before runtrap exits.
+    kill(child.id(), "HUP");
+    kill(sleep_pid.parse().unwrap(), "KILL");
+    let o = finish(child);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(read(&trapped), format!("trap id {sleep_pid} 15 SIGTERM\n"));
 }
