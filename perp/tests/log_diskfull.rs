@@ -19,6 +19,24 @@ fn have_prlimit() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Gives `pid` back its file size: the soft limit goes up to the hard one (raising only the
+/// soft limit needs no privilege, CI runs without CAP_SYS_RESOURCE).
+fn restore_fsize(pid: i32) {
+    let (_, hard) = platform::rlimit::get(platform::rlimit::Resource::Fsize).unwrap();
+    let hard = if hard == platform::rlimit::INFINITY {
+        "unlimited".to_string()
+    } else {
+        hard.to_string()
+    };
+    let st = Command::new("prlimit")
+        .arg("--pid")
+        .arg(pid.to_string())
+        .arg(format!("--fsize={hard}:"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "prlimit --fsize={hard}:");
+}
+
 #[test]
 fn full_disk_stalls_without_losing_lines() {
     if !have_prlimit() {
@@ -66,13 +84,7 @@ fn full_disk_stalls_without_losing_lines() {
     assert!(tl.child.try_wait().unwrap().is_none(), "tinylog is alive");
 
     // Space returns.
-    let st = Command::new("prlimit")
-        .arg("--pid")
-        .arg(tl.pid().to_string())
-        .arg("--fsize=unlimited")
-        .status()
-        .unwrap();
-    assert!(st.success());
+    restore_fsize(tl.pid());
     writer.join().unwrap();
     assert_eq!(tl.wait().code(), Some(0));
 
@@ -96,6 +108,80 @@ fn full_disk_stalls_without_losing_lines() {
         .iter()
         .filter(|l| l.contains("pausing"))
         .all(|l| l.starts_with("warning: tinylog[")));
+}
+
+/// A logger restart while the disk is full: SIGTERM arrives while tinylog waits to write, with
+/// a line begun in what it has read and the rest of that line in the pipe. It finishes that
+/// line from the pipe, exits 0, and a second tinylog on the same pipe (as perpd restarts a
+/// logger) starts at the next line: every line exactly once, none cut in two.
+#[test]
+fn sigterm_while_stalled_leaves_the_pipe_at_a_line_boundary() {
+    if !have_prlimit() {
+        eprintln!("skipped: util-linux prlimit is not installed");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let l = t.path().join("log");
+    // 100-byte lines: reads of 1024 bytes (or pages) end inside a line.
+    let line = |i: usize| format!("line {i:06} {}\n", "w".repeat(87));
+    let mut input = Vec::new();
+    for i in 0..300 {
+        input.extend_from_slice(line(i).as_bytes());
+    }
+    assert_eq!(input.len(), 30_000, "fits in a pipe: written at once");
+    let (r, w) = platform::child::pipe().unwrap();
+    let r_again = r.try_clone().unwrap();
+    let mut w = std::fs::File::from(w);
+
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("ulimit -S -f 8 && exec \"$0\" -s 1000000 \"$1\"")
+        .arg(tinylog())
+        .arg(&l)
+        .env_remove("TINYLOG_ZIP");
+    let mut first = Running::spawn_with_stdin(c, r.into());
+    {
+        use std::io::Write;
+        w.write_all(&input).unwrap();
+    }
+    assert!(
+        wait_until(|| first.stderr_has("]: pausing on write() error: file too big (EFBIG)")),
+        "{:?}",
+        first.stderr()
+    );
+    first.signal(platform::signal::Signal::SIGTERM);
+    // The write is retried, not abandoned, after SIGTERM.
+    assert!(
+        stays_false(std::time::Duration::from_millis(200), || first
+            .child
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "tinylog waits for space even after SIGTERM"
+    );
+    restore_fsize(first.pid());
+    assert_eq!(first.wait().code(), Some(0));
+    let cur = read(&l.join("current"));
+    assert!(cur.len() >= 4000, "it got past the stall: {}", cur.len());
+    assert_eq!(
+        cur.len() % 100,
+        0,
+        "the last line is whole: {:?}",
+        String::from_utf8_lossy(&cur[cur.len().saturating_sub(120)..])
+    );
+    assert!(cur == input[..cur.len()], "a prefix of the input, in order");
+    assert!(cur.len() < input.len(), "unread lines stayed in the pipe");
+
+    // The next logger on the same pipe.
+    let mut c = Command::new(tinylog());
+    c.args(["-s", "1000000"]).arg(&l).env_remove("TINYLOG_ZIP");
+    let mut second = Running::spawn_with_stdin(c, r_again.into());
+    drop(w);
+    assert_eq!(second.wait().code(), Some(0));
+    assert!(
+        read(&l.join("current")) == input,
+        "every line exactly once across the restart"
+    );
 }
 
 /// Unmounts (lazily) on drop, so a failing test leaves no mount behind.

@@ -46,6 +46,11 @@ impl LineCutter {
         (data.len(), None)
     }
 
+    /// Whether a line has begun and its newline not yet been seen.
+    pub fn is_mid_line(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
     /// At end of input: the unterminated final fragment, if any.
     pub fn finish(&mut self) -> Option<&[u8]> {
         self.take()
@@ -206,6 +211,21 @@ mod tests {
         );
         assert_eq!(lines(1000, b"\r\n", false), vec![b"?".to_vec()]);
         assert!(lines(1000, b"frag", false).is_empty());
+    }
+
+    #[test]
+    fn mid_line_state() {
+        let mut c = LineCutter::new(4);
+        assert!(!c.is_mid_line());
+        c.feed(b"abcdefg");
+        assert!(
+            c.is_mid_line(),
+            "still mid-line while the excess is discarded"
+        );
+        assert_eq!(c.feed(b"\n").1, Some(&b"abcd"[..]));
+        assert!(!c.is_mid_line());
+        c.feed(b"\n");
+        assert!(!c.is_mid_line());
     }
 
     #[test]

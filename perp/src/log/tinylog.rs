@@ -9,6 +9,9 @@
 //! * the compressor (`-z`) runs beside the logger instead of inside the rotation: archives wait
 //!   in a queue and are compressed one at a time, so input never waits for a compressor;
 //!   pruning runs after each compression, and at exit tinylog waits for the queue to drain;
+//! * a SIGTERM that arrives after a read ended inside a line first reads the rest of that line
+//!   if it is already in stdin (byte by byte, at most a second), so a logger restart on a pipe
+//!   that perpd keeps open never cuts a line in two;
 //! * a `previous` left by a rotation that was interrupted is archived at start-up instead of
 //!   being overwritten by the next rotation;
 //! * several archives are pruned in one pass (the original's defect).
@@ -51,6 +54,8 @@ const DEFAULT_ZIP: &str = "/usr/bin/gzip";
 /// Retry back-off: the first wait, and the cap it doubles up to.
 const BACKOFF_FIRST: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_millis(1600);
+/// After SIGTERM, how long tinylog may spend reading the rest of a line already begun.
+const COMPLETE_MAX: Duration = Duration::from_secs(1);
 /// The original's fixed pause for stat/link/prune failures.
 const PAUSE_LONG: Duration = Duration::from_secs(1);
 /// The write-failure warning, and the step named if SIGTERM ended the wait.
@@ -338,19 +343,56 @@ impl Tinylog {
             if n == 0 {
                 break 'input;
             }
-            let mut data = &buf[..n];
-            while !data.is_empty() {
-                let (used, line) = cutter.feed(data);
-                if let Some(line) = line {
-                    self.log_line(line);
-                }
-                data = &data[used..];
-            }
+            self.feed(&mut cutter, &buf[..n]);
+        }
+        if self.term {
+            self.complete_line(&mut cutter);
         }
         if let Some(line) = cutter.finish() {
             self.log_line(line);
         }
         self.finish()
+    }
+
+    /// Logs every line `data` completes.
+    fn feed(&mut self, cutter: &mut LineCutter, mut data: &[u8]) {
+        while !data.is_empty() {
+            let (used, line) = cutter.feed(data);
+            if let Some(line) = line {
+                self.log_line(line);
+            }
+            data = &data[used..];
+        }
+    }
+
+    /// SIGTERM arrived after a read that ended inside a line. If the rest of that line is
+    /// already waiting in stdin, it is read (one byte at a time, so nothing after its newline
+    /// is taken) and the line logged whole: the next logger on the same pipe, as under perpd,
+    /// then starts at a line boundary instead of logging the tail as a line of its own. What the
+    /// writer has not written yet is not waited for, and the whole effort is bounded in time.
+    fn complete_line(&mut self, cutter: &mut LineCutter) {
+        let deadline = monotonic() + COMPLETE_MAX;
+        let mut byte = [0u8; 1];
+        let mut events = Vec::new();
+        while cutter.is_mid_line() && monotonic() < deadline {
+            if self.stdin_polled {
+                if let Err(e) = self.poller.wait(&mut events, Some(Duration::ZERO)) {
+                    self.diag.fatal("failure waiting for input", &e);
+                }
+                if events.iter().any(|e| e.token == TOKEN_SIGNALS) {
+                    self.drain_signals();
+                }
+                if !events.iter().any(|e| e.token == TOKEN_STDIN) {
+                    return;
+                }
+            }
+            match self.stdin.as_mut().map(|f| f.read(&mut byte)) {
+                Some(Ok(1)) => self.feed(cutter, &byte),
+                Some(Err(e)) if e.kind() == ErrorKind::Interrupted => {}
+                // End of input, nothing more now, or a read error: the fragment is logged as is.
+                _ => return,
+            }
+        }
     }
 
     /// EOF or SIGTERM: mark `current` clean, wait for compressions, exit 0.

@@ -137,8 +137,13 @@ pub struct Running {
 }
 
 impl Running {
-    pub fn spawn(mut cmd: Command) -> Running {
-        cmd.stdin(Stdio::piped())
+    pub fn spawn(cmd: Command) -> Running {
+        Running::spawn_with_stdin(cmd, Stdio::piped())
+    }
+
+    /// As `spawn`, with stdin given (then `write` and `close` do nothing useful).
+    pub fn spawn_with_stdin(mut cmd: Command, stdin: Stdio) -> Running {
+        cmd.stdin(stdin)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn");
