@@ -135,6 +135,23 @@ fn runlock_check_mode() {
 }
 
 #[test]
+fn runlock_check_failure() {
+    let d = scratch();
+    write(d.path(), "file", b"");
+    let o = run(d.path(), "runlock", &["-c", "file/lk"]);
+    expect(
+        &o,
+        111,
+        "runlock: fatal: failure checking lock on file/lk: not a directory (ENOTDIR)\n",
+    );
+    // -q silences the failure too; the status stays.
+    let o = run(d.path(), "runlock", &["-cq", "file/lk"]);
+    expect(&o, 111, "");
+    let o = run(d.path(), "runlock", &["-cq", "lk"]);
+    expect(&o, 0, "");
+}
+
+#[test]
 fn runlock_open_failure() {
     let d = scratch();
     let o = run(d.path(), "runlock", &["nodir/lk", "true"]);
@@ -323,6 +340,24 @@ fn path_search_rules() {
         111,
         "runsession: fatal: unable to run x: file does not exist (ENOENT)\n",
     );
+    // A candidate longer than PATH_MAX is skipped; if it was the last, that is the error.
+    let long = format!("/{}", "d".repeat(5000));
+    let o = cmd(d.path(), "runsession")
+        .arg("x")
+        .env("PATH", &long)
+        .output()
+        .unwrap();
+    expect(
+        &o,
+        111,
+        "runsession: fatal: unable to run x: file name too long (ENAMETOOLONG)\n",
+    );
+    let o = cmd(d.path(), "runsession")
+        .arg("x")
+        .env("PATH", format!("{long}:."))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "x\n");
     let o = run(d.path(), "runsession", &[""]);
     expect(
         &o,
@@ -438,6 +473,25 @@ fn runuid_errors() {
         111,
         &format!("runuid: fatal: too many group names in group list {many}\n"),
     );
+    for list in ["", ":sys", "sys:"] {
+        let o = run(d, "runuid", &["-S", list, "nobody", "true"]);
+        expect(
+            &o,
+            100,
+            &format!("runuid: fatal: empty group name found in group list {list}\n"),
+        );
+    }
+    let long = "g".repeat(255);
+    let o = run(d, "runuid", &["-S", &long, "nobody", "true"]);
+    expect(
+        &o,
+        111,
+        &format!("runuid: fatal: excessive length group name found in {long}\n"),
+    );
+    // 31 names (32 gids with the primary one) is the most allowed.
+    let most = vec!["sys"; 31].join(":");
+    let o = run(d, "runuid", &["-S", &most, "nobody", "true"]);
+    expect(&o, 0, "");
     let o = run(d, "runuid", &["nobody"]);
     assert!(stderr(&o).starts_with("runuid: usage error: missing required argument(s)\n"));
     let o = run(d, "runuid", &["root:root", "true"]);
