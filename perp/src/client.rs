@@ -158,8 +158,8 @@ impl ConnectError {
 pub enum ExchangeError {
     Write(io::Error),
     Read(io::Error),
-    /// The server closed the connection instead of replying. Reported like the original
-    /// ("unknown packet type", §5.9) by the tools, but kept apart here.
+    /// The server closed the connection instead of replying: reported as [`EOF_TEXT`] /
+    /// [`EOF_NAME`] (the original's "unknown packet type", §5.9, misled).
     Eof,
     Reply(ReplyError),
 }
@@ -170,6 +170,13 @@ impl ExchangeError {
         matches!(self, ExchangeError::Reply(ReplyError::Protocol(_)))
     }
 }
+
+/// How the tools describe a connection perpd closed instead of replying. The original
+/// reported it as "unknown packet type in reply" (§5.9); this says what happened, in the
+/// place where a read error's `MESG (ENAME)` goes.
+pub const EOF_TEXT: &str = "connection closed by perpd (EOF)";
+/// The pseudo errno name of that case, where perpls and the JSON output give an errno name.
+pub const EOF_NAME: &str = "EOF";
 
 /// Whether the connected perpd answers the `H` extension request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -242,6 +242,11 @@ fn do_control(
                 "error: {name}: error reading response: {}",
                 platform::errno::describe_io(&e)
             )),
+            // The original said "unknown packet type" here (§5.9); say what happened.
+            Err(ExchangeError::Eof) => ctx.error(&format!(
+                "error: {name}: error reading response: {}",
+                client::EOF_TEXT
+            )),
             Err(e) if e.is_protocol() => {
                 ctx.error(&format!("error: {name}: unknown packet protocol in reply"))
             }

@@ -263,6 +263,10 @@ fn reply_outcome(reply: Result<Reply, ExchangeError>, history: Option<History>) 
             "failure pkt_read() during status query",
             client::io_errno_name(&e),
         ),
+        Err(ExchangeError::Eof) => Outcome::Error(
+            "failure pkt_read() during status query",
+            client::EOF_NAME.into(),
+        ),
         Err(e) if e.is_protocol() => {
             Outcome::Error("unknown packet protocol in status reply", "EPROTO".into())
         }

@@ -98,6 +98,13 @@ pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
         Err(ExchangeError::Read(e)) => {
             prog.fatal_sys("failure pkt_read() from perpd control socket", &e)
         }
+        Err(ExchangeError::Eof) => prog.fatal(
+            EXIT_FATAL,
+            &format!(
+                "failure pkt_read() from perpd control socket: {}",
+                client::EOF_TEXT
+            ),
+        ),
         Err(e) if e.is_protocol() => prog.fatal(
             EXIT_FATAL,
             "unknown protocol found in reply from perpd control socket",

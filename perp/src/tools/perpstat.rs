@@ -200,6 +200,14 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
                 "error reading response",
                 client::io_errno_name(&e),
             ),
+            Err(ExchangeError::Eof) => fail(
+                format!(
+                    "error: {name}: error reading response: {}",
+                    client::EOF_TEXT
+                ),
+                "error reading response",
+                client::EOF_NAME.into(),
+            ),
             Err(e) if e.is_protocol() => fail(
                 format!("error: {name}: unknown packet protocol in reply"),
                 "unknown packet protocol in reply",

@@ -1,0 +1,483 @@
+//! Shared by the tools_* tests: a strict validator for the JSON schema documented in
+//! perpls(8) (section JSON SCHEMA), and a scripted peer that stands in for a perpd on a real
+//! socket, answering each service the way a test asks (any status, an error, a malformed
+//! reply, a hang-up) so that every output format can be compared as exact text.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use perp::protocol::{
+    DevIno, ExitKind, ExitRecord, Frame, History, Reply, Request, ServiceFlags, Status, SubHistory,
+    SubStatus, Tain,
+};
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------------------------
+// JSON schema, version 1 (perpls(8) JSON SCHEMA)
+
+/// Every member name the schema documents (objects at all levels).
+pub const SCHEMA_MEMBERS: &[&str] = &[
+    "schema_version",
+    "name",
+    "state",
+    "error",
+    "message",
+    "errno",
+    "perpd_pid",
+    "activated_seconds",
+    "flags",
+    "active",
+    "haslog",
+    "cull",
+    "cycle",
+    "flag_down",
+    "flag_once",
+    "main",
+    "log",
+    "pid",
+    "seconds",
+    "reset",
+    "once",
+    "paused",
+    "want_down",
+    "failing",
+    "restarts",
+    "exits",
+    "time",
+    "exit_code",
+    "signal",
+    "ran_seconds",
+];
+/// The values of a service's `state`.
+pub const SERVICE_STATES: &[&str] = &[
+    "active",
+    "deactivating",
+    "reactivating",
+    "inactive",
+    "error",
+];
+/// The values of a subservice's `state`.
+pub const SUB_STATES: &[&str] = &[
+    "up",
+    "down",
+    "resetting",
+    "paused",
+    "want-down",
+    "once",
+    "failing",
+];
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    k.sort_unstable();
+    k
+}
+
+#[track_caller]
+fn exact_keys(v: &Value, want: &[&str]) {
+    let mut w = want.to_vec();
+    w.sort_unstable();
+    assert_eq!(keys(v), w, "members of {v}");
+}
+
+#[track_caller]
+fn uint(v: &Value, what: &str) -> u64 {
+    v.as_u64()
+        .unwrap_or_else(|| panic!("{what} is not an unsigned integer: {v}"))
+}
+
+#[track_caller]
+fn flag_object(v: &Value, names: &[&str]) {
+    exact_keys(v, names);
+    for n in names {
+        assert!(v[n].is_boolean(), "flag {n} not a boolean: {v}");
+    }
+}
+
+/// Checks one subservice object; `history` says whether `restarts`/`exits` must be present.
+#[track_caller]
+fn validate_sub(v: &Value, history: Option<bool>) {
+    let has_hist = v.get("restarts").is_some();
+    assert_eq!(
+        has_hist,
+        v.get("exits").is_some(),
+        "restarts without exits: {v}"
+    );
+    if let Some(h) = history {
+        assert_eq!(has_hist, h, "history members present = {has_hist}: {v}");
+    }
+    let mut want = vec!["pid", "state", "seconds", "flags"];
+    if has_hist {
+        want.extend(["restarts", "exits"]);
+    }
+    exact_keys(v, &want);
+    let pid = uint(&v["pid"], "pid");
+    let state = v["state"].as_str().expect("state is a string");
+    assert!(SUB_STATES.contains(&state), "unknown state {state}");
+    assert!(
+        v["seconds"].is_null() || v["seconds"].is_u64(),
+        "seconds: {v}"
+    );
+    flag_object(
+        &v["flags"],
+        &["reset", "once", "paused", "want_down", "failing"],
+    );
+    let f = |n: &str| v["flags"][n].as_bool().unwrap();
+    // The state word agrees with pid and flags.
+    match state {
+        "down" => assert!(pid == 0 && !f("failing"), "{v}"),
+        "failing" => assert!(pid == 0 && f("failing"), "{v}"),
+        "resetting" => assert!(pid != 0 && f("reset"), "{v}"),
+        "paused" => assert!(pid != 0 && f("paused") && !f("reset"), "{v}"),
+        "want-down" => assert!(pid != 0 && f("want_down") && !f("reset"), "{v}"),
+        "once" => assert!(pid != 0 && f("once") && !f("reset"), "{v}"),
+        "up" => assert!(
+            pid != 0 && !f("reset") && !f("paused") && !f("want_down") && !f("once"),
+            "{v}"
+        ),
+        _ => unreachable!(),
+    }
+    if has_hist {
+        uint(&v["restarts"], "restarts");
+        let exits = v["exits"].as_array().expect("exits is an array");
+        for e in exits {
+            exact_keys(e, &["time", "exit_code", "signal", "ran_seconds"]);
+            assert!(e["time"].as_f64().is_some_and(|t| t > 0.0), "time: {e}");
+            assert!(
+                e["ran_seconds"].as_f64().is_some_and(|t| t >= 0.0),
+                "ran_seconds: {e}"
+            );
+            assert!(e["exit_code"].is_null() || e["exit_code"].is_u64(), "{e}");
+            assert!(e["signal"].is_null() || e["signal"].is_u64(), "{e}");
+            assert!(
+                e["exit_code"].is_null() != e["signal"].is_null(),
+                "exactly one of exit_code/signal: {e}"
+            );
+        }
+    }
+}
+
+/// Checks one output line against schema version 1 and returns the parsed object.
+/// `history`: `Some(true)`/`Some(false)` when the history members must/must not be there.
+#[track_caller]
+pub fn validate(line: &str, history: Option<bool>) -> Value {
+    assert!(!line.contains('\n'), "one object per line: {line:?}");
+    let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(v["schema_version"], 1, "{line}");
+    assert!(v["name"].is_string(), "{line}");
+    let state = v["state"].as_str().expect("state is a string");
+    assert!(SERVICE_STATES.contains(&state), "unknown state {state}");
+    match state {
+        "inactive" => exact_keys(&v, &["schema_version", "name", "state"]),
+        "error" => {
+            exact_keys(&v, &["schema_version", "name", "state", "error"]);
+            exact_keys(&v["error"], &["message", "errno"]);
+            assert!(v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()));
+            let errno = v["error"]["errno"].as_str().expect("errno is a string");
+            assert!(
+                errno.len() > 1
+                    && errno.starts_with('E')
+                    && errno[1..]
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+                "errno name {errno}"
+            );
+        }
+        _ => {
+            exact_keys(
+                &v,
+                &[
+                    "schema_version",
+                    "name",
+                    "state",
+                    "perpd_pid",
+                    "activated_seconds",
+                    "flags",
+                    "main",
+                    "log",
+                ],
+            );
+            assert!(uint(&v["perpd_pid"], "perpd_pid") > 0);
+            uint(&v["activated_seconds"], "activated_seconds");
+            flag_object(
+                &v["flags"],
+                &[
+                    "active",
+                    "haslog",
+                    "cull",
+                    "cycle",
+                    "flag_down",
+                    "flag_once",
+                ],
+            );
+            let f = |n: &str| v["flags"][n].as_bool().unwrap();
+            assert_eq!(f("cull"), state != "active", "{line}");
+            assert_eq!(f("cycle"), state == "reactivating", "{line}");
+            assert_eq!(f("haslog"), !v["log"].is_null(), "{line}");
+            validate_sub(&v["main"], history);
+            if !v["log"].is_null() {
+                validate_sub(&v["log"], history);
+            }
+        }
+    }
+    v
+}
+
+/// Validates every line of a `--json` output.
+#[track_caller]
+pub fn validate_all(out: &str, history: Option<bool>) -> Vec<Value> {
+    out.lines().map(|l| validate(l, history)).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scripted peer
+
+/// EPROTO, ENOTDIR, EBUSY as a Linux perpd sends them (native numbers travel on the wire).
+pub const EPROTO: u32 = 71;
+pub const ENOTDIR: u32 = 20;
+pub const EBUSY: u32 = 16;
+
+/// One subservice: pid, age of its "when" in seconds (`None`: zero timestamp), flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Sub(pub u32, pub Option<u32>, pub u8);
+
+/// What the peer answers for one service (to `Q`; `C` gets `E 0` unless this is an error).
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// Service flags, main, log; activated 100 s ago.
+    Status(u8, Sub, Sub),
+    Error(u32),
+    /// A reply with protocol byte 3.
+    BadProtocol,
+    /// A reply of type `Z`.
+    BadType,
+    /// Close the connection without a reply.
+    Close,
+}
+
+/// How the peer treats the exit-history request `H`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnHistory {
+    /// `E` EPROTO, like the C perpd; and, like it, a connection that sends a second request
+    /// before the first reply is closed (§4.11.2).
+    Eproto,
+    /// Close the connection (a stricter server); no pipelining either.
+    Close,
+    /// Answer with [`history_now`] and serve pipelined requests, like this perpd.
+    Answer,
+}
+
+/// A quarter second more than the nominal age, so that the client's rounding gives the
+/// nominal value even if it took its "now" up to 0.75 s before the reply.
+fn tain_ago(secs: u32) -> Tain {
+    Tain::from_system_time(SystemTime::now() - Duration::from_secs_f64(f64::from(secs) + 0.25))
+}
+
+fn sub_now(s: Sub) -> SubStatus {
+    SubStatus {
+        pid: s.0,
+        when: s.1.map(tain_ago).unwrap_or(Tain::ZERO),
+        flags: perp::protocol::SubFlags(s.2),
+    }
+}
+
+/// The status of an [`Answer::Status`] as of now.
+pub fn status_now(flags: u8, main: Sub, log: Sub) -> Status {
+    Status {
+        perpd_pid: 4242,
+        perpd_start: tain_ago(200),
+        activated: tain_ago(100),
+        flags: ServiceFlags(flags),
+        main: sub_now(main),
+        log: sub_now(log),
+    }
+}
+
+/// The history [`OnHistory::Answer`] serves: main restarted 3 times, exited with 3 after 2 s
+/// (10 s ago) and was killed by SIGKILL after 60.501 s (80 s ago); the log never exited.
+pub fn history_now() -> History {
+    History {
+        main: SubHistory {
+            restarts: 3,
+            exits: vec![
+                ExitRecord {
+                    when: tain_ago(10),
+                    kind: ExitKind::Exited(3),
+                    ran_ms: 2_000,
+                },
+                ExitRecord {
+                    when: tain_ago(80),
+                    kind: ExitKind::Signaled(9),
+                    ran_ms: 60_501,
+                },
+            ],
+        },
+        log: SubHistory::default(),
+    }
+}
+
+/// What the peer saw.
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub requests: Vec<Request>,
+    pub connections: usize,
+    /// Connections closed because a second request came before the first reply.
+    pub pipelined: usize,
+}
+
+/// A base directory with sticky service directories and the peer on its control socket.
+pub struct Peer {
+    pub dir: tempfile::TempDir,
+    pub seen: Arc<Mutex<Seen>>,
+    answers: Arc<Mutex<HashMap<DevIno, Answer>>>,
+}
+
+impl Peer {
+    pub fn start(mode: OnHistory, services: &[(&str, Answer)]) -> Peer {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".control")).unwrap();
+        let listener = UnixListener::bind(dir.path().join(".control/perpd.sock")).unwrap();
+        let peer = Peer {
+            dir,
+            seen: Arc::default(),
+            answers: Arc::default(),
+        };
+        for (name, a) in services {
+            peer.add(name, a.clone());
+        }
+        let (seen, answers) = (peer.seen.clone(), peer.answers.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                seen.lock().unwrap().connections += 1;
+                let (s, a) = (seen.clone(), answers.clone());
+                std::thread::spawn(move || serve(conn, mode, s, a));
+            }
+        });
+        peer
+    }
+
+    pub fn base(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Adds a sticky service directory `name` answered with `a`.
+    pub fn add(&self, name: &str, a: Answer) {
+        let p = self.base().join(name);
+        std::fs::create_dir(&p).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o1755)).unwrap();
+        let md = std::fs::metadata(&p).unwrap();
+        let id = DevIno {
+            dev: md.dev(),
+            ino: md.ino(),
+        };
+        self.answers.lock().unwrap().insert(id, a);
+    }
+
+    /// The `C` requests seen: (command byte, flags).
+    pub fn controls(&self) -> Vec<(u8, u8)> {
+        self.seen
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter_map(|r| match r {
+                Request::Control { command, flags, .. } => Some((*command, flags.0)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn history_requests(&self) -> usize {
+        let s = self.seen.lock().unwrap();
+        s.requests
+            .iter()
+            .filter(|r| matches!(r, Request::History(_)))
+            .count()
+    }
+}
+
+fn serve(
+    mut conn: UnixStream,
+    mode: OnHistory,
+    seen: Arc<Mutex<Seen>>,
+    answers: Arc<Mutex<HashMap<DevIno, Answer>>>,
+) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let mut reqs = Vec::new();
+        while let Some((frame, used)) = Frame::parse(&buf) {
+            reqs.push(Request::from_frame(&frame));
+            buf.drain(..used);
+        }
+        if reqs.len() > 1 && mode != OnHistory::Answer {
+            seen.lock().unwrap().pipelined += 1;
+            return;
+        }
+        let mut wire = Vec::new();
+        for req in reqs {
+            seen.lock().unwrap().requests.push(req.clone());
+            let (id, is_query) = match &req {
+                Request::Query(id) => (*id, true),
+                Request::Control { id, .. } => (*id, false),
+                Request::History(id) => match mode {
+                    OnHistory::Eproto => {
+                        wire.extend(Reply::Error(EPROTO).encode());
+                        continue;
+                    }
+                    OnHistory::Close => return,
+                    OnHistory::Answer => {
+                        let known = answers.lock().unwrap().contains_key(id);
+                        let r = if known {
+                            Reply::History(history_now())
+                        } else {
+                            Reply::Error(ENOTDIR)
+                        };
+                        wire.extend(r.encode());
+                        continue;
+                    }
+                },
+                _ => {
+                    wire.extend(Reply::Error(EPROTO).encode());
+                    continue;
+                }
+            };
+            let answer = answers.lock().unwrap().get(&id).cloned();
+            match answer {
+                None => wire.extend(Reply::Error(if is_query { ENOTDIR } else { 2 }).encode()),
+                Some(Answer::Status(f, m, l)) if is_query => {
+                    wire.extend(Reply::Status(status_now(f, m, l)).encode())
+                }
+                Some(Answer::Status(..)) => wire.extend(Reply::Error(0).encode()),
+                Some(Answer::Error(code)) => wire.extend(Reply::Error(code).encode()),
+                Some(Answer::BadProtocol) => wire.extend([3, b'E', 4, 0, 0, 0, 0]),
+                Some(Answer::BadType) => wire.extend([2, b'Z', 4, 0, 0, 0, 0]),
+                Some(Answer::Close) => {
+                    let _ = conn.write_all(&wire);
+                    return;
+                }
+            }
+        }
+        if conn.write_all(&wire).is_err() {
+            return;
+        }
+    }
+}
