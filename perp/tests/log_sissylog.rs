@@ -305,3 +305,88 @@ fn survives_syslogd_restart_without_losing_lines() {
     assert_eq!(warnings.len(), 1, "said once: {warnings:?}");
     assert!(s.stderr_has("sissylog: resuming on syslog socket"));
 }
+
+/// A stand-in syslogd on a stream socket (as some syslog-ng set-ups listen): records end with
+/// a NUL byte, as syslog(3) sends them there.
+struct StreamSyslogd {
+    listener: std::os::unix::net::UnixListener,
+    conn: Option<std::os::unix::net::UnixStream>,
+    buf: Vec<u8>,
+}
+
+impl StreamSyslogd {
+    fn bind(path: &Path) -> StreamSyslogd {
+        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        StreamSyslogd {
+            listener,
+            conn: None,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next record, accepting sissylog's connection first if need be.
+    fn next(&mut self) -> (u32, String) {
+        use std::io::Read;
+        if self.conn.is_none() {
+            let mut got = None;
+            assert!(
+                wait_until(|| {
+                    got = self.listener.accept().ok();
+                    got.is_some()
+                }),
+                "sissylog connects"
+            );
+            let (c, _) = got.unwrap();
+            c.set_nonblocking(false).unwrap();
+            c.set_read_timeout(Some(DEADLINE)).unwrap();
+            self.conn = Some(c);
+        }
+        loop {
+            if let Some(end) = self.buf.iter().position(|&b| b == 0) {
+                let rec: Vec<u8> = self.buf.drain(..=end).collect();
+                return parse(&rec[..end]);
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.conn.as_mut().unwrap().read(&mut chunk).unwrap();
+            assert!(n > 0, "connection closed with {:?} pending", self.buf);
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+#[test]
+fn stream_socket_records_end_with_nul_and_survive_restart() {
+    let _serial = serial();
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("log.sock");
+    let mut d = StreamSyslogd::bind(&path);
+    let mut s = Running::spawn(sissy(&path, &["st"]));
+    assert_eq!(
+        d.next(),
+        (30, "st: sissylog: logging from stdin ...".into())
+    );
+    s.write(b"one\nerror: two\n");
+    assert_eq!(d.next(), (30, "st: one".into()));
+    assert_eq!(d.next(), (27, "st: error: two".into()));
+
+    // The daemon restarts: its connection and socket go away, then a new one listens.
+    drop(d);
+    std::fs::remove_file(&path).unwrap();
+    s.write(b"three\n");
+    assert!(
+        wait_until(|| s.stderr_has("sissylog: warning: pausing on syslog socket")),
+        "{:?}",
+        s.stderr()
+    );
+    let mut d = StreamSyslogd::bind(&path);
+    assert_eq!(d.next(), (30, "st: three".into()));
+    s.write(b"four\n");
+    assert_eq!(d.next(), (30, "st: four".into()));
+    s.close();
+    assert_eq!(s.wait().code(), Some(0));
+    assert_eq!(
+        d.next().1,
+        "st: sissylog: terminating normally on eof reading stdin"
+    );
+}

@@ -5,9 +5,13 @@
 //! (glibc uses local time; rsyslog's imuxsock and journald replace the sender's time anyway).
 //! Unlike syslog(3), a record that cannot be delivered is not dropped: the caller keeps it and
 //! retries, reconnecting, for as long as it takes.
+//!
+//! Like syslog(3), a daemon listening on a stream socket (`EPROTOTYPE` for a datagram connect,
+//! as some syslog-ng set-ups have) is written to over a stream instead, each record ended by a
+//! NUL byte.
 
-use std::io::{self, ErrorKind};
-use std::os::unix::net::UnixDatagram;
+use std::io::{self, ErrorKind, Write};
+use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -60,11 +64,33 @@ pub fn record(facility: u8, sev: Severity, time: SystemTime, ident: &str, text: 
     r
 }
 
+/// How records reach the daemon.
+#[derive(Debug)]
+enum Conn {
+    Datagram(UnixDatagram),
+    /// Records end with a NUL byte, as syslog(3) sends them on a stream.
+    Stream(UnixStream),
+}
+
+impl Conn {
+    fn send(&mut self, rec: &[u8]) -> io::Result<()> {
+        match self {
+            Conn::Datagram(s) => s.send(rec).map(drop),
+            Conn::Stream(s) => {
+                let mut framed = Vec::with_capacity(rec.len() + 1);
+                framed.extend_from_slice(rec);
+                framed.push(0);
+                s.write_all(&framed)
+            }
+        }
+    }
+}
+
 /// A connection to the syslog socket, made again whenever the daemon went away.
 #[derive(Debug)]
 pub struct Client {
     path: PathBuf,
-    sock: Option<UnixDatagram>,
+    sock: Option<Conn>,
 }
 
 impl Client {
@@ -76,13 +102,17 @@ impl Client {
         &self.path
     }
 
-    fn connect(&mut self) -> io::Result<&UnixDatagram> {
+    fn connect(&mut self) -> io::Result<&mut Conn> {
         if self.sock.is_none() {
             let s = UnixDatagram::unbound()?;
-            s.connect(&self.path)?;
-            self.sock = Some(s);
+            let conn = match s.connect(&self.path) {
+                Ok(()) => Conn::Datagram(s),
+                Err(e) if is_wrong_type(&e) => Conn::Stream(UnixStream::connect(&self.path)?),
+                Err(e) => return Err(e),
+            };
+            self.sock = Some(conn);
         }
-        Ok(self.sock.as_ref().expect("just connected"))
+        Ok(self.sock.as_mut().expect("just connected"))
     }
 
     /// One attempt to deliver `rec`. A connection the daemon dropped is replaced at once (a
@@ -91,7 +121,7 @@ impl Client {
         for attempt in 0..2 {
             let res = self.connect().and_then(|s| s.send(rec));
             match res {
-                Ok(_) => return Ok(()),
+                Ok(()) => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
                     // Whatever went wrong, the next attempt starts from a fresh socket.
@@ -104,6 +134,13 @@ impl Client {
         }
         Err(io::Error::from(ErrorKind::NotConnected))
     }
+}
+
+/// `EPROTOTYPE`: the socket is not a datagram socket (a daemon listening on a stream).
+fn is_wrong_type(e: &io::Error) -> bool {
+    e.raw_os_error()
+        .and_then(platform::errno::lookup)
+        .is_some_and(|(name, _)| name == "EPROTOTYPE")
 }
 
 /// Errors that mean "the daemon's socket went away".
