@@ -36,8 +36,11 @@ fn letter_resources(c: char) -> Vec<Resource> {
 }
 
 struct Limits<'t> {
-    tool: &'t Tool,
+    /// Where warnings go (stderr, through the tool).
+    emit: Box<dyn FnMut(String) + 't>,
     verbose: bool,
+    /// Whether this system has a resource (platform's answer; replaceable in unit tests).
+    supported: fn(Resource) -> bool,
     want: [Option<(u64, u64)>; 11],
 }
 
@@ -46,19 +49,34 @@ fn wants_hard(v: &[u8]) -> bool {
     matches!(v.first(), Some(b'=' | b'^' | b'_'))
 }
 
-impl Limits<'_> {
-    fn warn(&self, text: String) {
-        if self.verbose {
-            self.tool
-                .warn_raw(&format!("{} warning: {}", self.tool.name(), text));
+impl<'t> Limits<'t> {
+    fn new(tool: &'t Tool) -> Limits<'t> {
+        let prefix = format!("{} warning: ", tool.name());
+        Limits {
+            emit: Box::new(move |text| tool.warn_raw(&format!("{prefix}{text}"))),
+            verbose: false,
+            supported: Resource::supported,
+            want: [None; 11],
         }
+    }
+
+    /// A warning shown only with `-v` (clamping).
+    fn warn(&mut self, text: String) {
+        if self.verbose {
+            (self.emit)(text);
+        }
+    }
+
+    /// A resource this system lacks is skipped, and always said so: never silently.
+    fn unsupported(&mut self, text: String) {
+        (self.emit)(text);
     }
 
     fn option(&mut self, c: char, value: &OsStr) -> Result<()> {
         for r in letter_resources(c) {
             let name = r.name();
-            if !r.supported() {
-                self.warn(format!(
+            if !(self.supported)(r) {
+                self.unsupported(format!(
                     "option -{c}: resource {name} not supported on this system"
                 ));
                 continue;
@@ -105,9 +123,9 @@ impl Limits<'_> {
                 "NULL or empty argument for resource {name} found in {src}"
             )));
         }
-        if !r.supported() {
+        if !(self.supported)(r) {
             // The original's text lacks the space before "not".
-            self.warn(format!(
+            self.unsupported(format!(
                 "resource {name} from {src}not supported on this system"
             ));
             return Ok(());
@@ -200,11 +218,7 @@ impl Limits<'_> {
 }
 
 fn body(tool: &Tool, argv: &[OsString]) -> Result<Infallible> {
-    let mut lim = Limits {
-        tool,
-        verbose: false,
-        want: [None; 11],
-    };
+    let mut lim = Limits::new(tool);
     let mut use_env = false;
     let mut file: Option<OsString> = None;
     let ops = tool.options(argv, "hVvEF:a:c:d:f:l:m:o:p:r:s:t:", |c, v| {
@@ -228,4 +242,41 @@ fn body(tool: &Tool, argv: &[OsString]) -> Result<Infallible> {
     }
     lim.apply()?;
     Err(exec(&ops[0], ops, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// Limits on a pretend system that has none of the resources, collecting warnings.
+    fn without_resources(verbose: bool) -> (Limits<'static>, Rc<RefCell<Vec<String>>>) {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let sink = seen.clone();
+        let lim = Limits {
+            emit: Box::new(move |t| sink.borrow_mut().push(t)),
+            verbose,
+            supported: |_| false,
+            want: [None; 11],
+        };
+        (lim, seen)
+    }
+
+    #[test]
+    fn unsupported_resources_are_reported_even_without_v() {
+        for verbose in [false, true] {
+            let (mut lim, seen) = without_resources(verbose);
+            assert!(lim.option('o', OsStr::new("10")).is_ok());
+            assert!(lim.entry(Resource::Core, b"0", "lim").is_ok());
+            assert_eq!(
+                *seen.borrow(),
+                [
+                    "option -o: resource RLIMIT_NOFILE not supported on this system",
+                    "resource RLIMIT_CORE from limnot supported on this system",
+                ]
+            );
+            assert_eq!(lim.want, [None; 11], "nothing is applied");
+        }
+    }
 }

@@ -169,7 +169,7 @@ fn body(tool: &Tool, argv: &[OsString]) -> Result<Infallible> {
 
     // 9. resource limits
     if let Some(r) = &p.rlims {
-        rlims(r, &mut |t| warn(t))?;
+        rlims(r, Resource::supported, &mut |t| tool.warning(t))?;
     }
 
     // 10. chdir
@@ -311,8 +311,9 @@ fn rlim_letter(c: u8) -> Option<&'static [Resource]> {
     })
 }
 
-/// `-R l=v:l=v…`, each applied at once with the hard limit kept.
-fn rlims(arg: &OsStr, warn: &mut dyn FnMut(&str)) -> Result<()> {
+/// `-R l=v:l=v…`, each applied at once with the hard limit kept. A resource this system lacks
+/// (`supported` is platform's answer) is skipped, and `notice` says so whatever `-W` says.
+fn rlims(arg: &OsStr, supported: fn(Resource) -> bool, notice: &mut dyn FnMut(&str)) -> Result<()> {
     let s = arg.as_bytes();
     let bad = || {
         Fail::usage(format!(
@@ -341,8 +342,8 @@ fn rlims(arg: &OsStr, warn: &mut dyn FnMut(&str)) -> Result<()> {
         }
         let resources = rlim_letter(letter).ok_or_else(bad)?;
         for &r in resources {
-            if !r.supported() {
-                warn(&format!(
+            if !supported(r) {
+                notice(&format!(
                     "resource limit {} not supported on this system",
                     r.name()
                 ));
@@ -392,4 +393,28 @@ fn setuid(u: &OsStr) -> Result<()> {
         .map_err(|e| Fail::sys(format!("failure setgid() for setuid option -u: {name}"), e))?;
     creds::setuid(user.uid)
         .map_err(|e| Fail::sys(format!("failure setuid() for setuid option -u: {name}"), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_limits_are_always_reported() {
+        let mut seen = Vec::new();
+        let r = rlims(OsStr::new("o=10:m=5:x="), |_| false, &mut |t| {
+            seen.push(t.to_string())
+        });
+        assert!(r.is_ok());
+        assert_eq!(
+            seen,
+            [
+                "resource limit RLIMIT_NOFILE not supported on this system",
+                "resource limit RLIMIT_AS not supported on this system",
+                "resource limit RLIMIT_DATA not supported on this system",
+                "resource limit RLIMIT_STACK not supported on this system",
+                "resource limit RLIMIT_MEMLOCK not supported on this system",
+            ]
+        );
+    }
 }
