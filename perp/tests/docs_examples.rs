@@ -51,15 +51,123 @@ fn examples_are_complete_and_plain_sh() {
                 "sh -n {name}/{script}: {}",
                 stderr_of(&out)
             );
-            for bashism in ["[[", "function ", "$'", "==", "<<<", "pushd", "source "] {
+        }
+        // Every shell script of the example (rc.main, rc.log and any helper) is portable.
+        for f in fs::read_dir(e.path()).unwrap() {
+            let f = f.unwrap().path();
+            let text = fs::read(&f).unwrap();
+            if text.starts_with(b"#!") {
+                let problems = portability_problems(&String::from_utf8_lossy(&text));
                 assert!(
-                    !text.contains(bashism),
-                    "{name}/{script} uses the bashism {bashism:?}"
+                    problems.is_empty(),
+                    "{}: not portable to the BSDs and macOS: {problems:?}",
+                    f.display()
                 );
             }
         }
     }
     assert!(n >= 6, "expected at least six examples, found {n}");
+}
+
+/// README's first command is portable too: it must run as written on the BSDs and macOS.
+#[test]
+fn demo_script_is_portable_sh() {
+    let p = repo().join("ci/demo");
+    let text = fs::read_to_string(&p).unwrap();
+    assert!(
+        text.starts_with("#!/bin/sh\n"),
+        "ci/demo: not a /bin/sh script"
+    );
+    let out = run_with_deadline(std::process::Command::new("sh").arg("-n").arg(&p), 20);
+    assert!(out.status.success(), "sh -n ci/demo: {}", stderr_of(&out));
+    let problems = portability_problems(&text);
+    assert!(problems.is_empty(), "ci/demo: {problems:?}");
+}
+
+/// What in a /bin/sh script would not run as written on Linux, the BSDs and macOS: bash
+/// syntax, GNU-only options and commands, Linux-only files, and nc options that only some
+/// netcats have (the OpenBSD one of the BSDs and macOS knows -l, -z, -v, -n, -u, -w, -4, -6).
+/// Comment lines are not looked at.
+fn portability_problems(script: &str) -> Vec<String> {
+    const BAD: &[(&str, &str)] = &[
+        ("[[", "bash test"),
+        ("function ", "bash function syntax"),
+        ("$'", "bash quoting"),
+        ("<<<", "bash here-string"),
+        ("&>", "bash redirection"),
+        ("|&", "bash pipe"),
+        ("${!", "bash indirection"),
+        ("$RANDOM", "bash variable"),
+        ("pushd", "bash builtin"),
+        ("popd", "bash builtin"),
+        ("source ", "bash builtin (use .)"),
+        ("declare ", "bash builtin"),
+        ("typeset ", "ksh/bash builtin"),
+        ("mapfile", "bash builtin"),
+        ("readarray", "bash builtin"),
+        ("let ", "bash arithmetic"),
+        ("echo -e", "GNU echo"),
+        ("/proc/", "Linux-only file system"),
+        ("/bin/bash", "bash"),
+        ("readlink -f", "GNU readlink"),
+        ("sed -i", "GNU/BSD sed differ"),
+        ("stat -c", "GNU stat"),
+        ("date -d", "GNU date"),
+        ("grep -P", "GNU grep"),
+        ("xargs -r", "GNU xargs"),
+        ("cp -a", "GNU cp"),
+        ("mktemp --", "GNU mktemp"),
+    ];
+    // Commands that macOS or some BSD lacks.
+    const BAD_COMMANDS: &[&str] = &["timeout", "seq", "setsid", "flock", "ss", "ip", "pgrep"];
+    const NC_OPTIONS: &str = "lzvnuw46";
+    let mut problems = Vec::new();
+    for (i, line) in script.lines().enumerate() {
+        let code = line.trim_start();
+        if code.starts_with('#') {
+            continue;
+        }
+        for (bad, why) in BAD {
+            if code.contains(bad) {
+                problems.push(format!("line {}: {bad:?} ({why})", i + 1));
+            }
+        }
+        if code.contains(" == ") && (code.contains("[ ") || code.contains("test ")) {
+            problems.push(format!(
+                "line {}: \"==\" in a test (bash comparison)",
+                i + 1
+            ));
+        }
+        let words: Vec<&str> = code
+            .split(|c: char| c.is_whitespace() || ";|&()`$\"'".contains(c))
+            .filter(|w| !w.is_empty())
+            .collect();
+        for (j, w) in words.iter().enumerate() {
+            if BAD_COMMANDS.contains(w) && (j == 0 || !words[j - 1].starts_with('-')) {
+                problems.push(format!("line {}: command {w:?}", i + 1));
+            }
+            if *w == "nc" {
+                for opt in words[j + 1..].iter().take_while(|o| o.starts_with('-')) {
+                    if let Some(bad) = opt[1..].chars().find(|c| !NC_OPTIONS.contains(*c)) {
+                        problems.push(format!("line {}: nc -{bad} (not in every nc)", i + 1));
+                    }
+                }
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn portability_check_finds_what_it_should() {
+    let bad = "#!/bin/sh\n[[ -n $x ]] && echo\n[ \"$a\" == b ]\ntimeout 5 foo\nfor i in $(seq 3); do :; done\n\
+               cat /proc/self/status\nexec nc -l -p 7007\nnc -q 1 host 7\n";
+    let got = portability_problems(bad);
+    assert_eq!(got.len(), 7, "{got:?}");
+    let good = "#!/bin/sh\n# timeout seq [[ /proc/ in a comment\n[ -n \"$x\" ] && echo \"== ok\"\n\
+                exec nc -l 127.0.0.1 \"$port\"\nnc -z 127.0.0.1 7 >/dev/null 2>&1\n\
+                n=$((n + 1)); sleep 1\n";
+    assert_eq!(portability_problems(good), Vec::<String>::new());
 }
 
 #[test]
@@ -303,6 +411,45 @@ impl Drop for StopDemo {
 /// and prints perpls and how to stop it.
 #[test]
 fn demo_script_runs_the_examples() {
+    run_demo(None);
+}
+
+/// The same as a normal user, as README promises: when the tests run as root, ci/demo runs as
+/// nobody (through runuid), and its perpd supervises the copy as that user.
+#[test]
+fn demo_script_runs_as_a_normal_user() {
+    if !is_root() {
+        eprintln!("note: not root, so demo_script_runs_the_examples already runs as a normal user");
+        return;
+    }
+    let Some(runuid) = program("runuid") else {
+        return;
+    };
+    let out = run_with_deadline(std::process::Command::new("id").args(["-u", "nobody"]), 20);
+    if !out.status.success() {
+        eprintln!("skip: this system has no user nobody");
+        return;
+    }
+    // nobody must be able to reach the checkout and the built programs.
+    let probe = run_with_deadline(
+        std::process::Command::new(&runuid)
+            .args(["nobody", "test", "-r"])
+            .arg(repo().join("examples/hello/rc.main"))
+            .args(["-a", "-x"])
+            .arg(bin_dir().join("perpd")),
+        20,
+    );
+    if !probe.status.success() {
+        eprintln!("skip: user nobody cannot read the checkout or run the built programs");
+        return;
+    }
+    let uid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    run_demo(Some((runuid.as_path(), uid)));
+}
+
+/// Runs ci/demo (as `user` through runuid if given) with the test build, checks what it
+/// printed and that the checkout stayed clean, and stops its perpd.
+fn run_demo(user: Option<(&std::path::Path, u32)>) {
     if !core()
         || programs(&[
             "perphup", "perpstat", "runenv", "runlimit", "runtool", "runuid",
@@ -312,9 +459,18 @@ fn demo_script_runs_the_examples() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = match user {
+        Some((runuid, _)) => {
+            // ci/demo's mktemp runs as that user.
+            set_mode(tmp.path(), 0o1777);
+            let mut c = std::process::Command::new(runuid);
+            c.arg("nobody").arg(repo().join("ci/demo"));
+            c
+        }
+        None => std::process::Command::new(repo().join("ci/demo")),
+    };
     let out = run_with_deadline(
-        std::process::Command::new(repo().join("ci/demo"))
-            .env("PERP_BIN_DIR", bin_dir())
+        cmd.env("PERP_BIN_DIR", bin_dir())
             .env("TMPDIR", tmp.path())
             .env("DEMO_WAIT", "40"),
         90,
@@ -362,6 +518,15 @@ fn demo_script_runs_the_examples() {
             "{sv} not listed as active:\n{text}"
         );
     }
+    if let Some((_, uid)) = user {
+        let owner = std::os::unix::fs::MetadataExt::uid(&fs::metadata(&base).unwrap());
+        assert_eq!(owner, uid, "the demo base was not made by the normal user");
+    }
+    assert!(
+        text.contains(&format!("perpls -b {}", base.display())),
+        "no perpls command for {} in:\n{text}",
+        base.display()
+    );
     assert!(
         text.contains(&format!("perphup -t {}", base.display())),
         "no stop command for {} in:\n{text}",
