@@ -307,7 +307,7 @@ impl ChildPlan<'_> {
                 }
                 libc::fcntl(CHILD_STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC);
             }
-            close_from(CHILD_STATUS_FD + 1, self.max_fd);
+            crate::os::close_from(CHILD_STATUS_FD + 1, self.max_fd);
             let empty: libc::sigset_t = {
                 let mut s = std::mem::zeroed();
                 libc::sigemptyset(&mut s);
@@ -337,36 +337,9 @@ fn fail(status: RawFd) -> ! {
 /// One past the highest signal number any supported OS uses (Linux: 64 real-time included).
 const NSIG_MAX: libc::c_int = 65;
 
-/// Closes every descriptor from `low` up (async-signal-safe).
-fn close_from(low: RawFd, max_fd: RawFd) {
-    cfg_if::cfg_if! {
-        if #[cfg(any(target_os = "linux", target_os = "android"))] {
-            // SAFETY: close_range(2) only closes descriptors; the raw syscall works with
-            // glibc and musl alike. ENOSYS (kernels before 5.9) falls back to the loop.
-            let r = unsafe {
-                libc::syscall(libc::SYS_close_range, low as libc::c_uint, libc::c_uint::MAX, 0)
-            };
-            if r != 0 {
-                close_each(low, max_fd);
-            }
-        } else if #[cfg(target_os = "freebsd")] {
-            // SAFETY: close_range(2) only closes descriptors.
-            if unsafe { libc::close_range(low as libc::c_uint, libc::c_uint::MAX, 0) } != 0 {
-                close_each(low, max_fd);
-            }
-        } else if #[cfg(any(target_os = "netbsd", target_os = "openbsd", target_os = "dragonfly"))] {
-            let _ = max_fd; // closefrom(3) needs no upper bound
-            // SAFETY: closefrom(3) only closes descriptors.
-            unsafe { libc::closefrom(low) };
-        } else {
-            close_each(low, max_fd);
-        }
-    }
-}
-
 /// The portable fallback: close(2) on every number up to the limit.
 #[allow(dead_code)] // unused where closefrom(3) exists
-fn close_each(low: RawFd, max_fd: RawFd) {
+pub(crate) fn close_each(low: RawFd, max_fd: RawFd) {
     for fd in low..=max_fd {
         // SAFETY: closing a descriptor number; EBADF for unused ones is ignored.
         unsafe { libc::close(fd) };
@@ -499,18 +472,17 @@ pub fn wait(pid: i32) -> io::Result<ExitStatus> {
 
 /// A pipe, (read end, write end), both close-on-exec.
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    cfg_if::cfg_if! {
-        if #[cfg(any(target_os = "macos", target_os = "ios"))] {
-            // No pipe2(2): set the flag right after. Command::spawn closes every descriptor
-            // in its children anyway, so the window only matters to other fork users.
-            let (r, w) = nix::unistd::pipe()?;
-            set_cloexec(r.as_raw_fd(), true)?;
-            set_cloexec(w.as_raw_fd(), true)?;
-            Ok((r, w))
-        } else {
-            Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
-        }
-    }
+    crate::os::pipe_cloexec()
+}
+
+/// pipe(2) then FD_CLOEXEC on both ends, where pipe2(2) is missing. The window matters only
+/// to other threads forking meanwhile; perp's children close what they were not given.
+#[allow(dead_code)] // unused where pipe2(2) exists
+pub(crate) fn pipe_then_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = nix::unistd::pipe()?;
+    set_cloexec(r.as_raw_fd(), true)?;
+    set_cloexec(w.as_raw_fd(), true)?;
+    Ok((r, w))
 }
 
 fn update_flags(

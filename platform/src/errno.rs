@@ -1,11 +1,11 @@
 //! perp's own wording for errno values: `MESG (ENAME)`, never strerror(3).
 //!
 //! The names and messages are perp's (perp-core.md Appendix A, runtools.md §10). Only values
-//! the target defines are listed (per-OS groups below, chosen with `cfg`); unknown numbers get `unknown error (E<n>)` instead of the
-//! original's truncated line.
+//! the target defines are listed (the OS's own groups are in `os/`); unknown numbers get
+//! `unknown error (E<n>)` instead of the original's truncated line.
 
 /// (errno, name, message).
-type Entry = (i32, &'static str, &'static str);
+pub(crate) type Entry = (i32, &'static str, &'static str);
 
 /// The values every supported Unix defines.
 const COMMON: &[Entry] = &[
@@ -123,148 +123,6 @@ const COMMON: &[Entry] = &[
     (libc::ECANCELED, "ECANCELED", "operation cancelled"),
 ];
 
-/// Linux's own names (glibc and musl).
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const LINUX: &[Entry] = &[
-    (libc::ECHRNG, "ECHRNG", "channel number out of range"),
-    (libc::ELNRNG, "ELNRNG", "link number out of range"),
-    (libc::EUNATCH, "EUNATCH", "protocol driver not attached"),
-    (libc::EBADE, "EBADE", "invalid exchange"),
-    (libc::EBADR, "EBADR", "invalid request descriptor"),
-    (libc::EXFULL, "EXFULL", "exchange full"),
-    (libc::ENOANO, "ENOANO", "no anode"),
-    (libc::EBADRQC, "EBADRQC", "invalid request code"),
-    (libc::EBADSLT, "EBADSLT", "invalid slot"),
-    (libc::ENONET, "ENONET", "machine not on network"),
-    (libc::ENOPKG, "ENOPKG", "package not installed"),
-    (libc::EADV, "EADV", "advertise error"),
-    (libc::ESRMNT, "ESRMNT", "srmount error"),
-    (libc::ECOMM, "ECOMM", "communication error"),
-    (libc::ENOTUNIQ, "ENOTUNIQ", "name not unique on network"),
-    (libc::EBADFD, "EBADFD", "file descriptor in bad state"),
-    (libc::EREMCHG, "EREMCHG", "remote address changed"),
-    (libc::ELIBACC, "ELIBACC", "cannot access shared library"),
-    (libc::ELIBBAD, "ELIBBAD", "shared library corrupted"),
-    (
-        libc::ELIBMAX,
-        "ELIBMAX",
-        "linking too many shared libraries",
-    ),
-    (libc::ELIBEXEC, "ELIBEXEC", "cannot exec a shared library"),
-    (
-        libc::ERESTART,
-        "ERESTART",
-        "interrupted system call not restarted",
-    ),
-    (libc::ESTRPIPE, "ESTRPIPE", "streams pipe error"),
-    (libc::EUCLEAN, "EUCLEAN", "structure needs cleaning"),
-    (libc::EREMOTEIO, "EREMOTEIO", "remote i/o error"),
-    (libc::ENOKEY, "ENOKEY", "required key not available"),
-    (libc::EKEYEXPIRED, "EKEYEXPIRED", "key has expired"),
-    (libc::EKEYREVOKED, "EKEYREVOKED", "key has been revoked"),
-    (
-        libc::EKEYREJECTED,
-        "EKEYREJECTED",
-        "key rejected by service",
-    ),
-];
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const LINUX: &[Entry] = &[];
-
-/// The STREAMS names: Linux, NetBSD and macOS define them; FreeBSD, OpenBSD and DragonFly don't.
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "netbsd",
-    target_os = "macos",
-    target_os = "ios"
-))]
-const STREAMS: &[Entry] = &[
-    (libc::ENOSTR, "ENOSTR", "not a stream device"),
-    (libc::ENODATA, "ENODATA", "no data available"),
-    (libc::ETIME, "ETIME", "timer expired"),
-    (libc::ENOSR, "ENOSR", "out of stream resources"),
-];
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "netbsd",
-    target_os = "macos",
-    target_os = "ios"
-)))]
-const STREAMS: &[Entry] = &[];
-
-/// Everyone but OpenBSD has these two.
-#[cfg(not(target_os = "openbsd"))]
-const LINKS: &[Entry] = &[
-    (libc::ENOLINK, "ENOLINK", "link severed"),
-    (libc::EMULTIHOP, "EMULTIHOP", "multihop attempted"),
-];
-#[cfg(target_os = "openbsd")]
-const LINKS: &[Entry] = &[];
-
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-const MEDIUM: &[Entry] = &[(libc::ENOMEDIUM, "ENOMEDIUM", "no medium found")];
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-)))]
-const MEDIUM: &[Entry] = &[];
-
-#[cfg(any(target_os = "linux", target_os = "android", target_os = "openbsd"))]
-const MEDIUM_TYPE: &[Entry] = &[(libc::EMEDIUMTYPE, "EMEDIUMTYPE", "wrong medium type")];
-#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "openbsd")))]
-const MEDIUM_TYPE: &[Entry] = &[];
-
-/// The BSD family's own names (RPC errors, EFTYPE, EAUTH, ...), macOS included.
-#[cfg(any(
-    target_os = "netbsd",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-    target_os = "macos",
-    target_os = "ios"
-))]
-const BSD: &[Entry] = &[
-    (libc::EPROCLIM, "EPROCLIM", "too many processes"),
-    (libc::EBADRPC, "EBADRPC", "RPC structure is bad"),
-    (libc::ERPCMISMATCH, "ERPCMISMATCH", "RPC version mismatch"),
-    (
-        libc::EPROGUNAVAIL,
-        "EPROGUNAVAIL",
-        "RPC program unavailable",
-    ),
-    (
-        libc::EPROGMISMATCH,
-        "EPROGMISMATCH",
-        "program version mismatch",
-    ),
-    (
-        libc::EPROCUNAVAIL,
-        "EPROCUNAVAIL",
-        "bad procedure for program",
-    ),
-    (libc::EFTYPE, "EFTYPE", "bad file type"),
-    (libc::EAUTH, "EAUTH", "authentication error"),
-    (libc::ENEEDAUTH, "ENEEDAUTH", "not authenticated"),
-];
-#[cfg(not(any(
-    target_os = "netbsd",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-    target_os = "macos",
-    target_os = "ios"
-)))]
-const BSD: &[Entry] = &[];
-
 /// Second names for a number: reached only where the number differs from the first name's
 /// (the lookup takes the first match), so Linux prints EAGAIN and EOPNOTSUPP for them.
 const ALIASES: &[Entry] = &[
@@ -272,22 +130,16 @@ const ALIASES: &[Entry] = &[
     (libc::ENOTSUP, "ENOTSUP", "operation not supported"),
 ];
 
-/// Every table, searched in this order.
-const TABLES: &[&[Entry]] = &[
-    COMMON,
-    LINUX,
-    STREAMS,
-    LINKS,
-    MEDIUM,
-    MEDIUM_TYPE,
-    BSD,
-    ALIASES,
-];
+/// Every table, searched in this order: the common names, the OS's own, the aliases.
+fn tables() -> impl Iterator<Item = &'static [Entry]> {
+    std::iter::once(COMMON)
+        .chain(crate::os::ERRNO.iter().copied())
+        .chain(std::iter::once(ALIASES))
+}
 
 /// perp's (name, message) for `errno`, if the table has it.
 pub fn lookup(errno: i32) -> Option<(&'static str, &'static str)> {
-    TABLES
-        .iter()
+    tables()
         .flat_map(|t| t.iter())
         .find(|(n, _, _)| *n == errno)
         .map(|(_, name, msg)| (*name, *msg))
@@ -377,7 +229,7 @@ mod tests {
 
     #[test]
     fn every_entry_is_well_formed_and_unique() {
-        let all: Vec<&Entry> = TABLES.iter().flat_map(|t| t.iter()).collect();
+        let all: Vec<&Entry> = tables().flat_map(|t| t.iter()).collect();
         for (i, (n, name, msg)) in all.iter().enumerate() {
             assert!(name.starts_with('E') && name.len() > 1, "{name}");
             assert!(!msg.is_empty() && msg.is_ascii(), "{name}");

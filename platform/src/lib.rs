@@ -8,6 +8,7 @@ pub mod cli;
 pub mod creds;
 pub mod errno;
 pub mod lock;
+mod os;
 pub mod poll;
 pub mod process;
 pub mod rlimit;

@@ -11,16 +11,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
-// The longest path a lookup candidate may have (runtools.md §1.6).
-cfg_if::cfg_if! {
-    if #[cfg(any(target_os = "linux", target_os = "android"))] {
-        /// PATH_MAX as the suite uses it: 4096 on Linux, 1024 elsewhere.
-        pub const PATH_MAX: usize = 4096;
-    } else {
-        /// PATH_MAX as the suite uses it: 4096 on Linux, 1024 elsewhere.
-        pub const PATH_MAX: usize = 1024;
-    }
-}
+/// The longest path a lookup candidate may have (runtools.md §1.6): 4096 on Linux, 1024
+/// elsewhere.
+pub const PATH_MAX: usize = crate::os::PATH_MAX;
 
 /// open(2) flag for "do not block" (a FIFO without a writer then reads as empty).
 pub const O_NONBLOCK: i32 = libc::O_NONBLOCK;
@@ -100,19 +93,15 @@ pub fn nice(incr: i32) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes `v` to the process's OOM score adjustment (Linux only).
+/// Writes `v` to the process's OOM score adjustment (Linux only; elsewhere "unsupported").
 pub fn set_oom_score_adj(pid: i32, v: i32) -> io::Result<()> {
-    cfg_if::cfg_if! {
-        if #[cfg(any(target_os = "linux", target_os = "android"))] {
-            std::fs::write(format!("/proc/{pid}/oom_score_adj"), format!("{v}\n"))
-        } else {
-            let _ = (pid, v);
-            Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "OOM score adjustment is not supported on this system",
-            ))
-        }
+    if !crate::os::OOM_SCORE_ADJ {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "OOM score adjustment is not supported on this system",
+        ));
     }
+    std::fs::write(format!("/proc/{pid}/oom_score_adj"), format!("{v}\n"))
 }
 
 pub fn getpid() -> i32 {

@@ -45,37 +45,6 @@ pub const ALL: [Resource; 13] = [
 #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
 pub const INFINITY: u64 = libc::RLIM_INFINITY as u64;
 
-// The OS's numbers for the resources whose presence differs between systems.
-cfg_if::cfg_if! {
-    if #[cfg(any(target_os = "linux", target_os = "android"))] {
-        const AS: Option<i32> = Some(libc::RLIMIT_AS as i32);
-        const VMEM: Option<i32> = AS;
-        const LOCKS: Option<i32> = Some(libc::RLIMIT_LOCKS as i32);
-        const SBSIZE: Option<i32> = None;
-    } else if #[cfg(any(target_os = "freebsd", target_os = "dragonfly"))] {
-        const AS: Option<i32> = Some(libc::RLIMIT_AS as i32);
-        const VMEM: Option<i32> = Some(libc::RLIMIT_VMEM as i32);
-        const LOCKS: Option<i32> = None;
-        const SBSIZE: Option<i32> = Some(libc::RLIMIT_SBSIZE as i32);
-    } else if #[cfg(target_os = "netbsd")] {
-        const AS: Option<i32> = Some(libc::RLIMIT_AS as i32);
-        const VMEM: Option<i32> = AS;
-        const LOCKS: Option<i32> = None;
-        const SBSIZE: Option<i32> = Some(libc::RLIMIT_SBSIZE as i32);
-    } else if #[cfg(target_os = "openbsd")] {
-        const AS: Option<i32> = None;
-        const VMEM: Option<i32> = None;
-        const LOCKS: Option<i32> = None;
-        const SBSIZE: Option<i32> = None;
-    } else {
-        // Darwin and other BSD-likes: AS native (on Darwin RSS is the same number), VMEM alias.
-        const AS: Option<i32> = Some(libc::RLIMIT_AS as i32);
-        const VMEM: Option<i32> = AS;
-        const LOCKS: Option<i32> = None;
-        const SBSIZE: Option<i32> = None;
-    }
-}
-
 impl Resource {
     /// The symbolic name, `RLIMIT_NOFILE`.
     pub fn name(self) -> &'static str {
@@ -117,10 +86,10 @@ impl Resource {
     /// The OS's resource number, `None` when this system lacks the resource.
     pub fn raw(self) -> Option<i32> {
         match self {
-            Resource::As => AS,
-            Resource::Vmem => VMEM,
-            Resource::Locks => LOCKS,
-            Resource::Sbsize => SBSIZE,
+            Resource::As => crate::os::RLIMIT_AS,
+            Resource::Vmem => crate::os::RLIMIT_VMEM,
+            Resource::Locks => crate::os::RLIMIT_LOCKS,
+            Resource::Sbsize => crate::os::RLIMIT_SBSIZE,
             Resource::Core => Some(libc::RLIMIT_CORE as i32),
             Resource::Cpu => Some(libc::RLIMIT_CPU as i32),
             Resource::Data => Some(libc::RLIMIT_DATA as i32),

@@ -14,9 +14,11 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, SigmaskHow};
 use nix::unistd::Pid;
 
 /// (number, name, description) as perp prints them (perp-core.md Appendix B, runtools.md §10).
-/// Only signals the target defines are listed; the first entry for a number wins, so Linux's
-/// SIGPOLL (= SIGIO) prints as SIGIO.
-const TABLE: &[(i32, &str, &str)] = &[
+pub(crate) type Entry = (i32, &'static str, &'static str);
+
+/// The signals every supported OS defines. Those only some have are in `os/`; the first entry
+/// for a number wins, so Linux's SIGPOLL (= SIGIO) prints as SIGIO.
+const COMMON: &[Entry] = &[
     (libc::SIGABRT, "SIGABRT", "abnormal termination"),
     (libc::SIGALRM, "SIGALRM", "timer expired"),
     (libc::SIGBUS, "SIGBUS", "hardware fault"),
@@ -29,11 +31,7 @@ const TABLE: &[(i32, &str, &str)] = &[
     (libc::SIGIO, "SIGIO", "asynchronous i/o event"),
     (libc::SIGKILL, "SIGKILL", "kill"),
     (libc::SIGPIPE, "SIGPIPE", "write to broken pipe"),
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    (libc::SIGPOLL, "SIGPOLL", "pollable i/o event"),
     (libc::SIGPROF, "SIGPROF", "profiling timer alarm"),
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    (libc::SIGPWR, "SIGPWR", "power failure alert"),
     (libc::SIGQUIT, "SIGQUIT", "terminal quit"),
     (libc::SIGSEGV, "SIGSEGV", "invalid memory access"),
     (libc::SIGSTOP, "SIGSTOP", "stop"),
@@ -52,8 +50,13 @@ const TABLE: &[(i32, &str, &str)] = &[
     (libc::SIGXFSZ, "SIGXFSZ", "file size limit exceeded"),
 ];
 
-fn entry(signo: i32) -> Option<&'static (i32, &'static str, &'static str)> {
-    TABLE.iter().find(|(n, _, _)| *n == signo)
+/// The common table, then the names only this OS has.
+fn table() -> impl Iterator<Item = &'static Entry> {
+    COMMON.iter().chain(crate::os::SIGNALS.iter())
+}
+
+fn entry(signo: i32) -> Option<&'static Entry> {
+    table().find(|(n, _, _)| *n == signo)
 }
 
 /// perp's name for `signo` ("SIGTERM"); "SIGUNKNOWN" for numbers outside its table
@@ -75,7 +78,7 @@ pub fn from_name(name: &str) -> Option<Signal> {
     } else {
         format!("SIG{name}")
     };
-    match TABLE.iter().find(|(_, n, _)| *n == full) {
+    match table().find(|(_, n, _)| *n == full) {
         Some((signo, _, _)) => Signal::try_from(*signo).ok(),
         None => full.parse().ok(),
     }
@@ -322,7 +325,7 @@ mod tests {
         assert_eq!(from_name("SIGHUP"), Some(Signal::SIGHUP));
         assert_eq!(from_name("NOPE"), None);
         assert_eq!(from_name(""), None);
-        for (n, sig_name, _) in TABLE {
+        for (n, sig_name, _) in table() {
             assert_eq!(from_name(sig_name).map(|s| s as i32), Some(*n));
             assert_eq!(from_name(&sig_name[3..]).map(|s| s as i32), Some(*n));
         }

@@ -77,7 +77,7 @@ impl Environ {
 const PID_DIGITS: usize = 20;
 
 /// The plan turned into the C strings and pointers the child uses.
-struct Prepared<'a> {
+pub(crate) struct Prepared<'a> {
     plan: &'a Plan<'a>,
     program: CString,
     _argv: Vec<CString>,
@@ -160,14 +160,14 @@ fn prepare<'a>(plan: &'a Plan<'a>) -> io::Result<Prepared<'a>> {
 pub fn spawn(plan: &Plan<'_>) -> io::Result<i32> {
     let mut p = prepare(plan)?;
     if plan.delay.is_zero() {
-        sys::spawn(&mut p)
+        crate::os::spawn_exec(&mut p)
     } else {
         fork_child(&mut p)
     }
 }
 
 /// The child made with fork(2): it runs on its own copy of the prepared data.
-fn fork_child(p: &mut Prepared<'_>) -> io::Result<i32> {
+pub(crate) fn fork_child(p: &mut Prepared<'_>) -> io::Result<i32> {
     match crate::process::fork()? {
         crate::process::Fork::Parent(pid) => Ok(pid),
         crate::process::Fork::Child => child(p),
@@ -212,7 +212,7 @@ fn errno() -> i32 {
 }
 
 /// The child's side: only system calls on prepared data.
-fn child(p: &mut Prepared<'_>) -> ! {
+pub(crate) fn child(p: &mut Prepared<'_>) -> ! {
     let plan = p.plan;
     // SAFETY (whole function): system calls on descriptors, sets and buffers prepared by the
     // parent; nothing allocates or takes a lock.
@@ -281,73 +281,6 @@ fn child(p: &mut Prepared<'_>) -> ! {
         libc::sigprocmask(libc::SIG_UNBLOCK, &p.unblock, std::ptr::null_mut());
         libc::execve(p.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
         fail(p, plan.exec_fail, errno())
-    }
-}
-
-cfg_if::cfg_if! {
-    if #[cfg(any(target_os = "linux", target_os = "android"))] {
-        mod sys {
-            use super::{child, Prepared};
-            use std::io;
-
-            /// The child's stack: it runs a few system calls and our small child function.
-            const STACK: usize = 64 * 1024;
-
-            /// One stack, mapped on first use and kept: only the pages a child touches become
-            /// resident, and no spawn allocates. The lock covers the clone, during which this
-            /// thread is suspended; other threads (tests) wait for their turn.
-            static STACK_AT: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
-
-            extern "C" fn entry(arg: *mut libc::c_void) -> libc::c_int {
-                // SAFETY: `arg` is the `Prepared` the parent passed, alive and not touched by
-                // the parent, which is suspended until this child execs or exits.
-                let p = unsafe { &mut *(arg as *mut Prepared<'_>) };
-                child(p)
-            }
-
-            pub(super) fn spawn(p: &mut Prepared<'_>) -> io::Result<i32> {
-                let mut base = STACK_AT.lock().unwrap_or_else(|e| e.into_inner());
-                if *base == 0 {
-                    // SAFETY: a fresh private anonymous mapping, never unmapped.
-                    let m = unsafe {
-                        libc::mmap(
-                            std::ptr::null_mut(),
-                            STACK,
-                            libc::PROT_READ | libc::PROT_WRITE,
-                            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                            -1,
-                            0,
-                        )
-                    };
-                    if m == libc::MAP_FAILED {
-                        return Err(io::Error::last_os_error());
-                    }
-                    *base = m as usize;
-                }
-                // Stacks grow down on every Linux architecture Rust supports; 16-byte aligned.
-                let top = (*base + STACK) & !15;
-                // SAFETY: CLONE_VM|CLONE_VFORK: the child runs `entry` on its own stack in our
-                // address space while this thread is suspended, until it execs or _exits; its
-                // descriptor table, cwd and signal dispositions are its own copies.
-                let pid = unsafe {
-                    libc::clone(
-                        entry,
-                        top as *mut libc::c_void,
-                        libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-                        p as *mut Prepared<'_> as *mut libc::c_void,
-                    )
-                };
-                drop(base);
-                if pid < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(pid)
-            }
-        }
-    } else {
-        mod sys {
-            pub(super) use super::fork_child as spawn;
-        }
     }
 }
 

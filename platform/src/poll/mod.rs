@@ -15,9 +15,12 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
+// The one place the native backend is chosen: its module, its type and its name.
 cfg_if::cfg_if! {
     if #[cfg(any(target_os = "linux", target_os = "android"))] {
         mod epoll;
+        use epoll::Epoll as Native;
+        const NATIVE: Backend = Backend::Epoll;
     } else if #[cfg(any(
         target_os = "netbsd",
         target_os = "freebsd",
@@ -27,6 +30,11 @@ cfg_if::cfg_if! {
         target_os = "ios"
     ))] {
         mod kqueue;
+        use kqueue::Kqueue as Native;
+        const NATIVE: Backend = Backend::Kqueue;
+    } else {
+        use poll::PollSet as Native;
+        const NATIVE: Backend = Backend::Poll;
     }
 }
 // One file per backend (poll/poll.rs is the poll(2) one), as architecture.md lays out.
@@ -44,22 +52,7 @@ pub enum Backend {
 impl Backend {
     /// This OS's native backend.
     pub const fn native() -> Backend {
-        cfg_if::cfg_if! {
-            if #[cfg(any(target_os = "linux", target_os = "android"))] {
-                Backend::Epoll
-            } else if #[cfg(any(
-                target_os = "netbsd",
-                target_os = "freebsd",
-                target_os = "openbsd",
-                target_os = "dragonfly",
-                target_os = "macos",
-                target_os = "ios"
-            ))] {
-                Backend::Kqueue
-            } else {
-                Backend::Poll
-            }
-        }
+        NATIVE
     }
 
     /// The backends this build can use: the native one and poll(2).
@@ -172,17 +165,8 @@ struct RawReadiness {
 }
 
 enum Inner {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    Epoll(epoll::Epoll),
-    #[cfg(any(
-        target_os = "netbsd",
-        target_os = "freebsd",
-        target_os = "openbsd",
-        target_os = "dragonfly",
-        target_os = "macos",
-        target_os = "ios"
-    ))]
-    Kqueue(kqueue::Kqueue),
+    /// The native kernel interface (on a system with none, poll(2) again).
+    Native(Native),
     Poll(poll::PollSet),
 }
 
@@ -190,17 +174,7 @@ enum Inner {
 macro_rules! dispatch {
     ($self:expr, $b:ident => $call:expr) => {
         match &mut $self.inner {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            Inner::Epoll($b) => $call,
-            #[cfg(any(
-                target_os = "netbsd",
-                target_os = "freebsd",
-                target_os = "openbsd",
-                target_os = "dragonfly",
-                target_os = "macos",
-                target_os = "ios"
-            ))]
-            Inner::Kqueue($b) => $call,
+            Inner::Native($b) => $call,
             Inner::Poll($b) => $call,
         }
     };
@@ -229,21 +203,12 @@ impl Poller {
 
     /// A specific backend; `Unsupported` if this OS lacks it.
     pub fn with_backend(b: Backend) -> io::Result<Poller> {
-        let inner = match b {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            Backend::Epoll => Inner::Epoll(epoll::Epoll::new()?),
-            #[cfg(any(
-                target_os = "netbsd",
-                target_os = "freebsd",
-                target_os = "openbsd",
-                target_os = "dragonfly",
-                target_os = "macos",
-                target_os = "ios"
-            ))]
-            Backend::Kqueue => Inner::Kqueue(kqueue::Kqueue::new()?),
-            Backend::Poll => Inner::Poll(poll::PollSet::new()),
-            #[allow(unreachable_patterns)]
-            other => return Err(unsupported(other)),
+        let inner = if b == Backend::Poll {
+            Inner::Poll(poll::PollSet::new()?)
+        } else if b == NATIVE {
+            Inner::Native(Native::new()?)
+        } else {
+            return Err(unsupported(b));
         };
         Ok(Poller { inner, backend: b })
     }

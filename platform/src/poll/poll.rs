@@ -26,12 +26,13 @@ fn flags(interest: Interest) -> libc::c_short {
 }
 
 impl PollSet {
-    pub(super) fn new() -> PollSet {
-        PollSet {
+    /// Infallible, but shaped like the kernel backends' constructors so any can be native.
+    pub(super) fn new() -> io::Result<PollSet> {
+        Ok(PollSet {
             fds: Vec::new(),
             owners: Vec::new(),
             index: HashMap::new(),
-        }
+        })
     }
 
     pub(super) fn register(

@@ -1,0 +1,28 @@
+//! macOS (and iOS).
+
+use std::os::fd::RawFd;
+
+use crate::errno::Entry;
+
+pub(crate) use super::bsd::OOM_SCORE_ADJ;
+// No pipe2(2) here: the flag is set right after pipe(2).
+pub(crate) use crate::child::pipe_then_cloexec as pipe_cloexec;
+pub(crate) use crate::spawn::fork_child as spawn_exec;
+
+/// errno names: the BSD ones and the System V ones.
+pub(crate) const ERRNO: &[&[Entry]] = &[super::bsd::ERRNO, super::sysv::ERRNO];
+
+pub(crate) const SIGNALS: &[crate::signal::Entry] = &[];
+
+/// RLIMIT_VMEM is RLIMIT_AS's other name (and RSS is the same number as AS on Darwin).
+pub(crate) const RLIMIT_AS: Option<i32> = Some(libc::RLIMIT_AS as i32);
+pub(crate) const RLIMIT_VMEM: Option<i32> = RLIMIT_AS;
+pub(crate) const RLIMIT_LOCKS: Option<i32> = None;
+pub(crate) const RLIMIT_SBSIZE: Option<i32> = None;
+
+pub(crate) const PATH_MAX: usize = 1024;
+
+/// Closes every descriptor from `low` up: neither close_range nor closefrom exist here.
+pub(crate) fn close_from(low: RawFd, max_fd: RawFd) {
+    crate::child::close_each(low, max_fd);
+}

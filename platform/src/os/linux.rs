@@ -1,0 +1,152 @@
+//! Linux (glibc and musl) and Android.
+
+use std::io;
+use std::os::fd::{OwnedFd, RawFd};
+
+use crate::errno::Entry;
+use crate::spawn::Prepared;
+
+/// errno names: Linux's own, then the System V ones.
+pub(crate) const ERRNO: &[&[Entry]] = &[OWN_ERRNO, super::sysv::ERRNO];
+
+const OWN_ERRNO: &[Entry] = &[
+    (libc::ECHRNG, "ECHRNG", "channel number out of range"),
+    (libc::ELNRNG, "ELNRNG", "link number out of range"),
+    (libc::EUNATCH, "EUNATCH", "protocol driver not attached"),
+    (libc::EBADE, "EBADE", "invalid exchange"),
+    (libc::EBADR, "EBADR", "invalid request descriptor"),
+    (libc::EXFULL, "EXFULL", "exchange full"),
+    (libc::ENOANO, "ENOANO", "no anode"),
+    (libc::EBADRQC, "EBADRQC", "invalid request code"),
+    (libc::EBADSLT, "EBADSLT", "invalid slot"),
+    (libc::ENONET, "ENONET", "machine not on network"),
+    (libc::ENOPKG, "ENOPKG", "package not installed"),
+    (libc::EADV, "EADV", "advertise error"),
+    (libc::ESRMNT, "ESRMNT", "srmount error"),
+    (libc::ECOMM, "ECOMM", "communication error"),
+    (libc::ENOTUNIQ, "ENOTUNIQ", "name not unique on network"),
+    (libc::EBADFD, "EBADFD", "file descriptor in bad state"),
+    (libc::EREMCHG, "EREMCHG", "remote address changed"),
+    (libc::ELIBACC, "ELIBACC", "cannot access shared library"),
+    (libc::ELIBBAD, "ELIBBAD", "shared library corrupted"),
+    (
+        libc::ELIBMAX,
+        "ELIBMAX",
+        "linking too many shared libraries",
+    ),
+    (libc::ELIBEXEC, "ELIBEXEC", "cannot exec a shared library"),
+    (
+        libc::ERESTART,
+        "ERESTART",
+        "interrupted system call not restarted",
+    ),
+    (libc::ESTRPIPE, "ESTRPIPE", "streams pipe error"),
+    (libc::EUCLEAN, "EUCLEAN", "structure needs cleaning"),
+    (libc::EREMOTEIO, "EREMOTEIO", "remote i/o error"),
+    (libc::ENOKEY, "ENOKEY", "required key not available"),
+    (libc::EKEYEXPIRED, "EKEYEXPIRED", "key has expired"),
+    (libc::EKEYREVOKED, "EKEYREVOKED", "key has been revoked"),
+    (
+        libc::EKEYREJECTED,
+        "EKEYREJECTED",
+        "key rejected by service",
+    ),
+    (libc::ENOMEDIUM, "ENOMEDIUM", "no medium found"),
+    (libc::EMEDIUMTYPE, "EMEDIUMTYPE", "wrong medium type"),
+];
+
+/// Signal names beyond the common table (SIGPOLL is SIGIO's number, so SIGIO prints).
+pub(crate) const SIGNALS: &[crate::signal::Entry] = &[
+    (libc::SIGPOLL, "SIGPOLL", "pollable i/o event"),
+    (libc::SIGPWR, "SIGPWR", "power failure alert"),
+];
+
+/// Resources whose presence differs: RLIMIT_VMEM is RLIMIT_AS's other name here.
+pub(crate) const RLIMIT_AS: Option<i32> = Some(libc::RLIMIT_AS as i32);
+pub(crate) const RLIMIT_VMEM: Option<i32> = RLIMIT_AS;
+pub(crate) const RLIMIT_LOCKS: Option<i32> = Some(libc::RLIMIT_LOCKS as i32);
+pub(crate) const RLIMIT_SBSIZE: Option<i32> = None;
+
+/// PATH_MAX as the runtools use it for lookup candidates.
+pub(crate) const PATH_MAX: usize = 4096;
+
+/// Closes every descriptor from `low` up (async-signal-safe).
+pub(crate) fn close_from(low: RawFd, max_fd: RawFd) {
+    // SAFETY: close_range(2) only closes descriptors; the raw syscall works with glibc and
+    // musl alike. ENOSYS (kernels before 5.9) falls back to the loop.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            low as libc::c_uint,
+            libc::c_uint::MAX,
+            0,
+        )
+    };
+    if r != 0 {
+        crate::child::close_each(low, max_fd);
+    }
+}
+
+/// A pipe, (read end, write end), both close-on-exec from the start.
+pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
+}
+
+/// The OOM killer's score adjustment exists (/proc/PID/oom_score_adj).
+pub(crate) const OOM_SCORE_ADJ: bool = true;
+
+/// The child's stack: it runs a few system calls and the small child function.
+const STACK: usize = 64 * 1024;
+
+/// One stack, mapped on first use and kept: only the pages a child touches become resident,
+/// and no spawn allocates. The lock covers the clone, during which this thread is suspended;
+/// other threads (tests) wait for their turn.
+static STACK_AT: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+extern "C" fn entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `Prepared` the parent passed, alive and not touched by the parent,
+    // which is suspended until this child execs or exits.
+    let p = unsafe { &mut *(arg as *mut Prepared<'_>) };
+    crate::spawn::child(p)
+}
+
+/// A child that execs at once, made with clone(CLONE_VM|CLONE_VFORK): it borrows our memory
+/// instead of copying the page tables, and this thread waits until it has exec'd or exited.
+pub(crate) fn spawn_exec(p: &mut Prepared<'_>) -> io::Result<i32> {
+    let mut base = STACK_AT.lock().unwrap_or_else(|e| e.into_inner());
+    if *base == 0 {
+        // SAFETY: a fresh private anonymous mapping, never unmapped.
+        let m = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                STACK,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if m == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        *base = m as usize;
+    }
+    // Stacks grow down on every Linux architecture Rust supports; 16-byte aligned.
+    let top = (*base + STACK) & !15;
+    // SAFETY: CLONE_VM|CLONE_VFORK: the child runs `entry` on its own stack in our address
+    // space while this thread is suspended, until it execs or _exits; its descriptor table,
+    // cwd and signal dispositions are its own copies.
+    let pid = unsafe {
+        libc::clone(
+            entry,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            p as *mut Prepared<'_> as *mut libc::c_void,
+        )
+    };
+    drop(base);
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(pid)
+}

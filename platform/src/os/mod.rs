@@ -1,0 +1,38 @@
+//! The facts that differ between the systems perp runs on, one file per OS, chosen here and
+//! nowhere else: errno and signal names the OS adds, which rlimits exist, how to close every
+//! descriptor above a number, how to make a close-on-exec pipe, the OOM score, and how a child
+//! that execs at once is created. The rest of `platform` asks `os::` and never names an OS.
+//! (The poller's backend is chosen the same way, in `poll/mod.rs`.)
+//!
+//! Shared groups sit in their own files and are declared by the branches that use them:
+//! `bsd.rs` (names the BSD family and macOS share) and `sysv.rs` (the System V STREAMS and
+//! link names Linux, NetBSD and macOS define).
+
+cfg_if::cfg_if! {
+    if #[cfg(any(target_os = "linux", target_os = "android"))] {
+        mod sysv;
+        mod linux;
+        pub(crate) use linux::*;
+    } else if #[cfg(any(target_os = "freebsd", target_os = "dragonfly"))] {
+        mod bsd;
+        mod freebsd;
+        pub(crate) use freebsd::*;
+    } else if #[cfg(target_os = "netbsd")] {
+        mod bsd;
+        mod sysv;
+        mod netbsd;
+        pub(crate) use netbsd::*;
+    } else if #[cfg(target_os = "openbsd")] {
+        mod bsd;
+        mod openbsd;
+        pub(crate) use openbsd::*;
+    } else if #[cfg(any(target_os = "macos", target_os = "ios"))] {
+        mod bsd;
+        mod sysv;
+        mod darwin;
+        pub(crate) use darwin::*;
+    } else {
+        mod other;
+        pub(crate) use other::*;
+    }
+}

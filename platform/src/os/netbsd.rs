@@ -1,0 +1,32 @@
+//! NetBSD.
+
+use std::io;
+use std::os::fd::{OwnedFd, RawFd};
+
+use crate::errno::Entry;
+
+pub(crate) use super::bsd::OOM_SCORE_ADJ;
+pub(crate) use crate::spawn::fork_child as spawn_exec;
+
+/// errno names: the BSD ones and the System V ones.
+pub(crate) const ERRNO: &[&[Entry]] = &[super::bsd::ERRNO, super::sysv::ERRNO];
+
+pub(crate) const SIGNALS: &[crate::signal::Entry] = &[];
+
+/// RLIMIT_VMEM is RLIMIT_AS's other name here; socket buffers have a limit.
+pub(crate) const RLIMIT_AS: Option<i32> = Some(libc::RLIMIT_AS as i32);
+pub(crate) const RLIMIT_VMEM: Option<i32> = RLIMIT_AS;
+pub(crate) const RLIMIT_LOCKS: Option<i32> = None;
+pub(crate) const RLIMIT_SBSIZE: Option<i32> = Some(libc::RLIMIT_SBSIZE as i32);
+
+pub(crate) const PATH_MAX: usize = 1024;
+
+/// Closes every descriptor from `low` up: closefrom(3) needs no upper bound.
+pub(crate) fn close_from(low: RawFd, _max_fd: RawFd) {
+    // SAFETY: closefrom(3) only closes descriptors.
+    unsafe { libc::closefrom(low) };
+}
+
+pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
+}
