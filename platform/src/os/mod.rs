@@ -2,6 +2,7 @@
 //! nowhere else: errno and signal names the OS adds, which rlimits exist, how to close every
 //! descriptor above a number, how to make a close-on-exec pipe, the OOM score, and how a child
 //! that execs at once is created. The rest of `platform` asks `os::` and never names an OS.
+//! A system not listed here stops the build with a message rather than guessing.
 //! (The poller's backend is chosen the same way, in `poll/mod.rs`.)
 //!
 //! Shared groups sit in their own files and are declared by the branches that use them:
@@ -32,7 +33,6 @@ cfg_if::cfg_if! {
         mod darwin;
         pub(crate) use darwin::*;
     } else {
-        mod other;
-        pub(crate) use other::*;
+        compile_error!("perp's platform layer knows Linux, FreeBSD, NetBSD, OpenBSD and macOS; add a file in platform/src/os/ for this system");
     }
 }
