@@ -461,3 +461,68 @@ fn runenv_reads_stdin() {
     let o = child.wait_with_output().unwrap();
     assert_eq!(stdout(&o), "A=1\nB=two\n");
 }
+
+#[test]
+fn runchoom_limits_and_sources() {
+    let d = scratch();
+    let base = format!("/{}", "a".repeat(300));
+    let o = run(d.path(), "runchoom", &["-b", &base, "true"]);
+    assert_eq!(code(&o), 111);
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(&format!("runchoom: fatal: path too long: {base}/"))
+            && err.ends_with("/oom_adj: file name too long (ENAMETOOLONG)\n"),
+        "{err}"
+    );
+    let long = "1".repeat(255);
+    let o = run(d.path(), "runchoom", &["-s", &long, "true"]);
+    assert_eq!(code(&o), 100);
+    assert!(stderr(&o).starts_with(&format!(
+        "runchoom: usage error: setting too long: {long}\n"
+    )));
+    // 254 bytes is still a setting (the open fails first here, and -e makes that fatal).
+    let o = run(
+        d.path(),
+        "runchoom",
+        &["-e", "-b", "/nonexistent", "-s", &long[1..], "true"],
+    );
+    assert_eq!(code(&o), 111);
+    assert!(stderr(&o).starts_with("runchoom: fatal: failure on open() for path: /nonexistent/"));
+    if !std::path::Path::new("/proc/self/oom_score_adj").exists() {
+        eprintln!("skipping the procfile parts: no /proc/PID/oom_score_adj on this system");
+        return;
+    }
+    // Environment defaults, and an option beating its variable.
+    let o = cmd(d.path(), "runchoom")
+        .args(["cat", "/proc/self/oom_score_adj"])
+        .env("CHOOM_KEY", "oom_score_adj")
+        .env("CHOOM_SET", "400")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "400\n");
+    let o = cmd(d.path(), "runchoom")
+        .args(["-s", "450", "cat", "/proc/self/oom_score_adj"])
+        .env("CHOOM_KEY", "oom_score_adj")
+        .env("CHOOM_SET", "400")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "450\n");
+    // -p: another process's file (raising is allowed for anyone).
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("100")
+        .spawn()
+        .unwrap();
+    let pid = sleeper.id().to_string();
+    let o = run(
+        d.path(),
+        "runchoom",
+        &["-v", "-p", &pid, "-k", "oom_score_adj", "-s", "300", "true"],
+    );
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    expect(
+        &o,
+        0,
+        &format!("runchoom: successfully configured /proc/{pid}/oom_score_adj\n"),
+    );
+}

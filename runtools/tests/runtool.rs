@@ -271,6 +271,15 @@ fn environment_options() {
     let out = stdout(&o);
     assert!(out.lines().any(|l| l == "X=1"));
     assert!(out.lines().any(|l| l == "KEEP=yes"));
+    // -e/-E share a slot: the last one decides whether the environment is kept.
+    let o = cmd(d.path(), "runtool")
+        .args(["-E", "f", "-e", "f", "catenv"])
+        .env("KEEP", "yes")
+        .output()
+        .unwrap();
+    assert!(stdout(&o).lines().any(|l| l == "KEEP=yes"));
+    let o = run(d.path(), "runtool", &["-e", "f", "-E", "f", "catenv"]);
+    assert_eq!(stdout(&o), "X=1\n");
     let o = run(d.path(), "runtool", &["-U", "root", "/usr/bin/env"]);
     let n = stdout(&o)
         .lines()
