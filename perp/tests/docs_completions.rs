@@ -1,4 +1,4 @@
-//! Shell completions: the scripts parse, and the bash one completes perpctl's command letters
+//! Shell completions: the scripts parse, and both complete perpctl's command letters
 //! and the service names of the base directory (from -b, $PERP_BASE or the current directory).
 
 mod docs_common;
@@ -132,4 +132,93 @@ fn bash_completes_commands_and_services() {
         vec!["beta"]
     );
     assert!(complete(&bash, t.path(), Some(b), &["perpok", "alpha", ""]).is_empty());
+}
+
+/// Runs the zsh completion's helpers with the completion system's builtins replaced by
+/// printers: `_perp_commands` prints the perpctl commands it offers (letter:description) and
+/// `_perp_services` the service names, for `service` and the `-b` value given.
+fn zsh_offers(
+    zsh: &std::path::Path,
+    cwd: &std::path::Path,
+    env_base: Option<&str>,
+    service: &str,
+    dash_b: Option<&str>,
+    helper: &str,
+) -> Vec<String> {
+    let set_b = match dash_b {
+        Some(b) => format!("opt_args[-b]='{b}'"),
+        None => String::new(),
+    };
+    let script = format!(
+        "compadd() {{ [[ $1 == -a ]] && print -rl -- ${{(P)2}} }}\n\
+         _describe() {{ print -rl -- ${{(P)${{@[-1]}}}} }}\n\
+         _arguments() {{ : }}\n\
+         source '{}'\n\
+         typeset -A opt_args\n{set_b}\nservice={service}\n{helper}\n",
+        repo().join("completions/_perp").display()
+    );
+    let mut cmd = Command::new(zsh);
+    cmd.arg("-f").arg("-c").arg(script).current_dir(cwd);
+    cmd.env_remove("PERP_BASE");
+    if let Some(b) = env_base {
+        cmd.env("PERP_BASE", b);
+    }
+    let out = run_with_deadline(&mut cmd, 20);
+    assert!(out.status.success(), "zsh: {}", stderr_of(&out));
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn zsh_completes_commands_and_services() {
+    let Some(zsh) = which("zsh") else {
+        eprintln!("skip: zsh is not installed");
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path().join("base");
+    for d in ["alpha", "beta", ".control", ".boot"] {
+        fs::create_dir_all(base.join(d)).unwrap();
+    }
+    fs::write(base.join("notadir"), "").unwrap();
+    let b = base.to_str().unwrap();
+
+    // Every perpctl command letter, each once.
+    let cmds = zsh_offers(&zsh, t.path(), None, "perpctl", None, "_perp_commands");
+    let mut letters: Vec<char> = cmds
+        .iter()
+        .map(|c| {
+            let (letter, _) = c.split_once(':').expect("letter:description");
+            assert_eq!(letter.chars().count(), 1, "not a letter: {c}");
+            letter.chars().next().unwrap()
+        })
+        .collect();
+    letters.sort();
+    let mut want: Vec<char> = "ADUXduopcahikqtw12".chars().collect();
+    want.sort();
+    assert_eq!(letters, want);
+
+    // Services: of -b, else $PERP_BASE, else the current directory; no dot directories or
+    // files.
+    let want = vec!["alpha".to_string(), "beta".to_string()];
+    let sv = "_perp_services";
+    assert_eq!(
+        zsh_offers(&zsh, t.path(), None, "perpctl", Some(b), sv),
+        want
+    );
+    assert_eq!(
+        zsh_offers(&zsh, t.path(), Some(b), "perpstat", None, sv),
+        want
+    );
+    assert_eq!(zsh_offers(&zsh, &base, None, "perpok", None, sv), want);
+    // Without -b or $PERP_BASE, the current directory (here the one holding base/).
+    assert_eq!(
+        zsh_offers(&zsh, t.path(), None, "perpctl", None, sv),
+        vec!["base".to_string()]
+    );
 }
