@@ -335,6 +335,14 @@ fn perpctl_sticky_without_perpd() {
     );
     assert_eq!(mode(&t.path().join("s")), 0o755);
     assert_eq!(mode(&t.path().join("b")), 0o755);
+    // -L and -g are ignored with A/X (the man page's claim that -L is refused is wrong).
+    expect(
+        &run("perpctl", &["-gL", "-b", b, "Activate", "s"]),
+        111,
+        "",
+        &format!("s: set for activation\n{nolock}"),
+    );
+    assert_eq!(mode(&t.path().join("s")), 0o1755);
 }
 
 #[test]
@@ -442,5 +450,176 @@ fn perp_setup_with_destdir() {
     assert_eq!(
         fs::read_link(t.path().join("etc/perp/.control")).unwrap(),
         Path::new("/nowhere")
+    );
+}
+
+#[test]
+fn missing_and_bad_option_values() {
+    for (prog, usage, args, detail) in [
+        (
+            "perpctl",
+            USAGES[0].1,
+            &["-b"][..],
+            "missing argument for option -b",
+        ),
+        (
+            "perpctl",
+            USAGES[0].1,
+            &["-w"],
+            "missing argument for option -w",
+        ),
+        (
+            "perpctl",
+            USAGES[0].1,
+            &["-w", "4294967296", "u", "s"],
+            "non-numeric argument found for option -w: 4294967296",
+        ),
+        (
+            "perpls",
+            USAGES[1].1,
+            &["-b"],
+            "missing argument for option -b",
+        ),
+        ("perpls", USAGES[1].1, &["-z"], "invalid option -z"),
+        (
+            "perpok",
+            USAGES[3].1,
+            &["-b"],
+            "missing argument for option -b",
+        ),
+        (
+            "perpok",
+            USAGES[3].1,
+            &["-v", "-u"],
+            "missing argument for option -u",
+        ),
+        (
+            "perpok",
+            USAGES[3].1,
+            &["-u", "4294967296", "s"],
+            "non-numeric argument found for option -u 4294967296",
+        ),
+        ("perphup", USAGES[4].1, &["-qz"], "invalid option -z"),
+    ] {
+        expect(
+            &run(prog, args),
+            100,
+            "",
+            &format!("{prog} usage error: {detail}\nusage: {prog} {usage}\n"),
+        );
+    }
+    // An empty numeric value is 0: perpok -u '' is the plain check (here: not activated).
+    let t = base();
+    expect(
+        &run(
+            "perpok",
+            &["-v", "-u", "", "-b", t.path().to_str().unwrap(), "b"],
+        ),
+        1,
+        "",
+        "perpok: b: fail: service directory b not activated\n",
+    );
+    // -w '' is -w 0: accepted (the failure here is the missing perpd).
+    let out = run("perpctl", &["-w", "", "-b", "/nonexistent/x", "u", "s"]);
+    assert_eq!(out.status.code(), Some(111));
+}
+
+#[test]
+fn perpboot_help_version_and_usage() {
+    let bin = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_perpboot"));
+        c.env_remove("PERP_BASE");
+        c
+    };
+    let u = "usage: perpboot [-hV] [-d] [-x] [dir]\n";
+    expect(&bin().args(["-h", "-z"]).output().unwrap(), 0, "", u);
+    expect(
+        &bin().arg("-V").output().unwrap(),
+        0,
+        "",
+        "version: perpboot 2.07\n",
+    );
+    expect(&bin().arg("-?").output().unwrap(), 100, "", u);
+    expect(
+        &bin().args(["-dz"]).output().unwrap(),
+        100,
+        "",
+        &format!("perpboot usage error: invalid option: -z\n{u}"),
+    );
+    // The base directory itself missing (PERP_BASE used when there is no operand).
+    expect(
+        &bin().env("PERP_BASE", "/nonexistent/x").output().unwrap(),
+        111,
+        "",
+        "perpboot fatal: failure chdir() to /nonexistent/x: file does not exist (ENOENT)\n",
+    );
+}
+
+/// Control paths of 256 bytes or more are refused as the original did (§2.5).
+#[test]
+fn control_path_too_long() {
+    let t = tempfile::tempdir().unwrap();
+    let deep = t.path().join("a".repeat(120)).join("b".repeat(120));
+    fs::create_dir_all(deep.join("s")).unwrap();
+    fs::set_permissions(deep.join("s"), fs::Permissions::from_mode(0o1755)).unwrap();
+    let b = deep.to_str().unwrap();
+    assert!(b.len() + "/.control/perpd.sock".len() >= 256);
+    let sock = format!(
+        "failure locating perpd control socket {b}/.control/perpd.sock: file name too long (ENAMETOOLONG)\n"
+    );
+    let lock = format!(
+        "failure locating perpd lockfile {b}/.control/perpd.sock: file name too long (ENAMETOOLONG)\n"
+    );
+    for (prog, args, msg) in [
+        ("perpls", &["-b", b][..], &sock),
+        ("perpstat", &["-b", b, "s"], &sock),
+        ("perpok", &["-b", b, "s"], &sock),
+        ("perpctl", &["-b", b, "u", "s"], &sock),
+        ("perphup", &[b], &lock),
+    ] {
+        expect(&run(prog, args), 111, "", &format!("{prog} fatal: {msg}"));
+    }
+    // A/X: the chmod is done before the lock is looked up.
+    expect(
+        &run("perpctl", &["-b", b, "X", "s"]),
+        111,
+        "",
+        &format!("s: set for deactivation\nperpctl fatal: {lock}"),
+    );
+}
+
+#[test]
+fn perp_setup_failures() {
+    let t = tempfile::tempdir().unwrap();
+    fs::write(t.path().join("file"), "").unwrap();
+    let b = t.path().join("file/b");
+    let out = bin("perp-setup")
+        .env("NO_INIT", "1")
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[1].starts_with("perp-setup(")
+            && lines[1].ends_with("): failure: unable to create base directory"),
+        "{err}"
+    );
+    // .boot cannot be made: a file is in the way.
+    let b = t.path().join("base");
+    fs::create_dir(&b).unwrap();
+    fs::write(b.join(".boot"), "").unwrap();
+    let out = bin("perp-setup")
+        .env("NO_INIT", "1")
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).ends_with("): failure: unable to create .boot directory\n"),
+        "{}",
+        text(&out.stderr)
     );
 }

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod tools_common;
+use tools_common::{validate, validate_all};
+
 fn exe(name: &str) -> &'static str {
     match name {
         "perpd" => env!("CARGO_BIN_EXE_perpd"),
@@ -285,6 +288,14 @@ fn perpstat_perpok_and_json() {
          ccc: activated N seconds\n  main: down N seconds\n   log: (no log)\n\
          b: not activated\n"
     );
+    // With this perpd every subservice line is followed by its history line.
+    assert_eq!(
+        norm(&stdout),
+        "aa: activated N seconds\n  main: up N seconds (pid N)\n        restarts: N\n   \
+         log: up N seconds (pid N)\n        restarts: N\n\
+         ccc: activated N seconds\n  main: down N seconds\n        restarts: N\n   log: (no log)\n\
+         b: not activated\n"
+    );
     // ccc's main never ran: its zero timestamp gives the original's huge "uptime".
     let down: u64 = stdout
         .lines()
@@ -302,10 +313,8 @@ fn perpstat_perpok_and_json() {
     // JSON: one object per service, errors included, all per the schema.
     let out = p.run("perpstat", &["--json", "aa", "ccc", "b", "nonexist"]);
     assert_eq!(out.status.code(), Some(0));
-    let objs: Vec<serde_json::Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    // This perpd keeps exit history, so the active services carry it.
+    let objs = validate_all(&text(&out.stdout), None);
     assert_eq!(objs.len(), 4);
     for o in &objs {
         assert_eq!(o["schema_version"], 1);
@@ -319,10 +328,9 @@ fn perpstat_perpok_and_json() {
     assert!(aa["main"]["seconds"].as_u64().unwrap() >= 1);
     assert_eq!(aa["log"]["state"], "up");
     assert_eq!(aa["perpd_pid"].as_u64().unwrap(), u64::from(p.perpd_pid()));
-    if let Some(r) = aa["main"].get("restarts") {
-        assert_eq!(r, 0);
-        assert_eq!(aa["main"]["exits"].as_array().unwrap().len(), 0);
-    }
+    assert_eq!(aa["main"]["restarts"], 0);
+    assert_eq!(aa["main"]["exits"].as_array().unwrap().len(), 0);
+    assert_eq!(aa["log"]["restarts"], 0);
     let ccc = &objs[1];
     assert_eq!(ccc["main"]["state"], "down");
     assert_eq!(ccc["main"]["pid"], 0);
@@ -338,7 +346,7 @@ fn perpstat_perpok_and_json() {
     let states: Vec<String> = text(&out.stdout)
         .lines()
         .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let v = validate(l, None);
             v["state"].as_str().unwrap().to_string()
         })
         .collect();
@@ -604,12 +612,173 @@ fn flapping_service() {
     );
     // With exit history, perpd counts the restarts.
     let json = text(&p.run("perpstat", &["--json", "flap"]).stdout);
-    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
-    if let Some(r) = v["main"].get("restarts") {
-        assert!(r.as_u64().unwrap() >= 1, "{json}");
-        let exits = v["main"]["exits"].as_array().unwrap();
-        assert!(!exits.is_empty() && exits.len() <= 5, "{json}");
-        assert_eq!(exits[0]["exit_code"], 0);
-        assert!(exits[0]["signal"].is_null());
+    let v = validate(json.trim(), Some(true));
+    assert!(v["main"]["restarts"].as_u64().unwrap() >= 1, "{json}");
+    let exits = v["main"]["exits"].as_array().unwrap();
+    assert!(!exits.is_empty() && exits.len() <= 5, "{json}");
+    assert_eq!(exits[0]["exit_code"], 0);
+    assert!(exits[0]["signal"].is_null());
+}
+
+/// Whether a process exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => {
+            let state = s.rsplit(')').next().unwrap().trim_start().chars().next();
+            !matches!(state, Some('Z') | Some('X'))
+        }
+        Err(_) => false,
     }
+}
+
+fn read_pid(p: &Path) -> Option<u32> {
+    fs::read_to_string(p).ok()?.trim().parse().ok()
+}
+
+/// perp-core.md §15.5 scenarios 31, 34, 38, 39 and §15.8 scenarios 64, 65 with the tools.
+#[test]
+fn perpctl_group_log_once_and_perpok_uptime() {
+    let dir = tempfile::tempdir().unwrap();
+    // The start run leaves a background sleep in its process group and records its pid.
+    make_service(
+        dir.path(),
+        "grp",
+        "#!/bin/sh\ncase $1 in\nstart) sleep 1000 & echo $! > bg.new; mv bg.new bg; exec sleep 1001 ;;\n*) exit 0 ;;\nesac\n",
+        None,
+        true,
+    );
+    make_service(dir.path(), "s", MAIN, Some(LOG), true);
+    let p = Perpd::start(dir);
+    let bg = p.base().join("grp/bg");
+    let main_pid = |sv: &str| -> u64 {
+        let v = validate(
+            text(&p.run("perpstat", &["--json", sv]).stdout).trim(),
+            Some(true),
+        );
+        v["main"]["pid"].as_u64().unwrap()
+    };
+    wait_until("grp's first run", || {
+        read_pid(&bg).is_some() && main_pid("grp") != 0
+    });
+    wait_until("s up", || {
+        p.panel("s") == "[+ +++ +++]  s  uptime: Ns/Ns  pids: N/N\n"
+    });
+
+    // k signals the service's process only; -g k its whole process group.
+    let (bg1, m1) = (read_pid(&bg).unwrap(), main_pid("grp"));
+    fs::remove_file(&bg).unwrap();
+    expect(&p.run("perpctl", &["k", "grp"]), 0, "", "grp: ok\n");
+    wait_until("a new grp run", || read_pid(&bg).is_some());
+    assert!(!alive(m1 as u32), "main survived k");
+    assert!(alive(bg1), "k reached the background process");
+    let bg2 = read_pid(&bg).unwrap();
+    wait_until("grp's new main", || main_pid("grp") != 0);
+    let m2 = main_pid("grp");
+    expect(&p.run("perpctl", &["-g", "k", "grp"]), 0, "", "grp: ok\n");
+    wait_until("the whole group gone", || !alive(bg2) && !alive(m2 as u32));
+    assert!(alive(bg1));
+    let _ = Command::new("kill")
+        .args(["-KILL", &bg1.to_string()])
+        .status();
+
+    // -L d: only the log goes down; -L u brings it back.
+    expect(
+        &p.run("perpctl", &["-w", "20", "-L", "d", "s"]),
+        0,
+        "",
+        "s: ok\n",
+    );
+    assert_eq!(p.panel("s"), "[+ +++ ...]  s  uptime: Ns/-s  pids: N/-\n");
+    expect(
+        &p.run("perpctl", &["-w", "20", "-L", "u", "s"]),
+        0,
+        "",
+        "s: ok\n",
+    );
+    assert_eq!(p.panel("s"), "[+ +++ +++]  s  uptime: Ns/Ns  pids: N/N\n");
+
+    // o on a running service with log: perpstat's three lines with ", flagged once".
+    expect(&p.run("perpctl", &["o", "s"]), 0, "", "s: ok\n");
+    let out = p.run("perpstat", &["s"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        norm(&v2_lines(&text(&out.stdout))),
+        "s: activated N seconds\n  main: up N seconds (pid N), flagged once\n   log: up N seconds (pid N)\n"
+    );
+    assert_eq!(p.panel("s"), "[+ +o+ +++]  s  uptime: Ns/Ns  pids: N/N\n");
+    let v = validate(
+        text(&p.run("perpls", &["--json", "s"]).stdout).trim(),
+        Some(true),
+    );
+    assert_eq!(v["main"]["state"], "once");
+    // u clears once mode.
+    expect(&p.run("perpctl", &["u", "s"]), 0, "", "s: ok\n");
+    assert_eq!(p.panel("s"), "[+ +++ +++]  s  uptime: Ns/Ns  pids: N/N\n");
+
+    // perpok -u 3 fails while main is younger than 3 s, then passes.
+    let m = main_pid("s");
+    expect(&p.run("perpctl", &["t", "s"]), 0, "", "s: ok\n");
+    wait_until("s restarted", || {
+        let n = main_pid("s");
+        n != 0 && n != m
+    });
+    let restarted = Instant::now();
+    let seconds = |p: &Perpd| {
+        let v = validate(
+            text(&p.run("perpstat", &["--json", "s"]).stdout).trim(),
+            Some(true),
+        );
+        v["main"]["seconds"].as_u64().unwrap()
+    };
+    let before = seconds(&p);
+    let out = p.run("perpok", &["-v", "-u", "3", "s"]);
+    if seconds(&p) < 2 && before < 2 {
+        expect(&out, 1, "", "perpok: s: fail: service uptime not met\n");
+    }
+    wait_until("perpok -u 3 passing", || {
+        p.run("perpok", &["-u", "3", "s"]).status.code() == Some(0)
+    });
+    assert!(restarted.elapsed() >= Duration::from_millis(1500));
+    expect(
+        &p.run("perpok", &["-v", "-u", "3", "s"]),
+        0,
+        "",
+        "perpok: s: ok: service uptime ok\n",
+    );
+
+    // p on a down service: accepted, nothing happens.
+    expect(&p.run("perpctl", &["-w", "20", "d", "s"]), 0, "", "s: ok\n");
+    expect(&p.run("perpctl", &["p", "s"]), 0, "", "s: ok\n");
+    assert_eq!(p.panel("s"), "[+ ... +++]  s  uptime: -s/Ns  pids: -/N\n");
+}
+
+/// A relative base directory (§2.5 recommendation) for the tools that find perpd by its lock.
+#[test]
+fn relative_base_for_lock_users() {
+    let dir = tempfile::tempdir().unwrap();
+    make_service(dir.path(), "new", MAIN, None, false);
+    let p = Perpd::start(dir);
+    let parent = p.base().parent().unwrap();
+    let rel = p.base().file_name().unwrap().to_str().unwrap();
+    let run = |tool: &str, args: &[&str]| {
+        Command::new(exe(tool))
+            .current_dir(parent)
+            .env_remove("PERP_BASE")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    expect(
+        &run("perphup", &[rel]),
+        0,
+        "",
+        &format!("perphup: perpd rescan triggered on {rel}\n"),
+    );
+    expect(
+        &run("perpctl", &["-w", "20", "-b", rel, "A", "new"]),
+        0,
+        "",
+        "new: set for activation\nrescan triggered for activation set on 1 service\n",
+    );
+    assert!(p.panel("new").starts_with("[+ "), "{}", p.panel("new"));
 }
