@@ -427,6 +427,28 @@ fn runuid_drops_to_nobody() {
     // -s: the group database's view (nobody is in no extra groups: just the primary).
     let o = run(d, "runuid", &["-s", "nobody", "id", "-G"]);
     assert_eq!(stdout(&o).trim(), gid);
+    // Groups held before are cleared: start from root with extra groups.
+    let o = run(d, "runuid", &["-S", "sys:daemon", "root", "id", "-G"]);
+    let before: Vec<String> = stdout(&o).split_whitespace().map(String::from).collect();
+    assert!(before.len() == 3, "{before:?}");
+    let o = cmd(d, "runuid")
+        .args(["-S", "sys:daemon", "root"])
+        .arg(bin("runuid"))
+        .args(["nobody", "id", "-G"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o).trim(), gid, "{}", stderr(&o));
+    // -s with a user the group database lists as a member somewhere.
+    if let Some((user, group_gid)) = member_of_some_group() {
+        let o = run(d, "runuid", &["-s", &user, "id", "-G"]);
+        let got: Vec<String> = stdout(&o).split_whitespace().map(String::from).collect();
+        assert!(got.contains(&group_gid), "{user}: {got:?}");
+        assert!(got.contains(&id_of("-g", &user)), "{user}: {got:?}");
+        let o = run(d, "runuid", &[&user, "id", "-G"]);
+        assert_eq!(stdout(&o).trim(), id_of("-g", &user));
+    } else {
+        eprintln!("skipping runuid -s with members: no group here lists a member");
+    }
     // The environment is left alone.
     let o = cmd(d, "runuid")
         .args(["nobody", "catenv"])
@@ -500,4 +522,19 @@ fn runuid_errors() {
         111,
         "runuid: fatal: no account found for user root:root\n",
     );
+}
+
+/// A user named as a member of a group in /etc/group (not its primary group), and that gid.
+fn member_of_some_group() -> Option<(String, String)> {
+    let text = std::fs::read_to_string("/etc/group").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        if f.len() < 4 {
+            return None;
+        }
+        let user = f[3].split(',').find(|u| !u.is_empty())?;
+        let known = std::process::Command::new("id").arg(user).output().ok()?;
+        (known.status.success() && id_of("-g", user) != f[2])
+            .then(|| (user.to_string(), f[2].to_string()))
+    })
 }

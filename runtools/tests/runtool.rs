@@ -412,6 +412,14 @@ fn setuid_and_chroot_as_root() {
     let gid = id_of("-g", "nobody");
     let o = run(d, "runtool", &["-u", "nobody", "id", "-G"]);
     assert_eq!(stdout(&o).trim(), gid);
+    // Supplementary groups held before (here sys and daemon, set by runuid) are replaced.
+    let o = cmd(d, "runuid")
+        .args(["-S", "sys:daemon", "root"])
+        .arg(bin("runtool"))
+        .args(["-u", "nobody", "id", "-G"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o).trim(), gid, "{}", stderr(&o));
     let o = run(d, "runtool", &["-u", "nobody", "catuid"]);
     let err = stderr(&o);
     assert!(err.lines().any(|l| l == format!("UID:\t{uid}")), "{err}");
