@@ -9,6 +9,7 @@ mod log_common;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use log_common::*;
 
@@ -152,7 +153,7 @@ fn sigterm_while_stalled_leaves_the_pipe_at_a_line_boundary() {
     first.signal(platform::signal::Signal::SIGTERM);
     // The write is retried, not abandoned, after SIGTERM.
     assert!(
-        stays_false(std::time::Duration::from_millis(200), || first
+        stays_false(Duration::from_millis(200), || first
             .child
             .try_wait()
             .unwrap()
@@ -182,6 +183,52 @@ fn sigterm_while_stalled_leaves_the_pipe_at_a_line_boundary() {
         read(&l.join("current")) == input,
         "every line exactly once across the restart"
     );
+}
+
+/// The retry back-off is bounded: after a long outage tinylog notices returning space within
+/// its longest pause (1.6 s), where doubling without a cap would, after 7 s, sleep 6.4 s more.
+#[test]
+fn backoff_is_bounded_after_a_long_outage() {
+    if !have_prlimit() {
+        eprintln!("skipped: util-linux prlimit is not installed");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let l = t.path().join("log");
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("ulimit -S -f 8 && exec \"$0\" -s 1000000 \"$1\"")
+        .arg(tinylog())
+        .arg(&l)
+        .env_remove("TINYLOG_ZIP");
+    let mut tl = Running::spawn(c);
+    let mut input = Vec::new();
+    for i in 0..100 {
+        input.extend_from_slice(format!("row {i:04} {}\n", "b".repeat(90)).as_bytes());
+    }
+    tl.write(&input);
+    assert!(
+        wait_until(|| tl.stderr_has("]: pausing on write() error")),
+        "{:?}",
+        tl.stderr()
+    );
+    let stalled = read(&l.join("current")).len();
+    // A long outage: nothing moves while the limit holds.
+    assert!(stays_false(Duration::from_secs(7), || read(
+        &l.join("current")
+    )
+    .len()
+        != stalled));
+    restore_fsize(tl.pid());
+    let freed = Instant::now();
+    assert!(wait_until(|| read(&l.join("current")) == input));
+    let took = freed.elapsed();
+    assert!(
+        took < Duration::from_secs(4),
+        "resumed {took:?} after space returned"
+    );
+    tl.close();
+    assert_eq!(tl.wait().code(), Some(0));
 }
 
 /// Unmounts (lazily) on drop, so a failing test leaves no mount behind.
