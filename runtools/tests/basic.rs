@@ -526,3 +526,36 @@ fn runchoom_limits_and_sources() {
         &format!("runchoom: successfully configured /proc/{pid}/oom_score_adj\n"),
     );
 }
+
+#[test]
+fn runenv_matches_names_exactly() {
+    // The original matched same-length names differing in the last character; not here.
+    let d = scratch();
+    write(d.path(), "f", b"FOO=2\nB=9\nFOY\nT=z\\\n");
+    let o = std::process::Command::new("/usr/bin/env")
+        .current_dir(d.path())
+        .args(["-i", "FOX=1", "A=1", "Z=last"])
+        .arg(bin("runenv"))
+        .arg("f")
+        .arg(bin("catenv"))
+        .output()
+        .unwrap();
+    // A value ending in a lone backslash keeps it.
+    assert_eq!(stdout(&o), "FOX=1\nA=1\nZ=last\nFOO=2\nB=9\nT=z\\\n");
+}
+
+#[test]
+fn line_files_from_a_fifo_without_writer_are_empty() {
+    let d = scratch();
+    let st = std::process::Command::new("mkfifo")
+        .arg(d.path().join("fifo"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // Opened non-blocking: no writer reads as an empty file instead of hanging.
+    let o = run(d.path(), "runargs", &["fifo", "catargs", "x"]);
+    assert_eq!((code(&o), stdout(&o).as_str()), (0, "catargs\nx\n"));
+    let o = run(d.path(), "runfile", &["fifo"]);
+    assert!(stderr(&o)
+        .starts_with("runfile: usage error: empty argvfile: no argv[0] element found in fifo\n"));
+}
