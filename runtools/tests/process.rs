@@ -199,6 +199,23 @@ fn runpause_sleeps_and_alarm_ends_wait() {
     let o = child.wait_with_output().unwrap();
     assert_eq!(stdout(&o), "go\n");
 
+    // A positive wait also ends early on SIGALRM (long before its 1000 s).
+    let t = Instant::now();
+    let child = cmd(d.path(), "runpause")
+        .args(["1000", "echo", "early"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    assert!(wait_until(LONG, || signal_caught(pid, 14)));
+    std::process::Command::new("kill")
+        .args(["-ALRM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&o), "early\n");
+    assert!(t.elapsed() < Duration::from_secs(500));
+
     let child = cmd(d.path(), "runpause")
         .args(["0", "echo", "go"])
         .stdout(Stdio::piped())
