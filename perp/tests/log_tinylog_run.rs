@@ -53,6 +53,41 @@ fn mkdir_failure_is_reported() {
     );
 }
 
+/// runtool missing from PATH: the directory is prepared, then exit 127 as a shell's failed
+/// exec, with the cause named.
+#[test]
+fn runtool_not_found_exits_127() {
+    let t = tempfile::tempdir().unwrap();
+    let conf = t.path().join("tinylog.conf");
+    fs::write(
+        &conf,
+        format!(
+            "TINYLOG_USER=no_such_user_here\nTINYLOG_BASE={}\n",
+            t.path().display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(tinylog_run())
+        .arg("svc")
+        .env("TINYLOG_CONF", &conf)
+        .env("PATH", t.path().join("empty"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "tinylog_run({pid}): failure: failure exec runtool: file does not exist (ENOENT)\n"
+        )
+    );
+    let meta = fs::metadata(t.path().join("svc")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
+}
+
 /// The directory holding the workspace's binaries, if `runtool` was built there too.
 fn runtool_dir() -> Option<PathBuf> {
     let dir = tinylog().parent()?.to_path_buf();
