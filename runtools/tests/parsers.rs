@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
 use proptest::prelude::*;
-use runtools::env::{merge, parse_envfile, unescape, Edit};
+use runtools::env::{envdir_entry, merge, parse_envfile, unescape, Edit};
 use runtools::lines::arguments;
 
 /// The escaping a user writes so that `value` survives the envfile's trimming.
@@ -106,6 +106,18 @@ proptest! {
         }
         let want: Vec<OsString> = lines.iter().map(|(l, _, _)| OsString::from(l)).collect();
         prop_assert_eq!(arguments(text.as_bytes()), want);
+    }
+
+    #[test]
+    fn envdir_first_line_only(n in name(), v in value(), sp in "[ \t\r]{0,3}", rest in "[^\0]{0,20}") {
+        // Only the first line counts, trimmed at both ends and unescaped; blank means unset.
+        let content = format!("{sp}{}{sp}\n{rest}", escape(&v));
+        let want = if v.is_empty() {
+            Edit::Unset(n.clone().into())
+        } else {
+            Edit::Set(n.clone().into(), v.into())
+        };
+        prop_assert_eq!(envdir_entry(n.as_ref(), content.as_bytes()), want);
     }
 
     #[test]
