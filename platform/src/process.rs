@@ -93,6 +93,11 @@ pub fn nice(incr: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether this system has an OOM killer whose per-process adjustment can be set (Linux).
+pub fn oom_adjustment_supported() -> bool {
+    crate::os::OOM_SCORE_ADJ
+}
+
 /// Writes `v` to the process's OOM score adjustment (Linux only; elsewhere "unsupported").
 pub fn set_oom_score_adj(pid: i32, v: i32) -> io::Result<()> {
     if !crate::os::OOM_SCORE_ADJ {

@@ -1,6 +1,7 @@
 //! runchoom: write a setting into a per-process procfile (default `/proc/PID/oom_adj`), then
-//! exec (runtools.md §2.3). Where the file does not exist (non-Linux) this is a silent no-op
-//! unless `-e`.
+//! exec (runtools.md §2.3). Where the file cannot be opened the original went on silently
+//! unless `-e` or `-v`; on a system with no OOM adjustment at all (not Linux) this one always
+//! says so, since the service would otherwise run unprotected without a word.
 
 use std::convert::Infallible;
 use std::ffi::OsString;
@@ -89,7 +90,7 @@ fn body(tool: &Tool, argv: &[OsString]) -> Result<Infallible> {
         if fatal {
             return Err(Fail::sys(fat, e));
         }
-        if verbose {
+        if speak_up(what, verbose, platform::process::oom_adjustment_supported()) {
             tool.warn_raw(&format!(
                 "{}: {}: {}",
                 tool.name(),
@@ -113,4 +114,26 @@ fn body(tool: &Tool, argv: &[OsString]) -> Result<Infallible> {
         },
     }
     Err(exec(&ops[0], ops, None))
+}
+
+/// Whether an ignored failure is reported: with `-v`, and always when opening failed on a
+/// system that has no OOM adjustment to open.
+fn speak_up(what: &str, verbose: bool, oom_supported: bool) -> bool {
+    verbose || (what == "open" && !oom_supported)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::speak_up;
+
+    #[test]
+    fn failures_are_reported_with_v_or_where_the_os_lacks_oom_adjustment() {
+        // Linux: quiet by default, as the original.
+        assert!(!speak_up("open", false, true));
+        assert!(!speak_up("write", false, true));
+        assert!(speak_up("open", true, true));
+        // A system without OOM adjustment: the open failure is always said.
+        assert!(speak_up("open", false, false));
+        assert!(speak_up("write", true, false));
+    }
 }
