@@ -524,6 +524,36 @@ fn compression_at_startup_of_unclean_current() {
     assert_eq!(t.wait().code(), Some(0));
 }
 
+/// A tinylog killed while archives waited for the compressor leaves them uncompressed; the
+/// next `-z` start compresses them. Compressed archives are left alone.
+#[test]
+fn leftover_uncompressed_archives_are_compressed_at_start() {
+    if !have_gzip() {
+        eprintln!("skipped: gzip not installed");
+        return;
+    }
+    let (_t, l) = scratch();
+    fs::create_dir(&l).unwrap();
+    fs::write(l.join("_20000101T000000.000000.s"), b"old\n").unwrap();
+    fs::write(l.join("_20000101T000000.000001.u.Z"), b"not really gzip").unwrap();
+    let out = tinylog_zip(Some("/usr/bin/gzip"), &["-z", s(&l)], b"x\n");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        archives(&l),
+        vec![
+            "_20000101T000000.000000.s.Z".to_string(),
+            "_20000101T000000.000001.u.Z".to_string()
+        ]
+    );
+    assert_eq!(gzip_dc(&l.join("_20000101T000000.000000.s.Z")), b"old\n");
+    assert_eq!(mode(&l.join("_20000101T000000.000000.s.Z")), 0o644);
+    assert_eq!(
+        read(&l.join("_20000101T000000.000001.u.Z")),
+        b"not really gzip"
+    );
+    assert_eq!(read(&l.join("current")), b"x\n");
+}
+
 #[test]
 fn slow_compressor_does_not_block_input() {
     if !have_gzip() {

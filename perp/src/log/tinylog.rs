@@ -12,6 +12,8 @@
 //! * a SIGTERM that arrives after a read ended inside a line first reads the rest of that line
 //!   if it is already in stdin (byte by byte, at most a second), so a logger restart on a pipe
 //!   that perpd keeps open never cuts a line in two;
+//! * with `-z`, archives left uncompressed by a tinylog that was killed with compressions still
+//!   queued are compressed after the next start;
 //! * a `previous` left by a rotation that was interrupted is archived at start-up instead of
 //!   being overwritten by the next rotation;
 //! * several archives are pruned in one pass (the original's defect).
@@ -250,6 +252,7 @@ impl Tinylog {
             zip,
             _lock: lock,
         };
+        t.queue_leftovers();
         // A rotation interrupted after its rename left `previous`: archive it, don't overwrite it.
         t.archive(PREVIOUS, Status::Safe);
         match fs::metadata(CURRENT) {
@@ -275,6 +278,20 @@ impl Tinylog {
         }
         t.setup_stdin();
         t
+    }
+
+    /// With `-z`: archives still uncompressed (a tinylog killed while its compressions waited
+    /// in the queue, or whose compressor failed) are queued again, oldest first.
+    fn queue_leftovers(&mut self) {
+        let Some(z) = self.zip.as_mut() else { return };
+        let Ok(rd) = fs::read_dir(".") else { return };
+        let mut names: Vec<String> = rd
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| archive::is_archive(OsStr::new(n)) && !n.ends_with(".Z"))
+            .collect();
+        names.sort();
+        z.queue.extend(names);
+        self.start_compressor();
     }
 
     /// A private descriptor for stdin (a dup: reading it reads the same pipe), registered for
