@@ -623,3 +623,20 @@ fn perp_setup_failures() {
         text(&out.stderr)
     );
 }
+
+/// A failed chmod names its reason (the original printed `error: SV: ` and nothing more).
+/// procfs refuses mode changes even to root.
+#[test]
+fn perpctl_chmod_failure_names_the_reason() {
+    if !Path::new("/proc/1").is_dir() {
+        println!("skipped: no /proc");
+        return;
+    }
+    expect(
+        &run("perpctl", &["-b", "/proc", "A", "1"]),
+        111,
+        "",
+        "error: 1: permission denied (EPERM)\n\
+         perpctl fatal: perpd not running on /proc: no lock active on /proc/.control/perpd.pid\n",
+    );
+}

@@ -931,3 +931,44 @@ fn closed_stdout() {
         assert_eq!(text(&out.stderr), "", "{name}");
     }
 }
+
+/// Names longer than 80 characters are padded like any other (the original dropped them,
+/// §7.5), and an errno perp has no name for is shown by number (§2.2 recommendation).
+#[test]
+fn long_names_and_unknown_errno() {
+    let long = "l".repeat(90);
+    let peer = Peer::start(
+        OnHistory::Eproto,
+        &[
+            (long.as_str(), st(ACT, Sub(101, Some(5), 0), NOLOG)),
+            ("odd", Answer::Error(200)),
+        ],
+    );
+    expect(
+        &tool(&peer, "perpls", &[]),
+        0,
+        &format!(
+            "[+ +++ ---]  {long}  uptime: 5s/-s  pids: 101/-\n[E --- ---]  {:<90}  error: error reported in status reply [E200]\n",
+            "odd"
+        ),
+        "",
+    );
+    expect(
+        &tool(&peer, "perpctl", &["u", "odd"]),
+        111,
+        "",
+        "error: odd: error reported in reply: unknown error (E200)\n",
+    );
+    expect(
+        &tool(&peer, "perpstat", &["odd"]),
+        0,
+        "",
+        "error: odd: error reported in reply: unknown error (E200)\n",
+    );
+    expect(
+        &tool(&peer, "perpok", &["odd"]),
+        111,
+        "",
+        "perpok fatal: error reported in reply from perpd control socket: unknown error (E200)\n",
+    );
+}

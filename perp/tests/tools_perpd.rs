@@ -782,3 +782,102 @@ fn relative_base_for_lock_users() {
     );
     assert!(p.panel("new").starts_with("[+ "), "{}", p.panel("new"));
 }
+
+/// perp-core.md §15.6 scenarios 45, 46 and 49 as the tools show them: a deactivation that
+/// waits for a main ignoring SIGTERM, reactivation requested meanwhile, and perpd's shutdown.
+#[test]
+fn deactivation_reactivation_and_shutdown_seen_by_the_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    // Ignores SIGTERM while the file `ignore` exists.
+    make_service(
+        dir.path(),
+        "stuck",
+        "#!/bin/sh\ncase $1 in\nstart) [ -e ignore ] && trap '' TERM; exec sleep 1000 ;;\n*) exit 0 ;;\nesac\n",
+        None,
+        true,
+    );
+    fs::write(dir.path().join("stuck/ignore"), "").unwrap();
+    let mut p = Perpd::start(dir);
+    let b = p.b().to_string();
+    wait_until("stuck up", || {
+        p.panel("stuck") == "[+ +++ ---]  stuck  uptime: Ns/-s  pids: N/-\n"
+    });
+    let pid = |p: &Perpd| -> u32 {
+        let v = validate(
+            text(&p.run("perpstat", &["--json", "stuck"]).stdout).trim(),
+            Some(true),
+        );
+        v["main"]["pid"].as_u64().unwrap() as u32
+    };
+    let first = pid(&p);
+
+    // Deactivation by renaming to a hidden name (perpctl X would clear the sticky bit, and
+    // the tools do not ask perpd about a directory without it).
+    fs::rename(p.base().join("stuck"), p.base().join(".stuck")).unwrap();
+    expect(&p.run("perphup", &["-q"]), 0, "", "");
+    wait_until("the deactivation panel", || {
+        p.panel(".stuck") == "[! !++ ---]  .stuck  (service deactivation in progress)\n"
+    });
+    assert_eq!(
+        norm(&v2_lines(&text(&p.run("perpstat", &[".stuck"]).stdout))),
+        ".stuck: activated N seconds, deactivation in progress\n  main: up N seconds (pid N)\n   log: (no log)\n"
+    );
+    let v = validate(
+        text(&p.run("perpls", &["--json", ".stuck"]).stdout).trim(),
+        Some(true),
+    );
+    assert_eq!(
+        (v["state"].as_str(), v["main"]["state"].as_str()),
+        (Some("deactivating"), Some("want-down"))
+    );
+    expect(
+        &p.run("perpctl", &["k", ".stuck"]),
+        111,
+        "",
+        "error: .stuck: error reported in reply: device busy (EBUSY)\n",
+    );
+
+    // Reactivation requested while the deactivation waits.
+    fs::rename(p.base().join(".stuck"), p.base().join("stuck")).unwrap();
+    expect(&p.run("perphup", &["-q"]), 0, "", "");
+    wait_until("the reactivation panel", || {
+        p.panel("stuck") == "[R !++ ---]  stuck  (service reactivation in progress)\n"
+    });
+    assert_eq!(
+        norm(&v2_lines(&text(&p.run("perpstat", &["stuck"]).stdout))),
+        "stuck: activated N seconds, deactivation in progress, flagged for reactivation\n  main: up N seconds (pid N)\n   log: (no log)\n"
+    );
+    let v = validate(
+        text(&p.run("perpls", &["--json", "stuck"]).stdout).trim(),
+        Some(true),
+    );
+    assert_eq!(v["state"], "reactivating");
+
+    // Killing the main by hand completes the cycle: a fresh activation, a new process.
+    let _ = Command::new("kill")
+        .args(["-KILL", &first.to_string()])
+        .status();
+    wait_until("stuck active again", || {
+        p.panel("stuck") == "[+ +++ ---]  stuck  uptime: Ns/-s  pids: N/-\n" && pid(&p) != first
+    });
+
+    // Shutdown waits for the main that ignores SIGTERM; meanwhile clients are refused.
+    let second = pid(&p);
+    let perpd = p.perpd_pid();
+    let _ = Command::new("kill")
+        .args(["-TERM", &perpd.to_string()])
+        .status();
+    let refused = format!(
+        "perpls fatal: perpd not running on control socket {b}/.control/perpd.sock: connection refused (ECONNREFUSED)\n"
+    );
+    wait_until("perpls refused during shutdown", || {
+        let out = p.run("perpls", &["stuck"]);
+        out.status.code() == Some(111) && text(&out.stderr) == refused
+    });
+    assert!(alive(second));
+    fs::remove_file(p.base().join("stuck/ignore")).unwrap();
+    let _ = Command::new("kill")
+        .args(["-KILL", &second.to_string()])
+        .status();
+    assert_eq!(p.terminate(), Some(0));
+}
