@@ -598,6 +598,65 @@ fn slow_compressor_does_not_block_input() {
     }
 }
 
+/// SIGTERM (a logger restart) waits only for the compression already running; archives still
+/// queued are left for the next start, which compresses them.
+#[test]
+fn sigterm_leaves_queued_compressions_to_the_next_start() {
+    if !have_gzip() {
+        eprintln!("skipped: gzip not installed");
+        return;
+    }
+    let (_t, l) = scratch();
+    fs::create_dir(&l).unwrap();
+    fs::write(
+        l.join("slowzip"),
+        "#!/bin/sh\nwhile [ ! -e release ]; do sleep 0.02; done\nexec gzip\n",
+    )
+    .unwrap();
+    fs::set_permissions(l.join("slowzip"), fs::Permissions::from_mode(0o755)).unwrap();
+    let mut c = Command::new(tinylog());
+    c.args(["-z", "-s", "2000", "-k", "100", s(&l)])
+        .env("TINYLOG_ZIP", "./slowzip");
+    let mut t = Running::spawn(c);
+    t.write(&lines_of(19 * 3 + 1, 100, b'q'));
+    assert!(wait_until(|| read(&l.join("current")).len() == 100));
+    assert!(
+        wait_until(|| l.join("zipped").exists()),
+        "one compressor runs"
+    );
+    t.signal(Signal::SIGTERM);
+    assert!(
+        stays_false(Duration::from_millis(200), || t
+            .child
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "the running compression is waited for"
+    );
+    fs::write(l.join("release"), b"").unwrap();
+    assert_eq!(t.wait().code(), Some(0));
+    let a = archives(&l);
+    assert_eq!(a.len(), 3, "{a:?}");
+    assert!(
+        is_archive_named(&a[0], ".s.Z"),
+        "the oldest was compressed: {a:?}"
+    );
+    assert!(
+        a[1..].iter().all(|n| is_archive_named(n, ".s")),
+        "the queued ones were not waited for: {a:?}"
+    );
+    assert!(!l.join("zipped").exists());
+
+    let out = tinylog_zip(Some("./slowzip"), &["-z", "-k", "100", s(&l)], b"");
+    assert_eq!(out.status.code(), Some(0));
+    let a = archives(&l);
+    assert_eq!(a.len(), 3, "{a:?}");
+    for name in &a {
+        assert!(is_archive_named(name, ".s.Z"), "{name}");
+        assert_eq!(gzip_dc(&l.join(name)), lines_of(19, 100, b'q'));
+    }
+}
+
 #[test]
 fn pruning_counts_all_archive_kinds() {
     let (_t, l) = scratch();

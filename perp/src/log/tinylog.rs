@@ -8,7 +8,8 @@
 //!   or duplicated. SIGXFSZ is ignored so that `RLIMIT_FSIZE` gives `EFBIG` instead of death;
 //! * the compressor (`-z`) runs beside the logger instead of inside the rotation: archives wait
 //!   in a queue and are compressed one at a time, so input never waits for a compressor;
-//!   pruning runs after each compression, and at exit tinylog waits for the queue to drain;
+//!   pruning runs after each compression; at EOF tinylog waits for the queue to drain, after
+//!   SIGTERM only for the running compression (the next start takes up the rest);
 //! * a SIGTERM that arrives after a read ended inside a line first reads the rest of that line
 //!   if it is already in stdin (byte by byte, at most a second), so a logger restart on a pipe
 //!   that perpd keeps open never cuts a line in two;
@@ -412,7 +413,8 @@ impl Tinylog {
         }
     }
 
-    /// EOF or SIGTERM: mark `current` clean, wait for compressions, exit 0.
+    /// EOF or SIGTERM: mark `current` clean, wait for compressions (at SIGTERM only the running
+    /// one), exit 0.
     fn finish(&mut self) -> i32 {
         if let Some(f) = self.current.take() {
             // Best effort: a failing fchmod only means the next start archives it as `.u`.
@@ -421,11 +423,22 @@ impl Tinylog {
                     .warn_sys("failure fchmod() on current at exit", &e);
             }
         }
-        while self
-            .zip
-            .as_ref()
-            .is_some_and(|z| z.running.is_some() || !z.queue.is_empty())
-        {
+        loop {
+            // After SIGTERM (a restart, as a rule) only the running compression is waited for:
+            // queued archives stay on disk for the next start, so a restart never holds the
+            // input back for more than one compression. At EOF everything is compressed.
+            if self.term {
+                if let Some(z) = self.zip.as_mut() {
+                    z.queue.clear();
+                }
+            }
+            if !self
+                .zip
+                .as_ref()
+                .is_some_and(|z| z.running.is_some() || !z.queue.is_empty())
+            {
+                break;
+            }
             self.service_compressor();
             self.start_compressor();
             if self.zip.as_ref().is_some_and(|z| z.running.is_some()) {
