@@ -194,3 +194,95 @@ fn detach_mode() {
         read(&base.join("log")).contains("termination complete")
     });
 }
+
+/// perp-core.md §11.2 steps 5 and 6: the child's set-up (umask 0, stdin /dev/null, stdout and
+/// stderr into the log pipe), every relayed signal, and SIGINT as a shutdown.
+#[test]
+fn child_setup_and_signal_relay() {
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path();
+    let b = base.to_str().unwrap();
+    fs::create_dir(base.join(".boot")).unwrap();
+    let mut traps = String::new();
+    for s in ["HUP", "ALRM", "CONT", "QUIT", "TSTP", "USR1", "USR2"] {
+        traps.push_str(&format!("trap 'echo {s} >> {b}/sigs' {s}\n"));
+    }
+    script(
+        &base.join(".boot/rc.perp"),
+        &format!(
+            "#!/bin/sh\necho \"$(umask) $(readlink /proc/$$/fd/0)\" > {b}/perp.env\n\
+             echo to-stdout; echo to-stderr >&2\n{traps}\
+             trap 'echo INT >> {b}/sigs; exit 0' INT\n\
+             echo $$ > {b}/ready\nwhile :; do sleep 0.1; done\n"
+        ),
+    );
+    script(
+        &base.join(".boot/rc.log"),
+        &format!("#!/bin/sh\nexec cat >> {b}/log\n"),
+    );
+    let mut pb = perpboot(&[b], &base.join("perpboot.stderr"));
+    wait_until("rc.perp ready", || !read(&base.join("ready")).is_empty());
+    assert_eq!(read(&base.join("perp.env")), "0000 /dev/null\n");
+    wait_until("both output streams in the log", || {
+        let l = read(&base.join("log"));
+        l.contains("to-stdout\n") && l.contains("to-stderr\n")
+    });
+    let mut want = String::new();
+    for s in ["HUP", "ALRM", "CONT", "QUIT", "TSTP", "USR1", "USR2"] {
+        kill(&format!("-{s}"), pb.id());
+        want.push_str(&format!("{s}\n"));
+        wait_until(&format!("{s} relayed"), || read(&base.join("sigs")) == want);
+    }
+    // SIGINT: relayed (with SIGCONT), rc.perp exits, the logger gets EOF, perpboot exits 0.
+    kill("-INT", pb.id());
+    assert_eq!(wait_exit(&mut pb), Some(0));
+    assert!(read(&base.join("sigs")).contains("INT\n"));
+    assert_eq!(
+        read(&base.join("ready")).lines().count(),
+        1,
+        "not restarted"
+    );
+}
+
+/// A child that cannot be executed is reported into the log pipe and restarted no faster
+/// than once a second, with perpboot's warning.
+#[test]
+fn exec_failure_and_restart_pause() {
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path();
+    let b = base.to_str().unwrap();
+    fs::create_dir(base.join(".boot")).unwrap();
+    fs::write(base.join(".boot/rc.perp"), "#!/bin/sh\nexit 0\n").unwrap();
+    fs::set_permissions(
+        base.join(".boot/rc.perp"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    script(
+        &base.join(".boot/rc.log"),
+        &format!("#!/bin/sh\nexec cat >> {b}/log\n"),
+    );
+    let errf = base.join("perpboot.stderr");
+    let started = Instant::now();
+    let mut pb = perpboot(&[b], &errf);
+    let line = "perpboot fatal: failure on exec of ./rc.perp: access denied (EACCES)\n";
+    wait_until("three failed starts", || {
+        read(&base.join("log")).matches(line).count() >= 3
+    });
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "restarted faster than once a second"
+    );
+    assert_eq!(read(&base.join("log")).replace(line, ""), "");
+    let warnings = read(&errf);
+    assert!(warnings.starts_with("perpboot: warning: pausing for restart of ./rc.perp ...\n"));
+    assert_eq!(
+        warnings.replace(
+            "perpboot: warning: pausing for restart of ./rc.perp ...\n",
+            ""
+        ),
+        ""
+    );
+    kill("-TERM", pb.id());
+    assert_eq!(wait_exit(&mut pb), Some(0));
+}
