@@ -640,3 +640,92 @@ fn perpctl_chmod_failure_names_the_reason() {
          perpctl fatal: perpd not running on /proc: no lock active on /proc/.control/perpd.pid\n",
     );
 }
+
+/// perp-setup's start-up configuration (perp-core.md §12.2 steps 6–8), run in a private
+/// mount namespace whose /etc is a temporary directory. Skipped where that is not allowed.
+#[test]
+fn perp_setup_init_configuration() {
+    let probe = std::process::Command::new("unshare")
+        .args(["-m", "true"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        println!("skipped: cannot make a mount namespace (unshare -m)");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let etc = t.path().join("etc");
+    fs::create_dir(&etc).unwrap();
+    let base = t.path().join("b");
+    let bs = base.to_str().unwrap().to_string();
+    let setup = || -> (i32, Vec<String>) {
+        let out = std::process::Command::new("unshare")
+            .args([
+                "-m",
+                "sh",
+                "-c",
+                "mount --bind \"$1\" /etc && exec \"$2\" \"$3\"",
+            ])
+            .args([
+                "sh",
+                etc.to_str().unwrap(),
+                env!("CARGO_BIN_EXE_perp-setup"),
+                &bs,
+            ])
+            .env("PERP_SBIN", "/usr/sbin")
+            .env_remove("PERP_BASE")
+            .env_remove("DESTDIR")
+            .env_remove("NO_INIT")
+            .env_remove("PERP_CTL")
+            .output()
+            .unwrap();
+        let lines = text(&out.stderr)
+            .lines()
+            .map(|l| l.split_once("): ").unwrap().1.to_string())
+            .collect();
+        (out.status.code().unwrap(), lines)
+    };
+
+    // Neither file: manual configuration needed, exit 1.
+    let (code, lines) = setup();
+    assert_eq!(code, 1, "{lines:?}");
+    assert_eq!(
+        lines.last().unwrap(),
+        "this system will require manual startup configuration for perpd(8)/perpboot(8)"
+    );
+
+    // rc.local only: a block that runs perpboot -d.
+    fs::write(etc.join("rc.local"), "#!/bin/sh\n").unwrap();
+    let (code, lines) = setup();
+    assert_eq!(code, 0, "{lines:?}");
+    assert_eq!(lines.last().unwrap(), "perp configured.");
+    let rc = fs::read_to_string(etc.join("rc.local")).unwrap();
+    assert!(rc.starts_with("#!/bin/sh\n\n## perp:\n"), "{rc}");
+    assert!(
+        rc.contains("\n        /usr/sbin/perpboot -d ") && rc.contains(&format!("-d {bs}\n")),
+        "{rc}"
+    );
+    assert!(rc.ends_with("### EOF\n"), "{rc}");
+    // Again: the entry is there already, nothing is added.
+    let (code, lines) = setup();
+    assert_eq!(code, 0);
+    assert!(lines.contains(&"perpboot entry already found in /etc/rc.local".to_string()));
+    assert_eq!(fs::read_to_string(etc.join("rc.local")).unwrap(), rc);
+
+    // inittab wins over rc.local: a respawn entry for perpboot -x.
+    fs::write(etc.join("inittab"), "id:2:initdefault:\n").unwrap();
+    let (code, lines) = setup();
+    assert_eq!(code, 0, "{lines:?}");
+    let tab = fs::read_to_string(etc.join("inittab")).unwrap();
+    assert!(
+        tab.starts_with("id:2:initdefault:\n\n## perp:\n")
+            && tab.contains(&format!("\nPB:12345:respawn:/usr/sbin/perpboot -x {bs}\n"))
+            && tab.ends_with("### EOF\n"),
+        "{tab}"
+    );
+    assert!(lines.contains(&"*** please run \"kill -HUP 1\" to activate ***".to_string()));
+    let (code, lines) = setup();
+    assert_eq!(code, 0);
+    assert!(lines.contains(&"perpboot entry already found in /etc/inittab".to_string()));
+    assert_eq!(fs::read_to_string(etc.join("inittab")).unwrap(), tab);
+    assert_eq!(fs::read_to_string(etc.join("rc.local")).unwrap(), rc);
+}
