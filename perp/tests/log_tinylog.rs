@@ -554,6 +554,30 @@ fn leftover_uncompressed_archives_are_compressed_at_start() {
     assert_eq!(read(&l.join("current")), b"x\n");
 }
 
+/// A compressor orphaned by a killed tinylog may still write to its `zipped`; the next
+/// tinylog's compressor output is a new file, so those writes cannot reach a `.Z` archive.
+#[test]
+fn orphaned_compressor_cannot_corrupt_a_new_archive() {
+    use std::io::Write;
+    if !have_gzip() {
+        eprintln!("skipped: gzip not installed");
+        return;
+    }
+    let (_t, l) = scratch();
+    fs::create_dir(&l).unwrap();
+    // The orphan's output, still open.
+    let mut orphan = fs::File::create(l.join("zipped")).unwrap();
+    fs::write(l.join("_20000101T000000.000000.s"), b"old\n").unwrap();
+    let out = tinylog_zip(Some("/usr/bin/gzip"), &["-z", s(&l)], b"x\n");
+    assert_eq!(out.status.code(), Some(0));
+    let z = l.join("_20000101T000000.000000.s.Z");
+    assert!(z.exists(), "{:?}", archives(&l));
+    // The orphan writes late.
+    orphan.write_all(b"orphaned compressor output").unwrap();
+    orphan.flush().unwrap();
+    assert_eq!(gzip_dc(&z), b"old\n");
+}
+
 #[test]
 fn slow_compressor_does_not_block_input() {
     if !have_gzip() {

@@ -698,13 +698,16 @@ impl Tinylog {
                 return Err(());
             }
         };
-        let output = match OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(ZIPPED)
-        {
+        // A fresh file, not the old one truncated: a compressor orphaned by a killed tinylog
+        // may still be writing the old `zipped`, and must not write into this one.
+        let fresh = remove_if_present(ZIPPED).and_then(|()| {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(ZIPPED)
+        });
+        let output = match fresh {
             Ok(f) => f,
             Err(e) => {
                 self.diag.warn_sys("fail open() on zipped", &e);
