@@ -729,3 +729,63 @@ fn perp_setup_init_configuration() {
     assert_eq!(fs::read_to_string(etc.join("inittab")).unwrap(), tab);
     assert_eq!(fs::read_to_string(etc.join("rc.local")).unwrap(), rc);
 }
+
+/// PROG is the basename of argv[0]; an empty PERP_BASE is "unset" for some tools only.
+#[test]
+fn program_name_and_empty_perp_base() {
+    let t = tempfile::tempdir().unwrap();
+    let link = t.path().join("pc");
+    symlink(env!("CARGO_BIN_EXE_perpctl"), &link).unwrap();
+    let out = std::process::Command::new(&link)
+        .arg("-V")
+        .output()
+        .unwrap();
+    expect(&out, 0, "", "version: pc 2.07\n");
+    let out = std::process::Command::new(&link)
+        .arg("zz")
+        .output()
+        .unwrap();
+    expect(
+        &out,
+        100,
+        "",
+        "pc usage error: unknown control command 'zz'\nusage: pc [-hV] [-b basedir] [-g] [-L] [-q] [ADUXduopcahikqtw12] sv [sv ...]\n",
+    );
+
+    // perpstat: chdir("") fails, as in the original.
+    let out = bin("perpstat")
+        .env("PERP_BASE", "")
+        .arg("s")
+        .output()
+        .unwrap();
+    expect(
+        &out,
+        111,
+        "",
+        "perpstat fatal: fail chdir() to : file does not exist (ENOENT)\n",
+    );
+    // perpctl: the current directory.
+    let b = base();
+    let out = bin("perpctl")
+        .current_dir(b.path())
+        .env("PERP_BASE", "")
+        .args(["u", "s"])
+        .output()
+        .unwrap();
+    expect(
+        &out,
+        111,
+        "",
+        "perpctl fatal: failure connecting to perpd control socket ./.control/perpd.sock: file does not exist (ENOENT)\n",
+    );
+    // perphup: /etc/perp.
+    if !Path::new("/etc/perp").exists() {
+        let out = bin("perphup").env("PERP_BASE", "").output().unwrap();
+        expect(
+            &out,
+            111,
+            "",
+            "perphup fatal: failure chdir() to /etc/perp: file does not exist (ENOENT)\n",
+        );
+    }
+}
