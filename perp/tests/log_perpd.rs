@@ -96,7 +96,32 @@ fn no_line_lost_through_restarts_and_rotations() {
             .unwrap(),
     );
     let count = || logged(&logdir).len();
+    let wrote = || {
+        fs::read_to_string(svc.join("wrote"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<String>>()
+    };
     assert!(wait_until(|| count() >= 30), "lines arrive in the log");
+
+    // A logger restart with a backlog: the logger is stopped while main writes on (the lines
+    // wait in the pipe), then told to finish; its successor reads the backlog.
+    let old = pid_in(&logdir.join("tinylog.pid")).unwrap();
+    kill(old, Signal::SIGSTOP).unwrap();
+    let w = wrote().len();
+    assert!(wait_until(|| wrote().len() >= w + 30), "main writes on");
+    kill(old, Signal::SIGTERM).unwrap();
+    kill(old, Signal::SIGCONT).unwrap();
+    assert!(wait_until(
+        || pid_in(&logdir.join("tinylog.pid")).is_some_and(|p| p != old)
+    ));
+    let backlog = wrote().len();
+    let last = wrote()[backlog - 1].clone();
+    assert!(
+        wait_until(|| logged(&logdir).contains(&last)),
+        "the backlog reaches the log"
+    );
 
     // Logger restarts: perpd keeps the pipe, so what the logger did not read waits for the
     // next one.
@@ -127,13 +152,6 @@ fn no_line_lost_through_restarts_and_rotations() {
 
     // Quiesce, then compare what main wrote with what was logged.
     fs::write(svc.join("stop"), b"").unwrap();
-    let wrote = || {
-        fs::read_to_string(svc.join("wrote"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect::<Vec<String>>()
-    };
     let last_line = || wrote().last().cloned().unwrap();
     // Once main has stopped, its last recorded line settles; wait for it in the log.
     assert!(wait_until(|| {
