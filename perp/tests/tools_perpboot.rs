@@ -211,6 +211,7 @@ fn child_setup_and_signal_relay() {
         &base.join(".boot/rc.perp"),
         &format!(
             "#!/bin/sh\necho \"$(umask) $(readlink /proc/$$/fd/0)\" > {b}/perp.env\n\
+             grep -E '^Sig(Ign|Blk):' /proc/self/status > {b}/perp.sigmask\n\
              echo to-stdout; echo to-stderr >&2\n{traps}\
              trap 'echo INT >> {b}/sigs; exit 0' INT\n\
              echo $$ > {b}/ready\nwhile :; do sleep 0.1; done\n"
@@ -223,6 +224,19 @@ fn child_setup_and_signal_relay() {
     let mut pb = perpboot(&[b], &base.join("perpboot.stderr"));
     wait_until("rc.perp ready", || !read(&base.join("ready")).is_empty());
     assert_eq!(read(&base.join("perp.env")), "0000 /dev/null\n");
+    // No signal blocked; none of those perpboot handles (nor SIGPIPE) left ignored. (Read
+    // by a child of the script: the shell itself blocks signals while it waits.)
+    let masks = read(&base.join("perp.sigmask"));
+    let field = |name: &str| -> u64 {
+        let l = masks.lines().find(|l| l.starts_with(name)).unwrap();
+        u64::from_str_radix(l.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    assert_eq!(field("SigBlk:"), 0, "{masks}");
+    let handled: u64 = [1, 2, 3, 10, 12, 13, 14, 15, 17, 18, 20]
+        .iter()
+        .map(|n| 1u64 << (n - 1))
+        .sum();
+    assert_eq!(field("SigIgn:") & handled, 0, "{masks}");
     wait_until("both output streams in the log", || {
         let l = read(&base.join("log"));
         l.contains("to-stdout\n") && l.contains("to-stderr\n")
