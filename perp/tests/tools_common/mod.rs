@@ -276,50 +276,51 @@ pub enum OnHistory {
     Eproto,
     /// Close the connection (a stricter server); no pipelining either.
     Close,
-    /// Answer with [`history_now`] and serve pipelined requests, like this perpd.
+    /// Answer with [`history_at`] and serve pipelined requests, like this perpd.
     Answer,
 }
 
-/// A quarter second more than the nominal age, so that the client's rounding gives the
-/// nominal value even if it took its "now" up to 0.75 s before the reply.
-fn tain_ago(secs: u32) -> Tain {
-    Tain::from_system_time(SystemTime::now() - Duration::from_secs_f64(f64::from(secs) + 0.25))
+/// `secs` before `anchor` (the moment the connection was accepted, close to the client's
+/// "now"), plus a quarter second, so that the client's rounding gives the nominal value
+/// even if the two moments are up to 0.75 s apart.
+fn tain_ago(anchor: SystemTime, secs: u32) -> Tain {
+    Tain::from_system_time(anchor - Duration::from_secs_f64(f64::from(secs) + 0.25))
 }
 
-fn sub_now(s: Sub) -> SubStatus {
+fn sub_at(anchor: SystemTime, s: Sub) -> SubStatus {
     SubStatus {
         pid: s.0,
-        when: s.1.map(tain_ago).unwrap_or(Tain::ZERO),
+        when: s.1.map(|a| tain_ago(anchor, a)).unwrap_or(Tain::ZERO),
         flags: perp::protocol::SubFlags(s.2),
     }
 }
 
-/// The status of an [`Answer::Status`] as of now.
-pub fn status_now(flags: u8, main: Sub, log: Sub) -> Status {
+/// The status of an [`Answer::Status`] as of `anchor`.
+pub fn status_at(anchor: SystemTime, flags: u8, main: Sub, log: Sub) -> Status {
     Status {
         perpd_pid: 4242,
-        perpd_start: tain_ago(200),
-        activated: tain_ago(100),
+        perpd_start: tain_ago(anchor, 200),
+        activated: tain_ago(anchor, 100),
         flags: ServiceFlags(flags),
-        main: sub_now(main),
-        log: sub_now(log),
+        main: sub_at(anchor, main),
+        log: sub_at(anchor, log),
     }
 }
 
 /// The history [`OnHistory::Answer`] serves: main restarted 3 times, exited with 3 after 2 s
 /// (10 s ago) and was killed by SIGKILL after 60.501 s (80 s ago); the log never exited.
-pub fn history_now() -> History {
+pub fn history_at(anchor: SystemTime) -> History {
     History {
         main: SubHistory {
             restarts: 3,
             exits: vec![
                 ExitRecord {
-                    when: tain_ago(10),
+                    when: tain_ago(anchor, 10),
                     kind: ExitKind::Exited(3),
                     ran_ms: 2_000,
                 },
                 ExitRecord {
-                    when: tain_ago(80),
+                    when: tain_ago(anchor, 80),
                     kind: ExitKind::Signaled(9),
                     ran_ms: 60_501,
                 },
@@ -415,6 +416,7 @@ fn serve(
     seen: Arc<Mutex<Seen>>,
     answers: Arc<Mutex<HashMap<DevIno, Answer>>>,
 ) {
+    let anchor = SystemTime::now();
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -447,7 +449,7 @@ fn serve(
                     OnHistory::Answer => {
                         let known = answers.lock().unwrap().contains_key(id);
                         let r = if known {
-                            Reply::History(history_now())
+                            Reply::History(history_at(anchor))
                         } else {
                             Reply::Error(ENOTDIR)
                         };
@@ -464,7 +466,7 @@ fn serve(
             match answer {
                 None => wire.extend(Reply::Error(if is_query { ENOTDIR } else { 2 }).encode()),
                 Some(Answer::Status(f, m, l)) if is_query => {
-                    wire.extend(Reply::Status(status_now(f, m, l)).encode())
+                    wire.extend(Reply::Status(status_at(anchor, f, m, l)).encode())
                 }
                 Some(Answer::Status(..)) => wire.extend(Reply::Error(0).encode()),
                 Some(Answer::Error(code)) => wire.extend(Reply::Error(code).encode()),
