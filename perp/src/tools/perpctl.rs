@@ -5,7 +5,7 @@
 //!
 //! | command | waits until |
 //! |---|---|
-//! | `u` (`-L u`) | main (log) runs a start for at least one second (what perpstat shows as `up`) |
+//! | `u` (`-L u`) | main (log) runs a start for more than 1.5 s, longer than the respawn governor's 1 s delay (a crash-looping service never counts as up) |
 //! | `U` | main and, if the service has one, the log are up |
 //! | `d` (`-L d`) | main (log) has no process any more (its reset finished) |
 //! | `D` | main and log have no process |
