@@ -480,6 +480,26 @@ fn perpctl_commands_and_wait() {
     wait_until("stuck down after kill", || {
         p.panel("stuck") == "[+ ... ---]  stuck  uptime: -s/-s  pids: -/-\n"
     });
+    // X with -w on a service whose main ignores SIGTERM: a timeout, until it is killed.
+    expect(
+        &p.run("perpctl", &["-w", "20", "u", "stuck"]),
+        0,
+        "",
+        "stuck: ok\n",
+    );
+    let v = validate(
+        text(&p.run("perpstat", &["--json", "stuck"]).stdout).trim(),
+        Some(true),
+    );
+    let stuck_pid = v["main"]["pid"].as_u64().unwrap().to_string();
+    expect(
+        &p.run("perpctl", &["-w", "1", "X", "stuck"]),
+        111,
+        "",
+        "stuck: set for deactivation\nrescan triggered for deactivation set on 1 service\n\
+         error: stuck: timed out after 1 seconds waiting for deactivation\n",
+    );
+    let _ = Command::new("kill").args(["-KILL", &stuck_pid]).status();
 
     // Errors do not stop the others; -q only hides the ok lines.
     let errs = "error: b: service directory not activated\nerror: f: not a directory\n\
@@ -510,8 +530,18 @@ fn activation_hup_and_perpd_down() {
     let dir = tempfile::tempdir().unwrap();
     make_service(dir.path(), "s", MAIN, None, true);
     make_service(dir.path(), "new", MAIN, None, false);
+    make_service(dir.path(), ".hidden", MAIN, None, false);
     let mut p = Perpd::start(dir);
     let b = p.b().to_string();
+
+    // A with -w for a directory perpd never activates (a dot name): a timeout.
+    expect(
+        &p.run("perpctl", &["-w", "1", "A", ".hidden"]),
+        111,
+        "",
+        ".hidden: set for activation\nrescan triggered for activation set on 1 service\n\
+         error: .hidden: timed out after 1 seconds waiting for activation\n",
+    );
 
     // A with -w: returns once perpd reports the service.
     expect(
