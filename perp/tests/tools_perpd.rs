@@ -543,6 +543,14 @@ fn activation_hup_and_perpd_down() {
          error: .hidden: timed out after 1 seconds waiting for activation\n",
     );
 
+    // Even when every sv failed, perpd is told to rescan.
+    expect(
+        &p.run("perpctl", &["A", "nonexist"]),
+        111,
+        "",
+        "error: nonexist: service directory not found\nrescan triggered for activation set on 0 services\n",
+    );
+
     // A with -w: returns once perpd reports the service.
     expect(
         &p.run("perpctl", &["-w", "20", "A", "new"]),
