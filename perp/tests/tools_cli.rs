@@ -645,14 +645,15 @@ fn perpctl_chmod_failure_names_the_reason() {
 /// mount namespace whose /etc is a temporary directory. Skipped where that is not allowed.
 #[test]
 fn perp_setup_init_configuration() {
+    let t = tempfile::tempdir().unwrap();
     let probe = std::process::Command::new("unshare")
-        .args(["-m", "true"])
+        .args(["-m", "sh", "-c", "mount --bind \"$1\" \"$1\"", "sh"])
+        .arg(t.path())
         .output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        println!("skipped: cannot make a mount namespace (unshare -m)");
+        println!("skipped: cannot bind-mount in a private mount namespace (unshare -m)");
         return;
     }
-    let t = tempfile::tempdir().unwrap();
     let etc = t.path().join("etc");
     fs::create_dir(&etc).unwrap();
     let base = t.path().join("b");
