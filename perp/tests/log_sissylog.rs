@@ -37,10 +37,15 @@ impl Syslogd {
 
     /// The next record as (PRI, text after the header), the header's shape checked.
     fn next(&self) -> (u32, String) {
+        parse(self.next_raw().as_bytes())
+    }
+
+    /// The next record, whole.
+    fn next_raw(&self) -> String {
         let mut buf = vec![0u8; 4096];
         loop {
             match self.sock.recv(&mut buf) {
-                Ok(n) => return parse(&buf[..n]),
+                Ok(n) => return String::from_utf8_lossy(&buf[..n]).into_owned(),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => panic!("no record within the deadline: {e}"),
             }
@@ -86,6 +91,38 @@ fn setup() -> (tempfile::TempDir, Syslogd) {
     let t = tempfile::tempdir().unwrap();
     let d = Syslogd::bind(&t.path().join("log.sock"));
     (t, d)
+}
+
+/// The header's clock, `hh:mm:ss`, as seconds into the day.
+fn header_clock(rec: &str) -> i64 {
+    let close = rec.find('>').unwrap();
+    let h = &rec[close + 1..close + 16];
+    let num = |r: std::ops::Range<usize>| h[r].parse::<i64>().unwrap();
+    num(7..9) * 3600 + num(10..12) * 60 + num(13..15)
+}
+
+/// glibc's syslog(3) writes local time in the header; so does sissylog, following TZ.
+#[test]
+fn header_time_is_local_time() {
+    let _serial = serial();
+    let (_t, d) = setup();
+    let mut clocks = Vec::new();
+    // XST-5:30 is five and a half hours east of UTC.
+    for tz in ["UTC0", "XST-5:30"] {
+        let mut cmd = sissy(&d.path, &["tz"]);
+        cmd.env("TZ", tz);
+        let out = run_with_input(cmd, b"x\n");
+        assert_eq!(out.status.code(), Some(0));
+        clocks.push(header_clock(&d.next_raw()));
+        // The rest of this run's records were sent before it exited.
+        d.pending();
+    }
+    // A minute of slack for a loaded machine between the two runs.
+    let east = (clocks[1] - clocks[0]).rem_euclid(86_400);
+    assert!(
+        (19_800..19_860).contains(&east),
+        "TZ=XST-5:30 header is {east} s after the UTC one, expected 19800"
+    );
 }
 
 #[test]

@@ -125,6 +125,33 @@ pub fn monotonic() -> Duration {
     Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32)
 }
 
+extern "C" {
+    // POSIX; the libc crate does not declare it for Unix.
+    fn tzset();
+}
+
+/// Seconds east of UTC of the local time zone (TZ, else /etc/localtime) at `t`, as
+/// localtime(3) sees it: for headers that carry local time, as syslog(3)'s do. 0 where the time
+/// cannot be converted.
+pub fn local_offset(t: SystemTime) -> i64 {
+    static TZSET: std::sync::Once = std::sync::Once::new();
+    // SAFETY: tzset only reads TZ and the zone files into libc's state; once, before any use.
+    TZSET.call_once(|| unsafe { tzset() });
+    let secs = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(before) => -(before.duration().as_secs() as i64),
+    };
+    let when = secs as _;
+    // SAFETY: a zeroed tm is a valid out-parameter; localtime_r writes only into it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&when, &mut tm) }.is_null() {
+        return 0;
+    }
+    #[allow(clippy::unnecessary_cast)] // c_long is not i64 everywhere
+    let off = tm.tm_gmtoff as i64;
+    off
+}
+
 /// tinylog's UTC stamp `YYYYMMDDTHHMMSS.UUUUUU` (loggers.md §1.5): microseconds truncated,
 /// no leap seconds, no local time. Used both for `-t` line prefixes and archive names.
 pub fn utc_stamp(t: SystemTime) -> String {

@@ -1,8 +1,9 @@
 //! A syslog client that survives syslogd restarting (loggers.md §3.4).
 //!
 //! Records are RFC 3164 datagrams as glibc's syslog(3) sends them without options:
-//! `<PRI>Mmm dd hh:mm:ss IDENT: TEXT`, no pid, no trailing newline. The header time is UTC
-//! (glibc uses local time; rsyslog's imuxsock and journald replace the sender's time anyway).
+//! `<PRI>Mmm dd hh:mm:ss IDENT: TEXT`, no pid, no trailing newline. The header time is local
+//! time (TZ, else /etc/localtime), as syslog(3) writes it, so a syslogd that keeps the sender's
+//! time files the original's and this sissylog's lines alike.
 //! Unlike syslog(3), a record that cannot be delivered is not dropped: the caller keeps it and
 //! retries, reconnecting, for as long as it takes.
 //!
@@ -17,6 +18,17 @@ use std::time::SystemTime;
 
 use super::line::Severity;
 use super::stamp::syslog_time;
+
+/// `t` moved by the local zone's offset, so formatting it as UTC gives the local clock.
+fn local(t: SystemTime) -> SystemTime {
+    let off = platform::time::local_offset(t);
+    let d = std::time::Duration::from_secs(off.unsigned_abs());
+    if off >= 0 {
+        t + d
+    } else {
+        t - d
+    }
+}
 
 /// Where records go unless `SISSYLOG_SOCKET` says otherwise.
 pub const DEFAULT_SOCKET: &str = "/dev/log";
@@ -56,7 +68,7 @@ pub fn record(facility: u8, sev: Severity, time: SystemTime, ident: &str, text: 
     let mut r = format!(
         "<{}>{} {}: ",
         u32::from(facility) * 8 + sev as u32,
-        syslog_time(time),
+        syslog_time(local(time)),
         ident
     )
     .into_bytes();
