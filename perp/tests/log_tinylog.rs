@@ -5,7 +5,7 @@ mod log_common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
@@ -392,6 +392,45 @@ fn tinylog_zip(zip: Option<&str>, args: &[&str], input: &[u8]) -> std::process::
     run_with_input(c, input)
 }
 
+/// A fresh log directory, already created, for a test that needs gzip; `None`, after saying
+/// the test is skipped, when gzip is not installed.
+fn log_dir_for_gzip() -> Option<(tempfile::TempDir, PathBuf)> {
+    if !have_gzip() {
+        eprintln!("skipped: gzip not installed");
+        return None;
+    }
+    let (t, l) = scratch();
+    fs::create_dir(&l).unwrap();
+    Some((t, l))
+}
+
+/// `tinylog -z -s 2000 -k 100` on the existing `l`, with a compressor that holds every
+/// archive until the file `release` appears in the log directory.
+fn spawn_with_held_compressor(l: &Path) -> Running {
+    // Relative TINYLOG_ZIP: relative to the log directory. It waits for `release`.
+    fs::write(
+        l.join("slowzip"),
+        "#!/bin/sh\nwhile [ ! -e release ]; do sleep 0.02; done\nexec gzip\n",
+    )
+    .unwrap();
+    fs::set_permissions(l.join("slowzip"), fs::Permissions::from_mode(0o755)).unwrap();
+    let mut c = Command::new(tinylog());
+    c.args(["-z", "-s", "2000", "-k", "100", s(l)])
+        .env("TINYLOG_ZIP", "./slowzip");
+    Running::spawn(c)
+}
+
+/// `l` holds exactly `count` archives, each a compressed `.s.Z` of 19 100-byte lines of
+/// `fill`.
+fn assert_all_compressed(l: &Path, count: usize, fill: u8) {
+    let a = archives(l);
+    assert_eq!(a.len(), count, "{a:?}");
+    for name in &a {
+        assert!(is_archive_named(name, ".s.Z"), "{name}");
+        assert_eq!(gzip_dc(&l.join(name)), lines_of(19, 100, fill));
+    }
+}
+
 #[test]
 fn compression() {
     if !have_gzip() || !Path::new("/usr/bin/gzip").exists() {
@@ -502,12 +541,9 @@ fn compressor_killed_by_signal() {
 
 #[test]
 fn compression_at_startup_of_unclean_current() {
-    if !have_gzip() {
-        eprintln!("skipped: gzip not installed");
+    let Some((_t, l)) = log_dir_for_gzip() else {
         return;
-    }
-    let (_t, l) = scratch();
-    fs::create_dir(&l).unwrap();
+    };
     fs::write(l.join("current"), b"crashed\n").unwrap();
     fs::set_permissions(l.join("current"), fs::Permissions::from_mode(0o644)).unwrap();
     let mut c = Command::new(tinylog());
@@ -528,12 +564,9 @@ fn compression_at_startup_of_unclean_current() {
 /// next `-z` start compresses them. Compressed archives are left alone.
 #[test]
 fn leftover_uncompressed_archives_are_compressed_at_start() {
-    if !have_gzip() {
-        eprintln!("skipped: gzip not installed");
+    let Some((_t, l)) = log_dir_for_gzip() else {
         return;
-    }
-    let (_t, l) = scratch();
-    fs::create_dir(&l).unwrap();
+    };
     fs::write(l.join("_20000101T000000.000000.s"), b"old\n").unwrap();
     fs::write(l.join("_20000101T000000.000001.u.Z"), b"not really gzip").unwrap();
     let out = tinylog_zip(Some("/usr/bin/gzip"), &["-z", s(&l)], b"x\n");
@@ -559,12 +592,9 @@ fn leftover_uncompressed_archives_are_compressed_at_start() {
 #[test]
 fn orphaned_compressor_cannot_corrupt_a_new_archive() {
     use std::io::Write;
-    if !have_gzip() {
-        eprintln!("skipped: gzip not installed");
+    let Some((_t, l)) = log_dir_for_gzip() else {
         return;
-    }
-    let (_t, l) = scratch();
-    fs::create_dir(&l).unwrap();
+    };
     // The orphan's output, still open.
     let mut orphan = fs::File::create(l.join("zipped")).unwrap();
     fs::write(l.join("_20000101T000000.000000.s"), b"old\n").unwrap();
@@ -580,23 +610,10 @@ fn orphaned_compressor_cannot_corrupt_a_new_archive() {
 
 #[test]
 fn slow_compressor_does_not_block_input() {
-    if !have_gzip() {
-        eprintln!("skipped: gzip not installed");
+    let Some((_t, l)) = log_dir_for_gzip() else {
         return;
-    }
-    let (_t, l) = scratch();
-    fs::create_dir(&l).unwrap();
-    // Relative TINYLOG_ZIP: relative to the log directory. It waits for `release`.
-    fs::write(
-        l.join("slowzip"),
-        "#!/bin/sh\nwhile [ ! -e release ]; do sleep 0.02; done\nexec gzip\n",
-    )
-    .unwrap();
-    fs::set_permissions(l.join("slowzip"), fs::Permissions::from_mode(0o755)).unwrap();
-    let mut c = Command::new(tinylog());
-    c.args(["-z", "-s", "2000", "-k", "100", s(&l)])
-        .env("TINYLOG_ZIP", "./slowzip");
-    let mut t = Running::spawn(c);
+    };
+    let mut t = spawn_with_held_compressor(&l);
     // Four rotations while the first compressor is held: input keeps flowing.
     let data = lines_of(19 * 4 + 3, 100, b'y');
     t.write(&data);
@@ -614,34 +631,17 @@ fn slow_compressor_does_not_block_input() {
     fs::write(l.join("release"), b"").unwrap();
     t.close();
     assert_eq!(t.wait().code(), Some(0));
-    let a = archives(&l);
-    assert_eq!(a.len(), 4, "{a:?}");
-    for name in &a {
-        assert!(is_archive_named(name, ".s.Z"), "{name}");
-        assert_eq!(gzip_dc(&l.join(name)), lines_of(19, 100, b'y'));
-    }
+    assert_all_compressed(&l, 4, b'y');
 }
 
 /// SIGTERM (a logger restart) waits only for the compression already running; archives still
 /// queued are left for the next start, which compresses them.
 #[test]
 fn sigterm_leaves_queued_compressions_to_the_next_start() {
-    if !have_gzip() {
-        eprintln!("skipped: gzip not installed");
+    let Some((_t, l)) = log_dir_for_gzip() else {
         return;
-    }
-    let (_t, l) = scratch();
-    fs::create_dir(&l).unwrap();
-    fs::write(
-        l.join("slowzip"),
-        "#!/bin/sh\nwhile [ ! -e release ]; do sleep 0.02; done\nexec gzip\n",
-    )
-    .unwrap();
-    fs::set_permissions(l.join("slowzip"), fs::Permissions::from_mode(0o755)).unwrap();
-    let mut c = Command::new(tinylog());
-    c.args(["-z", "-s", "2000", "-k", "100", s(&l)])
-        .env("TINYLOG_ZIP", "./slowzip");
-    let mut t = Running::spawn(c);
+    };
+    let mut t = spawn_with_held_compressor(&l);
     t.write(&lines_of(19 * 3 + 1, 100, b'q'));
     assert!(wait_until(|| read(&l.join("current")).len() == 100));
     assert!(
@@ -673,12 +673,7 @@ fn sigterm_leaves_queued_compressions_to_the_next_start() {
 
     let out = tinylog_zip(Some("./slowzip"), &["-z", "-k", "100", s(&l)], b"");
     assert_eq!(out.status.code(), Some(0));
-    let a = archives(&l);
-    assert_eq!(a.len(), 3, "{a:?}");
-    for name in &a {
-        assert!(is_archive_named(name, ".s.Z"), "{name}");
-        assert_eq!(gzip_dc(&l.join(name)), lines_of(19, 100, b'q'));
-    }
+    assert_all_compressed(&l, 3, b'q');
 }
 
 #[test]
