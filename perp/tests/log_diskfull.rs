@@ -6,6 +6,7 @@
 
 mod log_common;
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -38,27 +39,57 @@ fn restore_fsize(pid: i32) {
     assert!(st.success(), "prlimit --fsize={hard}:");
 }
 
-#[test]
-fn full_disk_stalls_without_losing_lines() {
+/// A fresh (not yet created) log directory `log` in a temporary directory, for a test that
+/// needs `prlimit`; `None`, after saying the test is skipped, when it is not installed.
+fn log_dir_if_prlimit() -> Option<(tempfile::TempDir, PathBuf)> {
     if !have_prlimit() {
         eprintln!("skipped: util-linux prlimit is not installed");
-        return;
+        return None;
     }
     let t = tempfile::tempdir().unwrap();
     let l = t.path().join("log");
+    Some((t, l))
+}
+
+/// `tinylog -s 1000000 l` (no compression) behind a shell that first lowers its soft file
+/// size limit to 8 blocks: a small "disk" that `restore_fsize` gives back.
+fn tinylog_on_small_disk(l: &Path) -> Command {
     let mut c = Command::new("sh");
     c.arg("-c")
         .arg("ulimit -S -f 8 && exec \"$0\" -s 1000000 \"$1\"")
         .arg(tinylog())
-        .arg(&l)
+        .arg(l)
         .env_remove("TINYLOG_ZIP");
+    c
+}
+
+/// `tinylog -s 1000000 l` with no compression and no file size limit of its own.
+fn tinylog_big_current(l: &Path) -> Command {
+    let mut c = Command::new(tinylog());
+    c.args(["-s", "1000000"]).arg(l).env_remove("TINYLOG_ZIP");
+    c
+}
+
+/// Lines `line(0)` .. `line(n - 1)`, one after the other.
+fn numbered_lines(n: usize, line: impl Fn(usize) -> String) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.extend_from_slice(line(i).as_bytes());
+    }
+    out
+}
+
+#[test]
+fn full_disk_stalls_without_losing_lines() {
+    let Some((_t, l)) = log_dir_if_prlimit() else {
+        return;
+    };
+    let c = tinylog_on_small_disk(&l);
     let mut tl = Running::spawn(c);
 
     // Far more than the limit plus the pipe's capacity: the writer must end up blocked.
-    let mut input = Vec::new();
-    for i in 0..3000 {
-        input.extend_from_slice(format!("line {i:06} {}\n", "z".repeat(60)).as_bytes());
-    }
+    let line = |i: usize| format!("line {i:06} {}\n", "z".repeat(60));
+    let input = numbered_lines(3000, line);
     let total = input.len();
     assert!(total > 200_000);
     let mut stdin = tl.child.stdin.take().unwrap();
@@ -90,10 +121,7 @@ fn full_disk_stalls_without_losing_lines() {
     assert_eq!(tl.wait().code(), Some(0));
 
     let cur = read(&l.join("current"));
-    let mut want = Vec::new();
-    for i in 0..3000 {
-        want.extend_from_slice(format!("line {i:06} {}\n", "z".repeat(60)).as_bytes());
-    }
+    let want = numbered_lines(3000, line);
     assert_eq!(cur.len(), want.len(), "no line lost or duplicated");
     assert!(cur == want, "every line, in order");
     let err = tl.stderr();
@@ -117,29 +145,18 @@ fn full_disk_stalls_without_losing_lines() {
 /// logger) starts at the next line: every line exactly once, none cut in two.
 #[test]
 fn sigterm_while_stalled_leaves_the_pipe_at_a_line_boundary() {
-    if !have_prlimit() {
-        eprintln!("skipped: util-linux prlimit is not installed");
+    let Some((_t, l)) = log_dir_if_prlimit() else {
         return;
-    }
-    let t = tempfile::tempdir().unwrap();
-    let l = t.path().join("log");
+    };
     // 100-byte lines: reads of 1024 bytes (or pages) end inside a line.
     let line = |i: usize| format!("line {i:06} {}\n", "w".repeat(87));
-    let mut input = Vec::new();
-    for i in 0..300 {
-        input.extend_from_slice(line(i).as_bytes());
-    }
+    let input = numbered_lines(300, line);
     assert_eq!(input.len(), 30_000, "fits in a pipe: written at once");
     let (r, w) = platform::child::pipe().unwrap();
     let r_again = r.try_clone().unwrap();
     let mut w = std::fs::File::from(w);
 
-    let mut c = Command::new("sh");
-    c.arg("-c")
-        .arg("ulimit -S -f 8 && exec \"$0\" -s 1000000 \"$1\"")
-        .arg(tinylog())
-        .arg(&l)
-        .env_remove("TINYLOG_ZIP");
+    let c = tinylog_on_small_disk(&l);
     let mut first = Running::spawn_with_stdin(c, r.into());
     {
         use std::io::Write;
@@ -174,8 +191,7 @@ fn sigterm_while_stalled_leaves_the_pipe_at_a_line_boundary() {
     assert!(cur.len() < input.len(), "unread lines stayed in the pipe");
 
     // The next logger on the same pipe.
-    let mut c = Command::new(tinylog());
-    c.args(["-s", "1000000"]).arg(&l).env_remove("TINYLOG_ZIP");
+    let c = tinylog_big_current(&l);
     let mut second = Running::spawn_with_stdin(c, r_again.into());
     drop(w);
     assert_eq!(second.wait().code(), Some(0));
@@ -189,23 +205,12 @@ fn sigterm_while_stalled_leaves_the_pipe_at_a_line_boundary() {
 /// its longest pause (1.6 s), where doubling without a cap would, after 7 s, sleep 6.4 s more.
 #[test]
 fn backoff_is_bounded_after_a_long_outage() {
-    if !have_prlimit() {
-        eprintln!("skipped: util-linux prlimit is not installed");
+    let Some((_t, l)) = log_dir_if_prlimit() else {
         return;
-    }
-    let t = tempfile::tempdir().unwrap();
-    let l = t.path().join("log");
-    let mut c = Command::new("sh");
-    c.arg("-c")
-        .arg("ulimit -S -f 8 && exec \"$0\" -s 1000000 \"$1\"")
-        .arg(tinylog())
-        .arg(&l)
-        .env_remove("TINYLOG_ZIP");
+    };
+    let c = tinylog_on_small_disk(&l);
     let mut tl = Running::spawn(c);
-    let mut input = Vec::new();
-    for i in 0..100 {
-        input.extend_from_slice(format!("row {i:04} {}\n", "b".repeat(90)).as_bytes());
-    }
+    let input = numbered_lines(100, |i| format!("row {i:04} {}\n", "b".repeat(90)));
     tl.write(&input);
     assert!(
         wait_until(|| tl.stderr_has("]: pausing on write() error")),
@@ -262,14 +267,10 @@ fn enospc_on_tmpfs_then_space_returns() {
     }
     let _guard = Mount(mnt.clone());
     let l = mnt.join("log");
-    let mut c = Command::new(tinylog());
-    c.args(["-s", "1000000"]).arg(&l).env_remove("TINYLOG_ZIP");
+    let c = tinylog_big_current(&l);
     let mut tl = Running::spawn(c);
     let line = |i: usize| format!("entry {i:06} {}\n", "q".repeat(100));
-    let mut input = Vec::new();
-    for i in 0..2000 {
-        input.extend_from_slice(line(i).as_bytes());
-    }
+    let input = numbered_lines(2000, line);
     let want = input.clone();
     let mut stdin = tl.child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
