@@ -16,6 +16,49 @@ fn bash() -> Option<std::path::PathBuf> {
     b
 }
 
+fn zsh() -> Option<std::path::PathBuf> {
+    let z = which("zsh");
+    if z.is_none() {
+        eprintln!("skip: zsh is not installed");
+    }
+    z
+}
+
+/// Runs the completion script `cmd` of `shell` in `cwd`, with `$PERP_BASE` set to `env_base`
+/// (unset when `None`), and returns the non-empty lines it prints, sorted.
+fn offered_lines(
+    mut cmd: Command,
+    shell: &str,
+    cwd: &std::path::Path,
+    env_base: Option<&str>,
+) -> Vec<String> {
+    cmd.current_dir(cwd);
+    cmd.env_remove("PERP_BASE");
+    if let Some(b) = env_base {
+        cmd.env("PERP_BASE", b);
+    }
+    let out = run_with_deadline(&mut cmd, 20);
+    assert!(out.status.success(), "{shell}: {}", stderr_of(&out));
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
+/// `dir/base`, a base directory with the services `alpha` and `beta`, the dot directories
+/// `.control` and `.boot` and a plain file `notadir`.
+fn base_with_services(dir: &std::path::Path) -> std::path::PathBuf {
+    let base = dir.join("base");
+    for d in ["alpha", "beta", ".control", ".boot"] {
+        fs::create_dir_all(base.join(d)).unwrap();
+    }
+    fs::write(base.join("notadir"), "").unwrap();
+    base
+}
+
 #[test]
 fn bash_completion_parses() {
     let Some(bash) = bash() else { return };
@@ -30,10 +73,7 @@ fn bash_completion_parses() {
 
 #[test]
 fn zsh_completion_parses() {
-    let Some(zsh) = which("zsh") else {
-        eprintln!("skip: zsh is not installed");
-        return;
-    };
+    let Some(zsh) = zsh() else { return };
     let out = run_with_deadline(
         Command::new(zsh)
             .arg("-n")
@@ -61,31 +101,15 @@ fn complete(
         words.len() - 1
     );
     let mut cmd = Command::new(bash);
-    cmd.arg("--norc").arg("-c").arg(script).current_dir(cwd);
-    cmd.env_remove("PERP_BASE");
-    if let Some(b) = env_base {
-        cmd.env("PERP_BASE", b);
-    }
-    let out = run_with_deadline(&mut cmd, 20);
-    assert!(out.status.success(), "bash: {}", stderr_of(&out));
-    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
-    v.sort();
-    v
+    cmd.arg("--norc").arg("-c").arg(script);
+    offered_lines(cmd, "bash", cwd, env_base)
 }
 
 #[test]
 fn bash_completes_commands_and_services() {
     let Some(bash) = bash() else { return };
     let t = tempfile::tempdir().unwrap();
-    let base = t.path().join("base");
-    for d in ["alpha", "beta", ".control", ".boot"] {
-        fs::create_dir_all(base.join(d)).unwrap();
-    }
-    fs::write(base.join("notadir"), "").unwrap();
+    let base = base_with_services(t.path());
     let b = base.to_str().unwrap();
 
     // The first operand of perpctl is the command: letters and words.
@@ -158,34 +182,15 @@ fn zsh_offers(
         repo().join("completions/_perp").display()
     );
     let mut cmd = Command::new(zsh);
-    cmd.arg("-f").arg("-c").arg(script).current_dir(cwd);
-    cmd.env_remove("PERP_BASE");
-    if let Some(b) = env_base {
-        cmd.env("PERP_BASE", b);
-    }
-    let out = run_with_deadline(&mut cmd, 20);
-    assert!(out.status.success(), "zsh: {}", stderr_of(&out));
-    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
-    v.sort();
-    v
+    cmd.arg("-f").arg("-c").arg(script);
+    offered_lines(cmd, "zsh", cwd, env_base)
 }
 
 #[test]
 fn zsh_completes_commands_and_services() {
-    let Some(zsh) = which("zsh") else {
-        eprintln!("skip: zsh is not installed");
-        return;
-    };
+    let Some(zsh) = zsh() else { return };
     let t = tempfile::tempdir().unwrap();
-    let base = t.path().join("base");
-    for d in ["alpha", "beta", ".control", ".boot"] {
-        fs::create_dir_all(base.join(d)).unwrap();
-    }
-    fs::write(base.join("notadir"), "").unwrap();
+    let base = base_with_services(t.path());
     let b = base.to_str().unwrap();
 
     // Every perpctl command letter, each once.
