@@ -184,55 +184,38 @@ fn runpause_sleeps_and_alarm_ends_wait() {
         eprintln!("skipping runpause signal checks: no /proc/PID/status on this system");
         return;
     }
-    let child = cmd(d.path(), "runpause")
-        .args(["0", "echo", "go"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i32;
-    // SIGALRM before the handler is installed would kill it: wait until it is caught.
-    assert!(wait_until(LONG, || signal_caught(pid, 14)));
-    std::process::Command::new("kill")
-        .args(["-ALRM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = runpause_signalled(d.path(), &["0", "echo", "go"], "-ALRM");
     assert_eq!(stdout(&o), "go\n");
 
     // A positive wait also ends early on SIGALRM (long before its 1000 s).
     let t = Instant::now();
-    let child = cmd(d.path(), "runpause")
-        .args(["1000", "echo", "early"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i32;
-    assert!(wait_until(LONG, || signal_caught(pid, 14)));
-    std::process::Command::new("kill")
-        .args(["-ALRM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = runpause_signalled(d.path(), &["1000", "echo", "early"], "-ALRM");
     assert_eq!(stdout(&o), "early\n");
     assert!(t.elapsed() < Duration::from_secs(500));
 
-    let child = cmd(d.path(), "runpause")
-        .args(["0", "echo", "go"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i32;
-    assert!(wait_until(LONG, || signal_caught(pid, 14)));
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = runpause_signalled(d.path(), &["0", "echo", "go"], "-TERM");
     assert_eq!(stdout(&o), "");
     assert_eq!(
         std::os::unix::process::ExitStatusExt::signal(&o.status),
         Some(15)
     );
+}
+
+/// Runs `runpause ARGS` with its stdout captured, sends it `kill SIG` (e.g. "-ALRM") once
+/// its SIGALRM handler is installed (a SIGALRM before that would kill it), and waits for it.
+fn runpause_signalled(dir: &Path, args: &[&str], sig: &str) -> std::process::Output {
+    let child = cmd(dir, "runpause")
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    assert!(wait_until(LONG, || signal_caught(pid, 14)));
+    std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// Whether `pid` has a handler for signal `sig` (SigCgt in /proc/PID/status).
