@@ -1,6 +1,7 @@
 //! The control tools without a running perpd: usage errors, help/version lines, exit codes,
 //! connection and lock failures, perpctl A/X without perpd, perpok's local checks, perp-setup.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::net::UnixListener;
@@ -29,6 +30,18 @@ fn bin(name: &str) -> Command {
 
 fn run(name: &str, args: &[&str]) -> Output {
     bin(name).args(args).output().unwrap()
+}
+
+/// No operands, for `run_with_env`.
+const NO_ARGS: [&str; 0] = [];
+
+/// Runs tool `name` with `args` and the environment variable `var` set to `value`.
+fn run_with_env<I, S>(name: &str, var: &str, value: impl AsRef<OsStr>, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    bin(name).env(var, value).args(args).output().unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -157,11 +170,7 @@ fn other_usage_errors() {
         "perpstat fatal: fail chdir() to /nonexistent/x: file does not exist (ENOENT)\n",
     );
     // perpstat and perpok do not treat an empty PERP_BASE as unset: chdir("") fails.
-    let out = bin("perpok")
-        .env("PERP_BASE", "")
-        .arg("s")
-        .output()
-        .unwrap();
+    let out = run_with_env("perpok", "PERP_BASE", "", ["s"]);
     expect(
         &out,
         111,
@@ -232,11 +241,7 @@ fn connection_failures() {
         &format!("perpctl fatal: {refused}"),
     );
     // PERP_BASE is used without -b.
-    let out = bin("perpstat")
-        .env("PERP_BASE", b)
-        .arg("s")
-        .output()
-        .unwrap();
+    let out = run_with_env("perpstat", "PERP_BASE", b, ["s"]);
     expect(&out, 111, "", &format!("perpstat fatal: {refused}"));
 
     // The relative -b fix (§2.5): the socket is found relative to the entered directory.
@@ -265,11 +270,7 @@ fn perpls_color_capabilities() {
         "",
         "perpls: color capabilities: df=00:na=00:an=01:ar=01;33:ap=01;33:ad=01;34:wu=01;33:wd=01;33:er=01;31:ex=01;31\n",
     );
-    let out = bin("perpls")
-        .env("PERPLS_COLORS", "an=32")
-        .args(["-GK"])
-        .output()
-        .unwrap();
+    let out = run_with_env("perpls", "PERPLS_COLORS", "an=32", ["-GK"]);
     expect(&out, 0, "", "perpls: color capabilities: an=32\n");
     // Without colour in use, -K is ignored and the listing is attempted.
     let out = bin("perpls")
@@ -296,7 +297,7 @@ fn perphup_without_perpd() {
     fs::create_dir(t.path().join(".control")).unwrap();
     fs::write(t.path().join(".control/perpd.pid"), "1\n").unwrap();
     expect(&run("perphup", &["-t", b]), 111, "", &msg);
-    let out = bin("perphup").env("PERP_BASE", b).output().unwrap();
+    let out = run_with_env("perphup", "PERP_BASE", b, NO_ARGS);
     expect(&out, 111, "", &msg);
     expect(
         &run("perphup", &["/nonexistent/x"]),
@@ -377,11 +378,7 @@ fn perp_setup_prepares_a_base_directory() {
     let base = t.path().join("b");
     let ctl = t.path().join("ctl");
     let (bs, cs) = (base.to_str().unwrap(), ctl.to_str().unwrap());
-    let out = bin("perp-setup")
-        .env("NO_INIT", "1")
-        .args([bs, cs])
-        .output()
-        .unwrap();
+    let out = run_with_env("perp-setup", "NO_INIT", "1", [bs, cs]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     let lines: Vec<&str> = err.lines().collect();
@@ -435,11 +432,7 @@ fn perp_setup_with_destdir() {
     // An existing dangling .control symlink is left alone.
     fs::create_dir_all(t.path().join("etc/perp")).unwrap();
     symlink("/nowhere", t.path().join("etc/perp/.control")).unwrap();
-    let out = bin("perp-setup")
-        .env("DESTDIR", dest)
-        .arg("/etc/perp")
-        .output()
-        .unwrap();
+    let out = run_with_env("perp-setup", "DESTDIR", dest, ["/etc/perp"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains(&format!(
@@ -593,11 +586,7 @@ fn perp_setup_failures() {
     let t = tempfile::tempdir().unwrap();
     fs::write(t.path().join("file"), "").unwrap();
     let b = t.path().join("file/b");
-    let out = bin("perp-setup")
-        .env("NO_INIT", "1")
-        .arg(&b)
-        .output()
-        .unwrap();
+    let out = run_with_env("perp-setup", "NO_INIT", "1", [&b]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     let lines: Vec<&str> = err.lines().collect();
@@ -611,11 +600,7 @@ fn perp_setup_failures() {
     let b = t.path().join("base");
     fs::create_dir(&b).unwrap();
     fs::write(b.join(".boot"), "").unwrap();
-    let out = bin("perp-setup")
-        .env("NO_INIT", "1")
-        .arg(&b)
-        .output()
-        .unwrap();
+    let out = run_with_env("perp-setup", "NO_INIT", "1", [&b]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).ends_with("): failure: unable to create .boot directory\n"),
@@ -754,11 +739,7 @@ fn program_name_and_empty_perp_base() {
     );
 
     // perpstat: chdir("") fails, as in the original.
-    let out = bin("perpstat")
-        .env("PERP_BASE", "")
-        .arg("s")
-        .output()
-        .unwrap();
+    let out = run_with_env("perpstat", "PERP_BASE", "", ["s"]);
     expect(
         &out,
         111,
@@ -781,7 +762,7 @@ fn program_name_and_empty_perp_base() {
     );
     // perphup: /etc/perp.
     if !Path::new("/etc/perp").exists() {
-        let out = bin("perphup").env("PERP_BASE", "").output().unwrap();
+        let out = run_with_env("perphup", "PERP_BASE", "", NO_ARGS);
         expect(
             &out,
             111,
