@@ -5,22 +5,45 @@ mod log_common;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
 use log_common::*;
+
+/// Runs `cmd` with no input and its stderr captured; returns its process ID (which
+/// tinylog_run puts in its messages) and what it left.
+fn run_with_pid(cmd: &mut Command) -> (u32, Output) {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    (pid, child.wait_with_output().unwrap())
+}
+
+/// Writes `text` as `dir/tinylog.conf` and returns that path.
+fn write_conf(dir: &Path, text: &str) -> PathBuf {
+    let conf = dir.join("tinylog.conf");
+    fs::write(&conf, text).unwrap();
+    conf
+}
+
+/// A `dir/tinylog.conf` naming a user that does not exist and `dir` as the base.
+fn conf_with_unknown_user(dir: &Path) -> PathBuf {
+    write_conf(
+        dir,
+        &format!(
+            "TINYLOG_USER=no_such_user_here\nTINYLOG_BASE={}\n",
+            dir.display()
+        ),
+    )
+}
 
 #[test]
 fn directory_argument_missing() {
     for args in [vec![], vec![""]] {
-        let child = Command::new(tinylog_run())
-            .args(&args)
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        let out = child.wait_with_output().unwrap();
+        let (pid, out) = run_with_pid(Command::new(tinylog_run()).args(&args));
         assert_eq!(out.status.code(), Some(1));
         assert_eq!(
             String::from_utf8_lossy(&out.stderr),
@@ -34,8 +57,7 @@ fn mkdir_failure_is_reported() {
     let t = tempfile::tempdir().unwrap();
     let file = t.path().join("plainfile");
     fs::write(&file, b"").unwrap();
-    let conf = t.path().join("tinylog.conf");
-    fs::write(&conf, format!("TINYLOG_BASE={}\n", file.display())).unwrap();
+    let conf = write_conf(t.path(), &format!("TINYLOG_BASE={}\n", file.display()));
     let out = Command::new(tinylog_run())
         .arg("svc")
         .env("TINYLOG_CONF", &conf)
@@ -58,25 +80,13 @@ fn mkdir_failure_is_reported() {
 #[test]
 fn runtool_not_found_exits_127() {
     let t = tempfile::tempdir().unwrap();
-    let conf = t.path().join("tinylog.conf");
-    fs::write(
-        &conf,
-        format!(
-            "TINYLOG_USER=no_such_user_here\nTINYLOG_BASE={}\n",
-            t.path().display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new(tinylog_run())
-        .arg("svc")
-        .env("TINYLOG_CONF", &conf)
-        .env("PATH", t.path().join("empty"))
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let out = child.wait_with_output().unwrap();
+    let conf = conf_with_unknown_user(t.path());
+    let (pid, out) = run_with_pid(
+        Command::new(tinylog_run())
+            .arg("svc")
+            .env("TINYLOG_CONF", &conf)
+            .env("PATH", t.path().join("empty")),
+    );
     assert_eq!(out.status.code(), Some(127));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
@@ -115,16 +125,14 @@ fn as_root_runs_tinylog_as_configured_user() {
     // The unprivileged logger must be able to reach its directory.
     fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let base = t.path().join("var-log");
-    let conf = t.path().join("tinylog.conf");
-    fs::write(
-        &conf,
-        format!(
+    let conf = write_conf(
+        t.path(),
+        &format!(
             "TINYLOG_USER={}\nTINYLOG_BASE={}\nTINYLOG_OPTS=\"-k8 -s100000 -t\"\n",
             user.name,
             base.display()
         ),
-    )
-    .unwrap();
+    );
     let path = format!("{}:/usr/bin:/bin", bins.display());
     let mut c = Command::new(tinylog_run());
     c.arg("svc").env("TINYLOG_CONF", &conf).env("PATH", path);
@@ -177,15 +185,7 @@ fn not_root_ends_in_runtools_usage_error() {
     }
     let t = tempfile::tempdir().unwrap();
     fs::set_permissions(t.path(), fs::Permissions::from_mode(0o777)).unwrap();
-    let conf = t.path().join("tinylog.conf");
-    fs::write(
-        &conf,
-        format!(
-            "TINYLOG_USER=no_such_user_here\nTINYLOG_BASE={}\n",
-            t.path().display()
-        ),
-    )
-    .unwrap();
+    let conf = conf_with_unknown_user(t.path());
     let out = Command::new("setpriv")
         .arg(format!("--reuid={}", nobody.uid))
         .arg(format!("--regid={}", nobody.gid))
