@@ -21,8 +21,9 @@ use serde_json::Value;
 // ---------------------------------------------------------------------------------------------
 // JSON schema, version 1 (perpls(8) JSON SCHEMA)
 
-/// Every member name the schema documents (objects at all levels).
-pub const SCHEMA_MEMBERS: &[&str] = &[
+/// The member names of the schema's objects other than those below: the service object,
+/// its `error` object, and the subservice object.
+const OBJECT_MEMBERS: &[&str] = &[
     "schema_version",
     "name",
     "state",
@@ -32,28 +33,31 @@ pub const SCHEMA_MEMBERS: &[&str] = &[
     "perpd_pid",
     "activated_seconds",
     "flags",
+    "main",
+    "log",
+    "pid",
+    "seconds",
+    "restarts",
+    "exits",
+];
+/// The members of a service's `flags` object.
+const SERVICE_FLAGS: &[&str] = &[
     "active",
     "haslog",
     "cull",
     "cycle",
     "flag_down",
     "flag_once",
-    "main",
-    "log",
-    "pid",
-    "seconds",
-    "reset",
-    "once",
-    "paused",
-    "want_down",
-    "failing",
-    "restarts",
-    "exits",
-    "time",
-    "exit_code",
-    "signal",
-    "ran_seconds",
 ];
+/// The members of a subservice's `flags` object.
+const SUB_FLAGS: &[&str] = &["reset", "once", "paused", "want_down", "failing"];
+/// The members of an entry of `exits`.
+const EXIT_MEMBERS: &[&str] = &["time", "exit_code", "signal", "ran_seconds"];
+
+/// Every member name the schema documents (objects at all levels), each once.
+pub fn schema_members() -> Vec<&'static str> {
+    [OBJECT_MEMBERS, SERVICE_FLAGS, SUB_FLAGS, EXIT_MEMBERS].concat()
+}
 /// The values of a service's `state`.
 pub const SERVICE_STATES: &[&str] = &[
     "active",
@@ -129,10 +133,7 @@ fn validate_sub(v: &Value, history: Option<bool>) {
         v["seconds"].is_null() || v["seconds"].is_u64(),
         "seconds: {v}"
     );
-    flag_object(
-        &v["flags"],
-        &["reset", "once", "paused", "want_down", "failing"],
-    );
+    flag_object(&v["flags"], SUB_FLAGS);
     let f = |n: &str| v["flags"][n].as_bool().unwrap();
     // The state word agrees with pid and flags.
     match state {
@@ -152,7 +153,7 @@ fn validate_sub(v: &Value, history: Option<bool>) {
         uint(&v["restarts"], "restarts");
         let exits = v["exits"].as_array().expect("exits is an array");
         for e in exits {
-            exact_keys(e, &["time", "exit_code", "signal", "ran_seconds"]);
+            exact_keys(e, EXIT_MEMBERS);
             assert!(e["time"].as_f64().is_some_and(|t| t > 0.0), "time: {e}");
             assert!(
                 e["ran_seconds"].as_f64().is_some_and(|t| t >= 0.0),
@@ -212,17 +213,7 @@ pub fn validate(line: &str, history: Option<bool>) -> Value {
             );
             assert!(uint(&v["perpd_pid"], "perpd_pid") > 0);
             uint(&v["activated_seconds"], "activated_seconds");
-            flag_object(
-                &v["flags"],
-                &[
-                    "active",
-                    "haslog",
-                    "cull",
-                    "cycle",
-                    "flag_down",
-                    "flag_once",
-                ],
-            );
+            flag_object(&v["flags"], SERVICE_FLAGS);
             let f = |n: &str| v["flags"][n].as_bool().unwrap();
             assert_eq!(f("cull"), state != "active", "{line}");
             assert_eq!(f("cycle"), state == "reactivating", "{line}");
