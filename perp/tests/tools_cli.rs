@@ -44,6 +44,16 @@ where
     bin(name).env(var, value).args(args).output().unwrap()
 }
 
+/// Runs tool `name` with `args` in the directory `dir`, with the environment variables `vars`.
+fn run_in(dir: &Path, name: &str, vars: &[(&str, &str)], args: &[&str]) -> Output {
+    bin(name)
+        .current_dir(dir)
+        .envs(vars.iter().copied())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -247,11 +257,7 @@ fn connection_failures() {
     // The relative -b fix (§2.5): the socket is found relative to the entered directory.
     let parent = t.path().parent().unwrap();
     let rel = t.path().file_name().unwrap().to_str().unwrap();
-    let out = bin("perpls")
-        .current_dir(parent)
-        .args(["-b", rel])
-        .output()
-        .unwrap();
+    let out = run_in(parent, "perpls", &[], &["-b", rel]);
     expect(
         &out,
         111,
@@ -748,12 +754,7 @@ fn program_name_and_empty_perp_base() {
     );
     // perpctl: the current directory.
     let b = base();
-    let out = bin("perpctl")
-        .current_dir(b.path())
-        .env("PERP_BASE", "")
-        .args(["u", "s"])
-        .output()
-        .unwrap();
+    let out = run_in(b.path(), "perpctl", &[("PERP_BASE", "")], &["u", "s"]);
     expect(
         &out,
         111,
