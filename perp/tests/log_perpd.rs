@@ -12,7 +12,9 @@ use std::process::{Child, Command, Stdio};
 use log_common::*;
 use platform::signal::{kill, Signal};
 
-/// main: numbered lines (~90 bytes, so `-s 2000` rotates every ~22 lines) every 10 ms, its count kept across restarts in `n`; each line is also
+/// main: numbered lines (~90 bytes, so `-s 2000` rotates every ~22 lines) every 10 ms, its
+/// count kept across restarts in `n`, replaced by rename so a SIGKILL can never leave it empty
+/// (the count would restart at 1); each line is also
 /// recorded in `wrote` *after* it went down the pipe, so `wrote` never claims a line that was
 /// not written. It stops writing once `stop` exists.
 const MAIN: &str = r#"#!/bin/sh
@@ -21,7 +23,7 @@ echo $$ > mainpid
 n=$(cat n 2>/dev/null || echo 0)
 pad=................................................................................
 while [ ! -e stop ]; do
-  n=$((n+1)); echo $n > n
+  n=$((n+1)); echo $n > n.new; mv n.new n
   echo "line $n $pad"
   echo "line $n $pad" >> wrote
   sleep 0.01
@@ -161,9 +163,12 @@ fn no_line_lost_through_restarts_and_rotations() {
     let w = wrote();
     let l = logged(&logdir);
     let nums: Vec<u64> = l.iter().map(|x| number(x)).collect();
+    let disorder: Vec<&[u64]> = nums.windows(2).filter(|p| p[0] >= p[1]).collect();
     assert!(
-        nums.windows(2).all(|p| p[0] < p[1]),
-        "no line duplicated or out of order"
+        disorder.is_empty(),
+        "no line duplicated or out of order: {disorder:?} in {} lines; archives {:?}",
+        nums.len(),
+        archives(&logdir)
     );
     let logged_set: std::collections::HashSet<&String> = l.iter().collect();
     let missing: Vec<&String> = w.iter().filter(|x| !logged_set.contains(x)).collect();
