@@ -30,6 +30,7 @@ pub mod errnum {
     pub const ENAMETOOLONG: i32 = libc::ENAMETOOLONG;
     pub const EAGAIN: i32 = libc::EAGAIN;
     pub const EPROTO: i32 = libc::EPROTO;
+    pub const EPROTOTYPE: i32 = libc::EPROTOTYPE;
     pub const EINTR: i32 = libc::EINTR;
     pub const EINVAL: i32 = libc::EINVAL;
     pub const ESRCH: i32 = libc::ESRCH;

@@ -150,9 +150,7 @@ impl Client {
 
 /// `EPROTOTYPE`: the socket is not a datagram socket (a daemon listening on a stream).
 fn is_wrong_type(e: &io::Error) -> bool {
-    e.raw_os_error()
-        .and_then(platform::errno::lookup)
-        .is_some_and(|(name, _)| name == "EPROTOTYPE")
+    e.raw_os_error() == Some(platform::process::errnum::EPROTOTYPE)
 }
 
 /// Errors that mean "the daemon's socket went away".
