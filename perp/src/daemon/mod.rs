@@ -51,5 +51,8 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         ParseOutcome::Fatal(text) => log.fatal(&text),
     };
     let mut daemon = supervisor::Daemon::start(cfg, log, pid);
-    daemon.run()
+    let code = daemon.run();
+    // Exit with the daemon still in place: dropping it restores SIGTERM's default action, and a
+    // second TERM arriving before the exit would then end perpd by signal instead of `code`.
+    std::process::exit(code)
 }
