@@ -501,11 +501,11 @@ fn rc_main_chain_as_root() {
     for (name, text) in [("rc.main", script), ("rc.chain", chain)] {
         let p = write(d.path(), name, text.as_bytes());
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let o = std::process::Command::new(&p)
-            .current_dir("/")
-            .env("PATH", test_path())
-            .output()
-            .unwrap();
+        let o = output_of_new_script(
+            std::process::Command::new(&p)
+                .current_dir("/")
+                .env("PATH", test_path()),
+        );
         assert_eq!(
             (stdout(&o), stderr(&o)),
             (want.clone(), String::new()),

@@ -127,6 +127,22 @@ pub fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
     p
 }
 
+/// Runs a script this test process has just written. Another test thread forking meanwhile
+/// may briefly hold the script's write descriptor (until its child execs), and exec then
+/// fails with ETXTBSY; that passes, so it is retried until the deadline.
+pub fn output_of_new_script(cmd: &mut Command) -> std::process::Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match cmd.output() {
+            // 26 is ETXTBSY on Linux, the BSDs and macOS alike.
+            Err(e) if e.raw_os_error() == Some(26) && std::time::Instant::now() < deadline => {
+                std::thread::yield_now()
+            }
+            r => return r.unwrap(),
+        }
+    }
+}
+
 pub fn hard_nofile() -> String {
     let o = Command::new("sh")
         .args(["-c", "ulimit -Hn"])
