@@ -4,8 +4,8 @@
 //! [`Command::spawn`] prepares everything (C strings, argv and envp arrays, descriptor plan)
 //! before fork, so the child only makes async-signal-safe system calls; that keeps it correct
 //! even when the parent has other threads (tests do). Signals are blocked across the fork so
-//! no handler of the parent ever runs in the child; the child resets every disposition to
-//! default and then unblocks.
+//! no handler of the parent ever runs in the child; the child resets what the parent caught or
+//! ignored to the default (see `inherit`) and then unblocks everything.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
@@ -40,6 +40,7 @@ pub struct Command {
     cwd: Option<PathBuf>,
     stdio: [Stdio; 3],
     setsid: bool,
+    keep_inherited: bool,
 }
 
 impl Command {
@@ -54,6 +55,7 @@ impl Command {
             cwd: None,
             stdio: [Stdio::Inherit; 3],
             setsid: false,
+            keep_inherited: false,
         }
     }
 
@@ -120,6 +122,14 @@ impl Command {
         self
     }
 
+    /// Whether descriptors above 2 that this process inherited (and never marked
+    /// close-on-exec) reach the child too, as a C program's fork+exec would pass them; by
+    /// default every descriptor but the standard three is closed.
+    pub fn keep_inherited_fds(&mut self, yes: bool) -> &mut Command {
+        self.keep_inherited = yes;
+        self
+    }
+
     /// The environment the child gets, as `K=V` entries.
     fn env_entries(&self) -> Vec<OsString> {
         let mut vars: Vec<(OsString, OsString)> = if self.env_clear {
@@ -143,7 +153,7 @@ impl Command {
             .collect()
     }
 
-    /// fork+execve. In the child: reset signal dispositions, setsid (if asked), chdir, put the
+    /// fork+execve. In the child: reset the dispositions the parent changed, setsid (if asked), chdir, put the
     /// standard descriptors in place, close every other descriptor, clear the signal mask,
     /// exec. Returns the child's pid. If anything in the child fails (exec included), the
     /// child is reaped and the error is that call's errno.
@@ -190,7 +200,8 @@ impl Command {
             stdio: self.stdio,
             setsid: self.setsid,
             status: status_w.as_raw_fd(),
-            max_fd,
+            max_fd: if self.keep_inherited { 0 } else { max_fd },
+            handoff: crate::inherit::Handoff::child(),
         };
 
         let mut old_mask = SigSet::empty();
@@ -241,6 +252,7 @@ struct ChildPlan<'a> {
     setsid: bool,
     status: RawFd,
     max_fd: RawFd,
+    handoff: crate::inherit::Handoff,
 }
 
 /// The status descriptor's fixed place in the child: right above the standard three.
@@ -253,14 +265,9 @@ impl ChildPlan<'_> {
         // NUL-terminated strings/arrays built before fork and still alive (the parent's
         // memory image is copied into the child).
         unsafe {
-            // Default dispositions for every signal (signals are blocked until the end).
-            let mut dfl: libc::sigaction = std::mem::zeroed();
-            dfl.sa_sigaction = libc::SIG_DFL;
-            for sig in 1..NSIG_MAX {
-                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                    libc::sigaction(sig, &dfl, std::ptr::null_mut());
-                }
-            }
+            // What the parent caught or ignored goes back to the default (signals stay
+            // blocked until the end).
+            self.handoff.apply_dispositions();
             if self.setsid && libc::setsid() < 0 {
                 fail(self.status);
             }
@@ -299,27 +306,36 @@ impl ChildPlan<'_> {
                     fail(self.status);
                 }
             }
-            // The status descriptor moves to 3 (close-on-exec), then everything above goes.
-            // (It is above 2, and the copies above are above 3, so neither clobbered it.)
-            if self.status != CHILD_STATUS_FD {
-                if libc::dup2(self.status, CHILD_STATUS_FD) < 0 {
-                    fail(self.status);
+            // Unless inherited descriptors are kept, the status descriptor moves to 3
+            // (close-on-exec), then everything above goes. (It is above 2, and the copies
+            // above are above 3, so neither clobbered it.)
+            if self.max_fd > 0 {
+                if self.status != CHILD_STATUS_FD {
+                    if libc::dup2(self.status, CHILD_STATUS_FD) < 0 {
+                        fail(self.status);
+                    }
+                    libc::fcntl(CHILD_STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC);
                 }
-                libc::fcntl(CHILD_STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC);
+                crate::os::close_from(CHILD_STATUS_FD + 1, self.max_fd);
+            } else {
+                // The copies made above are ours: close them.
+                for &copy in &tmp {
+                    if copy >= 0 {
+                        libc::close(copy);
+                    }
+                }
             }
-            crate::os::close_from(CHILD_STATUS_FD + 1, self.max_fd);
-            let empty: libc::sigset_t = {
-                let mut s = std::mem::zeroed();
-                libc::sigemptyset(&mut s);
-                s
-            };
-            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            self.handoff.apply_mask();
             libc::execve(
                 self.program.as_ptr(),
                 self.argv.as_ptr(),
                 self.envp.as_ptr(),
             );
-            fail(CHILD_STATUS_FD)
+            fail(if self.max_fd > 0 {
+                CHILD_STATUS_FD
+            } else {
+                self.status
+            })
         }
     }
 }
@@ -333,9 +349,6 @@ fn fail(status: RawFd) -> ! {
         libc::_exit(127)
     }
 }
-
-/// One past the highest signal number any supported OS uses (Linux: 64 real-time included).
-const NSIG_MAX: libc::c_int = 65;
 
 /// The portable fallback: close(2) on every number up to the limit.
 #[allow(dead_code)] // unused where closefrom(3) exists

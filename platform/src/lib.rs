@@ -7,6 +7,8 @@ pub mod child;
 pub mod cli;
 pub mod creds;
 pub mod errno;
+pub mod exec;
+mod inherit;
 pub mod lock;
 mod os;
 pub mod poll;

@@ -1,10 +1,8 @@
 //! The calling process itself: ids, session, umask, root, priority, OOM score, descriptors,
-//! forking in place, sleeping until SIGALRM, and replacing the image (execve).
+//! forking in place and sleeping until SIGALRM. (Replacing the image is `exec`.)
 
-use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::RawFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -39,10 +37,6 @@ pub mod errnum {
 
 fn nix_err(e: nix::errno::Errno) -> io::Error {
     io::Error::from_raw_os_error(e as i32)
-}
-
-fn cstr(s: &OsStr) -> io::Result<CString> {
-    CString::new(s.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
 /// setsid(2): the new session id.
@@ -154,6 +148,7 @@ pub fn fork() -> io::Result<Fork> {
 
 /// Makes `to` a copy of `from` that survives exec; `from == to` just clears close-on-exec.
 pub fn dup_to(from: RawFd, to: RawFd) -> io::Result<()> {
+    crate::inherit::note_fd_set(to);
     if from == to {
         // SAFETY: fcntl on a caller-given descriptor; an invalid one yields EBADF.
         let flags = unsafe { libc::fcntl(from, libc::F_GETFD) };
@@ -180,6 +175,7 @@ pub fn dup_to(from: RawFd, to: RawFd) -> io::Result<()> {
 
 /// close(2) of a raw descriptor the caller owns.
 pub fn close(fd: RawFd) -> io::Result<()> {
+    crate::inherit::note_fd_set(fd);
     // SAFETY: the caller states it owns `fd`; nothing else in the process uses it afterwards.
     if unsafe { libc::close(fd) } != 0 {
         return Err(io::Error::last_os_error());
@@ -256,6 +252,7 @@ pub fn sleep_until_alarm(secs: u32) -> io::Result<()> {
     );
     // SAFETY: the handler only stores to an atomic.
     unsafe { signal::sigaction(Signal::SIGALRM, &action) }.map_err(nix_err)?;
+    crate::inherit::note_change(Signal::SIGALRM);
     let mut alrm = SigSet::empty();
     alrm.add(Signal::SIGALRM);
     // Keep SIGALRM blocked except inside the waits, so an alarm between the check and the
@@ -292,38 +289,6 @@ pub fn sleep_until_alarm(secs: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// execve(2) of `program` with `argv`; `env` = `K=V` entries, or `None` for the current
-/// environment. Returns only on failure, with execve's error.
-pub fn exec(program: &OsStr, argv: &[OsString], env: Option<&[OsString]>) -> io::Error {
-    let prog = match cstr(program) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
-    let args: Vec<CString> = match argv.iter().map(|a| cstr(a)).collect() {
-        Ok(a) => a,
-        Err(e) => return e,
-    };
-    let mut arg_ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
-    arg_ptrs.push(std::ptr::null());
-    match env {
-        None => {
-            // SAFETY: both arrays are NUL-terminated and outlive the call.
-            unsafe { libc::execv(prog.as_ptr(), arg_ptrs.as_ptr()) };
-        }
-        Some(env) => {
-            let vars: Vec<CString> = match env.iter().map(|a| cstr(a)).collect() {
-                Ok(v) => v,
-                Err(e) => return e,
-            };
-            let mut env_ptrs: Vec<*const libc::c_char> = vars.iter().map(|v| v.as_ptr()).collect();
-            env_ptrs.push(std::ptr::null());
-            // SAFETY: all arrays are NUL-terminated and outlive the call.
-            unsafe { libc::execve(prog.as_ptr(), arg_ptrs.as_ptr(), env_ptrs.as_ptr()) };
-        }
-    }
-    io::Error::last_os_error()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,22 +298,6 @@ mod tests {
         let old = umask(0o027);
         assert_eq!(get_umask(), 0o027);
         umask(old);
-    }
-
-    #[test]
-    fn exec_of_missing_file_fails_with_enoent() {
-        let e = exec(
-            OsStr::new("/nonexistent/prog"),
-            &[OsString::from("prog")],
-            None,
-        );
-        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
-    }
-
-    #[test]
-    fn exec_of_nul_name_is_einval() {
-        let e = exec(OsStr::new("a\0b"), &[], Some(&[]));
-        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
     }
 
     #[test]

@@ -101,10 +101,12 @@ fn set_handler(sig: Signal, handler: SigHandler) -> io::Result<()> {
     // SAFETY: SIG_IGN and SIG_DFL run no code in this process, so no handler can break
     // async-signal safety.
     unsafe { nix::sys::signal::sigaction(sig, &action) }?;
+    crate::inherit::note_change(sig);
     Ok(())
 }
 
-/// Ignore `sig` (inherited across exec).
+/// Ignore `sig`. Programs this process starts get it back as `inherit` decides (an exec in
+/// place: as this process received it; a child: the default).
 pub fn ignore(sig: Signal) -> io::Result<()> {
     set_handler(sig, SigHandler::SigIgn)
 }
@@ -161,8 +163,8 @@ extern "C" fn on_signal(signo: libc::c_int) {
 ///
 /// One per process at a time (the handlers are process-wide). Handlers use `SA_RESTART`, an
 /// empty mask, and `SA_NOCLDSTOP` (a stopped child is not an event). Dropping it restores the
-/// previous dispositions. Children made with [`crate::child::Command`] never see these
-/// handlers: they are reset to default before exec, with signals blocked across the fork.
+/// previous dispositions. Children never see these handlers: they are reset to default before
+/// exec (see `inherit`), with signals blocked across the fork.
 #[derive(Debug)]
 pub struct SignalPipe {
     read: BorrowedFd<'static>,
@@ -210,6 +212,7 @@ impl SignalPipe {
             // SAFETY: on_signal only loads an atomic, calls write(2) and saves/restores
             // errno, all async-signal-safe.
             let old = unsafe { nix::sys::signal::sigaction(sig, &action) }?;
+            crate::inherit::note_change(sig);
             pipe.saved.push((sig, old));
         }
         Ok(pipe)

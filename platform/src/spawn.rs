@@ -9,14 +9,15 @@
 //! Everything the child needs is prepared here, in the parent; the child only makes system
 //! calls on it (no allocation, no locks, no Rust runtime), writes its own pid into the one
 //! environment slot reserved for it, and on a failure writes the caller's message with perp's
-//! errno wording to stderr and exits 111.
+//! errno wording to stderr and exits 111. The program starts with the signal state `inherit`
+//! gives a child: what the parent caught or ignored at the default, nothing blocked.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
-use crate::signal::Signal;
+use crate::inherit::Handoff;
 
 /// What the child does between its creation and exec, in this order.
 pub struct Plan<'a> {
@@ -28,8 +29,6 @@ pub struct Plan<'a> {
     pub dups: Vec<(RawFd, RawFd, &'a str)>,
     /// Restore RLIMIT_NOFILE (soft, hard); failure ignored.
     pub nofile: Option<(u64, u64)>,
-    /// Dispositions reset to the default, then removed from the inherited mask.
-    pub signals: &'a [Signal],
     /// The program (a path: no PATH search) and its argv.
     pub program: &'a OsStr,
     pub args: &'a [OsString],
@@ -43,8 +42,9 @@ pub struct Plan<'a> {
     pub fail_prefix: &'a str,
     /// The message for a failed exec.
     pub exec_fail: &'a str,
-    /// Sleep this long before exec, with the signals of `signals` still blocked. A child that
-    /// waits cannot borrow the parent's memory, so it is made with fork(2).
+    /// Sleep this long before exec, with the caller's blocked signals still blocked (and
+    /// their dispositions already the default). A child that waits cannot borrow the parent's
+    /// memory, so it is made with fork(2).
     pub delay: std::time::Duration,
     /// Close descriptors 3 to this (exclusive) after the dups, so that a waiting child holds
     /// none of the parent's open while it sleeps.
@@ -87,7 +87,8 @@ pub(crate) struct Prepared<'a> {
     envp: Vec<*const libc::c_char>,
     /// Index in `envs` of `NAME=` + room for the pid, and where the digits start.
     pid_slot: Option<(usize, usize)>,
-    unblock: libc::sigset_t,
+    /// The signal state the program starts with.
+    handoff: Handoff,
 }
 
 fn cstring(s: &OsStr) -> io::Result<CString> {
@@ -134,15 +135,6 @@ fn prepare<'a>(plan: &'a Plan<'a>) -> io::Result<Prepared<'a>> {
         .chain(envs.iter().map(|e| e.as_ptr().cast()))
         .collect();
     envp.push(std::ptr::null());
-    // SAFETY: sigemptyset/sigaddset initialise and fill a local set.
-    let unblock = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in plan.signals {
-            libc::sigaddset(&mut set, *s as libc::c_int);
-        }
-        set
-    };
     Ok(Prepared {
         plan,
         program,
@@ -151,12 +143,13 @@ fn prepare<'a>(plan: &'a Plan<'a>) -> io::Result<Prepared<'a>> {
         envs,
         envp,
         pid_slot,
-        unblock,
+        handoff: Handoff::child(),
     })
 }
 
 /// Create the child and let it exec; returns its pid once it has exec'd or failed (Linux) or
-/// at once (elsewhere). The caller must have blocked `plan.signals`.
+/// at once (elsewhere). The caller blocks the signals it catches, so that no handler of its
+/// own runs in the child before the child resets them.
 pub fn spawn(plan: &Plan<'_>) -> io::Result<i32> {
     let mut p = prepare(plan)?;
     if plan.delay.is_zero() {
@@ -268,17 +261,12 @@ pub(crate) fn child(p: &mut Prepared<'_>) -> ! {
             slot[at..at + n].copy_from_slice(&digits[PID_DIGITS - n..]);
             slot[at + n] = 0;
         }
-        for s in plan.signals {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = libc::SIG_DFL;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(*s as libc::c_int, &sa, std::ptr::null_mut());
-        }
+        p.handoff.apply_dispositions();
         if !plan.delay.is_zero() {
             // A terminating signal sent meanwhile stays pending and ends the child at unblock.
             std::thread::sleep(plan.delay);
         }
-        libc::sigprocmask(libc::SIG_UNBLOCK, &p.unblock, std::ptr::null_mut());
+        p.handoff.apply_mask();
         libc::execve(p.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
         fail(p, plan.exec_fail, errno())
     }
@@ -311,7 +299,6 @@ mod tests {
             dir: Some((std::os::fd::AsFd::as_fd(&d), "fchdir")),
             dups: vec![(std::os::fd::AsRawFd::as_raw_fd(&w), 1, "dup2")],
             nofile: None,
-            signals: &[],
             program: OsStr::new("/bin/sh"),
             args: &args,
             environ: &Environ::capture(),
@@ -339,7 +326,6 @@ mod tests {
             dir: None,
             dups: vec![(std::os::fd::AsRawFd::as_raw_fd(&w), 2, "dup2")],
             nofile: None,
-            signals: &[],
             program: OsStr::new("/nonexistent/nope"),
             args: &args,
             environ: &Environ::default(),

@@ -1,6 +1,6 @@
 //! runtools: the small programs of perp's runtools suite (runtools.md), each a library module
-//! with a thin binary, plus the shared pieces: option/exit handling (`tool`), program lookup
-//! (`lookup`, `run`), line files (`lines`), environments (`env`), limits (`limits`), locks
+//! with a thin binary, plus the shared pieces: option/exit handling (`tool`), running the
+//! program (`run`, over `platform::exec`'s lookup), line files (`lines`), environments (`env`), limits (`limits`), locks
 //! (`pidlock`), runtool's fixed order (`steps`, `fdset`).
 
 pub mod cat;
@@ -8,7 +8,6 @@ pub mod env;
 pub mod fdset;
 pub mod limits;
 pub mod lines;
-pub mod lookup;
 pub mod pidlock;
 pub mod run;
 pub mod runargs;

@@ -3,8 +3,8 @@
 
 use std::ffi::{OsStr, OsString};
 
-use crate::lookup::execvx;
 use crate::tool::{show, Fail};
+use platform::exec::execvx;
 
 /// Execs `name` with `argv` (and `env`, or the current environment); returns the failure.
 pub fn exec(name: &OsStr, argv: &[OsString], env: Option<&[OsString]>) -> Fail {

@@ -9,9 +9,9 @@ use platform::child::pipe;
 use platform::process::{self, Fork};
 use platform::signal::{self, Signal};
 
-use crate::lookup::execvx;
 use crate::supervise::{catch_signals, next_signals, reap_all, Child};
 use crate::tool::{show, Fail, Result, Tool};
+use platform::exec::execvx;
 
 const USAGE: &str = "[-hV] [-d] [-L label] [-S sep] [-x] program <\"::\"|\"sep\"> logger";
 

@@ -8,9 +8,9 @@ use std::time::Duration;
 use platform::process::{self, Fork};
 use platform::signal::{self, Signal};
 
-use crate::lookup::execvx;
 use crate::supervise::{catch_signals, next_signals, reap_all, reset_signals, Child, CAUGHT};
 use crate::tool::{show, Fail, Result, Tool};
+use platform::exec::execvx;
 
 const USAGE: &str = "[-hV] id trapper child [args ...]";
 

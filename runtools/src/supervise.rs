@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use platform::process::{self, Fork};
 use platform::signal::{self, Signal, SignalPipe};
 
-use crate::lookup::execvx;
 use crate::tool::{show, Fail, Result, Tool};
+use platform::exec::execvx;
 
 /// The signals both supervisors catch.
 pub const CAUGHT: [Signal; 10] = [

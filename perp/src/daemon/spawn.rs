@@ -15,7 +15,8 @@ use platform::signal::{self, Signal};
 use super::lifecycle::Run;
 use super::service::{Status, Sub};
 
-/// The signals perpd catches; blocked across fork, default again in the child.
+/// The signals perpd catches; blocked across fork (the child starts with every disposition
+/// perpd changed at the default and nothing blocked, as `platform::spawn` promises).
 pub const CAUGHT: [Signal; 5] = [
     Signal::SIGCHLD,
     Signal::SIGHUP,
@@ -113,7 +114,6 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
         dir: Some((spec.dir, "failure fchdir() to service directory")),
         dups,
         nofile: spec.nofile,
-        signals: &CAUGHT,
         program: OsStr::new(spec.sub.script()),
         args: &args,
         environ: spec.environ,

@@ -715,10 +715,12 @@ impl Tinylog {
             }
         };
         let mut cmd = Command::new(program);
+        // As the original's fork+exec: what tinylog inherited reaches the compressor too.
         cmd.arg(program)
             .stdin(Stdio::Fd(input.as_raw_fd()))
             .stdout(Stdio::Fd(output.as_raw_fd()))
-            .stderr(Stdio::Inherit);
+            .stderr(Stdio::Inherit)
+            .keep_inherited_fds(true);
         match cmd.spawn() {
             Ok(pid) => Ok(Some(pid)),
             Err(e) => {

@@ -7,11 +7,10 @@
 //! fallback through `id -un`, `mkdir -p`, `chown -R`, `chmod 0755`, and finally
 //! `exec runtool -u USER tinylog $TINYLOG_OPTS DIR` found through `PATH`.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
 use std::os::unix::fs::{lchown, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -126,13 +125,13 @@ pub fn main(args: Vec<OsString>) -> i32 {
     if fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).is_err() {
         run.fail(&format!("failure chmod for {shown}"));
     }
-    let err = Command::new("runtool")
-        .arg("-u")
-        .arg(&s.user)
-        .arg("tinylog")
-        .args(&s.opts)
-        .arg(dir.as_os_str())
-        .exec();
+    // As the original script's `exec runtool ...`: found on PATH, replacing this process,
+    // with what it inherited (see platform::exec).
+    let mut argv: Vec<OsString> = vec!["runtool".into(), "-u".into(), s.user.clone().into()];
+    argv.push("tinylog".into());
+    argv.extend(s.opts.iter().map(OsString::from));
+    argv.push(dir.into_os_string());
+    let err = platform::exec::execvx(OsStr::new("runtool"), &argv, None, None);
     // As sh reports a failed exec: 127 when not found, 126 otherwise.
     eprintln!(
         "{}: failure: failure exec runtool: {}",

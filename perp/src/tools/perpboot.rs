@@ -143,7 +143,7 @@ fn exec_perp(prog: &Prog, boot: &Boot) -> i32 {
         let _ = signal::set_default(*s);
     }
     let _ = signal::unblock(&CAUGHT);
-    let e = platform::process::exec(OsStr::new(RC_PERP), &[OsString::from(RC_PERP)], None);
+    let e = platform::exec::exec(OsStr::new(RC_PERP), &[OsString::from(RC_PERP)], None);
     prog.fatal_sys(&format!("failure on exec of {RC_PERP}"), &e)
 }
 

@@ -26,3 +26,9 @@ pub(crate) const PATH_MAX: usize = 1024;
 pub(crate) fn close_from(low: RawFd, max_fd: RawFd) {
     crate::child::close_each(low, max_fd);
 }
+
+/// Records the signal and descriptor state the process arrived with, before the Rust runtime
+/// changes it (see `inherit`): dyld runs `__mod_init_func` entries before `main`.
+#[used]
+#[link_section = "__DATA,__mod_init_func"]
+static RECORD_AT_START: extern "C" fn() = crate::inherit::record_at_start;

@@ -6,25 +6,30 @@
 //! (The poller's backend is chosen the same way, in `poll/mod.rs`.)
 //!
 //! Shared groups sit in their own files and are declared by the branches that use them:
-//! `bsd.rs` (names the BSD family and macOS share) and `sysv.rs` (the System V STREAMS and
-//! link names Linux, NetBSD and macOS define).
+//! `bsd.rs` (names the BSD family and macOS share), `sysv.rs` (the System V STREAMS and
+//! link names Linux, NetBSD and macOS define) and `elf.rs` (the start-up hook of the ELF
+//! systems; macOS registers its own in `darwin.rs`).
 
 cfg_if::cfg_if! {
     if #[cfg(any(target_os = "linux", target_os = "android"))] {
+        mod elf;
         mod sysv;
         mod linux;
         pub(crate) use linux::*;
     } else if #[cfg(any(target_os = "freebsd", target_os = "dragonfly"))] {
         mod bsd;
+        mod elf;
         mod freebsd;
         pub(crate) use freebsd::*;
     } else if #[cfg(target_os = "netbsd")] {
         mod bsd;
+        mod elf;
         mod sysv;
         mod netbsd;
         pub(crate) use netbsd::*;
     } else if #[cfg(target_os = "openbsd")] {
         mod bsd;
+        mod elf;
         mod openbsd;
         pub(crate) use openbsd::*;
     } else if #[cfg(any(target_os = "macos", target_os = "ios"))] {
