@@ -223,20 +223,74 @@ fn no_rescan_without_a_trigger_and_autoscan() {
     q.wait_log("deactivating service s");
 }
 
+/// A 200-byte directory name, as perp 2.07 treats it: the activation messages name the whole
+/// entry; the service name (the runscripts' `$2`, and perpd's later messages) is its first 31
+/// bytes; the clients show the whole name.
 #[test]
-fn long_names_are_truncated_and_too_long_ones_retried() {
+fn a_200_byte_name_through_activation_restarts_tools_and_deactivation() {
     let p = Perpd::running();
-    let long = "n".repeat(40);
-    let d = p.make(&long, &recording(SLEEPER), None);
+    let long: String = "svc_with_a_long_name_"
+        .chars()
+        .chain(std::iter::repeat('x'))
+        .take(200)
+        .collect();
+    let short = &long[..31];
+    // main ends at once, so perpd restarts it (through its governor) while we look.
+    let d = p.make(
+        &long,
+        &recording("if [ \"$1\" = start ]; then sleep 0.2; exit 3; fi\n"),
+        None,
+    );
+    fs::write(d.join("rc.log"), "#!/bin/sh\nexec cat\n").unwrap();
+    fs::set_permissions(d.join("rc.log"), fs::Permissions::from_mode(0o644)).unwrap();
     sticky(&d, true);
     p.hup();
-    let short = "n".repeat(31);
-    p.wait_log(&format!("activated new service: {short}\n"));
-    wait_until("started", || !calls(&d.join("calls")).is_empty());
-    assert_eq!(
-        calls(&d.join("calls"))[0].args,
-        vec!["start".to_string(), short]
+    p.wait_log(&format!(
+        "rc.log exists but is not set executable for {long}\n"
+    ));
+    p.wait_log(&format!("activated new service: {long}\n"));
+    wait_until("two restarts", || {
+        calls(&d.join("calls"))
+            .iter()
+            .filter(|c| c.target() == "start")
+            .count()
+            >= 3
+    });
+    p.wait_log(&format!(
+        "setting respawn governor on 'start' target of service {short} for ./rc.main\n"
+    ));
+    for c in calls(&d.join("calls")) {
+        assert_eq!(c.args[1], short, "$2 of {:?}", c.args);
+    }
+    let tool = |name: &str, args: &[&str]| {
+        let out = std::process::Command::new(match name {
+            "perpls" => env!("CARGO_BIN_EXE_perpls"),
+            _ => env!("CARGO_BIN_EXE_perpstat"),
+        })
+        .arg("-b")
+        .arg(&p.base)
+        .args(args)
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{name}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let ls = tool("perpls", &[&long]);
+    assert!(ls.contains(&format!("]  {long}  uptime")), "perpls: {ls}");
+    let stat = tool("perpstat", &[&long]);
+    assert!(
+        stat.starts_with(&format!("{long}: activated ")),
+        "perpstat: {stat}"
     );
+    assert!(stat.contains("restarts: "), "perpstat: {stat}");
+    sticky(&d, false);
+    p.hup();
+    p.wait_log(&format!("deactivating service {short}\n"));
+    wait_until("deactivated", || p.status(&long).is_none());
+    // Only the activation lines carry the whole name.
+    let log = p.stderr();
+    let whole = log.lines().filter(|l| l.contains(long.as_str())).count();
+    assert_eq!(whole, 2, "lines naming the whole entry:\n{log}");
 }
 
 #[test]

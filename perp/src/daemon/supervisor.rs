@@ -620,7 +620,9 @@ impl Daemon {
             .warn(&format!("unable to activate new service {name}"));
     }
 
-    /// Activate a new service directory (§4.4); false if it could not be.
+    /// Activate a new service directory (§4.4); false if it could not be. Its messages name
+    /// the whole directory entry, as the original's do; later ones use the service name
+    /// (the entry cut to `NAME_MAX` bytes, which is also the runscripts' `$2`).
     fn activate(&mut self, entry: OsString, key: Key) -> Result<(), Unactivated> {
         let name = service_name(entry.as_bytes());
         let shown = entry.to_string_lossy().into_owned();
@@ -630,7 +632,6 @@ impl Daemon {
             ));
             return Err(Unactivated::Failed);
         }
-        let display = String::from_utf8_lossy(&name).into_owned();
         let dirfd = match open_dir(&entry) {
             Ok(fd) => fd,
             Err(e) => {
@@ -647,12 +648,12 @@ impl Daemon {
         let files = scan::service_files(Path::new(&entry));
         if files.log_not_executable {
             self.log.warn(&format!(
-                "rc.log exists but is not set executable for {display}"
+                "rc.log exists but is not set executable for {shown}"
             ));
         }
         if files.bad_timeout {
             self.log.warn(&format!(
-                "timeout-kill for {display} does not hold a number of seconds: ignored"
+                "timeout-kill for {shown} does not hold a number of seconds: ignored"
             ));
         }
         let pipe = if files.has_log {
@@ -660,9 +661,9 @@ impl Daemon {
                 Ok(p) => Some(p),
                 Err(e) => {
                     self.unable(
-                        &display,
+                        &shown,
                         &format!(
-                            "failure pipe() on logpipe for {display}: {}",
+                            "failure pipe() on logpipe for {shown}: {}",
                             platform::errno::describe_io(&e)
                         ),
                     );
@@ -698,7 +699,7 @@ impl Daemon {
             }),
         );
         self.apply(key, actions);
-        self.log.info(&format!("activated new service: {display}"));
+        self.log.info(&format!("activated new service: {shown}"));
         Ok(())
     }
 
