@@ -7,6 +7,7 @@ pub mod child;
 pub mod cli;
 pub mod creds;
 pub mod errno;
+pub mod host;
 pub mod lock;
 mod os;
 pub mod poll;
