@@ -100,9 +100,12 @@ pub fn parse(args: &[OsString]) -> Result<Opts, String> {
             operands[2].to_string_lossy()
         ));
     }
-    let mut ops = operands.into_iter().filter(|x| !x.is_empty());
-    o.base = ops.next();
-    o.ctl = ops.next();
+    // An empty operand means the default, as in the classic form.
+    let mut ops = operands
+        .into_iter()
+        .map(|x| Some(x).filter(|x| !x.is_empty()));
+    o.base = ops.next().flatten();
+    o.ctl = ops.next().flatten();
     Ok(o)
 }
 
