@@ -236,3 +236,36 @@ fn scripts_parse_as_sh() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// perp-setup(8) shows every system's entry: the unit as the generator writes it (less its
+/// comments), and the keys of the others.
+#[test]
+fn the_page_shows_every_entry() {
+    let page =
+        fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../man/perp-setup.8"))
+            .unwrap();
+    let page_lines: Vec<&str> = page.lines().collect();
+    for l in gen::systemd_unit(&alice()).lines() {
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        assert!(
+            page_lines.contains(&l),
+            "perp-setup.8 lacks the unit line {l:?}"
+        );
+    }
+    for s in [
+        "<key>RunAtLoad</key> <true/>",
+        "<key>KeepAlive</key> <true/>",
+        "<key>ProcessType</key> <string>Standard</string>",
+        "@reboot PATH=",
+        "loginctl enable-linger",
+        "command_args=\"-d /root/.perp\"",
+        "perp_root_enable=\"YES\"",
+        ".It Fl -remove",
+        ".It Fl -print",
+        ".It Fl -boot Ar kind",
+    ] {
+        assert!(page.contains(s), "perp-setup.8 lacks {s:?}");
+    }
+}
