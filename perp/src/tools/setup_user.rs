@@ -220,23 +220,37 @@ fn absolute(p: &OsStr, cwd: &str) -> String {
     }
 }
 
-/// The default control directory and why it is that one.
-pub fn default_ctl(ctx: &Context) -> (String, &'static str) {
+/// The default control directory for `base` and why it is that one. The tree in `~/.perp`
+/// gets `perp`; any other base `perp-HASH` (eight hex digits of its path), so that two trees
+/// of one user never share a control directory.
+pub fn default_ctl(ctx: &Context, base: &str) -> (String, &'static str) {
+    let name = if base == format!("{}/.perp", ctx.home) {
+        "perp".to_string()
+    } else {
+        format!("perp-{:08x}", fnv1a(base.as_bytes()))
+    };
     if let Some(r) = &ctx.xdg_runtime_dir {
-        return (format!("{r}/perp"), "in $XDG_RUNTIME_DIR");
+        return (format!("{r}/{name}"), "in $XDG_RUNTIME_DIR");
     }
     if ctx.os == "macos" {
         if let Some(t) = &ctx.tmpdir {
             return (
-                format!("{t}/perp"),
+                format!("{t}/{name}"),
                 "in $TMPDIR, the per-user temporary directory",
             );
         }
     }
     (
-        format!("/tmp/perp-{}", ctx.uid),
+        format!("/tmp/{name}-{}", ctx.uid),
         "in /tmp: $XDG_RUNTIME_DIR is not set",
     )
+}
+
+/// 32-bit FNV-1a: a short, stable name for a path.
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// The tree these options and this context describe; `existing_ctl` is where an existing
@@ -255,7 +269,7 @@ pub fn resolve(
         (Some(c), _) => (c, "where BASE/.control already leads".to_string()),
         (None, Some(c)) => (absolute(c, &ctx.cwd), "as given".to_string()),
         (None, None) => {
-            let (c, w) = default_ctl(ctx);
+            let (c, w) = default_ctl(ctx, &base);
             (c, w.to_string())
         }
     };
@@ -1260,18 +1274,28 @@ mod tests {
     #[test]
     fn control_directory_defaults() {
         let mut c = ctx("linux", 1000);
-        assert_eq!(default_ctl(&c).0, "/tmp/perp-1000");
+        let home = "/home/alice/.perp";
+        assert_eq!(default_ctl(&c, home).0, "/tmp/perp-1000");
         c.xdg_runtime_dir = Some("/run/user/1000".into());
-        assert_eq!(default_ctl(&c).0, "/run/user/1000/perp");
+        assert_eq!(default_ctl(&c, home).0, "/run/user/1000/perp");
+        // Another tree gets a name of its own, the same every time.
+        let other = default_ctl(&c, "/srv/tree").0;
+        assert_eq!(
+            other,
+            format!("/run/user/1000/perp-{:08x}", fnv1a(b"/srv/tree"))
+        );
+        assert_ne!(other, default_ctl(&c, "/srv/tree2").0);
         let mut m = ctx("macos", 501);
         m.tmpdir = Some("/var/folders/xy/abc/T".into());
-        assert_eq!(default_ctl(&m).0, "/var/folders/xy/abc/T/perp");
+        assert_eq!(default_ctl(&m, home).0, "/var/folders/xy/abc/T/perp");
         m.xdg_runtime_dir = Some("/run/u".into());
-        assert_eq!(default_ctl(&m).0, "/run/u/perp");
+        assert_eq!(default_ctl(&m, home).0, "/run/u/perp");
         // TMPDIR is per-user only on macOS.
         let mut f = ctx("freebsd", 1001);
         f.tmpdir = Some("/tmp".into());
-        assert_eq!(default_ctl(&f).0, "/tmp/perp-1001");
+        assert_eq!(default_ctl(&f, home).0, "/tmp/perp-1001");
+        assert_eq!(fnv1a(b""), 0x811c_9dc5);
+        assert_eq!(fnv1a(b"a"), 0xe40c_292c);
     }
 
     #[test]
