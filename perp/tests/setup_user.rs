@@ -100,6 +100,8 @@ struct Env {
 
 impl Env {
     /// `as_nobody`: when root, become `nobody` (None = skip, with the reason printed).
+    /// Without the crontab stand-in, PATH has no system directories, so that no real
+    /// crontab(1) can be found (and the stand-in systemctl must need no other program).
     fn new(systemctl: &str, with_crontab: bool, as_nobody: bool) -> Option<Env> {
         let tmp = tempfile::tempdir().unwrap();
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
@@ -167,12 +169,15 @@ impl Env {
         self.run.join("perp")
     }
 
+    /// The stand-ins, the built programs, and the system's directories only when the
+    /// crontab stand-in is there to shadow a real crontab(1).
     fn path_var(&self) -> String {
-        format!(
-            "{}:{}:/usr/bin:/bin",
-            self.tmp.path().join("bin").display(),
-            bin_dir().display()
-        )
+        let fake = self.tmp.path().join("bin");
+        let mut p = format!("{}:{}", fake.display(), bin_dir().display());
+        if fake.join("crontab").exists() {
+            p.push_str(":/usr/bin:/bin");
+        }
+        p
     }
 
     /// `prog args extra` as the test's user, in a clean environment.
@@ -345,7 +350,7 @@ fn printed_unit_passes_systemd_analyze_verify() {
         eprintln!("skip: systemd-analyze is not installed (Debian: apt-get install systemd)");
         return;
     };
-    let Some(env) = Env::new(SYSTEMCTL_NO_BUS, false, false) else {
+    let Some(env) = Env::new(SYSTEMCTL_NO_BUS, true, false) else {
         return;
     };
     let out = env.setup(&["--user", "--print", "--boot", "systemd"]);
@@ -494,7 +499,7 @@ fn systemd_path_with_a_stand_in_systemctl() {
     if program("runlimit").is_none() {
         return;
     }
-    let Some(env) = Env::new(SYSTEMCTL_WORKS, false, false) else {
+    let Some(env) = Env::new(SYSTEMCTL_WORKS, true, false) else {
         return;
     };
     let t = env.tree();
