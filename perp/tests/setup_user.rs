@@ -391,7 +391,15 @@ fn tree_of_a_normal_user_from_setup_to_remove() {
         return;
     };
     let t = env.tree();
-    let out = env.setup(&["--user"]);
+    // On Linux the crontab is the fallback perp-setup chooses itself; elsewhere it is asked
+    // for (macOS would otherwise load a real LaunchAgent).
+    let linux = std::env::consts::OS == "linux";
+    let args: &[&str] = if linux {
+        &["--user"]
+    } else {
+        &["--user", "--boot", "cron"]
+    };
+    let out = env.setup(args);
     let said = lines(&ok(&out));
     let base = t.base.clone();
     for want in [
@@ -411,7 +419,7 @@ fn tree_of_a_normal_user_from_setup_to_remove() {
     ] {
         assert!(said.contains(&want), "missing {want:?} in {said:#?}");
     }
-    if std::env::consts::OS == "linux" {
+    if linux {
         assert!(said
             .iter()
             .any(|l| l.starts_with("systemctl --user is not usable here (")));
@@ -426,7 +434,7 @@ fn tree_of_a_normal_user_from_setup_to_remove() {
     );
 
     // Again: nothing changes, nothing is added twice.
-    let said = lines(&ok(&env.setup(&["--user"])));
+    let said = lines(&ok(&env.setup(args)));
     assert!(
         said.contains(&"the crontab has the @reboot line already".to_string()),
         "{said:#?}"

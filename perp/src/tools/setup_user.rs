@@ -688,7 +688,8 @@ impl Run<'_> {
         let argv = vec!["crontab".to_string(), "-l".to_string()];
         match run_cmd(&argv, None) {
             Ok(t) => Ok(t),
-            Err(e) if e.contains("no crontab") => Ok(String::new()),
+            // "no crontab for USER" (cronie, the BSDs, macOS); busybox cannot open the file.
+            Err(e) if e.contains("no crontab") || e.contains("can't open") => Ok(String::new()),
             Err(e) => Err(e),
         }
     }
