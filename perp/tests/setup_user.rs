@@ -631,3 +631,83 @@ fn refusals() {
     assert!(tree_of(&env.home).is_empty(), "{:?}", tree_of(&env.home));
     assert!(tree_of(&env.run).is_empty());
 }
+
+/// The unit's own command and PATH, started the way systemd starts a `Type=notify` unit:
+/// READY=1 reaches `$NOTIFY_SOCKET` through perpboot and rc.perp once perpd answers, and
+/// SIGTERM to perpboot (KillMode=mixed sends it to the main process) stops the whole tree.
+#[test]
+fn ready_reaches_the_unit_through_perpboot() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::{UnixDatagram, UnixStream};
+    use std::time::Duration;
+
+    if program("runlimit").is_none() {
+        return;
+    }
+    let Some(env) = Env::new(SYSTEMCTL_NO_BUS, true, false) else {
+        return;
+    };
+    let t = env.tree();
+    // The tree as perp-setup --user writes it, not started.
+    let boot = env.base().join(".boot");
+    fs::create_dir_all(&boot).unwrap();
+    for (name, mode, body) in gen::boot_files(&t) {
+        fs::write(boot.join(name), body).unwrap();
+        fs::set_permissions(boot.join(name), fs::Permissions::from_mode(mode)).unwrap();
+    }
+    std::os::unix::fs::symlink(&t.ctl, env.base().join(".control")).unwrap();
+
+    let unit = gen::systemd_unit(&t);
+    let field = |k: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap_or_else(|| panic!("no {k} in the unit"))
+            .to_string()
+    };
+    let exec = field("ExecStart=");
+    let path = field("Environment=PATH=");
+    let sock = env.tmp.path().join("notify.sock");
+    let rx = UnixDatagram::bind(&sock).unwrap();
+    rx.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut words = exec.split(' ');
+    let mut main = Command::new(words.next().unwrap())
+        .args(words)
+        .env_clear()
+        .env("PATH", &path)
+        .env("HOME", &env.home)
+        .env("NOTIFY_SOCKET", &sock)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let mut buf = [0u8; 64];
+    let n = rx.recv(&mut buf).unwrap_or_else(|e| {
+        let _ = main.kill();
+        panic!("no READY=1 through perpboot: {e}")
+    });
+    assert_eq!(&buf[..n], b"READY=1\n");
+    // perpd answers at once.
+    let mut s = UnixStream::connect(env.ctl().join("perpd.sock")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let q = perp::protocol::Request::Query(perp::protocol::DevIno { dev: 0, ino: 0 });
+    s.write_all(&q.encode()).unwrap();
+    let mut head = [0u8; 3];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(head[1], b'E', "an error reply for an unknown service");
+    drop(s);
+
+    platform::signal::kill(main.id() as i32, platform::signal::Signal::SIGTERM).unwrap();
+    let stopped = wait_until(30, || main.try_wait().unwrap().is_some());
+    if !stopped {
+        let _ = main.kill();
+        panic!("perpboot did not exit after SIGTERM");
+    }
+    assert!(main.wait().unwrap().success());
+    assert_eq!(
+        platform::lock::holder_pid(&env.ctl().join("perpd.pid")).unwrap(),
+        None,
+        "perpd still runs"
+    );
+}

@@ -7,7 +7,8 @@
 //!
 //! * basedir defaults to `~/.perp` (`$PERP_BASE` is not looked at: it may name the system
 //!   tree); ctldir to `$XDG_RUNTIME_DIR/perp`, else on macOS `$TMPDIR/perp` (a per-user
-//!   directory there), else `/tmp/perp-UID` (rc.perp refuses it unless it is the user's own).
+//!   directory there), else `/tmp/perp-UID` (rc.perp refuses it unless it is the user's own);
+//!   a base other than `~/.perp` gets `perp-HASH` in place of `perp` (see [`default_ctl`]).
 //! * The boot entry ([`Boot`]) is chosen from the system: a systemd user unit on Linux when
 //!   `systemctl --user` works (else a crontab `@reboot` line, else none), a LaunchAgent on
 //!   macOS, an rc.d script on FreeBSD, NetBSD and DragonFly when run as root, a crontab line
