@@ -84,6 +84,25 @@ fn demo_script_is_portable_sh() {
     assert!(problems.is_empty(), "ci/demo: {problems:?}");
 }
 
+/// ci/user-setup runs in the macOS and BSD workflows: portable sh as well.
+#[test]
+fn user_setup_script_is_portable_sh() {
+    let p = repo().join("ci/user-setup");
+    let text = fs::read_to_string(&p).unwrap();
+    assert!(
+        text.starts_with("#!/bin/sh\n"),
+        "ci/user-setup: not a /bin/sh script"
+    );
+    let out = run_with_deadline(std::process::Command::new("sh").arg("-n").arg(&p), 20);
+    assert!(
+        out.status.success(),
+        "sh -n ci/user-setup: {}",
+        stderr_of(&out)
+    );
+    let problems = portability_problems(&text);
+    assert!(problems.is_empty(), "ci/user-setup: {problems:?}");
+}
+
 /// What in a /bin/sh script would not run as written on Linux, the BSDs and macOS: bash
 /// syntax, GNU-only options and commands, Linux-only files, and nc options that only some
 /// netcats have (the OpenBSD one of the BSDs and macOS knows -l, -z, -v, -n, -u, -w, -4, -6).

@@ -25,7 +25,10 @@ const USAGE: &[(&str, &str)] = &[
     ("perpok", "[-hV] [-b basedir] [-u secs] [-v] sv"),
     ("perphup", "[-hV] [-q] [-t] [basedir]"),
     ("perpboot", "[-hV] [-d] [-x] [dir]"),
-    ("perp-setup", "[basedir [ctldir]]"),
+    (
+        "perp-setup",
+        "[basedir [ctldir]] | --user [--print | --remove] [--boot kind] [basedir [ctldir]]",
+    ),
     (
         "tinylog",
         "[-hV] [-k numkeep] [-r] [-s logsize] [-t] [-z] dir",
@@ -274,6 +277,10 @@ fn usage_parser_finds_letters_bundles_and_long_options() {
     .collect();
     assert_eq!(got, want);
     assert!(usage_options("[basedir [ctldir]]").is_empty());
+    assert_eq!(
+        usage_options("[basedir] | --user [--print | --remove] [--boot kind]").len(),
+        4
+    );
     let doc = documented_options(".It Fl a Ar secs\n.It Fl -json\n.It Fl h\n.It Cm u\n");
     assert_eq!(
         doc,

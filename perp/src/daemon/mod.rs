@@ -6,11 +6,13 @@
 //! * `spawn` — forking a runscript run;
 //! * `server` — control socket connections, framing, idle deadlines;
 //! * `supervisor` — the event loop gluing them to the platform;
-//! * `config`, `logmsg` — the command line and perpd's log lines.
+//! * `config`, `logmsg` — the command line and perpd's log lines;
+//! * `notify` — telling perpd's own supervisor that it is ready (`$NOTIFY_SOCKET`).
 
 pub mod config;
 pub mod lifecycle;
 pub mod logmsg;
+pub mod notify;
 pub mod scan;
 pub mod server;
 pub mod service;
@@ -50,7 +52,11 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         ParseOutcome::Usage(detail) => log.usage_error(&detail),
         ParseOutcome::Fatal(text) => log.fatal(&text),
     };
-    let mut daemon = supervisor::Daemon::start(cfg, log, pid);
+    // Taken out of the environment before the daemon captures it for the services.
+    let readiness = notify::Readiness::from_env();
+    let mut daemon = supervisor::Daemon::start(cfg, log.clone(), pid);
+    // The control socket is listening: a client connecting now is answered.
+    readiness.ready(&log);
     let code = daemon.run();
     // Exit with the daemon still in place: dropping it restores SIGTERM's default action, and a
     // second TERM arriving before the exit would then end perpd by signal instead of `code`.

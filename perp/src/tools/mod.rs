@@ -10,3 +10,5 @@ pub mod perphup;
 pub mod perpls;
 pub mod perpok;
 pub mod perpstat;
+pub mod setup_gen;
+pub mod setup_user;

@@ -1,10 +1,13 @@
 //! perp-setup: prepare a base directory and its `.boot` scripts, and optionally the init
-//! system entry (perp-core.md §12), as a program instead of the original `sh -e` script.
+//! system entry, as a program instead of the original `sh -e` script.
 //!
-//! `perp-setup [basedir [ctldir]]`. Messages go to stderr as `PROG(PID): TEXT`; failures end
-//! with `PROG(PID): failure: TEXT` and exit 1. The sbin directory written into the init entries
-//! is the directory this program was started from (where perpboot is installed next to it),
-//! or `$PERP_SBIN` if set, else `/usr/sbin`.
+//! `perp-setup [basedir [ctldir]]`: the system-wide tree, as perp 2.07 sets it up. Messages go
+//! to stderr as `PROG(PID): TEXT`; failures end with `PROG(PID): failure: TEXT` and exit 1.
+//! The sbin directory written into the init entries is the directory this program was started
+//! from (where perpboot is installed next to it), or `$PERP_SBIN` if set, else `/usr/sbin`.
+//!
+//! `perp-setup --user ...`: a tree for one user, see [`super::setup_user`] (usage errors exit
+//! 100, failures 111 there, as the other tools do).
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -90,13 +93,14 @@ exec \\
 ### EOF
 ";
 
-struct Setup {
+/// perp-setup's message prefix, `PROG(PID)`.
+pub struct Setup {
     prog: String,
     pid: u32,
 }
 
 impl Setup {
-    fn mesg(&self, text: &str) {
+    pub fn mesg(&self, text: &str) {
         let mut e = std::io::stderr().lock();
         let _ = writeln!(e, "{}({}): {}", self.prog, self.pid, text);
     }
@@ -106,7 +110,22 @@ impl Setup {
         std::process::exit(1)
     }
 
-    fn done(&self) -> i32 {
+    /// A failure of the `--user` form: the message, then exit 111.
+    pub fn fatal(&self, text: &str) -> ! {
+        self.mesg(&format!("failure: {text}"));
+        std::process::exit(platform::cli::EXIT_FATAL)
+    }
+
+    /// A usage error of the `--user` form: the detail and both usage lines, exit 100.
+    fn usage_error(&self, detail: &str) -> ! {
+        let mut e = std::io::stderr().lock();
+        let _ = writeln!(e, "{} usage error: {detail}", self.prog);
+        let _ = writeln!(e, "usage: {} [basedir [ctldir]]", self.prog);
+        let _ = writeln!(e, "usage: {} {}", self.prog, super::setup_user::USAGE);
+        std::process::exit(platform::cli::EXIT_USAGE)
+    }
+
+    pub fn done(&self) -> i32 {
         self.mesg("perp configured.");
         0
     }
@@ -116,7 +135,8 @@ fn non_empty(v: Option<OsString>) -> Option<OsString> {
     v.filter(|s| !s.is_empty())
 }
 
-fn sbin_dir() -> String {
+/// Where perpboot and the other programs are: `$PERP_SBIN`, else this program's directory.
+pub fn sbin_dir() -> String {
     if let Some(s) = non_empty(std::env::var_os("PERP_SBIN")) {
         return client::show(&s);
     }
@@ -149,6 +169,10 @@ pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
         prog: platform::cli::prog_name(argv0),
         pid: std::process::id(),
     };
+    if super::setup_user::is_option_form(&args) {
+        let opts = super::setup_user::parse(&args).unwrap_or_else(|e| s.usage_error(&e));
+        return super::setup_user::main(&s, opts, sbin_dir());
+    }
     let base = client::show(&client::daemon_base(args.first()));
     let ctl = non_empty(args.get(1).cloned())
         .or_else(|| non_empty(std::env::var_os("PERP_CTL")))
