@@ -13,9 +13,10 @@
 //!   disposition as the program left it (exec puts caught signals back to the default by
 //!   itself); descriptors 0–2 that arrived closed, and that the program has not redirected
 //!   since, closed again; the mask as it is;
-//! * a child: every disposition this process changed back to the default (as perpd, rundeux
-//!   and runtrap do for the signals they catch or ignore), SIGPIPE as inherited unless the
-//!   program set it, every other disposition as inherited; an empty mask.
+//! * a child (of perpd, perpboot, rundeux, runtrap, tinylog): a clean slate, every signal at
+//!   its default action and none blocked, whatever the parent was started with. (perp 2.07
+//!   reset only the signals each program caught; an ignored one it never touched, say
+//!   SIGQUIT under a shell's background job, reached every service.)
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
@@ -25,6 +26,11 @@ use crate::signal::Signal;
 static CHANGED: AtomicU64 = AtomicU64::new(0);
 /// Whether SIGPIPE was ignored when the process started.
 static PIPE_IGNORED_AT_START: AtomicBool = AtomicBool::new(false);
+/// Signals found ignored the first time a child was prepared (bit n = signal n), and whether
+/// that look has been taken: with [`CHANGED`] they are all a child can find not at the
+/// default, so the child resets only those instead of every signal.
+static IGNORED_AT_FIRST_CHILD: AtomicU64 = AtomicU64::new(0);
+static LOOKED: AtomicBool = AtomicBool::new(false);
 /// Standard descriptors (bit n = descriptor n) that were closed when the process started and
 /// that the program has not redirected since.
 static STD_CLOSED: AtomicU8 = AtomicU8::new(0);
@@ -83,6 +89,28 @@ fn runtime_sigpipe() -> (u64, u64) {
     }
 }
 
+/// The signals ignored when this process first prepared a child (one look per process: any
+/// later change goes through `platform` and is in [`CHANGED`]).
+fn ignored_at_first_child() -> u64 {
+    if !LOOKED.load(Ordering::Acquire) {
+        let mut ignored = 0;
+        for signo in 1..64 {
+            // SAFETY: a null new action only reads the current one into `old`.
+            let is_ignored = unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(signo, std::ptr::null(), &mut old) == 0
+                    && old.sa_sigaction == libc::SIG_IGN
+            };
+            if is_ignored {
+                ignored |= bit(signo);
+            }
+        }
+        IGNORED_AT_FIRST_CHILD.store(ignored, Ordering::Relaxed);
+        LOOKED.store(true, Ordering::Release);
+    }
+    IGNORED_AT_FIRST_CHILD.load(Ordering::Relaxed)
+}
+
 /// The signal state a started program gets, computed before the exec (or the fork) and
 /// applied with async-signal-safe calls only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,14 +137,12 @@ impl Handoff {
         }
     }
 
-    /// For a child: what this process changed goes to the default, SIGPIPE as inherited
-    /// unless the program set it, everything else untouched; nothing blocked.
+    /// For a child: every signal at the default, nothing blocked.
     pub(crate) fn child() -> Handoff {
-        let (pipe_default, ignore) = runtime_sigpipe();
         let unchangeable = bit(libc::SIGKILL) | bit(libc::SIGSTOP);
         Handoff {
-            default: (CHANGED.load(Ordering::Relaxed) & !unchangeable) | pipe_default,
-            ignore,
+            default: (CHANGED.load(Ordering::Relaxed) | ignored_at_first_child()) & !unchangeable,
+            ignore: 0,
             close_std: 0,
             empty_mask: true,
         }
@@ -174,10 +200,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_child_gets_defaults_for_what_was_changed_and_an_empty_mask() {
+    fn a_child_gets_defaults_for_what_was_changed_or_ignored_and_an_empty_mask() {
         note_change(Signal::SIGUSR2);
         let h = Handoff::child();
         assert_ne!(h.default & bit(libc::SIGUSR2), 0);
+        assert_eq!(h.ignore, 0);
         assert!(h.empty_mask);
         assert_eq!(h.close_std, 0);
         assert_eq!(h.default & bit(libc::SIGKILL), 0);
