@@ -12,6 +12,10 @@
 //! * `__catlog FILE` copies stdin to FILE chunk by chunk (a logger without buffering); on
 //!   SIGTERM it finishes the chunk in hand and exits, so a restart loses nothing.
 //! * `__fake-perpd BASEDIR` is a broken perpd: it serves the socket, never starts anything.
+//! * `__inherit LABEL [-- CMD…]` writes one JSON line to stdout with what the process inherited
+//!   (ignored and blocked signals, open descriptors, umask, ids, cwd, environment), then execs
+//!   CMD or waits forever. It is handled before Rust's own start-up could touch a disposition
+//!   (see the binary's `main`).
 //! * invoked as `rc.main`/`rc.log` (a symlink): `start` waits forever, anything else exits 0 —
 //!   the lightest possible long-running service for scale runs (`crash` file: exit 1 at once;
 //!   `PERP_HARNESS_READY`: write a byte to that FIFO first).
@@ -83,6 +87,140 @@ pub fn dispatch(args: &[OsString]) -> Option<i32> {
         Some("__catlog") => Some(catlog(rest)),
         Some("__fake-perpd") => Some(fake_perpd(rest)),
         _ => None,
+    }
+}
+
+/// Ignore SIGPIPE, as Rust's usual start-up does (the harness writes to sockets a broken perpd
+/// may close; that must be an EPIPE, not the harness's death).
+pub fn ignore_sigpipe() {
+    // SAFETY: setting a disposition to SIG_IGN installs no handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+/// Signal numbers above every system's range (Linux's real-time signals end at 64).
+const MAX_SIGNAL: c_int = 128;
+
+use std::os::raw::c_int;
+
+/// Name of a signal number: its usual name, or `SIG<n>` (real-time and unnamed ones).
+pub fn signal_name(n: i32) -> String {
+    Signal::try_from(n)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("SIG{n}"))
+}
+
+/// Signals whose disposition is SIG_IGN, and signals blocked in the mask, by number. Numbers
+/// the system rejects (EINVAL) are not signals and are left out.
+pub fn signal_state() -> (Vec<i32>, Vec<i32>) {
+    let mut ignored = vec![];
+    let mut blocked = vec![];
+    // SAFETY: sigaction with a null new action and sigprocmask with a null new set only read
+    // the current state into zeroed structures we own.
+    unsafe {
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut mask);
+        let have_mask = libc::sigprocmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask) == 0;
+        for n in 1..MAX_SIGNAL {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(n, std::ptr::null(), &mut old) != 0 {
+                continue;
+            }
+            if old.sa_sigaction == libc::SIG_IGN {
+                ignored.push(n);
+            }
+            if have_mask && libc::sigismember(&mask, n) == 1 {
+                blocked.push(n);
+            }
+        }
+    }
+    (ignored, blocked)
+}
+
+/// Highest descriptor number + 1 that `open_fds` looks at.
+pub const FD_SCAN_MAX: i32 = 65536;
+
+/// Open descriptors, found with fcntl(F_GETFD) below the soft RLIMIT_NOFILE (at most
+/// `FD_SCAN_MAX`), each with its close-on-exec flag.
+pub fn open_fds() -> (Vec<(i32, bool)>, i32) {
+    let limit = platform::rlimit::get(platform::rlimit::Resource::Nofile)
+        .map(|(soft, _)| soft.min(FD_SCAN_MAX as u64) as i32)
+        .unwrap_or(1024)
+        .max(3);
+    let mut open = vec![];
+    for fd in 0..limit {
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags != -1 {
+            open.push((fd, flags & libc::FD_CLOEXEC != 0));
+        }
+    }
+    (open, limit)
+}
+
+/// `__inherit LABEL [-- CMD…]`.
+pub fn inherit(args: &[OsString]) -> i32 {
+    // First, before anything in this process changes them.
+    let (ignored, blocked) = signal_state();
+    let (fds, fd_scan) = open_fds();
+    let mask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    nix::sys::stat::umask(mask);
+    let strs: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let label = strs.first().cloned().unwrap_or_default();
+    let cmd = match strs.iter().position(|a| a == "--") {
+        Some(i) => &strs[i + 1..],
+        None => &strs[strs.len()..],
+    };
+    let env: serde_json::Map<String, serde_json::Value> = std::env::vars_os()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                serde_json::Value::String(v.to_string_lossy().into_owned()),
+            )
+        })
+        .collect();
+    let report = serde_json::json!({
+        "label": label,
+        "pid": std::process::id(),
+        "ppid": nix::unistd::getppid().as_raw(),
+        "pgid": nix::unistd::getpgrp().as_raw(),
+        "sid": nix::unistd::getsid(None).map(|p| p.as_raw()).unwrap_or(-1),
+        "uid": nix::unistd::getuid().as_raw(),
+        "euid": nix::unistd::geteuid().as_raw(),
+        "gid": nix::unistd::getgid().as_raw(),
+        "umask": format!("{:04o}", mask.bits()),
+        "cwd": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+        "ignored": ignored.iter().map(|&n| signal_name(n)).collect::<Vec<_>>(),
+        "blocked": blocked.iter().map(|&n| signal_name(n)).collect::<Vec<_>>(),
+        "fds": fds.iter().map(|&(fd, _)| fd).collect::<Vec<_>>(),
+        "fds_cloexec": fds.iter().filter(|f| f.1).map(|&(fd, _)| fd).collect::<Vec<_>>(),
+        "fd_scan": fd_scan,
+        "env": env,
+    });
+    // One write, so a line never mixes with another writer's.
+    let line = format!("{report}\n");
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(line.as_bytes())
+        .and_then(|_| out.flush())
+        .is_err()
+    {
+        return 111;
+    }
+    drop(out);
+    match cmd.first() {
+        None => loop {
+            std::thread::park();
+        },
+        Some(prog) => {
+            let err = Command::new(prog).args(&cmd[1..]).exec();
+            eprintln!("__inherit: exec {prog}: {err}");
+            111
+        }
     }
 }
 
