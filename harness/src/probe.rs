@@ -12,6 +12,9 @@
 //! * `__catlog FILE` copies stdin to FILE chunk by chunk (a logger without buffering); on
 //!   SIGTERM it finishes the chunk in hand and exits, so a restart loses nothing.
 //! * `__fake-perpd BASEDIR` is a broken perpd: it serves the socket, never starts anything.
+//! * `__slow-perpd PERPD ARG…` is a slow perpd: it runs the real PERPD with ARG… and puts itself
+//!   in front of its control socket, holding back every answer for
+//!   `PERP_HARNESS_DELAY_MS` (default 1000) milliseconds.
 //! * `__inherit LABEL [-- CMD…]` writes one JSON line to stdout with what the process inherited
 //!   (ignored and blocked signals, open descriptors, umask, ids, cwd, environment), then execs
 //!   CMD or waits forever. It is handled before Rust's own start-up could touch a disposition
@@ -23,6 +26,7 @@
 use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
@@ -86,6 +90,7 @@ pub fn dispatch(args: &[OsString]) -> Option<i32> {
         Some("__ticker") => Some(ticker(rest)),
         Some("__catlog") => Some(catlog(rest)),
         Some("__fake-perpd") => Some(fake_perpd(rest)),
+        Some("__slow-perpd") => Some(slow_perpd(rest)),
         _ => None,
     }
 }
@@ -426,4 +431,113 @@ fn fake_perpd(args: &[String]) -> i32 {
         });
     }
     0
+}
+
+/// Copy `from` to `to` until either side closes, holding back each chunk for `delay`.
+fn relay(mut from: UnixStream, mut to: UnixStream, delay: Duration) {
+    let mut buf = [0u8; 4096];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                std::thread::sleep(delay);
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+/// A perpd whose answers come late: the real perpd runs as a child; once its control socket is
+/// up, the socket is renamed aside and this process serves the usual path, relaying requests at
+/// once and answers after the delay. SIGTERM, SIGHUP and SIGINT are passed on to perpd, and
+/// perpd's exit status becomes ours.
+fn slow_perpd(args: &[String]) -> i32 {
+    let Some((perpd, rest)) = args.split_first() else {
+        eprintln!("__slow-perpd: usage: PERPD ARG...");
+        return 100;
+    };
+    let Some(base) = rest.iter().rev().find(|a| a.starts_with('/')) else {
+        eprintln!("__slow-perpd: need an absolute basedir");
+        return 100;
+    };
+    let delay = Duration::from_millis(
+        std::env::var("PERP_HARNESS_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000),
+    );
+    // Signals wait for the relaying thread below, in every thread.
+    let mut relayed = SigSet::empty();
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGCHLD,
+    ] {
+        relayed.add(s);
+    }
+    if let Err(e) = relayed.thread_block() {
+        eprintln!("__slow-perpd: sigprocmask: {e}");
+        return 111;
+    }
+    let mut child = match Command::new(perpd).args(rest).spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("__slow-perpd: cannot start {perpd}: {e}");
+            return 111;
+        }
+    };
+    let sock = Path::new(base).join(".control").join("perpd.sock");
+    let real = sock.with_file_name("perpd.sock.real");
+    let up = crate::util::wait_until(crate::scenario::SOON, "perpd's socket", || {
+        Ok(UnixStream::connect(&sock).is_ok())
+    });
+    let listener = up.and_then(|_| {
+        fs::rename(&sock, &real).map_err(|e| e.to_string())?;
+        std::os::unix::net::UnixListener::bind(&sock).map_err(|e| e.to_string())
+    });
+    let listener = match listener {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("__slow-perpd: cannot take perpd's socket: {e}");
+            let _ = child.kill();
+            let _ = child.wait();
+            return 111;
+        }
+    };
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let real = real.clone();
+            let _ = std::thread::Builder::new()
+                .stack_size(64 << 10)
+                .spawn(move || {
+                    let Ok(upstream) = UnixStream::connect(&real) else {
+                        return;
+                    };
+                    let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else {
+                        return;
+                    };
+                    let _ = std::thread::Builder::new()
+                        .stack_size(64 << 10)
+                        .spawn(move || relay(c2, u2, Duration::ZERO));
+                    relay(upstream, client, delay);
+                });
+        }
+    });
+    let pid = child.id() as i32;
+    loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            return st.code().unwrap_or(111);
+        }
+        match relayed.wait() {
+            Ok(Signal::SIGCHLD) | Err(_) => {}
+            Ok(sig) => {
+                let _ = crate::util::send_signal(pid, sig);
+            }
+        }
+    }
 }
