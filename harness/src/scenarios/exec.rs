@@ -312,6 +312,15 @@ pub fn run(sc: &mut Scenario) -> R<()> {
             names(&START_BLOCKED).replace(' ', ",")
         ),
     );
+    let started_with = if dirty {
+        format!(
+            "{} ignored, {} blocked",
+            names(&START_IGNORED),
+            names(&START_BLOCKED)
+        )
+    } else {
+        format!("{} blocked", names(&START_BLOCKED))
+    };
     if !skipped.is_empty() {
         sc.figure("skipped", skipped.join(","));
     }
@@ -323,7 +332,8 @@ pub fn run(sc: &mut Scenario) -> R<()> {
         .map(|(p, rows)| format!("{p} ({})", rows.join(" ")))
         .collect();
     Err(format!(
-        "started programs did not inherit a clean state: {}",
+        "started programs did not inherit a clean state (perpd was started with {}): {}",
+        started_with,
         util::clip(&list.join("; "), 600)
     ))
 }
