@@ -12,8 +12,8 @@
 //! * `__catlog FILE` copies stdin to FILE chunk by chunk (a logger without buffering); on
 //!   SIGTERM it finishes the chunk in hand and exits, so a restart loses nothing.
 //! * `__fake-perpd BASEDIR` is a broken perpd: it serves the socket, never starts anything.
-//! * `__slow-perpd PERPD ARG…` is a slow perpd: it runs the real PERPD with ARG… and puts itself
-//!   in front of its control socket, holding back every answer for
+//! * `__slow-perpd PERPD ARG…` is a slow perpd: it runs the real PERPD (on a mirror of the base
+//!   directory) and serves the control socket in front of it, holding back every answer for
 //!   `PERP_HARNESS_DELAY_MS` (default 1000) milliseconds.
 //! * `__inherit LABEL [-- CMD…]` writes one JSON line to stdout with what the process inherited
 //!   (ignored and blocked signals, open descriptors, umask, ids, cwd, environment), then execs
@@ -450,26 +450,48 @@ fn relay(mut from: UnixStream, mut to: UnixStream, delay: Duration) {
     let _ = to.shutdown(std::net::Shutdown::Write);
 }
 
-/// A perpd whose answers come late: the real perpd runs as a child; once its control socket is
-/// up, the socket is renamed aside and this process serves the usual path, relaying requests at
-/// once and answers after the delay. SIGTERM, SIGHUP and SIGINT are passed on to perpd, and
+/// Mirror the service directories of `base` into `mirror` as symlinks (perpd follows a
+/// symlinked service directory), leaving out `.control`.
+fn mirror_services(base: &Path, mirror: &Path) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if name == ".control" {
+            continue;
+        }
+        let link = mirror.join(&name);
+        if fs::symlink_metadata(&link).is_err() {
+            let _ = std::os::unix::fs::symlink(e.path(), link);
+        }
+    }
+}
+
+/// A perpd whose answers come late. The real perpd runs as a child on a mirror of the base
+/// directory (`BASE.slow`, every service directory a symlink to the real one), so its control
+/// socket is never where clients look; this process serves `BASE/.control/perpd.sock` once the
+/// real perpd accepts connections, relaying requests at once and answers after the delay.
+/// SIGTERM and SIGINT are passed on to perpd, SIGHUP too after mirroring new services, and
 /// perpd's exit status becomes ours.
 fn slow_perpd(args: &[String]) -> i32 {
     let Some((perpd, rest)) = args.split_first() else {
         eprintln!("__slow-perpd: usage: PERPD ARG...");
         return 100;
     };
-    let Some(base) = rest.iter().rev().find(|a| a.starts_with('/')) else {
+    let Some(at) = rest.iter().rposition(|a| a.starts_with('/')) else {
         eprintln!("__slow-perpd: need an absolute basedir");
         return 100;
     };
+    let base = Path::new(&rest[at]).to_path_buf();
+    let mirror = base.with_extension("slow");
     let delay = Duration::from_millis(
         std::env::var("PERP_HARNESS_DELAY_MS")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(1000),
     );
-    // Signals wait for the relaying thread below, in every thread.
+    // Signals wait for the loop at the end, in every thread.
     let mut relayed = SigSet::empty();
     for s in [
         Signal::SIGTERM,
@@ -483,26 +505,33 @@ fn slow_perpd(args: &[String]) -> i32 {
         eprintln!("__slow-perpd: sigprocmask: {e}");
         return 111;
     }
-    let mut child = match Command::new(perpd).args(rest).spawn() {
+    if let Err(e) = fs::create_dir_all(&mirror) {
+        eprintln!("__slow-perpd: mkdir {}: {e}", mirror.display());
+        return 111;
+    }
+    mirror_services(&base, &mirror);
+    let mut real_args = rest.to_vec();
+    real_args[at] = mirror.display().to_string();
+    let mut child = match Command::new(perpd).args(&real_args).spawn() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("__slow-perpd: cannot start {perpd}: {e}");
             return 111;
         }
     };
-    let sock = Path::new(base).join(".control").join("perpd.sock");
-    let real = sock.with_file_name("perpd.sock.real");
+    let real = mirror.join(".control").join("perpd.sock");
+    let ctl = base.join(".control");
     let up = crate::util::wait_until(crate::scenario::SOON, "perpd's socket", || {
-        Ok(UnixStream::connect(&sock).is_ok())
+        Ok(UnixStream::connect(&real).is_ok())
     });
     let listener = up.and_then(|_| {
-        fs::rename(&sock, &real).map_err(|e| e.to_string())?;
-        std::os::unix::net::UnixListener::bind(&sock).map_err(|e| e.to_string())
+        fs::create_dir_all(&ctl).map_err(|e| e.to_string())?;
+        std::os::unix::net::UnixListener::bind(ctl.join("perpd.sock")).map_err(|e| e.to_string())
     });
     let listener = match listener {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("__slow-perpd: cannot take perpd's socket: {e}");
+            eprintln!("__slow-perpd: cannot serve perpd's socket: {e}");
             let _ = child.kill();
             let _ = child.wait();
             return 111;
@@ -536,6 +565,9 @@ fn slow_perpd(args: &[String]) -> i32 {
         match relayed.wait() {
             Ok(Signal::SIGCHLD) | Err(_) => {}
             Ok(sig) => {
+                if sig == Signal::SIGHUP {
+                    mirror_services(&base, &mirror);
+                }
                 let _ = crate::util::send_signal(pid, sig);
             }
         }
