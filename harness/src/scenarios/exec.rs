@@ -1,8 +1,9 @@
-//! exec: what a started program inherits. Services started by perpd directly, behind each
-//! runtool that execs (runtool, runuid, runenv, runlimit, runsession), and under perpboot report
-//! their signal dispositions and mask, open descriptors, umask, session and environment through
-//! `perp-harness __inherit`; every one must start clean: no signal ignored, none blocked, only
-//! descriptors 0–2, the umask and environment the documentation gives.
+//! exec: what a started program inherits. Services (and a logger) started by perpd directly,
+//! behind each runtool that execs (runtool, runuid, runenv, runlimit, runsession), and under
+//! perpboot report their signal dispositions and mask, open descriptors, umask, session and
+//! environment through `perp-harness __inherit`; every one must start clean: no signal
+//! ignored, none blocked, only descriptors 0–2, the umask and environment the documentation
+//! gives.
 //!
 //! perpd itself is started with some signals ignored and some blocked, as an init system or a
 //! background shell may leave them: the services must not see any of that. perp 2.07 passes
@@ -185,13 +186,19 @@ pub fn run(sc: &mut Scenario) -> R<()> {
     }
 
     for r in &rows {
+        // The direct row's logger reports too (to perpd's stdout) before it starts logging.
+        let log = if r.name == "direct" {
+            "case \"$1\" in start) exec \"$P\" __inherit direct-log -- \"$P\" __catlog report ;; esac; exit 0"
+        } else {
+            "case \"$1\" in start) exec \"$P\" __catlog report ;; esac; exit 0"
+        };
         sc.add_service(
             r.name,
             &format!(
                 "case \"$1\" in start) exec {} \"$P\" __inherit {} ;; esac; exit 0",
                 r.prefix, r.name
             ),
-            Some("case \"$1\" in start) exec \"$P\" __catlog report ;; esac; exit 0"),
+            Some(log),
             true,
         )?;
     }
@@ -213,7 +220,14 @@ pub fn run(sc: &mut Scenario) -> R<()> {
     perpd_env.insert(DROP_VAR.0.into(), DROP_VAR.1.into());
     let mut service_env = perpd_env.clone();
     service_env.insert("PERP_BASE".into(), sc.base.display().to_string());
-    let mut expects = vec![];
+    let mut expects = vec![Expect {
+        row: "direct-log",
+        file: sc.scratch.join("perpd.out"),
+        umask: "0000",
+        env: service_env.clone(),
+        leader: true,
+        user: None,
+    }];
     for r in &rows {
         let mut env = service_env.clone();
         if r.env_edits {
