@@ -41,6 +41,12 @@ pub fn count_up(base: &Path, ids: &[(u64, u64)]) -> R<(usize, Vec<u32>)> {
     Ok((up, pids))
 }
 
+/// Bound on starting and on stopping all services. Each takes under a second on an idle 2-core
+/// machine, but perpd starts (and resets) one process after another, and at a load of 6 a
+/// shutdown of 1,000 took 34 s; 60 s still catches a perpd that spends a tenth of a second per
+/// service.
+const SCALE_S: f64 = 60.0;
+
 /// perp 2.07 knows at most this many services.
 const MAX_207: usize = 200;
 
@@ -109,8 +115,8 @@ pub fn run(sc: &mut Scenario) -> R<()> {
         "startup_s",
         startup,
         2,
-        Bound::AtMost(30.0),
-        "all services up within 30 s of perpd's start, even on a loaded 2-core machine",
+        Bound::AtMost(SCALE_S),
+        "all services up within 60 s of perpd's start",
     )?;
     sc.figure(
         "perpls_ms",
@@ -122,7 +128,7 @@ pub fn run(sc: &mut Scenario) -> R<()> {
         "stop_s",
         stop,
         2,
-        Bound::AtMost(30.0),
-        "perpd's shutdown of all services within 30 s of SIGTERM",
+        Bound::AtMost(SCALE_S),
+        "perpd's shutdown of all services within 60 s of SIGTERM",
     )
 }
