@@ -401,6 +401,7 @@ fn run_inner(opts: &BenchOpts) -> R<()> {
                     exe: exe.clone(),
                     long: false,
                     tag,
+                    compat: false,
                 },
             )
         })

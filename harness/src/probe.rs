@@ -12,6 +12,13 @@
 //! * `__catlog FILE` copies stdin to FILE chunk by chunk (a logger without buffering); on
 //!   SIGTERM it finishes the chunk in hand and exits, so a restart loses nothing.
 //! * `__fake-perpd BASEDIR` is a broken perpd: it serves the socket, never starts anything.
+//! * `__slow-perpd PERPD ARG…` is a slow perpd: it runs the real PERPD (on a mirror of the base
+//!   directory) and serves the control socket in front of it, holding back every answer for
+//!   `PERP_HARNESS_DELAY_MS` (default 1000) milliseconds.
+//! * `__inherit LABEL [-- CMD…]` writes one JSON line to stdout with what the process inherited
+//!   (ignored and blocked signals, open descriptors, umask, ids, cwd, environment), then execs
+//!   CMD or waits forever. It is handled before Rust's own start-up could touch a disposition
+//!   (see the binary's `main`).
 //! * invoked as `rc.main`/`rc.log` (a symlink): `start` waits forever, anything else exits 0 —
 //!   the lightest possible long-running service for scale runs (`crash` file: exit 1 at once;
 //!   `PERP_HARNESS_READY`: write a byte to that FIFO first).
@@ -19,6 +26,7 @@
 use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
@@ -82,7 +90,142 @@ pub fn dispatch(args: &[OsString]) -> Option<i32> {
         Some("__ticker") => Some(ticker(rest)),
         Some("__catlog") => Some(catlog(rest)),
         Some("__fake-perpd") => Some(fake_perpd(rest)),
+        Some("__slow-perpd") => Some(slow_perpd(rest)),
         _ => None,
+    }
+}
+
+/// Ignore SIGPIPE, as Rust's usual start-up does (the harness writes to sockets a broken perpd
+/// may close; that must be an EPIPE, not the harness's death).
+pub fn ignore_sigpipe() {
+    // SAFETY: setting a disposition to SIG_IGN installs no handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+/// Signal numbers above every system's range (Linux's real-time signals end at 64).
+const MAX_SIGNAL: c_int = 128;
+
+use std::os::raw::c_int;
+
+/// Name of a signal number: its usual name, or `SIG<n>` (real-time and unnamed ones).
+pub fn signal_name(n: i32) -> String {
+    Signal::try_from(n)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("SIG{n}"))
+}
+
+/// Signals whose disposition is SIG_IGN, and signals blocked in the mask, by number. Numbers
+/// the system rejects (EINVAL) are not signals and are left out.
+pub fn signal_state() -> (Vec<i32>, Vec<i32>) {
+    let mut ignored = vec![];
+    let mut blocked = vec![];
+    // SAFETY: sigaction with a null new action and sigprocmask with a null new set only read
+    // the current state into zeroed structures we own.
+    unsafe {
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut mask);
+        let have_mask = libc::sigprocmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask) == 0;
+        for n in 1..MAX_SIGNAL {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(n, std::ptr::null(), &mut old) != 0 {
+                continue;
+            }
+            if old.sa_sigaction == libc::SIG_IGN {
+                ignored.push(n);
+            }
+            if have_mask && libc::sigismember(&mask, n) == 1 {
+                blocked.push(n);
+            }
+        }
+    }
+    (ignored, blocked)
+}
+
+/// Highest descriptor number + 1 that `open_fds` looks at.
+pub const FD_SCAN_MAX: i32 = 65536;
+
+/// Open descriptors, found with fcntl(F_GETFD) below the soft RLIMIT_NOFILE (at most
+/// `FD_SCAN_MAX`), each with its close-on-exec flag.
+pub fn open_fds() -> (Vec<(i32, bool)>, i32) {
+    let limit = platform::rlimit::get(platform::rlimit::Resource::Nofile)
+        .map(|(soft, _)| soft.min(FD_SCAN_MAX as u64) as i32)
+        .unwrap_or(1024)
+        .max(3);
+    let mut open = vec![];
+    for fd in 0..limit {
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags != -1 {
+            open.push((fd, flags & libc::FD_CLOEXEC != 0));
+        }
+    }
+    (open, limit)
+}
+
+/// `__inherit LABEL [-- CMD…]`.
+pub fn inherit(args: &[OsString]) -> i32 {
+    // First, before anything in this process changes them.
+    let (ignored, blocked) = signal_state();
+    let (fds, fd_scan) = open_fds();
+    let mask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    nix::sys::stat::umask(mask);
+    let strs: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let label = strs.first().cloned().unwrap_or_default();
+    let cmd = match strs.iter().position(|a| a == "--") {
+        Some(i) => &strs[i + 1..],
+        None => &strs[strs.len()..],
+    };
+    let env: serde_json::Map<String, serde_json::Value> = std::env::vars_os()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                serde_json::Value::String(v.to_string_lossy().into_owned()),
+            )
+        })
+        .collect();
+    let report = serde_json::json!({
+        "label": label,
+        "pid": std::process::id(),
+        "ppid": nix::unistd::getppid().as_raw(),
+        "pgid": nix::unistd::getpgrp().as_raw(),
+        "sid": nix::unistd::getsid(None).map(|p| p.as_raw()).unwrap_or(-1),
+        "uid": nix::unistd::getuid().as_raw(),
+        "euid": nix::unistd::geteuid().as_raw(),
+        "gid": nix::unistd::getgid().as_raw(),
+        "umask": format!("{:04o}", mask.bits()),
+        "cwd": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+        "ignored": ignored.iter().map(|&n| signal_name(n)).collect::<Vec<_>>(),
+        "blocked": blocked.iter().map(|&n| signal_name(n)).collect::<Vec<_>>(),
+        "fds": fds.iter().map(|&(fd, _)| fd).collect::<Vec<_>>(),
+        "fds_cloexec": fds.iter().filter(|f| f.1).map(|&(fd, _)| fd).collect::<Vec<_>>(),
+        "fd_scan": fd_scan,
+        "env": env,
+    });
+    // One write, so a line never mixes with another writer's.
+    let line = format!("{report}\n");
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(line.as_bytes())
+        .and_then(|_| out.flush())
+        .is_err()
+    {
+        return 111;
+    }
+    drop(out);
+    match cmd.first() {
+        None => loop {
+            std::thread::park();
+        },
+        Some(prog) => {
+            let err = Command::new(prog).args(&cmd[1..]).exec();
+            eprintln!("__inherit: exec {prog}: {err}");
+            111
+        }
     }
 }
 
@@ -288,4 +431,145 @@ fn fake_perpd(args: &[String]) -> i32 {
         });
     }
     0
+}
+
+/// Copy `from` to `to` until either side closes, holding back each chunk for `delay`.
+fn relay(mut from: UnixStream, mut to: UnixStream, delay: Duration) {
+    let mut buf = [0u8; 4096];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                std::thread::sleep(delay);
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+/// Mirror the service directories of `base` into `mirror` as symlinks (perpd follows a
+/// symlinked service directory), leaving out `.control`.
+fn mirror_services(base: &Path, mirror: &Path) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if name == ".control" {
+            continue;
+        }
+        let link = mirror.join(&name);
+        if fs::symlink_metadata(&link).is_err() {
+            let _ = std::os::unix::fs::symlink(e.path(), link);
+        }
+    }
+}
+
+/// A perpd whose answers come late. The real perpd runs as a child on a mirror of the base
+/// directory (`BASE.slow`, every service directory a symlink to the real one), so its control
+/// socket is never where clients look; this process serves `BASE/.control/perpd.sock` once the
+/// real perpd accepts connections, relaying requests at once and answers after the delay.
+/// SIGTERM and SIGINT are passed on to perpd, SIGHUP too after mirroring new services, and
+/// perpd's exit status becomes ours.
+fn slow_perpd(args: &[String]) -> i32 {
+    let Some((perpd, rest)) = args.split_first() else {
+        eprintln!("__slow-perpd: usage: PERPD ARG...");
+        return 100;
+    };
+    let Some(at) = rest.iter().rposition(|a| a.starts_with('/')) else {
+        eprintln!("__slow-perpd: need an absolute basedir");
+        return 100;
+    };
+    let base = Path::new(&rest[at]).to_path_buf();
+    let mirror = base.with_extension("slow");
+    let delay = Duration::from_millis(
+        std::env::var("PERP_HARNESS_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000),
+    );
+    // Signals wait for the loop at the end, in every thread.
+    let mut relayed = SigSet::empty();
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGCHLD,
+    ] {
+        relayed.add(s);
+    }
+    if let Err(e) = relayed.thread_block() {
+        eprintln!("__slow-perpd: sigprocmask: {e}");
+        return 111;
+    }
+    if let Err(e) = fs::create_dir_all(&mirror) {
+        eprintln!("__slow-perpd: mkdir {}: {e}", mirror.display());
+        return 111;
+    }
+    mirror_services(&base, &mirror);
+    let mut real_args = rest.to_vec();
+    real_args[at] = mirror.display().to_string();
+    let mut child = match Command::new(perpd).args(&real_args).spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("__slow-perpd: cannot start {perpd}: {e}");
+            return 111;
+        }
+    };
+    let real = mirror.join(".control").join("perpd.sock");
+    let ctl = base.join(".control");
+    let up = crate::util::wait_until(crate::scenario::SOON, "perpd's socket", || {
+        Ok(UnixStream::connect(&real).is_ok())
+    });
+    let listener = up.and_then(|_| {
+        fs::create_dir_all(&ctl).map_err(|e| e.to_string())?;
+        std::os::unix::net::UnixListener::bind(ctl.join("perpd.sock")).map_err(|e| e.to_string())
+    });
+    let listener = match listener {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("__slow-perpd: cannot serve perpd's socket: {e}");
+            let _ = child.kill();
+            let _ = child.wait();
+            return 111;
+        }
+    };
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let real = real.clone();
+            let _ = std::thread::Builder::new()
+                .stack_size(64 << 10)
+                .spawn(move || {
+                    let Ok(upstream) = UnixStream::connect(&real) else {
+                        return;
+                    };
+                    let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else {
+                        return;
+                    };
+                    let _ = std::thread::Builder::new()
+                        .stack_size(64 << 10)
+                        .spawn(move || relay(c2, u2, Duration::ZERO));
+                    relay(upstream, client, delay);
+                });
+        }
+    });
+    let pid = child.id() as i32;
+    loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            return st.code().unwrap_or(111);
+        }
+        match relayed.wait() {
+            Ok(Signal::SIGCHLD) | Err(_) => {}
+            Ok(sig) => {
+                if sig == Signal::SIGHUP {
+                    mirror_services(&base, &mirror);
+                }
+                let _ = crate::util::send_signal(pid, sig);
+            }
+        }
+    }
 }

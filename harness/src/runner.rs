@@ -28,6 +28,8 @@ pub struct RunOpts {
     pub skip: Vec<String>,
     pub list: bool,
     pub long: bool,
+    /// Leave out the promises perp 2.07 never made (and name them in the summary).
+    pub compat: bool,
 }
 
 fn selected(filter: &Option<String>, skip: &[String]) -> Vec<Def> {
@@ -76,9 +78,12 @@ pub fn run(opts: &RunOpts) -> i32 {
     util::raise_nofile();
     util::default_signals();
     let start = Instant::now();
-    let mut report = Report::default();
+    let mut report = Report {
+        compat: opts.compat,
+        ..Report::default()
+    };
     for (i, d) in defs.iter().enumerate() {
-        let r = run_isolated(&exe, &bin_dir, d.name, i, opts.long);
+        let r = run_isolated(&exe, &bin_dir, d.name, i, opts);
         println!("{}", r.line());
         report.results.push(r);
     }
@@ -99,7 +104,14 @@ pub fn run(opts: &RunOpts) -> i32 {
     }
 }
 
-fn run_isolated(exe: &Path, bin_dir: &Path, name: &str, idx: usize, long: bool) -> ScenarioResult {
+fn run_isolated(
+    exe: &Path,
+    bin_dir: &Path,
+    name: &str,
+    idx: usize,
+    opts: &RunOpts,
+) -> ScenarioResult {
+    let long = opts.long;
     let started = Instant::now();
     let tag = format!(
         "{}-{idx}-{}",
@@ -110,10 +122,8 @@ fn run_isolated(exe: &Path, bin_dir: &Path, name: &str, idx: usize, long: bool) 
     let out = scratch.join(format!("perp-harness.{tag}.json"));
     let err = scratch.join(format!("perp-harness.{tag}.err"));
     let fail = |reason: String| ScenarioResult {
-        name: name.to_string(),
-        outcome: Outcome::Fail(reason),
-        figures: vec![],
         secs: started.elapsed().as_secs_f64(),
+        ..ScenarioResult::bare(name, Outcome::Fail(reason))
     };
     let errf = match fs::File::create(&err) {
         Ok(f) => f,
@@ -127,6 +137,9 @@ fn run_isolated(exe: &Path, bin_dir: &Path, name: &str, idx: usize, long: bool) 
         .arg(&out);
     if long {
         cmd.arg("--long");
+    }
+    if opts.compat {
+        cmd.arg("--compat-2.07");
     }
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(errf);
     let mut child = match cmd.spawn() {
@@ -174,22 +187,24 @@ fn run_isolated(exe: &Path, bin_dir: &Path, name: &str, idx: usize, long: bool) 
     r
 }
 
-/// `perp-harness __scenario NAME BIN_DIR TAG OUT [--long]`: run one scenario in this process
-/// and write its result as JSON to OUT.
+/// `perp-harness __scenario NAME BIN_DIR TAG OUT [--long] [--compat-2.07]`: run one scenario in
+/// this process and write its result as JSON to OUT.
 pub fn scenario_child(args: &[String]) -> i32 {
     let (Some(name), Some(bin_dir), Some(tag), Some(out)) =
         (args.first(), args.get(1), args.get(2), args.get(3))
     else {
-        eprintln!("__scenario: usage: NAME BIN_DIR TAG OUT [--long]");
+        eprintln!("__scenario: usage: NAME BIN_DIR TAG OUT [--long] [--compat-2.07]");
         return 100;
     };
     let long = args.iter().any(|a| a == "--long");
+    let compat = args.iter().any(|a| a == "--compat-2.07");
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("perp-harness"));
     let env = Env {
         bin_dir: PathBuf::from(bin_dir),
         exe,
         long,
         tag: tag.clone(),
+        compat,
     };
     util::raise_nofile();
     util::default_signals();
@@ -210,28 +225,25 @@ pub fn scenario_child(args: &[String]) -> i32 {
 
 /// Run one scenario here, with teardown, and check nothing was left running.
 pub fn run_in_process(name: &str, env: &Env) -> ScenarioResult {
-    let mk = |outcome, figures| ScenarioResult {
-        name: name.to_string(),
-        outcome,
-        figures,
-        secs: 0.0,
-    };
+    let bare = |outcome| ScenarioResult::bare(name, outcome);
     let Some(def) = crate::scenarios::all().into_iter().find(|d| d.name == name) else {
-        return mk(Outcome::Fail(format!("unknown scenario {name}")), vec![]);
+        return bare(Outcome::Fail(format!("unknown scenario {name}")));
     };
     if let Some(missing) = def.needs.iter().find(|t| !env.has_tool(t)) {
-        return mk(
-            Outcome::Skip(format!("{missing} not found in {}", env.bin_dir.display())),
-            vec![],
-        );
+        return bare(Outcome::Skip(format!(
+            "{missing} not found in {}",
+            env.bin_dir.display()
+        )));
     }
     let mut sc = match Scenario::new(env) {
         Ok(s) => s,
-        Err(e) => return mk(Outcome::Fail(e), vec![]),
+        Err(e) => return bare(Outcome::Fail(e)),
     };
     let res = (def.run)(&mut sc);
     let left = sc.teardown();
     let figures = std::mem::take(&mut sc.figures);
+    let bounds = std::mem::take(&mut sc.bounds);
+    let compat_skipped = std::mem::take(&mut sc.compat_skipped);
     drop(sc);
     let outcome = match res {
         Ok(()) if left.is_empty() => Outcome::Pass,
@@ -241,7 +253,12 @@ pub fn run_in_process(name: &str, env: &Env) -> ScenarioResult {
             None => Outcome::Fail(e),
         },
     };
-    mk(outcome, figures)
+    ScenarioResult {
+        figures,
+        bounds,
+        compat_skipped,
+        ..bare(outcome)
+    }
 }
 
 /// The directory of this program (where `cargo build` puts perpd and friends too).

@@ -32,6 +32,9 @@ pub struct Env {
     pub long: bool,
     /// Unique tag of this scenario run.
     pub tag: String,
+    /// `--compat-2.07`: leave out the promises perp 2.07 never made (each one left out is
+    /// named in the report).
+    pub compat: bool,
 }
 
 impl Env {
@@ -41,6 +44,39 @@ impl Env {
     pub fn has_tool(&self, name: &str) -> bool {
         self.tool(name).is_file()
     }
+}
+
+/// A promise stated as a bound on a measured figure: past it, the scenario fails.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    AtMost(f64),
+    AtLeast(f64),
+    Between(f64, f64),
+}
+
+impl Bound {
+    pub fn holds(&self, v: f64) -> bool {
+        match *self {
+            Bound::AtMost(hi) => v <= hi,
+            Bound::AtLeast(lo) => v >= lo,
+            Bound::Between(lo, hi) => lo <= v && v <= hi,
+        }
+    }
+
+    /// `≤ 250`, `≥ 0.75`, `0.95–1.5`.
+    pub fn text(&self) -> String {
+        match *self {
+            Bound::AtMost(hi) => format!("≤ {}", num(hi)),
+            Bound::AtLeast(lo) => format!("≥ {}", num(lo)),
+            Bound::Between(lo, hi) => format!("{}–{}", num(lo), num(hi)),
+        }
+    }
+}
+
+/// A bound's number without trailing zeros.
+fn num(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// One record written by `__probe` (see probe.rs).
@@ -113,6 +149,10 @@ pub struct Scenario {
     stdout_path: PathBuf,
     /// Measured figures reported on the PASS line.
     pub figures: Vec<(String, String)>,
+    /// The bound of each bounded figure (name, bound text).
+    pub bounds: Vec<(String, String)>,
+    /// Promises left out under `--compat-2.07`.
+    pub compat_skipped: Vec<String>,
     /// Other processes started directly by the scenario (perpboot etc.).
     extra: Vec<Child>,
     /// Extra environment for perpd (and so for every runscript).
@@ -143,6 +183,8 @@ impl Scenario {
             perpd: None,
             perpd_pid: 0,
             figures: Vec::new(),
+            bounds: Vec::new(),
+            compat_skipped: Vec::new(),
             extra: Vec::new(),
             perpd_env: Vec::new(),
         })
@@ -151,6 +193,51 @@ impl Scenario {
     /// Record a figure for the report line.
     pub fn figure(&mut self, name: &str, value: impl std::fmt::Display) {
         self.figures.push((name.to_string(), value.to_string()));
+    }
+
+    /// Record a measured figure with the bound its promise sets, and fail past the bound:
+    /// `answer_ms=0.4 (≤ 250)` on the PASS line, or `answer_ms=7985.6 is past its bound ≤ 250:
+    /// PROMISE` as the reason. `decimals` formats the value.
+    pub fn bound(
+        &mut self,
+        name: &str,
+        value: f64,
+        decimals: usize,
+        bound: Bound,
+        promise: &str,
+    ) -> R<()> {
+        let text = format!("{value:.decimals$}");
+        self.figure(name, &text);
+        self.bounds.push((name.to_string(), bound.text()));
+        if bound.holds(value) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{name}={text} is past its bound {}: {promise}",
+                bound.text()
+            ))
+        }
+    }
+
+    /// Whether to check a promise perp 2.07 never made. Under `--compat-2.07` it is left out,
+    /// and named in the report so the summary says what was not checked.
+    pub fn beyond_207(&mut self, promise: &str) -> bool {
+        if self.env.compat {
+            self.compat_skipped.push(promise.to_string());
+        }
+        !self.env.compat
+    }
+
+    /// A whole scenario about a promise perp 2.07 never made: under `--compat-2.07` this is the
+    /// SKIP to return, otherwise `Ok(())`.
+    pub fn only_beyond_207(&mut self, promise: &str) -> R<()> {
+        if self.beyond_207(promise) {
+            Ok(())
+        } else {
+            Err(format!(
+                "skip: --compat-2.07: not a promise of perp 2.07: {promise}"
+            ))
+        }
     }
 
     /// Path of a service directory.

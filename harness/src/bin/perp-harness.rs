@@ -1,6 +1,15 @@
 //! perp-harness: run the scenarios (default) or the benchmarks (`bench`) against the perp
 //! binaries in `--bin-dir`.
+//!
+//! The program has its own C `main`: Rust's usual start-up ignores SIGPIPE before any of our
+//! code runs, and the `__inherit` probe must report the dispositions the program was started
+//! with. Everything else then runs as usual, with SIGPIPE ignored as Rust would have left it.
 
+#![no_main]
+
+use std::ffi::{CStr, OsString};
+use std::os::raw::{c_char, c_int};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +38,9 @@ struct Cli {
     /// Full-length variants (e.g. 30 s of flapping instead of 8 s)
     #[arg(long)]
     long: bool,
+    /// Leave out the promises perp 2.07 never made, naming each in the summary
+    #[arg(long = "compat-2.07")]
+    compat: bool,
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
@@ -46,8 +58,26 @@ enum Cmd {
     },
 }
 
-fn main() {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+/// The process entry point, called by the C runtime with the untouched signal state.
+///
+/// # Safety
+/// `argv` holds `argc` valid C strings, as the C runtime guarantees.
+#[no_mangle]
+pub unsafe extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    let args: Vec<OsString> = (0..argc.max(0) as usize)
+        .map(|i| unsafe { CStr::from_ptr(*argv.add(i)) })
+        .map(|a| std::ffi::OsStr::from_bytes(a.to_bytes()).to_os_string())
+        .collect();
+    // Before anything else can change what was inherited.
+    if args.get(1).is_some_and(|a| a == "__inherit") {
+        return harness::probe::inherit(&args[2..]);
+    }
+    harness::probe::ignore_sigpipe();
+    run(args);
+    0
+}
+
+fn run(args: Vec<OsString>) {
     if let Some(code) = harness::probe::dispatch(&args) {
         std::process::exit(code);
     }
@@ -58,7 +88,7 @@ fn main() {
             .collect();
         std::process::exit(harness::runner::scenario_child(&rest));
     }
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(&args);
     let bin_dir = cli.bin_dir.unwrap_or_else(harness::runner::default_bin_dir);
     let code = match cli.cmd {
         None => harness::runner::run(&harness::runner::RunOpts {
@@ -68,6 +98,7 @@ fn main() {
             skip: cli.skip,
             list: cli.list,
             long: cli.long,
+            compat: cli.compat,
         }),
         Some(Cmd::Bench { compare, quick }) => harness::bench::run(&harness::bench::BenchOpts {
             bin_dir,

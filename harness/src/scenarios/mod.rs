@@ -1,6 +1,7 @@
 //! The scenario catalogue (issue 7). Names group by prefix so `--filter lifecycle` selects a
 //! family.
 
+pub mod exec;
 pub mod faults;
 pub mod flap;
 pub mod lifecycle;
@@ -51,6 +52,11 @@ pub fn all() -> Vec<Def> {
             name: "lifecycle.perpboot",
             needs: &["perpd", "perpboot"],
             run: lifecycle::perpboot,
+        },
+        Def {
+            name: "exec",
+            needs: CORE,
+            run: exec::run,
         },
         Def {
             name: "logging.plain",
