@@ -145,6 +145,15 @@ pub fn lookup(errno: i32) -> Option<(&'static str, &'static str)> {
         .map(|(_, name, msg)| (*name, *msg))
 }
 
+/// The number of the errno called `name` (`"ENOENT"`), if the table has it; an alias gives its
+/// own number (`"ENOTSUP"` is EOPNOTSUPP's number on Linux).
+pub fn from_name(name: &str) -> Option<i32> {
+    tables()
+        .flat_map(|t| t.iter())
+        .find(|(_, n, _)| *n == name)
+        .map(|(errno, _, _)| *errno)
+}
+
 /// `MESG (ENAME)` for `errno`; `unknown error (E<n>)` when the table lacks it.
 pub fn describe(errno: i32) -> String {
     match lookup(errno) {
@@ -245,6 +254,18 @@ mod tests {
                     first.1
                 );
             }
+        }
+    }
+
+    #[test]
+    fn numbers_are_found_by_name() {
+        assert_eq!(from_name("ENOENT"), Some(libc::ENOENT));
+        assert_eq!(from_name("EPROTO"), Some(libc::EPROTO));
+        assert_eq!(from_name("ENOTSUP"), Some(libc::ENOTSUP));
+        assert_eq!(from_name("EWOULDBLOCK"), Some(libc::EWOULDBLOCK));
+        assert_eq!(from_name("ENOSUCHTHING"), None);
+        for (n, name, _) in tables().flat_map(|t| t.iter()) {
+            assert_eq!(from_name(name), Some(*n), "{name}");
         }
     }
 

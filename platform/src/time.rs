@@ -117,6 +117,35 @@ impl Tai64n {
     }
 }
 
+impl Tai64n {
+    /// The instant `t` as perpd stamps it: microseconds kept, nanoseconds = µs × 1000 + 500
+    /// (what clients of the original perpd see).
+    pub fn from_system_time_usec(t: SystemTime) -> Tai64n {
+        let exact = Tai64n::from_system_time(t);
+        Tai64n {
+            secs: exact.secs,
+            nanos: exact.nanos / 1000 * 1000 + 500,
+        }
+    }
+
+    /// |self − other| in label space as (seconds, nanoseconds); nanoseconds above 999,999,999
+    /// (never written, but possible on the wire) count as 999,999,999.
+    pub fn abs_diff(&self, other: &Tai64n) -> (u64, u32) {
+        let (hi, lo) = if self >= other {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        let hn = hi.nanos.min(NANOS_PER_SEC - 1);
+        let ln = lo.nanos.min(NANOS_PER_SEC - 1);
+        if hn >= ln {
+            (hi.secs - lo.secs, hn - ln)
+        } else {
+            (hi.secs - lo.secs - 1, hn + NANOS_PER_SEC - ln)
+        }
+    }
+}
+
 /// CLOCK_MONOTONIC since an arbitrary origin (boot, usually): use it for every interval.
 pub fn monotonic() -> Duration {
     // CLOCK_MONOTONIC exists on every supported OS; failure would be a kernel bug.
@@ -244,6 +273,23 @@ mod tests {
             utc_stamp(UNIX_EPOCH - Duration::from_micros(1)),
             "19691231T235959.999999"
         );
+    }
+
+    #[test]
+    fn usec_stamps_and_differences() {
+        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        let u = Tai64n::from_system_time_usec(t);
+        assert_eq!(u, Tai64n::from_unix(1_700_000_000, 123_456_500));
+        let a = Tai64n::from_unix(100, 900_000_000);
+        let b = Tai64n::from_unix(103, 100_000_000);
+        assert_eq!(a.abs_diff(&b), (2, 200_000_000));
+        assert_eq!(b.abs_diff(&a), (2, 200_000_000));
+        assert_eq!(a.abs_diff(&a), (0, 0));
+        let odd = Tai64n {
+            secs: a.secs + 1,
+            nanos: u32::MAX,
+        };
+        assert_eq!(odd.abs_diff(&a), (1, 99_999_999));
     }
 
     #[test]
