@@ -13,9 +13,9 @@ use std::path::Path;
 use platform::errno;
 
 use crate::protocol::{
-    DevIno, Frame, History, Reply, ReplyError, Request, Status, SubFlags, SubStatus, Tain,
-    MAX_PACKET,
+    DevIno, Frame, History, Reply, ReplyError, Request, Status, SubFlags, SubStatus, MAX_PACKET,
 };
+use platform::time::Tai64n;
 
 /// Base directory of the daemon-side tools (perphup, perpboot, perp-setup) when none is given.
 pub const BASE_DEFAULT: &str = "/etc/perp";
@@ -330,9 +330,16 @@ pub fn perpd_pid() -> io::Result<Option<i32>> {
     }
 }
 
-/// Uptime of a subservice's "when", as the clients compute it (§2.6).
-pub fn uptime(when: &Tain, now: &Tain) -> u64 {
-    when.uptime(now)
+/// Uptime as the clients print it: whole seconds of |now − when|, plus one if the fraction is
+/// greater than 0.5 s. Computed in label space, so a never-set (zero) `when` gives the
+/// original's huge uptime.
+pub fn uptime(when: &Tai64n, now: &Tai64n) -> u64 {
+    let (s, n) = now.abs_diff(when);
+    if n > 500_000_000 {
+        s.wrapping_add(1)
+    } else {
+        s
+    }
 }
 
 /// The state words of the JSON output and of `perpctl -w`, derived from one subservice's
@@ -364,7 +371,7 @@ impl SubState {
 
     /// Classifies a subservice from its wire status. Unlike perpls' panel, a process that was
     /// forked less than a second ago counts as up (JSON consumers get the `seconds` as well).
-    pub fn of(sub: &SubStatus, _now: &Tain) -> SubState {
+    pub fn of(sub: &SubStatus, _now: &Tai64n) -> SubState {
         let f = sub.flags;
         if sub.pid == 0 {
             return if f.has(SubFlags::FAILING) {
@@ -422,11 +429,11 @@ pub struct SvReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::TAI_OFFSET;
+    use platform::time::TAI_EPOCH;
 
-    fn at(s: u64) -> Tain {
-        Tain {
-            secs: TAI_OFFSET + s,
+    fn at(s: u64) -> Tai64n {
+        Tai64n {
+            secs: TAI_EPOCH + s,
             nanos: 0,
         }
     }
@@ -450,6 +457,26 @@ mod tests {
         assert_eq!(SubState::of(&sub(5, at(1), 0x10), &now), SubState::WantDown);
         assert_eq!(SubState::of(&sub(5, at(1), 0x04), &now), SubState::Once);
         assert_eq!(SubState::of(&sub(5, at(1), 0), &now), SubState::Up);
+    }
+
+    #[test]
+    fn uptime_rounding_and_future() {
+        let at = |s: u64, n: u32| Tai64n {
+            secs: TAI_EPOCH + s,
+            nanos: n,
+        };
+        let a = at(100, 0);
+        assert_eq!(
+            uptime(&a, &at(105, 500_000_000)),
+            5,
+            "exactly .5 rounds down"
+        );
+        assert_eq!(uptime(&a, &at(105, 500_000_001)), 6);
+        assert_eq!(uptime(&at(105, 900_000_000), &at(103, 100_000_000)), 3);
+        assert_eq!(uptime(&a, &a), 0);
+        // A zero `when` gives the original's huge uptime.
+        let now = at(1_700_000_000, 0);
+        assert_eq!(uptime(&Tai64n::default(), &now), 4_611_686_020_127_387_914);
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! ```
 //!
 //! Integers are little-endian (`u32le` pids/codes, `u64le` dev/ino); timestamps are 12-byte
-//! big-endian TAI64N labels ([`Tain`]).
+//! big-endian TAI64N labels ([`Tai64n`]).
 //!
 //! # Requests (client → perpd)
 //!
@@ -73,7 +73,7 @@
 //! a log has zero restarts and no records for the log. Decoders accept versions ≥ 1 and ignore
 //! bytes after the known fields, so later versions may append data.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use platform::time::Tai64n;
 
 /// The protocol id byte every packet starts with.
 pub const PROTOCOL: u8 = 2;
@@ -111,122 +111,6 @@ pub const HISTORY_VERSION: u8 = 1;
 pub const HISTORY_MAX: usize = 5;
 /// Bytes of one exit record.
 pub const EXIT_RECORD_LEN: usize = 22;
-
-/// The TAI64 label of the Unix epoch as perp writes it: 2^62 + 10, no leap-second table.
-pub const TAI_OFFSET: u64 = 0x4000_0000_0000_000A;
-
-/// A TAI64N timestamp as carried on the wire: 12 bytes, big-endian (§5.3).
-///
-/// `secs` is the raw TAI64 label (2^62 + 10 + Unix seconds). A timestamp that was never set is
-/// all zeros ([`Tain::ZERO`]); clients compute differences in label space, so a zero `when`
-/// yields the original's huge "uptime".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Tain {
-    pub secs: u64,
-    pub nanos: u32,
-}
-
-impl Tain {
-    /// The never-set timestamp (12 zero bytes).
-    pub const ZERO: Tain = Tain { secs: 0, nanos: 0 };
-
-    /// The timestamp of a wall-clock time (times before 1970 clamp to the epoch).
-    pub fn from_system_time(t: SystemTime) -> Tain {
-        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-        Tain {
-            secs: TAI_OFFSET.wrapping_add(d.as_secs()),
-            nanos: d.subsec_nanos(),
-        }
-    }
-
-    /// Like perpd stamps times: from microseconds, nanoseconds = µs × 1000 + 500 (§5.3).
-    pub fn from_system_time_usec(t: SystemTime) -> Tain {
-        let mut tain = Tain::from_system_time(t);
-        tain.nanos = (tain.nanos / 1000) * 1000 + 500;
-        tain
-    }
-
-    /// The current wall-clock time.
-    pub fn now() -> Tain {
-        Tain::from_system_time(SystemTime::now())
-    }
-
-    /// The wall-clock time of this label (labels before the epoch give the epoch).
-    pub fn to_system_time(&self) -> SystemTime {
-        let secs = self.secs.saturating_sub(TAI_OFFSET);
-        UNIX_EPOCH + Duration::new(secs, self.nanos.min(999_999_999))
-    }
-
-    /// True for the never-set timestamp.
-    pub fn is_zero(&self) -> bool {
-        self.secs == 0 && self.nanos == 0
-    }
-
-    /// Big-endian wire form.
-    pub fn to_bytes(&self) -> [u8; 12] {
-        let mut b = [0u8; 12];
-        b[..8].copy_from_slice(&self.secs.to_be_bytes());
-        b[8..].copy_from_slice(&self.nanos.to_be_bytes());
-        b
-    }
-
-    /// From the big-endian wire form (nanoseconds are taken as sent).
-    pub fn from_bytes(b: &[u8; 12]) -> Tain {
-        let mut s = [0u8; 8];
-        s.copy_from_slice(&b[..8]);
-        let mut n = [0u8; 4];
-        n.copy_from_slice(&b[8..]);
-        Tain {
-            secs: u64::from_be_bytes(s),
-            nanos: u32::from_be_bytes(n),
-        }
-    }
-
-    /// |self − earlier| in label space as (seconds, nanoseconds): the clients' uptime basis.
-    pub fn abs_diff(&self, other: &Tain) -> (u64, u32) {
-        let (hi, lo) = if self >= other {
-            (self, other)
-        } else {
-            (other, self)
-        };
-        let hn = hi.nanos.min(999_999_999);
-        let ln = lo.nanos.min(999_999_999);
-        if hn >= ln {
-            (hi.secs - lo.secs, hn - ln)
-        } else {
-            (hi.secs - lo.secs - 1, hn + 1_000_000_000 - ln)
-        }
-    }
-
-    /// Uptime as the clients print it (§2.6): whole seconds of |now − self|, plus one if the
-    /// fraction is greater than 0.5 s.
-    pub fn uptime(&self, now: &Tain) -> u64 {
-        let (s, n) = now.abs_diff(self);
-        if n > 500_000_000 {
-            s.wrapping_add(1)
-        } else {
-            s
-        }
-    }
-}
-
-impl From<platform::time::Tai64n> for Tain {
-    fn from(t: platform::time::Tai64n) -> Tain {
-        Tain {
-            secs: t.secs,
-            nanos: t.nanos,
-        }
-    }
-}
-
-impl From<Tain> for platform::time::Tai64n {
-    fn from(t: Tain) -> platform::time::Tai64n {
-        platform::time::Tai64n {
-            secs: t.secs,
-            nanos: t.nanos,
-        }
-    }
-}
 
 /// A service's identity on the wire: device and inode of its directory (`stat`, following
 /// symlinks), each widened to 64 bits.
@@ -303,8 +187,8 @@ impl SubFlags {
 pub struct SubStatus {
     /// Pid of the running start or reset child, 0 when none runs.
     pub pid: u32,
-    /// Fork time of the current/last run; [`Tain::ZERO`] if never run.
-    pub when: Tain,
+    /// Fork time of the current/last run; [`Tai64n::default()`] if never run.
+    pub when: Tai64n,
     pub flags: SubFlags,
 }
 
@@ -313,9 +197,9 @@ pub struct SubStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Status {
     pub perpd_pid: u32,
-    pub perpd_start: Tain,
+    pub perpd_start: Tai64n,
     /// Activation time of the service.
-    pub activated: Tain,
+    pub activated: Tai64n,
     pub flags: ServiceFlags,
     pub main: SubStatus,
     /// All zero when the service has no log (the server must send it that way).
@@ -609,7 +493,7 @@ pub enum ExitKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ExitRecord {
     /// When perpd reaped it.
-    pub when: Tain,
+    pub when: Tai64n,
     pub kind: ExitKind,
     /// How long it ran, in milliseconds.
     pub ran_ms: u64,
@@ -797,16 +681,18 @@ fn u64_le(b: &[u8]) -> u64 {
     u64::from_le_bytes(a)
 }
 
-fn tain_at(b: &[u8]) -> Tain {
+fn tain_at(b: &[u8]) -> Tai64n {
     let mut a = [0u8; 12];
     a.copy_from_slice(&b[..12]);
-    Tain::from_bytes(&a)
+    Tai64n::from_bytes(&a)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use platform::time::TAI_EPOCH;
     use proptest::prelude::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn hex(s: &str) -> Vec<u8> {
         s.split_whitespace()
@@ -818,45 +704,17 @@ mod tests {
     fn tain_golden_vector_from_spec() {
         // §5.3: Unix 1700000000.123456 → 40 00 00 00 65 53 F1 0A 07 5B CB F4 (nsec 123456500).
         let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_000);
-        let tain = Tain::from_system_time_usec(t);
+        let tain = Tai64n::from_system_time_usec(t);
         assert_eq!(
             tain.to_bytes().to_vec(),
             hex("40 00 00 00 65 53 F1 0A 07 5B CB F4")
         );
         assert_eq!(tain.nanos, 123_456_500);
-        assert_eq!(Tain::from_bytes(&tain.to_bytes()), tain);
+        assert_eq!(Tai64n::from_bytes(&tain.to_bytes()), tain);
         assert_eq!(
             tain.to_system_time(),
             UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_500)
         );
-    }
-
-    #[test]
-    fn same_labels_as_platform_time() {
-        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
-        let p = platform::time::Tai64n::from_system_time(t);
-        assert_eq!(Tain::from(p), Tain::from_system_time(t));
-        assert_eq!(p.to_bytes(), Tain::from(p).to_bytes());
-        assert_eq!(platform::time::Tai64n::from(Tain::from(p)), p);
-    }
-
-    #[test]
-    fn uptime_rounding_and_future() {
-        let a = Tain {
-            secs: TAI_OFFSET + 100,
-            nanos: 0,
-        };
-        let at = |s: u64, n: u32| Tain {
-            secs: TAI_OFFSET + s,
-            nanos: n,
-        };
-        assert_eq!(a.uptime(&at(105, 500_000_000)), 5, "exactly .5 rounds down");
-        assert_eq!(a.uptime(&at(105, 500_000_001)), 6);
-        assert_eq!(at(105, 900_000_000).uptime(&at(103, 100_000_000)), 3);
-        assert_eq!(a.uptime(&a), 0);
-        // A zero `when` gives the original's huge uptime (perpstat §8.3).
-        let now = at(1_700_000_000, 0);
-        assert_eq!(Tain::ZERO.uptime(&now), 4_611_686_020_127_387_914);
     }
 
     #[test]
@@ -874,7 +732,7 @@ mod tests {
              40 00 00 00 65 53 F1 05 00 00 01 F4
              01 00");
         assert_eq!(bytes.len(), 69);
-        let t = |s: u64| Tain {
+        let t = |s: u64| Tai64n {
             secs: 0x4000_0000_6553_F100 + s,
             nanos: 500,
         };
@@ -1016,8 +874,8 @@ mod tests {
     #[test]
     fn history_layout() {
         let rec = ExitRecord {
-            when: Tain {
-                secs: TAI_OFFSET + 1,
+            when: Tai64n {
+                secs: TAI_EPOCH + 1,
                 nanos: 2,
             },
             kind: ExitKind::Signaled(15),
@@ -1051,7 +909,7 @@ mod tests {
     #[test]
     fn history_fits_one_packet() {
         let rec = ExitRecord {
-            when: Tain::ZERO,
+            when: Tai64n::default(),
             kind: ExitKind::Exited(1),
             ran_ms: 0,
         };
@@ -1070,8 +928,8 @@ mod tests {
         assert_eq!(back.main.exits.len(), HISTORY_MAX);
     }
 
-    fn arb_tain() -> impl Strategy<Value = Tain> {
-        (any::<u64>(), any::<u32>()).prop_map(|(secs, nanos)| Tain { secs, nanos })
+    fn arb_tain() -> impl Strategy<Value = Tai64n> {
+        (any::<u64>(), any::<u32>()).prop_map(|(secs, nanos)| Tai64n { secs, nanos })
     }
 
     fn arb_sub() -> impl Strategy<Value = SubStatus> {
@@ -1173,12 +1031,6 @@ mod tests {
                 Err(FrameError::Pipelined) => prop_assert!(buf.len() > HEADER_LEN + buf[2] as usize),
             }
             let _ = Reply::decode(&buf);
-        }
-
-        #[test]
-        fn tain_system_time_round_trip(s in 0u64..1u64 << 40, n in 0u32..1_000_000_000) {
-            let t = UNIX_EPOCH + Duration::new(s, n);
-            prop_assert_eq!(Tain::from_system_time(t).to_system_time(), t);
         }
     }
 }

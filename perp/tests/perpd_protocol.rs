@@ -13,7 +13,7 @@ use perp::protocol::{CmdFlags, DevIno, Reply, Request, ServiceFlags as SF, SubFl
 
 const SLEEPER: &str = "if [ \"$1\" = start ]; then exec sleep 300; fi\n";
 
-fn tain_secs(t: &perp::protocol::Tain) -> f64 {
+fn tain_secs(t: &platform::time::Tai64n) -> f64 {
     t.to_system_time()
         .duration_since(UNIX_EPOCH)
         .unwrap()

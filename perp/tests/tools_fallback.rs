@@ -12,9 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use perp::protocol::{
-    decode_request, Reply, Request, ServiceFlags, Status, SubFlags, SubStatus, Tain,
-};
+use perp::protocol::{decode_request, Reply, Request, ServiceFlags, Status, SubFlags, SubStatus};
+use platform::time::Tai64n;
 
 /// EPROTO as the Linux C perpd sends it (native errno numbers travel on the wire).
 const EPROTO_LINUX: u32 = 71;
@@ -25,8 +24,8 @@ enum OnHistory {
     Close,
 }
 
-fn tain_ago(secs: f64) -> Tain {
-    Tain::from_system_time(SystemTime::now() - Duration::from_secs_f64(secs))
+fn tain_ago(secs: f64) -> Tai64n {
+    Tai64n::from_system_time(SystemTime::now() - Duration::from_secs_f64(secs))
 }
 
 /// A status computed when the reply is sent: activated 100 s ago, main up 42 s, log up 7 s.

@@ -33,8 +33,9 @@ use super::service::{
 use super::spawn::{self, SpawnSpec, CAUGHT};
 use crate::protocol::{
     ExitKind, ExitRecord as WireExit, History, Reply, Request, ServiceFlags, Status as WireStatus,
-    SubFlags, SubHistory, SubStatus, Tain,
+    SubFlags, SubHistory, SubStatus,
 };
+use platform::time::Tai64n;
 
 const T_SIGNALS: Token = Token(0);
 const T_LISTEN: Token = Token(1);
@@ -111,8 +112,9 @@ fn os_signal(s: Sig) -> Signal {
     }
 }
 
-fn tain(t: Option<SystemTime>) -> Tain {
-    t.map(Tain::from_system_time_usec).unwrap_or(Tain::ZERO)
+/// A wall-clock time as the status reply carries it; never set is all zeros.
+fn tain(t: Option<SystemTime>) -> Tai64n {
+    t.map(Tai64n::from_system_time_usec).unwrap_or_default()
 }
 
 /// The running daemon.
@@ -879,8 +881,8 @@ impl Daemon {
         };
         WireStatus {
             perpd_pid: self.pid as u32,
-            perpd_start: Tain::from_system_time_usec(self.started),
-            activated: Tain::from_system_time_usec(svc.activated),
+            perpd_start: Tai64n::from_system_time_usec(self.started),
+            activated: Tai64n::from_system_time_usec(svc.activated),
             flags: ServiceFlags(svc.flags),
             main: sub(&svc.main),
             log: if svc.has(svflag::HASLOG) {
@@ -901,7 +903,7 @@ fn history(svc: &Service) -> History {
             .iter()
             .rev()
             .map(|r| WireExit {
-                when: Tain::from_system_time_usec(r.when),
+                when: Tai64n::from_system_time_usec(r.when),
                 kind: match r.status {
                     Status::Exited(c) => ExitKind::Exited(c as u8),
                     Status::Signaled(s) => ExitKind::Signaled(s as u8),

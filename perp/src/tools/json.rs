@@ -42,10 +42,11 @@
 //! ```
 
 use std::fmt::Write as _;
-use std::time::UNIX_EPOCH;
 
-use crate::client::{SubState, SvReport};
-use crate::protocol::{ExitKind, ServiceFlags, SubFlags, SubHistory, SubStatus, Tain};
+use platform::time::{Tai64n, TAI_EPOCH};
+
+use crate::client::{self, SubState, SvReport};
+use crate::protocol::{ExitKind, ServiceFlags, SubFlags, SubHistory, SubStatus};
 
 /// The `schema_version` written by this module.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -98,12 +99,12 @@ fn ms_seconds(ms: u64) -> String {
     format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
-fn sub_object(sub: &SubStatus, hist: Option<&SubHistory>, now: &Tain) -> String {
+fn sub_object(sub: &SubStatus, hist: Option<&SubHistory>, now: &Tai64n) -> String {
     let f = sub.flags;
     let seconds = if sub.when.is_zero() {
         "null".to_string()
     } else {
-        sub.when.uptime(now).to_string()
+        client::uptime(&sub.when, now).to_string()
     };
     let mut o = format!(
         "{{\"pid\":{},\"state\":{},\"seconds\":{},\"flags\":{{\"reset\":{},\"once\":{},\"paused\":{},\"want_down\":{},\"failing\":{}}}",
@@ -122,11 +123,9 @@ fn sub_object(sub: &SubStatus, hist: Option<&SubHistory>, now: &Tain) -> String 
             if i > 0 {
                 o.push(',');
             }
-            let t = e
-                .when
-                .to_system_time()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default();
+            // Unix seconds and milliseconds of the label; labels before 1970 count as 0 s.
+            let secs = e.when.secs.saturating_sub(TAI_EPOCH);
+            let millis = e.when.nanos.min(999_999_999) / 1_000_000;
             let (code, sig) = match e.kind {
                 ExitKind::Exited(c) => (c.to_string(), "null".to_string()),
                 ExitKind::Signaled(s) => ("null".to_string(), s.to_string()),
@@ -134,8 +133,8 @@ fn sub_object(sub: &SubStatus, hist: Option<&SubHistory>, now: &Tain) -> String 
             let _ = write!(
                 o,
                 "{{\"time\":{}.{:03},\"exit_code\":{},\"signal\":{},\"ran_seconds\":{}}}",
-                t.as_secs(),
-                t.subsec_millis(),
+                secs,
+                millis,
                 code,
                 sig,
                 ms_seconds(e.ran_ms)
@@ -148,7 +147,7 @@ fn sub_object(sub: &SubStatus, hist: Option<&SubHistory>, now: &Tain) -> String 
 }
 
 /// The object of a service perpd reported on.
-pub fn status(name: &str, rep: &SvReport, now: &Tain) -> String {
+pub fn status(name: &str, rep: &SvReport, now: &Tai64n) -> String {
     let st = &rep.status;
     let f = st.flags;
     let state = if f.has(ServiceFlags::CULL) {
@@ -165,7 +164,7 @@ pub fn status(name: &str, rep: &SvReport, now: &Tain) -> String {
         o,
         ",\"perpd_pid\":{},\"activated_seconds\":{},\"flags\":{{\"active\":{},\"haslog\":{},\"cull\":{},\"cycle\":{},\"flag_down\":{},\"flag_once\":{}}}",
         st.perpd_pid,
-        st.activated.uptime(now),
+        client::uptime(&st.activated, now),
         f.has(ServiceFlags::ACTIVE),
         f.has(ServiceFlags::HASLOG),
         f.has(ServiceFlags::CULL),
@@ -223,14 +222,13 @@ pub fn take_flag(args: &mut Vec<std::ffi::OsString>, value_opts: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{
-        ExitRecord, History, ServiceFlags, Status, SubFlags, SubStatus, TAI_OFFSET,
-    };
+    use crate::protocol::{ExitRecord, History, ServiceFlags, Status, SubFlags, SubStatus};
+    use platform::time::TAI_EPOCH;
     use std::ffi::OsString;
 
-    fn at(s: u64) -> Tain {
-        Tain {
-            secs: TAI_OFFSET + s,
+    fn at(s: u64) -> Tai64n {
+        Tai64n {
+            secs: TAI_EPOCH + s,
             nanos: 0,
         }
     }
@@ -276,8 +274,8 @@ mod tests {
             main: SubHistory {
                 restarts: 2,
                 exits: vec![ExitRecord {
-                    when: Tain {
-                        secs: TAI_OFFSET + 1_700_000_000,
+                    when: Tai64n {
+                        secs: TAI_EPOCH + 1_700_000_000,
                         nanos: 123_456_789,
                     },
                     kind: ExitKind::Signaled(9),

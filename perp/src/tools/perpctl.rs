@@ -21,14 +21,16 @@
 //! `-w 0` checks once without waiting. The usage line is the original's (it does not list -w).
 
 use std::ffi::{OsStr, OsString};
+use std::time::SystemTime;
 use std::time::{Duration, Instant};
 
 use platform::cli::{parse_u32, Getopt, Opt, Prog, Style, EXIT_FATAL, EXIT_USAGE};
 
 use crate::client::{self, Conn, ExchangeError};
 use crate::protocol::{
-    CmdFlags, Command, DevIno, Reply, Request, ServiceFlags, Status, SubFlags, SubStatus, Tain,
+    CmdFlags, Command, DevIno, Reply, Request, ServiceFlags, Status, SubFlags, SubStatus,
 };
+use platform::time::Tai64n;
 
 const USAGE: &str = "[-hV] [-b basedir] [-g] [-L] [-q] [ADUXduopcahikqtw12] sv [sv ...]";
 
@@ -77,7 +79,7 @@ impl Goal {
 
     /// Whether a query answer (`Ok(status)` or `Err(errno code)`) shows the goal reached.
     /// `since` is the time the command was sent.
-    pub fn reached(self, answer: Result<&Status, u32>, now: &Tain, since: &Tain) -> bool {
+    pub fn reached(self, answer: Result<&Status, u32>, now: &Tai64n, since: &Tai64n) -> bool {
         let st = match (self, answer) {
             (Goal::Deactivated, Err(_)) => return true,
             (_, Err(_)) | (Goal::Deactivated, Ok(_)) => return false,
@@ -262,7 +264,7 @@ fn wait_all(
     conn: Option<Conn>,
     goal: Goal,
     secs: u32,
-    since: Tain,
+    since: Tai64n,
     svs: Vec<(OsString, DevIno)>,
 ) {
     if svs.is_empty() {
@@ -279,7 +281,7 @@ fn wait_all(
     let mut pending = svs;
     let mut pause = Duration::from_millis(20);
     loop {
-        let now = Tain::now();
+        let now = Tai64n::from_system_time(SystemTime::now());
         let mut still = Vec::new();
         for (sv, id) in pending {
             let answer = match conn.query(id) {
@@ -388,7 +390,7 @@ pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
         quiet,
         errs: 0,
     };
-    let since = Tain::now();
+    let since = Tai64n::from_system_time(SystemTime::now());
     let goal = Goal::of(cmd, opt_l);
     match sticky {
         Some(on) => {
@@ -421,11 +423,11 @@ pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::TAI_OFFSET;
+    use platform::time::TAI_EPOCH;
 
-    fn at(s: u64) -> Tain {
-        Tain {
-            secs: TAI_OFFSET + s,
+    fn at(s: u64) -> Tai64n {
+        Tai64n {
+            secs: TAI_EPOCH + s,
             nanos: 0,
         }
     }

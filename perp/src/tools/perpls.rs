@@ -6,12 +6,14 @@
 use std::ffi::{OsStr, OsString};
 use std::io::IsTerminal;
 use std::os::unix::ffi::OsStrExt;
+use std::time::SystemTime;
 
 use platform::cli::{Getopt, Opt, Prog, Style, EXIT_FATAL};
 
 use crate::client::{self, Conn, ExchangeError, SvDir, SvReport};
-use crate::protocol::{DevIno, History, Reply, ServiceFlags, SubFlags, SubStatus, Tain};
+use crate::protocol::{DevIno, History, Reply, ServiceFlags, SubFlags, SubStatus};
 use crate::tools::json;
+use platform::time::Tai64n;
 
 /// From this many services on, perpls asks whether perpd serves pipelined queries.
 const PIPELINE_MIN: usize = 8;
@@ -73,7 +75,7 @@ fn triplet(text: &mut [u8; 11], at: usize, sub: &SubStatus, uptime: u64) -> u32 
 }
 
 /// The panel of one outcome at time `now`.
-pub fn panel(outcome: &Outcome, now: &Tain) -> Panel {
+pub fn panel(outcome: &Outcome, now: &Tai64n) -> Panel {
     let mut p = Panel {
         text: *b"[- --- ---]",
         pid_main: 0,
@@ -93,10 +95,10 @@ pub fn panel(outcome: &Outcome, now: &Tain) -> Panel {
             } else {
                 b'!'
             };
-            p.up_main = st.main.when.uptime(now);
+            p.up_main = client::uptime(&st.main.when, now);
             p.pid_main = triplet(&mut p.text, 3, &st.main, p.up_main);
             if st.flags.has(ServiceFlags::HASLOG) {
-                p.up_log = st.log.when.uptime(now);
+                p.up_log = client::uptime(&st.log.when, now);
                 p.pid_log = triplet(&mut p.text, 7, &st.log, p.up_log);
             }
         }
@@ -358,7 +360,7 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
         Ok(c) => c,
         Err(e) => prog.fatal(EXIT_FATAL, &e.message(&base)),
     };
-    let now = Tain::now();
+    let now = Tai64n::from_system_time(SystemTime::now());
     let checked: Vec<Checked> = names.iter().map(|(_, st)| examine(st)).collect();
     let ids: Vec<DevIno> = checked
         .iter()
@@ -441,11 +443,12 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Status, TAI_OFFSET};
+    use crate::protocol::Status;
+    use platform::time::TAI_EPOCH;
 
-    fn at(s: u64) -> Tain {
-        Tain {
-            secs: TAI_OFFSET + s,
+    fn at(s: u64) -> Tai64n {
+        Tai64n {
+            secs: TAI_EPOCH + s,
             nanos: 0,
         }
     }
@@ -453,7 +456,11 @@ mod tests {
     fn status(svflags: u8, main: (u32, u64, u8), log: (u32, u64, u8)) -> Outcome {
         let sub = |(pid, when, fl): (u32, u64, u8)| SubStatus {
             pid,
-            when: if when == 0 { Tain::ZERO } else { at(when) },
+            when: if when == 0 {
+                Tai64n::default()
+            } else {
+                at(when)
+            },
             flags: SubFlags(fl),
         };
         Outcome::Status(SvReport {

@@ -2,17 +2,19 @@
 //! 100 usage (including "not a directory"), 111 system error or perpd unreachable.
 
 use std::ffi::{OsStr, OsString};
+use std::time::SystemTime;
 
 use platform::cli::{parse_u32, Getopt, Opt, Prog, Style, EXIT_FATAL};
 
 use crate::client::{self, Conn, ExchangeError};
-use crate::protocol::{Reply, Status, SubFlags, Tain};
+use crate::protocol::{Reply, Status, SubFlags};
+use platform::time::Tai64n;
 
 const USAGE: &str = "[-hV] [-b basedir] [-u secs] [-v] sv";
 
 /// The verdict of the extended checks (`-u secs`, secs > 0) on main: `Ok(text)` or
 /// `Err(text)` for a failed check.
-pub fn check(st: &Status, secs: u32, now: &Tain) -> Result<&'static str, &'static str> {
+pub fn check(st: &Status, secs: u32, now: &Tai64n) -> Result<&'static str, &'static str> {
     let m = &st.main;
     if secs == 0 {
         return Ok("service is activated/ok");
@@ -26,7 +28,7 @@ pub fn check(st: &Status, secs: u32, now: &Tain) -> Result<&'static str, &'stati
     if m.flags.has(SubFlags::WANTDOWN) {
         return Err("service wants down");
     }
-    if m.when.uptime(now) < u64::from(secs) {
+    if client::uptime(&m.when, now) < u64::from(secs) {
         return Err("service uptime not met");
     }
     Ok("service uptime ok")
@@ -82,7 +84,7 @@ pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
         Ok(c) => c,
         Err(e) => prog.fatal(EXIT_FATAL, &e.message(&base)),
     };
-    let now = Tain::now();
+    let now = Tai64n::from_system_time(SystemTime::now());
     let st = match conn.query(dir.id) {
         Ok(Reply::Status(st)) => st,
         Ok(Reply::Error(code)) => prog.fatal(
@@ -124,15 +126,16 @@ pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{ServiceFlags, SubStatus, TAI_OFFSET};
+    use crate::protocol::{ServiceFlags, SubStatus};
+    use platform::time::TAI_EPOCH;
 
     fn st(pid: u32, when: u64, flags: u8) -> Status {
         Status {
             flags: ServiceFlags(1),
             main: SubStatus {
                 pid,
-                when: Tain {
-                    secs: TAI_OFFSET + when,
+                when: Tai64n {
+                    secs: TAI_EPOCH + when,
                     nanos: 0,
                 },
                 flags: SubFlags(flags),
@@ -143,8 +146,8 @@ mod tests {
 
     #[test]
     fn checks_in_order() {
-        let now = Tain {
-            secs: TAI_OFFSET + 100,
+        let now = Tai64n {
+            secs: TAI_EPOCH + 100,
             nanos: 0,
         };
         assert_eq!(

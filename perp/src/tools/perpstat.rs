@@ -13,18 +13,20 @@
 //!   extension the output is exactly the original's.
 
 use std::ffi::{OsStr, OsString};
+use std::time::SystemTime;
 
 use platform::cli::{Getopt, Opt, Prog, Style, EXIT_FATAL};
 
 use crate::client::{self, Conn, ExchangeError, SvReport};
-use crate::protocol::{ExitKind, Reply, ServiceFlags, SubFlags, SubHistory, SubStatus, Tain};
+use crate::protocol::{ExitKind, Reply, ServiceFlags, SubFlags, SubHistory, SubStatus};
 use crate::tools::json;
+use platform::time::Tai64n;
 
 const USAGE: &str = "[-hV] [-b basedir] sv [sv ...]";
 
-fn sub_state(sub: &SubStatus, now: &Tain) -> String {
+fn sub_state(sub: &SubStatus, now: &Tai64n) -> String {
     let f = sub.flags;
-    let up = sub.when.uptime(now);
+    let up = client::uptime(&sub.when, now);
     let mut s = String::new();
     if sub.pid == 0 {
         s.push_str(&format!("down {up} seconds"));
@@ -55,7 +57,7 @@ fn round_ms(ms: u64) -> u64 {
 }
 
 /// The history line of one subservice (with newline).
-pub fn history_line(h: &SubHistory, now: &Tain) -> String {
+pub fn history_line(h: &SubHistory, now: &Tai64n) -> String {
     let mut s = format!("        restarts: {}", h.restarts);
     for (i, e) in h.exits.iter().enumerate() {
         s.push_str(if i == 0 { "; last exits: " } else { ", " });
@@ -69,7 +71,7 @@ pub fn history_line(h: &SubHistory, now: &Tain) -> String {
         s.push_str(&format!(
             " after {} seconds ({} seconds ago)",
             round_ms(e.ran_ms),
-            e.when.uptime(now)
+            client::uptime(&e.when, now)
         ));
     }
     s.push('\n');
@@ -77,9 +79,12 @@ pub fn history_line(h: &SubHistory, now: &Tain) -> String {
 }
 
 /// The report of one service perpd answered for (§8.3).
-pub fn report(name: &str, rep: &SvReport, now: &Tain) -> String {
+pub fn report(name: &str, rep: &SvReport, now: &Tai64n) -> String {
     let st = &rep.status;
-    let mut s = format!("{name}: activated {} seconds", st.activated.uptime(now));
+    let mut s = format!(
+        "{name}: activated {} seconds",
+        client::uptime(&st.activated, now)
+    );
     if st.flags.has(ServiceFlags::CULL) {
         s.push_str(", deactivation in progress");
     }
@@ -127,7 +132,7 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
         Ok(c) => c,
         Err(e) => prog.fatal(EXIT_FATAL, &e.message(&base)),
     };
-    let now = Tain::now();
+    let now = Tai64n::from_system_time(SystemTime::now());
     for sv in &operands {
         let name = client::show(sv);
         // In JSON mode every service yields one object on stdout, errors included.
@@ -226,11 +231,12 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{ExitRecord, History, Status, TAI_OFFSET};
+    use crate::protocol::{ExitRecord, History, Status};
+    use platform::time::TAI_EPOCH;
 
-    fn at(s: u64) -> Tain {
-        Tain {
-            secs: TAI_OFFSET + s,
+    fn at(s: u64) -> Tai64n {
+        Tai64n {
+            secs: TAI_EPOCH + s,
             nanos: 0,
         }
     }
@@ -249,7 +255,7 @@ mod tests {
         }
     }
 
-    fn sub(pid: u32, when: Tain, flags: u8) -> SubStatus {
+    fn sub(pid: u32, when: Tai64n, flags: u8) -> SubStatus {
         SubStatus {
             pid,
             when,
@@ -269,12 +275,12 @@ mod tests {
             report("foo", &foo, &now),
             "foo: activated 3600 seconds\n  main: up 42 seconds (pid 1234), flagged once\n   log: up 3600 seconds (pid 1200)\n"
         );
-        let now = Tain {
-            secs: TAI_OFFSET + 1_700_000_000,
+        let now = Tai64n {
+            secs: TAI_EPOCH + 1_700_000_000,
             nanos: 0,
         };
-        let mut bar = rep(0x11, sub(0, Tain::ZERO, 0x10), SubStatus::default());
-        bar.status.activated = Tain {
+        let mut bar = rep(0x11, sub(0, Tai64n::default(), 0x10), SubStatus::default());
+        bar.status.activated = Tai64n {
             secs: now.secs - 10,
             nanos: 0,
         };

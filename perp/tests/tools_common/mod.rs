@@ -14,8 +14,9 @@ use std::time::{Duration, SystemTime};
 
 use perp::protocol::{
     DevIno, ExitKind, ExitRecord, Frame, History, Reply, Request, ServiceFlags, Status, SubHistory,
-    SubStatus, Tain,
+    SubStatus,
 };
+use platform::time::Tai64n;
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------------
@@ -274,14 +275,14 @@ pub enum OnHistory {
 /// `secs` before `anchor` (the moment the connection was accepted, close to the client's
 /// "now"), plus a quarter second, so that the client's rounding gives the nominal value
 /// even if the two moments are up to 0.75 s apart.
-fn tain_ago(anchor: SystemTime, secs: u32) -> Tain {
-    Tain::from_system_time(anchor - Duration::from_secs_f64(f64::from(secs) + 0.25))
+fn tain_ago(anchor: SystemTime, secs: u32) -> Tai64n {
+    Tai64n::from_system_time(anchor - Duration::from_secs_f64(f64::from(secs) + 0.25))
 }
 
 fn sub_at(anchor: SystemTime, s: Sub) -> SubStatus {
     SubStatus {
         pid: s.0,
-        when: s.1.map(|a| tain_ago(anchor, a)).unwrap_or(Tain::ZERO),
+        when: s.1.map(|a| tain_ago(anchor, a)).unwrap_or_default(),
         flags: perp::protocol::SubFlags(s.2),
     }
 }
