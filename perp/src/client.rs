@@ -374,20 +374,20 @@ impl SubState {
     pub fn of(sub: &SubStatus, _now: &Tai64n) -> SubState {
         let f = sub.flags;
         if sub.pid == 0 {
-            return if f.has(SubFlags::FAILING) {
+            return if f.contains(SubFlags::FAILING) {
                 SubState::Failing
             } else {
                 SubState::Down
             };
         }
-        if f.has(SubFlags::ISRESET) {
+        if f.contains(SubFlags::ISRESET) {
             return SubState::Resetting;
         }
-        if f.has(SubFlags::ISPAUSED) {
+        if f.contains(SubFlags::ISPAUSED) {
             SubState::Paused
-        } else if f.has(SubFlags::WANTDOWN) {
+        } else if f.contains(SubFlags::WANTDOWN) {
             SubState::WantDown
-        } else if f.has(SubFlags::ISONCE) {
+        } else if f.contains(SubFlags::ISONCE) {
             SubState::Once
         } else {
             SubState::Up

@@ -73,6 +73,9 @@
 //! a log has zero restarts and no records for the log. Decoders accept versions ≥ 1 and ignore
 //! bytes after the known fields, so later versions may append data.
 
+use std::time::Duration;
+
+use platform::child::ExitStatus;
 use platform::time::Tai64n;
 
 /// The protocol id byte every packet starts with.
@@ -134,51 +137,47 @@ impl DevIno {
     }
 }
 
-/// Service flags (status byte 28, §5.5). Unknown bits are kept as received.
+/// Service flags: byte 28 of the status reply, and perpd's own state of a service. The field
+/// is the byte as on the wire: bits this version does not name are kept as received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct ServiceFlags(pub u8);
 
-impl ServiceFlags {
-    /// Found sticky by the latest scan.
-    pub const ACTIVE: u8 = 0x01;
-    /// A logger is configured.
-    pub const HASLOG: u8 = 0x02;
-    /// Deactivation in progress.
-    pub const CULL: u8 = 0x04;
-    /// Reactivation requested during deactivation.
-    pub const CYCLE: u8 = 0x08;
-    /// `flag.down` existed at activation.
-    pub const DOWN: u8 = 0x10;
-    /// `flag.once` existed at activation.
-    pub const ONCE: u8 = 0x20;
-
-    /// True if every bit of `bits` is set.
-    pub fn has(&self, bits: u8) -> bool {
-        self.0 & bits == bits
+bitflags::bitflags! {
+    impl ServiceFlags: u8 {
+        /// Found sticky by the latest scan.
+        const ACTIVE = 0x01;
+        /// A logger is configured.
+        const HASLOG = 0x02;
+        /// Deactivation in progress.
+        const CULL = 0x04;
+        /// Reactivation requested during deactivation.
+        const CYCLE = 0x08;
+        /// `flag.down` existed at activation.
+        const DOWN = 0x10;
+        /// `flag.once` existed at activation.
+        const ONCE = 0x20;
     }
 }
 
-/// Subservice flags (status bytes 46 and 64, §5.5). Unknown bits are kept as received.
+/// Subservice flags: bytes 46 (main) and 64 (log) of the status reply, and perpd's own state
+/// of a subservice. Unnamed bits are kept as received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct SubFlags(pub u8);
 
-impl SubFlags {
-    /// Set in the log's byte only.
-    pub const ISLOG: u8 = 0x01;
-    /// The current/last run is a reset run.
-    pub const ISRESET: u8 = 0x02;
-    /// Once mode.
-    pub const ISONCE: u8 = 0x04;
-    /// Paused with `p`.
-    pub const ISPAUSED: u8 = 0x08;
-    /// Will not be restarted.
-    pub const WANTDOWN: u8 = 0x10;
-    /// The last fork failed; a retry is pending.
-    pub const FAILING: u8 = 0x20;
-
-    /// True if every bit of `bits` is set.
-    pub fn has(&self, bits: u8) -> bool {
-        self.0 & bits == bits
+bitflags::bitflags! {
+    impl SubFlags: u8 {
+        /// Set in the log's byte only.
+        const ISLOG = 0x01;
+        /// The current/last run is a reset run.
+        const ISRESET = 0x02;
+        /// Once mode.
+        const ISONCE = 0x04;
+        /// Paused with `p`.
+        const ISPAUSED = 0x08;
+        /// Will not be restarted.
+        const WANTDOWN = 0x10;
+        /// The last fork failed; a retry is pending.
+        const FAILING = 0x20;
     }
 }
 
@@ -213,11 +212,11 @@ impl Status {
         p[0..4].copy_from_slice(&self.perpd_pid.to_le_bytes());
         p[4..16].copy_from_slice(&self.perpd_start.to_bytes());
         p[16..28].copy_from_slice(&self.activated.to_bytes());
-        p[28] = self.flags.0;
+        p[28] = self.flags.bits();
         for (off, sub) in [(30, &self.main), (48, &self.log)] {
             p[off..off + 4].copy_from_slice(&sub.pid.to_le_bytes());
             p[off + 4..off + 16].copy_from_slice(&sub.when.to_bytes());
-            p[off + 16] = sub.flags.0;
+            p[off + 16] = sub.flags.bits();
         }
         p
     }
@@ -230,13 +229,13 @@ impl Status {
         let sub = |off: usize| SubStatus {
             pid: u32_le(&p[off..off + 4]),
             when: tain_at(&p[off + 4..off + 16]),
-            flags: SubFlags(p[off + 16]),
+            flags: SubFlags::from_bits_retain(p[off + 16]),
         };
         Some(Status {
             perpd_pid: u32_le(&p[0..4]),
             perpd_start: tain_at(&p[4..16]),
             activated: tain_at(&p[16..28]),
-            flags: ServiceFlags(p[28]),
+            flags: ServiceFlags::from_bits_retain(p[28]),
             main: sub(30),
             log: sub(48),
         })
@@ -320,19 +319,16 @@ impl Command {
     }
 }
 
-/// Command flag byte of a `C` request. Bits other than these are ignored by the server.
+/// The flag byte of a `C` request. Bits other than these are ignored by the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct CmdFlags(pub u8);
 
-impl CmdFlags {
-    /// Apply to the log subservice (perpctl `-L`).
-    pub const LOG: u8 = 0x01;
-    /// Signal the process group (perpctl `-g`).
-    pub const KILLPG: u8 = 0x02;
-
-    /// True if every bit of `bits` is set.
-    pub fn has(&self, bits: u8) -> bool {
-        self.0 & bits == bits
+bitflags::bitflags! {
+    impl CmdFlags: u8 {
+        /// Apply to the log subservice (perpctl `-L`).
+        const LOG = 0x01;
+        /// Signal the process group (perpctl `-g`).
+        const KILLPG = 0x02;
     }
 }
 
@@ -375,7 +371,7 @@ impl Request {
                 let mut out = header(T_CONTROL, CONTROL_LEN);
                 id.write(&mut out);
                 out.push(*command);
-                out.push(flags.0);
+                out.push(flags.bits());
                 out
             }
             Request::Yank(payload) => {
@@ -410,7 +406,7 @@ impl Request {
             (T_CONTROL, CONTROL_LEN) => Request::Control {
                 id: DevIno::read(p),
                 command: p[16],
-                flags: CmdFlags(p[17]),
+                flags: CmdFlags::from_bits_retain(p[17]),
             },
             (T_YANK, _) => Request::Yank(p.to_vec()),
             _ => invalid,
@@ -480,45 +476,37 @@ pub fn decode_request(buf: &[u8]) -> Result<Option<(Request, usize)>, FrameError
     }
 }
 
-/// How a subservice's start run ended (extension `H`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ExitKind {
-    /// Exited with this code.
-    Exited(u8),
-    /// Killed by this signal number.
-    Signaled(u8),
-}
-
-/// One exit of a start run (extension `H`).
+/// One exit of a start run: what perpd remembers of it, and a record of the `H` reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ExitRecord {
     /// When perpd reaped it.
     pub when: Tai64n,
-    pub kind: ExitKind,
-    /// How long it ran, in milliseconds.
-    pub ran_ms: u64,
+    pub status: ExitStatus,
+    /// How long it ran (reap time − fork time); the wire carries whole milliseconds.
+    pub ran: Duration,
 }
 
 impl ExitRecord {
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.when.to_bytes());
-        match self.kind {
-            ExitKind::Exited(c) => out.extend_from_slice(&[0, c]),
-            ExitKind::Signaled(s) => out.extend_from_slice(&[1, s]),
+        // Exit codes and signal numbers fit a byte (waitpid gives 0..=255 and < 128).
+        match self.status {
+            ExitStatus::Exited(c) => out.extend_from_slice(&[0, c as u8]),
+            ExitStatus::Signaled(s) => out.extend_from_slice(&[1, s as u8]),
         }
-        out.extend_from_slice(&self.ran_ms.to_le_bytes());
+        out.extend_from_slice(&(self.ran.as_millis() as u64).to_le_bytes());
     }
 
     fn read(b: &[u8]) -> Option<ExitRecord> {
-        let kind = match b[12] {
-            0 => ExitKind::Exited(b[13]),
-            1 => ExitKind::Signaled(b[13]),
+        let status = match b[12] {
+            0 => ExitStatus::Exited(i32::from(b[13])),
+            1 => ExitStatus::Signaled(i32::from(b[13])),
             _ => return None,
         };
         Some(ExitRecord {
             when: tain_at(&b[0..12]),
-            kind,
-            ran_ms: u64_le(&b[14..22]),
+            status,
+            ran: Duration::from_millis(u64_le(&b[14..22])),
         })
     }
 }
@@ -692,7 +680,7 @@ mod tests {
     use super::*;
     use platform::time::TAI_EPOCH;
     use proptest::prelude::*;
-    use std::time::{Duration, UNIX_EPOCH};
+    use std::time::UNIX_EPOCH;
 
     fn hex(s: &str) -> Vec<u8> {
         s.split_whitespace()
@@ -740,16 +728,16 @@ mod tests {
             perpd_pid: 4242,
             perpd_start: t(0),
             activated: t(5),
-            flags: ServiceFlags(ServiceFlags::ACTIVE | ServiceFlags::HASLOG),
+            flags: ServiceFlags::ACTIVE | ServiceFlags::HASLOG,
             main: SubStatus {
                 pid: 5000,
                 when: t(6),
-                flags: SubFlags(SubFlags::ISONCE),
+                flags: SubFlags::ISONCE,
             },
             log: SubStatus {
                 pid: 4999,
                 when: t(5),
-                flags: SubFlags(SubFlags::ISLOG),
+                flags: SubFlags::ISLOG,
             },
         };
         assert_eq!(Reply::Status(st).encode(), bytes);
@@ -785,7 +773,7 @@ mod tests {
             Request::Control {
                 id,
                 command: b'u',
-                flags: CmdFlags(CmdFlags::LOG | CmdFlags::KILLPG)
+                flags: CmdFlags::LOG | CmdFlags::KILLPG
             }
             .encode(),
             hex("02 43 12 02 01 00 00 00 00 00 00 11 10 0F 0E 0D 0C 0B 0A 75 03")
@@ -878,8 +866,8 @@ mod tests {
                 secs: TAI_EPOCH + 1,
                 nanos: 2,
             },
-            kind: ExitKind::Signaled(15),
-            ran_ms: 1500,
+            status: ExitStatus::Signaled(15),
+            ran: Duration::from_millis(1500),
         };
         let h = History {
             main: SubHistory {
@@ -910,8 +898,8 @@ mod tests {
     fn history_fits_one_packet() {
         let rec = ExitRecord {
             when: Tai64n::default(),
-            kind: ExitKind::Exited(1),
-            ran_ms: 0,
+            status: ExitStatus::Exited(1),
+            ran: Duration::ZERO,
         };
         let full = SubHistory {
             restarts: u32::MAX,
@@ -964,15 +952,15 @@ mod tests {
     }
 
     fn arb_record() -> impl Strategy<Value = ExitRecord> {
-        (arb_tain(), any::<bool>(), any::<u8>(), any::<u64>()).prop_map(|(when, sig, c, ran_ms)| {
+        (arb_tain(), any::<bool>(), any::<u8>(), any::<u64>()).prop_map(|(when, sig, c, ms)| {
             ExitRecord {
                 when,
-                kind: if sig {
-                    ExitKind::Signaled(c)
+                status: if sig {
+                    ExitStatus::Signaled(c.into())
                 } else {
-                    ExitKind::Exited(c)
+                    ExitStatus::Exited(c.into())
                 },
-                ran_ms,
+                ran: Duration::from_millis(ms),
             }
         })
     }

@@ -5,6 +5,7 @@ mod common_perpd;
 
 use common_perpd::*;
 use perp::protocol::{ServiceFlags as SF, SubFlags as F};
+use platform::child::ExitStatus;
 use platform::signal::{kill, Signal};
 use std::time::Duration;
 
@@ -191,7 +192,7 @@ fn missing_rc_main_loops_with_child_errors() {
         .main
         .exits
         .iter()
-        .all(|e| e.kind == perp::protocol::ExitKind::Exited(111)));
+        .all(|e| e.status == ExitStatus::Exited(111)));
 }
 
 #[test]
@@ -204,13 +205,13 @@ fn flag_down_starts_only_the_log_and_u_starts_main() {
     p.log_pid("s", 0);
     let st = p.status("s").unwrap();
     assert_eq!(st.main.pid, 0);
-    assert_eq!(st.main.flags.0, F::WANTDOWN);
+    assert_eq!(st.main.flags, F::WANTDOWN);
     assert!(st.main.when.is_zero(), "never run: zero timestamp");
-    assert!(st.flags.has(SF::ACTIVE | SF::HASLOG | SF::DOWN));
+    assert!(st.flags.contains(SF::ACTIVE | SF::HASLOG | SF::DOWN));
     assert!(calls(&d.join("calls")).is_empty());
     assert_eq!(p.ctl("s", b'u', 0), 0);
     p.main_pid("s", 0);
-    assert_eq!(p.status("s").unwrap().main.flags.0 & F::WANTDOWN, 0);
+    assert!(!p.status("s").unwrap().main.flags.contains(F::WANTDOWN));
 }
 
 #[test]
@@ -227,11 +228,11 @@ fn flag_once_runs_once() {
     });
     wait_until("main down", || {
         p.status("s")
-            .is_some_and(|s| s.main.pid == 0 && s.main.flags.has(F::WANTDOWN))
+            .is_some_and(|s| s.main.pid == 0 && s.main.flags.contains(F::WANTDOWN))
     });
     let st = p.status("s").unwrap();
-    assert!(st.main.flags.has(F::ISONCE));
-    assert!(st.flags.has(SF::ONCE));
+    assert!(st.main.flags.contains(F::ISONCE));
+    assert!(st.flags.contains(SF::ONCE));
     // no restart follows: still exactly one start for longer than a governor period
     assert_stays(Duration::from_millis(1500), "exactly one start", || {
         let starts = calls(&d.join("calls"))
@@ -252,8 +253,8 @@ fn both_flag_files_down_wins() {
     p.hup();
     p.wait_log("activated new service: s");
     let st = p.status("s").unwrap();
-    assert!(st.flags.has(SF::DOWN | SF::ONCE));
-    assert_eq!(st.main.flags.0, F::WANTDOWN);
+    assert!(st.flags.contains(SF::DOWN | SF::ONCE));
+    assert_eq!(st.main.flags, F::WANTDOWN);
     assert_eq!(st.main.pid, 0);
 }
 
@@ -269,7 +270,7 @@ fn down_up_and_once_commands() {
             .any(|c| c.args == ["reset", "s", "signal", "15", "SIGTERM"])
             && p.status("s").is_some_and(|s| s.main.pid == 0)
     });
-    assert!(p.status("s").unwrap().main.flags.has(F::WANTDOWN));
+    assert!(p.status("s").unwrap().main.flags.contains(F::WANTDOWN));
     assert_eq!(p.ctl("s", b'u', 0), 0);
     let pid2 = p.main_pid("s", pid);
     // u on a running service: nothing new (perpd forks before it replies, so a new run
@@ -278,16 +279,16 @@ fn down_up_and_once_commands() {
     assert_eq!(p.status("s").unwrap().main.pid, pid2);
     // o: once; after a kill it stays down
     assert_eq!(p.ctl("s", b'o', 0), 0);
-    assert!(p.status("s").unwrap().main.flags.has(F::ISONCE));
+    assert!(p.status("s").unwrap().main.flags.contains(F::ISONCE));
     kill(pid2 as i32, Signal::SIGKILL).unwrap();
     wait_until("once: down after reset", || {
         p.status("s")
-            .is_some_and(|s| s.main.pid == 0 && s.main.flags.has(F::WANTDOWN))
+            .is_some_and(|s| s.main.pid == 0 && s.main.flags.contains(F::WANTDOWN))
     });
     // u clears once and starts
     assert_eq!(p.ctl("s", b'u', 0), 0);
     p.main_pid("s", pid2);
-    assert_eq!(p.status("s").unwrap().main.flags.0 & F::ISONCE, 0);
+    assert!(!p.status("s").unwrap().main.flags.contains(F::ISONCE));
 }
 
 #[test]
@@ -298,7 +299,7 @@ fn t_restarts() {
     assert_eq!(p.ctl("s", b't', 0), 0);
     let pid2 = p.main_pid("s", pid);
     assert!(!alive(pid));
-    assert_eq!(p.status("s").unwrap().main.flags.0 & F::WANTDOWN, 0);
+    assert!(!p.status("s").unwrap().main.flags.contains(F::WANTDOWN));
     assert!(alive(pid2));
 }
 
@@ -308,12 +309,12 @@ fn pause_and_continue() {
     p.add("s", SLEEPER, None);
     let pid = p.main_pid("s", 0);
     assert_eq!(p.ctl("s", b'p', 0), 0);
-    assert!(p.status("s").unwrap().main.flags.has(F::ISPAUSED));
+    assert!(p.status("s").unwrap().main.flags.contains(F::ISPAUSED));
     if have_proc() {
         wait_until("stopped", || proc_state(pid) == 'T');
     }
     assert_eq!(p.ctl("s", b'c', 0), 0);
-    assert!(!p.status("s").unwrap().main.flags.has(F::ISPAUSED));
+    assert!(!p.status("s").unwrap().main.flags.contains(F::ISPAUSED));
     if have_proc() {
         wait_until("running again", || proc_state(pid) != 'T');
     }
@@ -321,13 +322,13 @@ fn pause_and_continue() {
     p.ctl("s", b'p', 0);
     p.ctl("s", b'k', 0);
     let pid2 = p.main_pid("s", pid);
-    assert!(!p.status("s").unwrap().main.flags.has(F::ISPAUSED));
+    assert!(!p.status("s").unwrap().main.flags.contains(F::ISPAUSED));
     assert!(alive(pid2));
     // p on a down service: ok, nothing
     p.ctl("s", b'd', 0);
     wait_until("down", || p.status("s").is_some_and(|s| s.main.pid == 0));
     assert_eq!(p.ctl("s", b'p', 0), 0);
-    assert!(!p.status("s").unwrap().main.flags.has(F::ISPAUSED));
+    assert!(!p.status("s").unwrap().main.flags.contains(F::ISPAUSED));
 }
 
 #[test]
@@ -342,19 +343,19 @@ fn signals_during_a_reset_run() {
     kill(pid as i32, Signal::SIGKILL).unwrap();
     let rpid = wait_for("reset running", || {
         p.status("s")
-            .filter(|s| s.main.flags.has(F::ISRESET) && s.main.pid != 0)
+            .filter(|s| s.main.flags.contains(F::ISRESET) && s.main.pid != 0)
             .map(|s| s.main.pid)
     });
     assert_eq!(p.ctl("s", b't', 0), 0);
     p.wait_log("dropping signal SIGTERM to resetting service s (main)");
     assert_eq!(p.ctl("s", b'p', 0), 0);
-    assert!(!p.status("s").unwrap().main.flags.has(F::ISPAUSED));
+    assert!(!p.status("s").unwrap().main.flags.contains(F::ISPAUSED));
     assert!(alive(rpid));
     assert_eq!(p.ctl("s", b'k', 0), 0);
     p.wait_log("sending signal SIGKILL to resetting service s (main)");
     // the reset died; a start follows (not wanting down)
     let pid2 = p.main_pid("s", rpid);
-    assert!(!p.status("s").unwrap().main.flags.has(F::ISRESET));
+    assert!(!p.status("s").unwrap().main.flags.contains(F::ISRESET));
     // d during a reset: TERM dropped, CONT sent, stays down afterwards
     wait_until("the governed start ran", || {
         calls(&d.join("calls"))
@@ -366,7 +367,7 @@ fn signals_during_a_reset_run() {
     kill(pid2 as i32, Signal::SIGKILL).unwrap();
     let rpid2 = wait_for("second reset", || {
         p.status("s")
-            .filter(|s| s.main.flags.has(F::ISRESET) && s.main.pid != 0 && s.main.pid != rpid)
+            .filter(|s| s.main.flags.contains(F::ISRESET) && s.main.pid != 0 && s.main.pid != rpid)
             .map(|s| s.main.pid)
     });
     assert_eq!(p.ctl("s", b'd', 0), 0);
@@ -468,7 +469,7 @@ fn per_service_timeout_file_overrides_and_default_waits() {
     // without a timeout, perp's behaviour: wait (and refuse commands with EBUSY)
     assert!(alive(pb));
     let st = p.status("b").unwrap();
-    assert!(st.flags.has(SF::CULL));
+    assert!(st.flags.contains(SF::CULL));
     assert_ne!(p.ctl("b", b'k', 0), 0);
     kill(pb as i32, Signal::SIGKILL).unwrap();
     p.wait_log("deactivating service b");
@@ -482,7 +483,7 @@ fn governed_up_reports_the_pid_at_once_and_execs_a_second_later() {
     assert_eq!(p.ctl("s", b'd', 0), 0);
     wait_until("down", || {
         p.status("s")
-            .is_some_and(|s| s.main.pid == 0 && s.main.flags.has(F::WANTDOWN))
+            .is_some_and(|s| s.main.pid == 0 && s.main.flags.contains(F::WANTDOWN))
     });
     let first = calls(&d.join("calls"))[0].time;
     assert_eq!(p.ctl("s", b'u', 0), 0);

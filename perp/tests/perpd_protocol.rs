@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common_perpd::*;
 use perp::protocol::{CmdFlags, DevIno, Reply, Request, ServiceFlags as SF, SubFlags as F};
+use platform::child::ExitStatus;
 
 const SLEEPER: &str = "if [ \"$1\" = start ]; then exec sleep 300; fi\n";
 
@@ -169,7 +170,7 @@ fn meta_commands_bring_log_and_main_down_and_up() {
             .is_some_and(|s| s.main.pid == 0 && s.log.pid == 0)
     });
     let st = p.status("s").unwrap();
-    assert!(st.main.flags.has(F::WANTDOWN) && st.log.flags.has(F::WANTDOWN));
+    assert!(st.main.flags.contains(F::WANTDOWN) && st.log.flags.contains(F::WANTDOWN));
     assert_eq!(p.ctl("s", b'U', 0), 0);
     p.main_pid("s", main);
     p.log_pid("s", log);
@@ -353,7 +354,7 @@ fn history_extension() {
     let h = p.history("s");
     assert_eq!(h.main.restarts, 0);
     assert!(h.main.exits.is_empty());
-    // The stimulus, not a wait: the run lasts at least this long, checked as ran_ms below.
+    // The stimulus, not a wait: the run lasts at least this long, checked as `ran` below.
     std::thread::sleep(Duration::from_millis(300));
     platform::signal::kill(pid as i32, platform::signal::Signal::SIGKILL).unwrap();
     let pid2 = p.main_pid("s", pid);
@@ -363,16 +364,17 @@ fn history_extension() {
     assert_eq!(h.main.restarts, 2);
     assert_eq!(h.main.exits.len(), 2);
     assert_eq!(
-        h.main.exits[0].kind,
-        perp::protocol::ExitKind::Signaled(platform::signal::Signal::SIGUSR1 as u8),
+        h.main.exits[0].status,
+        ExitStatus::Signaled(platform::signal::Signal::SIGUSR1 as i32),
         "newest first"
     );
     assert_eq!(
-        h.main.exits[1].kind,
-        perp::protocol::ExitKind::Signaled(platform::signal::Signal::SIGKILL as u8)
+        h.main.exits[1].status,
+        ExitStatus::Signaled(platform::signal::Signal::SIGKILL as i32)
     );
-    assert!(h.main.exits[1].ran_ms >= 250, "{}", h.main.exits[1].ran_ms);
+    let ran = h.main.exits[1].ran;
+    assert!(ran >= Duration::from_millis(250), "{ran:?}");
     assert_eq!(h.log.restarts, 0);
     let st = p.status("s").unwrap();
-    assert!(st.flags.has(SF::ACTIVE));
+    assert!(st.flags.contains(SF::ACTIVE));
 }

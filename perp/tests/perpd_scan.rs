@@ -306,7 +306,7 @@ fn rc_log_not_executable_is_warned_and_ignored() {
     sticky(&d, true);
     p.hup();
     p.wait_log("rc.log exists but is not set executable for s");
-    assert!(!p.status("s").unwrap().flags.has(SF::HASLOG));
+    assert!(!p.status("s").unwrap().flags.contains(SF::HASLOG));
     wait_until("main's stdout on perpd's stdout", || {
         fs::read_to_string(&p.outfile)
             .unwrap_or_default()
@@ -365,7 +365,7 @@ fn deactivation_waits_and_reactivation_cycles() {
     sticky(&d, false);
     p.hup();
     wait_until("cull", || {
-        p.status("s").is_some_and(|s| s.flags.has(SF::CULL))
+        p.status("s").is_some_and(|s| s.flags.contains(SF::CULL))
     });
     assert_stays(
         Duration::from_millis(500),
@@ -378,13 +378,13 @@ fn deactivation_waits_and_reactivation_cycles() {
     p.hup();
     wait_until("cycle", || {
         p.status("s")
-            .is_some_and(|s| s.flags.has(SF::CULL | SF::CYCLE | SF::ACTIVE))
+            .is_some_and(|s| s.flags.contains(SF::CULL | SF::CYCLE | SF::ACTIVE))
     });
     kill(pid as i32, Signal::SIGKILL).unwrap();
     p.wait_log("deactivating service s");
     p.wait_log_count("activated new service: s", 2);
     let st = p.status("s").unwrap();
-    assert!(!st.flags.has(SF::CULL));
+    assert!(!st.flags.contains(SF::CULL));
     p.main_pid("s", pid);
 }
 

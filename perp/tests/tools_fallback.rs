@@ -36,7 +36,7 @@ fn status_now() -> Status {
         perpd_pid: 4242,
         perpd_start: tain_ago(200.25),
         activated: tain_ago(100.25),
-        flags: ServiceFlags(ServiceFlags::ACTIVE | ServiceFlags::HASLOG),
+        flags: ServiceFlags::ACTIVE | ServiceFlags::HASLOG,
         main: SubStatus {
             pid: 5000,
             when: tain_ago(42.25),
@@ -45,7 +45,7 @@ fn status_now() -> Status {
         log: SubStatus {
             pid: 4999,
             when: tain_ago(7.25),
-            flags: SubFlags(SubFlags::ISLOG),
+            flags: SubFlags::ISLOG,
         },
     }
 }

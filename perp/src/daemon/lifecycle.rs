@@ -13,10 +13,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::service::{
-    subflag::*, svflag::*, ExitRecord, Key, Service, Sig, Status, Sub, SubState, HISTORY_LEN,
-    RESPAWN_GAP, RETRY_PAUSE,
-};
+use platform::child::ExitStatus;
+use platform::time::Tai64n;
+
+use super::service::{Key, Service, Sig, Sub, SubState, HISTORY_LEN, RESPAWN_GAP, RETRY_PAUSE};
+use crate::protocol::{ExitRecord, ServiceFlags, SubFlags};
 
 /// The time of an event: monotonic for every interval, wall clock for what clients see.
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +32,7 @@ pub enum Run {
     Start,
     /// `reset NAME exit N` / `reset NAME signal N SIGNAME`, with `PERP_SVPID`/`PERP_SVSECS`.
     Reset {
-        status: Status,
+        status: ExitStatus,
         svpid: i32,
         svsecs: u64,
     },
@@ -106,15 +107,15 @@ pub fn round_secs(d: Duration) -> u64 {
 impl Service {
     /// Activate a new service: the log starts first, then main unless `flag.down` (§4.4).
     pub fn activate(a: Activation, now: &Now) -> (Service, Vec<Action>) {
-        let mut flags = ACTIVE;
+        let mut flags = ServiceFlags::ACTIVE;
         if a.has_log {
-            flags |= HASLOG;
+            flags |= ServiceFlags::HASLOG;
         }
         if a.flag_down {
-            flags |= DOWN;
+            flags |= ServiceFlags::DOWN;
         }
         if a.flag_once {
-            flags |= ONCE;
+            flags |= ServiceFlags::ONCE;
         }
         let mut svc = Service {
             key: a.key,
@@ -127,14 +128,14 @@ impl Service {
         };
         let mut out = Vec::new();
         if a.has_log {
-            svc.log.set(ISLOG);
+            svc.log.set(SubFlags::ISLOG);
             svc.start_request(Sub::Log, now, &mut out);
         }
         if a.flag_down {
-            svc.main.set(WANTDOWN);
+            svc.main.set(SubFlags::WANTDOWN);
         } else {
             if a.flag_once {
-                svc.main.set(ISONCE);
+                svc.main.set(SubFlags::ISONCE);
             }
             svc.start_request(Sub::Main, now, &mut out);
         }
@@ -147,7 +148,7 @@ impl Service {
 
     /// §4.6.2 "start request"; the governor of §4.6.3 becomes the child's sleep before exec.
     fn start_request(&mut self, sub: Sub, now: &Now, out: &mut Vec<Action>) {
-        if sub == Sub::Log && !self.has(HASLOG) {
+        if sub == Sub::Log && !self.has(ServiceFlags::HASLOG) {
             return;
         }
         let s = self.sub(sub);
@@ -155,7 +156,7 @@ impl Service {
             return;
         }
         let s = self.sub_mut(sub);
-        s.clear(ISRESET | FAILING | ISPAUSED);
+        s.clear(SubFlags::ISRESET | SubFlags::FAILING | SubFlags::ISPAUSED);
         s.retry_at = None;
         // The fork happens now (so the pid is known at once); the child sleeps the rest of
         // the governor period before exec.
@@ -176,7 +177,7 @@ impl Service {
 
     fn reset_run(s: &SubState, now: &Now) -> Run {
         Run::Reset {
-            status: s.wstat.unwrap_or(Status::Exited(0)),
+            status: s.wstat.unwrap_or(ExitStatus::Exited(0)),
             svpid: s.pid_prev,
             svsecs: round_secs(now.mono.saturating_sub(s.when_mono)),
         }
@@ -185,8 +186,8 @@ impl Service {
     /// §4.6.2 "reset request": only ever right after a start run was reaped.
     fn reset_request(&mut self, sub: Sub, now: &Now, out: &mut Vec<Action>) {
         let s = self.sub_mut(sub);
-        s.set(ISRESET);
-        s.clear(FAILING);
+        s.set(SubFlags::ISRESET);
+        s.clear(SubFlags::FAILING);
         s.retry_at = None;
         let run = Self::reset_run(s, now);
         out.push(Action::Spawn { sub, run });
@@ -205,16 +206,16 @@ impl Service {
     /// The outcome of a spawn the supervisor carried out for `sub`.
     pub fn spawn_result(&mut self, sub: Sub, outcome: SpawnOutcome, now: &Now) -> Vec<Action> {
         let mut out = Vec::new();
-        let culling = self.has(CULL);
+        let culling = self.has(ServiceFlags::CULL);
         match outcome {
             SpawnOutcome::Started(pid) => {
                 let s = self.sub_mut(sub);
                 s.pid = pid;
                 s.when = Some(now.wall);
                 s.when_mono = now.mono;
-                s.clear(FAILING);
+                s.clear(SubFlags::FAILING);
                 s.retry_at = None;
-                if !s.has(ISRESET) {
+                if !s.has(SubFlags::ISRESET) {
                     s.when_ok = now.mono + RESPAWN_GAP + s.governor;
                     s.governor = Duration::ZERO;
                     s.starts += 1;
@@ -226,9 +227,9 @@ impl Service {
             SpawnOutcome::ForkFailed(text) => {
                 let name = self.display().into_owned();
                 let s = self.sub_mut(sub);
-                let again = s.has(FAILING);
+                let again = s.has(SubFlags::FAILING);
                 s.pid = 0;
-                s.set(FAILING);
+                s.set(SubFlags::FAILING);
                 s.retry_at = Some(now.mono + RETRY_PAUSE);
                 self.warn(
                     &mut out,
@@ -247,23 +248,23 @@ impl Service {
                 s.pid = 0;
                 s.when = Some(now.wall);
                 s.when_mono = now.mono;
-                s.clear(FAILING);
+                s.clear(SubFlags::FAILING);
                 s.retry_at = None;
-                if !s.has(ISRESET) {
+                if !s.has(SubFlags::ISRESET) {
                     s.when_ok = now.mono + RESPAWN_GAP;
                     s.starts += 1;
                 }
-                out.extend(self.child_exited(sub, Status::Exited(111), now));
+                out.extend(self.child_exited(sub, ExitStatus::Exited(111), now));
             }
         }
         out
     }
 
     /// A child of `sub` was reaped (§4.6.2 "child reaped").
-    pub fn child_exited(&mut self, sub: Sub, status: Status, now: &Now) -> Vec<Action> {
+    pub fn child_exited(&mut self, sub: Sub, status: ExitStatus, now: &Now) -> Vec<Action> {
         let mut out = Vec::new();
         let s = self.sub_mut(sub);
-        let was_reset = s.has(ISRESET);
+        let was_reset = s.has(SubFlags::ISRESET);
         s.pid_prev = s.pid;
         s.pid = 0;
         s.wstat = Some(status);
@@ -273,24 +274,24 @@ impl Service {
                 s.history.pop_front();
             }
             let rec = ExitRecord {
-                when: now.wall,
+                when: Tai64n::from_system_time_usec(now.wall),
                 status,
                 ran: now.mono.saturating_sub(s.when_mono),
             };
             s.history.push_back(rec);
         }
-        if s.has(ISONCE) {
-            s.set(WANTDOWN);
+        if s.has(SubFlags::ISONCE) {
+            s.set(SubFlags::WANTDOWN);
         }
         if !was_reset {
             self.reset_request(sub, now, &mut out);
-        } else if !self.sub(sub).has(WANTDOWN) {
+        } else if !self.sub(sub).has(SubFlags::WANTDOWN) {
             self.start_request(sub, now, &mut out);
         } else if sub == Sub::Main
-            && self.has(HASLOG)
-            && self.log.has(WANTDOWN)
+            && self.has(ServiceFlags::HASLOG)
+            && self.log.has(SubFlags::WANTDOWN)
             && self.log.pid > 0
-            && self.has(CULL)
+            && self.has(ServiceFlags::CULL)
         {
             // Main is down for good while deactivating: now bring the logger down (§4.8.1).
             self.stop_log(now, &mut out);
@@ -303,7 +304,7 @@ impl Service {
     /// Close the pipe and SIGTERM the logger (unless it is resetting), then SIGCONT it.
     fn stop_log(&mut self, now: &Now, out: &mut Vec<Action>) {
         let pid = self.log.pid;
-        if !self.log.has(ISRESET) {
+        if !self.log.has(SubFlags::ISRESET) {
             out.push(Action::ClosePipe);
             out.push(Action::Signal {
                 sub: Sub::Log,
@@ -318,7 +319,7 @@ impl Service {
             group: false,
             sig: Sig::Cont,
         });
-        self.log.clear(ISPAUSED);
+        self.log.clear(SubFlags::ISPAUSED);
         self.arm_kill(Sub::Log, now);
     }
 
@@ -327,7 +328,7 @@ impl Service {
     }
 
     fn check_removal(&self, out: &mut Vec<Action>) {
-        if self.has(CULL) && Self::idle(&self.main) && Self::idle(&self.log) {
+        if self.has(ServiceFlags::CULL) && Self::idle(&self.main) && Self::idle(&self.log) {
             out.push(Action::Remove);
         }
     }
@@ -335,23 +336,23 @@ impl Service {
     /// Start deactivating (§4.8.1): a scan no longer finds the service, or shutdown.
     pub fn deactivate(&mut self, now: &Now) -> Vec<Action> {
         let mut out = Vec::new();
-        if self.has(CULL) {
+        if self.has(ServiceFlags::CULL) {
             return out;
         }
-        self.flags |= CULL;
-        let has_log = self.has(HASLOG);
+        self.flags |= ServiceFlags::CULL;
+        let has_log = self.has(ServiceFlags::HASLOG);
         for sub in [Sub::Main, Sub::Log] {
             if sub == Sub::Log && !has_log {
                 continue;
             }
             let s = self.sub_mut(sub);
-            s.set(WANTDOWN);
+            s.set(SubFlags::WANTDOWN);
             s.retry_at = None;
-            s.clear(FAILING);
+            s.clear(SubFlags::FAILING);
         }
         if self.main.pid > 0 {
             let pid = self.main.pid;
-            if !self.main.has(ISRESET) {
+            if !self.main.has(SubFlags::ISRESET) {
                 out.push(Action::Signal {
                     sub: Sub::Main,
                     pid,
@@ -365,7 +366,7 @@ impl Service {
                 group: false,
                 sig: Sig::Cont,
             });
-            self.main.clear(ISPAUSED);
+            self.main.clear(SubFlags::ISPAUSED);
             self.arm_kill(Sub::Main, now);
         } else if has_log && self.log.pid > 0 {
             self.stop_log(now, &mut out);
@@ -382,18 +383,18 @@ impl Service {
             let s = self.sub_mut(sub);
             if s.retry_at.is_some_and(|t| t <= now.mono) {
                 s.retry_at = None;
-                if s.pid == 0 && s.has(FAILING) {
-                    if s.has(ISRESET) {
+                if s.pid == 0 && s.has(SubFlags::FAILING) {
+                    if s.has(SubFlags::ISRESET) {
                         let run = Self::reset_run(s, now);
                         out.push(Action::Spawn { sub, run });
-                    } else if !s.has(WANTDOWN) {
+                    } else if !s.has(SubFlags::WANTDOWN) {
                         s.governor = s.when_ok.saturating_sub(now.mono);
                         out.push(Action::Spawn {
                             sub,
                             run: Run::Start,
                         });
                     } else {
-                        s.clear(FAILING);
+                        s.clear(SubFlags::FAILING);
                     }
                 }
             }
@@ -425,14 +426,14 @@ impl Service {
 
     /// "signal X" of §4.12: nothing without a process; only SIGCONT/SIGKILL reach a reset run.
     fn signal(&self, sub: Sub, sig: Sig, group: bool, out: &mut Vec<Action>) {
-        if sub == Sub::Log && !self.has(HASLOG) {
+        if sub == Sub::Log && !self.has(ServiceFlags::HASLOG) {
             return;
         }
         let s = self.sub(sub);
         if s.pid == 0 {
             return;
         }
-        if s.has(ISRESET) {
+        if s.has(SubFlags::ISRESET) {
             let verb = if matches!(sig, Sig::Cont | Sig::Kill) {
                 "sending"
             } else {
@@ -459,7 +460,7 @@ impl Service {
 
     fn up(&mut self, sub: Sub, now: &Now, out: &mut Vec<Action>) {
         let s = self.sub_mut(sub);
-        s.clear(ISONCE | WANTDOWN);
+        s.clear(SubFlags::ISONCE | SubFlags::WANTDOWN);
         if s.pid == 0 {
             self.start_request(sub, now, out);
         }
@@ -467,14 +468,14 @@ impl Service {
 
     fn down(&mut self, sub: Sub, group: bool, out: &mut Vec<Action>) {
         let s = self.sub_mut(sub);
-        s.set(WANTDOWN);
-        if s.has(FAILING) && !s.has(ISRESET) {
-            s.clear(FAILING);
+        s.set(SubFlags::WANTDOWN);
+        if s.has(SubFlags::FAILING) && !s.has(SubFlags::ISRESET) {
+            s.clear(SubFlags::FAILING);
             s.retry_at = None;
         }
         if s.pid > 0 {
             self.signal(sub, Sig::Term, group, out);
-            self.sub_mut(sub).clear(ISPAUSED);
+            self.sub_mut(sub).clear(SubFlags::ISPAUSED);
             self.signal(sub, Sig::Cont, group, out);
         }
     }
@@ -487,7 +488,7 @@ impl Service {
         group: bool,
         now: &Now,
     ) -> Result<Vec<Action>, CmdError> {
-        if self.has(CULL) {
+        if self.has(ServiceFlags::CULL) {
             return Err(CmdError::Busy);
         }
         let sub = if log { Sub::Log } else { Sub::Main };
@@ -510,8 +511,8 @@ impl Service {
             b'u' => self.up(sub, now, &mut out),
             b'o' => {
                 let s = self.sub_mut(sub);
-                s.set(ISONCE);
-                s.clear(WANTDOWN);
+                s.set(SubFlags::ISONCE);
+                s.clear(SubFlags::WANTDOWN);
                 if s.pid == 0 {
                     self.start_request(sub, now, &mut out);
                 }
@@ -519,14 +520,14 @@ impl Service {
             b'd' => self.down(sub, group, &mut out),
             b'p' => {
                 let s = self.sub(sub);
-                let has = sub == Sub::Main || self.has(HASLOG);
-                if has && s.pid > 0 && !s.has(ISRESET) {
-                    self.sub_mut(sub).set(ISPAUSED);
+                let has = sub == Sub::Main || self.has(ServiceFlags::HASLOG);
+                if has && s.pid > 0 && !s.has(SubFlags::ISRESET) {
+                    self.sub_mut(sub).set(SubFlags::ISPAUSED);
                     self.signal(sub, Sig::Stop, group, &mut out);
                 }
             }
             b'c' => {
-                self.sub_mut(sub).clear(ISPAUSED);
+                self.sub_mut(sub).clear(SubFlags::ISPAUSED);
                 self.signal(sub, Sig::Cont, group, &mut out);
             }
             b'U' => {
@@ -613,9 +614,9 @@ mod tests {
     #[test]
     fn activation_starts_log_first_then_main() {
         let s = running();
-        assert_eq!(s.flags, ACTIVE | HASLOG);
-        assert_eq!(s.log.flags, ISLOG);
-        assert_eq!(s.main.flags, 0);
+        assert_eq!(s.flags, ServiceFlags::ACTIVE | ServiceFlags::HASLOG);
+        assert_eq!(s.log.flags, SubFlags::ISLOG);
+        assert!(s.main.flags.is_empty());
         assert_eq!((s.main.pid, s.log.pid), (100, 99));
         assert_eq!(s.main.starts, 1);
         assert_eq!(s.main.when_ok, Duration::from_secs(1));
@@ -625,16 +626,16 @@ mod tests {
     fn activation_without_log_starts_only_main() {
         let (s, a) = Service::activate(act(false, false, false), &at(0));
         assert_eq!(a, vec![spawn(Sub::Main)]);
-        assert_eq!(s.flags, ACTIVE);
-        assert_eq!(s.log.flags, 0);
+        assert_eq!(s.flags, ServiceFlags::ACTIVE);
+        assert!(s.log.flags.is_empty());
     }
 
     #[test]
     fn flag_down_starts_only_the_log() {
         let (s, a) = Service::activate(act(true, true, false), &at(0));
         assert_eq!(a, vec![spawn(Sub::Log)]);
-        assert_eq!(s.main.flags, WANTDOWN);
-        assert_eq!(s.flags & DOWN, DOWN);
+        assert_eq!(s.main.flags, SubFlags::WANTDOWN);
+        assert_eq!(s.flags & ServiceFlags::DOWN, ServiceFlags::DOWN);
         assert!(s.main.when.is_none());
     }
 
@@ -642,42 +643,45 @@ mod tests {
     fn flag_once_marks_main_once() {
         let (s, a) = Service::activate(act(false, false, true), &at(0));
         assert_eq!(a, vec![spawn(Sub::Main)]);
-        assert_eq!(s.main.flags, ISONCE);
-        assert_eq!(s.flags & ONCE, ONCE);
+        assert_eq!(s.main.flags, SubFlags::ISONCE);
+        assert_eq!(s.flags & ServiceFlags::ONCE, ServiceFlags::ONCE);
     }
 
     #[test]
     fn both_flags_down_wins_but_once_is_recorded() {
         let (s, a) = Service::activate(act(false, true, true), &at(0));
         assert!(a.is_empty());
-        assert_eq!(s.main.flags, WANTDOWN);
-        assert_eq!(s.flags & (DOWN | ONCE), DOWN | ONCE);
+        assert_eq!(s.main.flags, SubFlags::WANTDOWN);
+        assert_eq!(
+            s.flags & (ServiceFlags::DOWN | ServiceFlags::ONCE),
+            ServiceFlags::DOWN | ServiceFlags::ONCE
+        );
     }
 
     #[test]
     fn start_exit_runs_reset_with_status_pid_and_seconds() {
         let mut s = running();
-        let a = s.child_exited(Sub::Main, Status::Exited(3), &at(2_400));
+        let a = s.child_exited(Sub::Main, ExitStatus::Exited(3), &at(2_400));
         assert_eq!(
             a,
             vec![Action::Spawn {
                 sub: Sub::Main,
                 run: Run::Reset {
-                    status: Status::Exited(3),
+                    status: ExitStatus::Exited(3),
                     svpid: 100,
                     svsecs: 2
                 }
             }]
         );
-        assert!(s.main.has(ISRESET));
+        assert!(s.main.has(SubFlags::ISRESET));
         assert_eq!(s.main.history.len(), 1);
         assert_eq!(s.main.history[0].ran, Duration::from_millis(2_400));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(2_400));
         assert_eq!(s.main.pid, 101);
         // the reset ended: start again at once (it ran longer than 1 s)
-        let a = s.child_exited(Sub::Main, Status::Exited(0), &at(2_500));
+        let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(2_500));
         assert_eq!(a, vec![spawn(Sub::Main)]);
-        assert!(!s.main.has(ISRESET));
+        assert!(!s.main.has(SubFlags::ISRESET));
         // resets are not history
         assert_eq!(s.main.history.len(), 1);
         s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(2_500));
@@ -694,9 +698,9 @@ mod tests {
     #[test]
     fn governor_delays_a_fast_restart() {
         let mut s = running();
-        s.child_exited(Sub::Main, Status::Signaled(9), &at(100));
+        s.child_exited(Sub::Main, ExitStatus::Signaled(9), &at(100));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(100));
-        let a = s.child_exited(Sub::Main, Status::Exited(0), &at(200));
+        let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(200));
         assert_eq!(
             warns(&a),
             vec!["setting respawn governor on 'start' target of service web for ./rc.main"]
@@ -714,9 +718,9 @@ mod tests {
     #[test]
     fn no_governor_after_a_long_run() {
         let mut s = running();
-        s.child_exited(Sub::Main, Status::Exited(0), &at(5_000));
+        s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(5_000));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(5_000));
-        let a = s.child_exited(Sub::Main, Status::Exited(0), &at(5_100));
+        let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(5_100));
         assert_eq!(a, vec![spawn(Sub::Main)]);
         assert_eq!(s.main.governor, Duration::ZERO);
     }
@@ -724,9 +728,9 @@ mod tests {
     #[test]
     fn down_during_governor_wait_signals_the_waiting_child() {
         let mut s = running();
-        s.child_exited(Sub::Main, Status::Exited(0), &at(100));
+        s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(100));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(100));
-        s.child_exited(Sub::Main, Status::Exited(0), &at(200));
+        s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(200));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(200));
         let a = s.command(b'd', false, false, &at(300)).unwrap();
         assert_eq!(
@@ -736,17 +740,17 @@ mod tests {
                 sig(Sub::Main, 102, Sig::Cont)
             ]
         );
-        assert!(s.main.has(WANTDOWN));
+        assert!(s.main.has(SubFlags::WANTDOWN));
     }
 
     #[test]
     fn up_is_governed_too() {
         let mut s = running();
         s.command(b'd', false, false, &at(100)).unwrap();
-        s.child_exited(Sub::Main, Status::Signaled(15), &at(150));
+        s.child_exited(Sub::Main, ExitStatus::Signaled(15), &at(150));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(150));
         assert!(s
-            .child_exited(Sub::Main, Status::Exited(0), &at(200))
+            .child_exited(Sub::Main, ExitStatus::Exited(0), &at(200))
             .is_empty());
         let a = s.command(b'u', false, false, &at(300)).unwrap();
         assert_eq!(warns(&a).len(), 1);
@@ -758,7 +762,7 @@ mod tests {
     fn once_mode_runs_reset_and_stays_down() {
         let (mut s, _) = Service::activate(act(false, false, true), &at(0));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(0));
-        let a = s.child_exited(Sub::Main, Status::Exited(0), &at(5_000));
+        let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(5_000));
         assert!(matches!(
             a[0],
             Action::Spawn {
@@ -766,27 +770,33 @@ mod tests {
                 ..
             }
         ));
-        assert!(s.main.has(WANTDOWN | ISONCE));
+        assert!(s.main.has(SubFlags::WANTDOWN | SubFlags::ISONCE));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(5_000));
         assert!(s
-            .child_exited(Sub::Main, Status::Exited(0), &at(5_100))
+            .child_exited(Sub::Main, ExitStatus::Exited(0), &at(5_100))
             .is_empty());
-        assert_eq!(s.main.flags, ISONCE | WANTDOWN | ISRESET);
+        assert_eq!(
+            s.main.flags,
+            SubFlags::ISONCE | SubFlags::WANTDOWN | SubFlags::ISRESET
+        );
         // u clears once and starts
         let a = s.command(b'u', false, false, &at(6_000)).unwrap();
         assert_eq!(a, vec![spawn(Sub::Main)]);
-        assert_eq!(s.main.flags & (ISONCE | WANTDOWN), 0);
+        assert!(!s
+            .main
+            .flags
+            .intersects(SubFlags::ISONCE | SubFlags::WANTDOWN));
     }
 
     #[test]
     fn o_on_running_service_then_exit_stays_down() {
         let mut s = running();
         assert!(s.command(b'o', false, false, &at(10)).unwrap().is_empty());
-        assert!(s.main.has(ISONCE));
-        s.child_exited(Sub::Main, Status::Signaled(9), &at(20));
+        assert!(s.main.has(SubFlags::ISONCE));
+        s.child_exited(Sub::Main, ExitStatus::Signaled(9), &at(20));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(20));
         assert!(s
-            .child_exited(Sub::Main, Status::Exited(0), &at(30))
+            .child_exited(Sub::Main, ExitStatus::Exited(0), &at(30))
             .is_empty());
         // o on a down subservice starts it (governed: within 1 s of the last start)
         let a = s.command(b'o', false, false, &at(2_000)).unwrap();
@@ -798,7 +808,7 @@ mod tests {
         let mut s = running();
         let a = s.command(b'p', false, false, &at(10)).unwrap();
         assert_eq!(a, vec![sig(Sub::Main, 100, Sig::Stop)]);
-        assert!(s.main.has(ISPAUSED));
+        assert!(s.main.has(SubFlags::ISPAUSED));
         let a = s.command(b'd', false, false, &at(20)).unwrap();
         assert_eq!(
             a,
@@ -807,7 +817,7 @@ mod tests {
                 sig(Sub::Main, 100, Sig::Cont)
             ]
         );
-        assert_eq!(s.main.flags, WANTDOWN);
+        assert_eq!(s.main.flags, SubFlags::WANTDOWN);
     }
 
     #[test]
@@ -823,10 +833,10 @@ mod tests {
         s.command(b'p', false, false, &at(10)).unwrap();
         let a = s.command(b'c', false, false, &at(20)).unwrap();
         assert_eq!(a, vec![sig(Sub::Main, 100, Sig::Cont)]);
-        assert!(!s.main.has(ISPAUSED));
+        assert!(!s.main.has(SubFlags::ISPAUSED));
         let (mut d, _) = Service::activate(act(false, true, false), &at(0));
         assert!(d.command(b'p', false, false, &at(10)).unwrap().is_empty());
-        assert!(!d.main.has(ISPAUSED));
+        assert!(!d.main.has(SubFlags::ISPAUSED));
     }
 
     #[test]
@@ -834,10 +844,10 @@ mod tests {
         let mut s = running();
         s.command(b'p', false, false, &at(10)).unwrap();
         s.command(b'k', false, false, &at(20)).unwrap();
-        s.child_exited(Sub::Main, Status::Signaled(9), &at(2_000));
+        s.child_exited(Sub::Main, ExitStatus::Signaled(9), &at(2_000));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(2_000));
-        s.child_exited(Sub::Main, Status::Exited(0), &at(2_100));
-        assert!(!s.main.has(ISPAUSED));
+        s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(2_100));
+        assert!(!s.main.has(SubFlags::ISPAUSED));
     }
 
     #[test]
@@ -885,7 +895,7 @@ mod tests {
     #[test]
     fn signals_to_a_reset_run() {
         let mut s = running();
-        s.child_exited(Sub::Main, Status::Exited(1), &at(10));
+        s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(10));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(10));
         let a = s.command(b't', false, false, &at(20)).unwrap();
         assert_eq!(
@@ -894,7 +904,7 @@ mod tests {
         );
         assert_eq!(a.len(), 1);
         assert!(s.command(b'p', false, false, &at(20)).unwrap().is_empty());
-        assert!(!s.main.has(ISPAUSED));
+        assert!(!s.main.has(SubFlags::ISPAUSED));
         let a = s.command(b'k', false, false, &at(20)).unwrap();
         assert_eq!(
             warns(&a),
@@ -911,7 +921,7 @@ mod tests {
             ]
         );
         assert!(s
-            .child_exited(Sub::Main, Status::Signaled(9), &at(40))
+            .child_exited(Sub::Main, ExitStatus::Signaled(9), &at(40))
             .is_empty());
         assert_eq!(s.main.pid, 0);
     }
@@ -926,7 +936,7 @@ mod tests {
         assert!(n.command(b't', true, false, &at(10)).unwrap().is_empty());
         assert!(n.command(b'u', true, false, &at(10)).unwrap().is_empty());
         assert!(n.command(b'o', true, false, &at(10)).unwrap().is_empty());
-        assert!(n.log.has(ISONCE));
+        assert!(n.log.has(SubFlags::ISONCE));
     }
 
     #[test]
@@ -945,14 +955,14 @@ mod tests {
         assert!(s.command(b'D', true, false, &at(10)).unwrap().is_empty());
         // bring both down, then U starts log before main
         for (sub, pid) in [(Sub::Main, 100), (Sub::Log, 99)] {
-            s.child_exited(sub, Status::Signaled(15), &at(2_000));
+            s.child_exited(sub, ExitStatus::Signaled(15), &at(2_000));
             s.spawn_result(sub, SpawnOutcome::Started(pid + 10), &at(2_000));
         }
         // main reset ends first; D1: the pipe is NOT closed outside deactivation
-        let a = s.child_exited(Sub::Main, Status::Exited(0), &at(2_100));
+        let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(2_100));
         assert!(a.is_empty(), "{a:?}");
         assert!(s
-            .child_exited(Sub::Log, Status::Exited(0), &at(2_100))
+            .child_exited(Sub::Log, ExitStatus::Exited(0), &at(2_100))
             .is_empty());
         assert!(s.command(b'U', true, false, &at(3_000)).unwrap().is_empty());
         let a = s.command(b'U', false, false, &at(3_000)).unwrap();
@@ -970,10 +980,10 @@ mod tests {
                 sig(Sub::Main, 100, Sig::Cont)
             ]
         );
-        assert!(s.has(CULL));
+        assert!(s.has(ServiceFlags::CULL));
         assert_eq!(s.command(b'u', false, false, &at(10)), Err(CmdError::Busy));
         // main's start ends -> its reset runs while the logger lives
-        let a = s.child_exited(Sub::Main, Status::Signaled(15), &at(20));
+        let a = s.child_exited(Sub::Main, ExitStatus::Signaled(15), &at(20));
         assert!(matches!(
             a[0],
             Action::Spawn {
@@ -983,7 +993,7 @@ mod tests {
         ));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(20));
         // main's reset ends -> close the pipe, TERM+CONT the logger
-        let a = s.child_exited(Sub::Main, Status::Exited(0), &at(30));
+        let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(30));
         assert_eq!(
             a,
             vec![
@@ -992,7 +1002,7 @@ mod tests {
                 sig(Sub::Log, 99, Sig::Cont)
             ]
         );
-        let a = s.child_exited(Sub::Log, Status::Signaled(15), &at(40));
+        let a = s.child_exited(Sub::Log, ExitStatus::Signaled(15), &at(40));
         assert!(matches!(
             a[0],
             Action::Spawn {
@@ -1002,7 +1012,7 @@ mod tests {
         ));
         s.spawn_result(Sub::Log, SpawnOutcome::Started(98), &at(40));
         assert_eq!(
-            s.child_exited(Sub::Log, Status::Exited(0), &at(50)),
+            s.child_exited(Sub::Log, ExitStatus::Exited(0), &at(50)),
             vec![Action::Remove]
         );
     }
@@ -1030,7 +1040,7 @@ mod tests {
     #[test]
     fn deactivation_during_main_reset_sends_only_cont() {
         let mut s = running();
-        s.child_exited(Sub::Main, Status::Exited(0), &at(10));
+        s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(10));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(10));
         assert_eq!(s.deactivate(&at(20)), vec![sig(Sub::Main, 101, Sig::Cont)]);
     }
@@ -1039,9 +1049,9 @@ mod tests {
     fn deactivation_terminates_a_governed_child() {
         let (mut s, _) = Service::activate(act(false, false, false), &at(0));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(5), &at(0));
-        s.child_exited(Sub::Main, Status::Exited(0), &at(10));
+        s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(10));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(6), &at(10));
-        s.child_exited(Sub::Main, Status::Exited(0), &at(20));
+        s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(20));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(7), &at(20));
         assert_eq!(
             s.deactivate(&at(30)),
@@ -1062,11 +1072,11 @@ mod tests {
         assert_eq!(a.last(), Some(&sig(Sub::Main, 5, Sig::Kill)));
         assert_eq!(warns(&a).len(), 1);
         // the reset run during deactivation gets its own deadline
-        s.child_exited(Sub::Main, Status::Signaled(9), &at(3_010));
+        s.child_exited(Sub::Main, ExitStatus::Signaled(9), &at(3_010));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(6), &at(3_010));
         assert_eq!(s.next_deadline(), Some(Duration::from_millis(5_010)));
         assert_eq!(
-            s.child_exited(Sub::Main, Status::Exited(0), &at(3_020)),
+            s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(3_020)),
             vec![Action::Remove]
         );
     }
@@ -1090,14 +1100,14 @@ mod tests {
             warns(&a),
             vec!["failure fork() for service web: temporary i/o failure (EAGAIN)"]
         );
-        assert!(s.main.has(FAILING));
+        assert!(s.main.has(SubFlags::FAILING));
         assert_eq!(s.next_deadline(), Some(RETRY_PAUSE));
         assert_eq!(s.deadline(&at(600)), vec![spawn(Sub::Main)]);
         let a = s.spawn_result(Sub::Main, SpawnOutcome::ForkFailed("x".into()), &at(600));
         assert_eq!(warns(&a)[1], "pausing on persistent fork() failure...");
         s.deadline(&at(1_200));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(9), &at(1_200));
-        assert!(!s.main.has(FAILING));
+        assert!(!s.main.has(SubFlags::FAILING));
         assert_eq!(s.next_deadline(), None);
     }
 
@@ -1121,7 +1131,7 @@ mod tests {
             Action::Spawn {
                 sub: Sub::Main,
                 run: Run::Reset {
-                    status: Status::Exited(111),
+                    status: ExitStatus::Exited(111),
                     svpid: 0,
                     svsecs: 0
                 }
@@ -1139,14 +1149,17 @@ mod tests {
         let mut s = running();
         for i in 0..(HISTORY_LEN as u64 + 3) {
             let t = 2_000 * (i + 1);
-            s.child_exited(Sub::Main, Status::Exited(i as i32), &at(t));
+            s.child_exited(Sub::Main, ExitStatus::Exited(i as i32), &at(t));
             s.spawn_result(Sub::Main, SpawnOutcome::Started(200), &at(t));
-            s.child_exited(Sub::Main, Status::Exited(0), &at(t + 10));
+            s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(t + 10));
             s.spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(t + 10));
         }
         assert_eq!(s.main.history.len(), HISTORY_LEN);
         let last = HISTORY_LEN as i32 + 2;
-        assert_eq!(s.main.history.back().unwrap().status, Status::Exited(last));
+        assert_eq!(
+            s.main.history.back().unwrap().status,
+            ExitStatus::Exited(last)
+        );
         assert_eq!(s.main.restarts(), HISTORY_LEN as u32 + 3);
     }
 
@@ -1155,15 +1168,15 @@ mod tests {
         let mut s = running();
         s.deactivate(&at(10));
         // logger dies by itself: reset, then it stays down (WANTDOWN)
-        s.child_exited(Sub::Log, Status::Exited(1), &at(20));
+        s.child_exited(Sub::Log, ExitStatus::Exited(1), &at(20));
         s.spawn_result(Sub::Log, SpawnOutcome::Started(98), &at(20));
         assert!(s
-            .child_exited(Sub::Log, Status::Exited(0), &at(30))
+            .child_exited(Sub::Log, ExitStatus::Exited(0), &at(30))
             .is_empty());
-        s.child_exited(Sub::Main, Status::Signaled(15), &at(40));
+        s.child_exited(Sub::Main, ExitStatus::Signaled(15), &at(40));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(40));
         assert_eq!(
-            s.child_exited(Sub::Main, Status::Exited(0), &at(50)),
+            s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(50)),
             vec![Action::Remove]
         );
     }

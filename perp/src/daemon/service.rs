@@ -7,28 +7,12 @@
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
+use platform::child::ExitStatus;
+
+use crate::protocol::{ExitRecord, ServiceFlags, SubFlags};
+
 /// A service's identity: `(st_dev, st_ino)` of its directory (perp-core.md §4.3.2).
 pub type Key = (u64, u64);
-
-/// Service flags (status byte 28).
-pub mod svflag {
-    pub const ACTIVE: u8 = 0x01;
-    pub const HASLOG: u8 = 0x02;
-    pub const CULL: u8 = 0x04;
-    pub const CYCLE: u8 = 0x08;
-    pub const DOWN: u8 = 0x10;
-    pub const ONCE: u8 = 0x20;
-}
-
-/// Subservice flags (status bytes 46 and 64).
-pub mod subflag {
-    pub const ISLOG: u8 = 0x01;
-    pub const ISRESET: u8 = 0x02;
-    pub const ISONCE: u8 = 0x04;
-    pub const ISPAUSED: u8 = 0x08;
-    pub const WANTDOWN: u8 = 0x10;
-    pub const FAILING: u8 = 0x20;
-}
 
 /// Service names are truncated to this many bytes (perp-core.md §4.3.4).
 pub const NAME_MAX: usize = 31;
@@ -66,13 +50,6 @@ impl Sub {
     }
 }
 
-/// How a child ended (the pure counterpart of `platform::child::ExitStatus`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Exited(i32),
-    Signaled(i32),
-}
-
 /// The signals perpd sends; mapped to the OS's numbers by the supervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sig {
@@ -107,16 +84,6 @@ impl Sig {
     }
 }
 
-/// One remembered termination of a start run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExitRecord {
-    /// Wall-clock time the exit was reaped.
-    pub when: SystemTime,
-    pub status: Status,
-    /// How long the run lasted (monotonic).
-    pub ran: Duration,
-}
-
 /// State of one subservice (perp-core.md §4.6.1).
 #[derive(Debug, Clone, Default)]
 pub struct SubState {
@@ -131,9 +98,8 @@ pub struct SubState {
     /// Earliest monotonic time of the next start (respawn governor).
     pub when_ok: Duration,
     /// How the last reaped child ended.
-    pub wstat: Option<Status>,
-    /// Wire flags (`subflag`).
-    pub flags: u8,
+    pub wstat: Option<ExitStatus>,
+    pub flags: SubFlags,
     /// Respawn governor: how long the next start run sleeps before exec (§4.6.3).
     pub governor: Duration,
     /// A failed fork waiting to be retried at this monotonic time.
@@ -147,14 +113,14 @@ pub struct SubState {
 }
 
 impl SubState {
-    pub fn has(&self, f: u8) -> bool {
-        self.flags & f != 0
+    pub fn has(&self, f: SubFlags) -> bool {
+        self.flags.intersects(f)
     }
-    pub fn set(&mut self, f: u8) {
-        self.flags |= f;
+    pub fn set(&mut self, f: SubFlags) {
+        self.flags.insert(f);
     }
-    pub fn clear(&mut self, f: u8) {
-        self.flags &= !f;
+    pub fn clear(&mut self, f: SubFlags) {
+        self.flags.remove(f);
     }
     /// Restarts since activation: every start after the first.
     pub fn restarts(&self) -> u32 {
@@ -174,8 +140,7 @@ pub struct Service {
     pub name: Vec<u8>,
     /// Wall-clock activation time.
     pub activated: SystemTime,
-    /// Wire flags (`svflag`).
-    pub flags: u8,
+    pub flags: ServiceFlags,
     pub main: SubState,
     pub log: SubState,
     /// Stop timeout for deactivation and shutdown; None = wait forever (perp's behaviour).
@@ -183,8 +148,8 @@ pub struct Service {
 }
 
 impl Service {
-    pub fn has(&self, f: u8) -> bool {
-        self.flags & f != 0
+    pub fn has(&self, f: ServiceFlags) -> bool {
+        self.flags.intersects(f)
     }
     /// The name for log lines.
     pub fn display(&self) -> std::borrow::Cow<'_, str> {

@@ -13,7 +13,9 @@ use std::os::unix::ffi::OsStrExt;
 use platform::signal::{self, Signal};
 
 use super::lifecycle::Run;
-use super::service::{Status, Sub};
+use platform::child::ExitStatus;
+
+use super::service::Sub;
 
 /// The signals perpd catches; blocked across fork (the child starts with every disposition
 /// perpd changed at the default and nothing blocked, as `platform::spawn` promises).
@@ -65,11 +67,11 @@ pub fn argv(sub: Sub, name: &[u8], run: &Run) -> Vec<OsString> {
             v.push("reset".into());
             v.push(name);
             match *status {
-                Status::Exited(code) => {
+                ExitStatus::Exited(code) => {
                     v.push("exit".into());
                     v.push(code.to_string().into());
                 }
-                Status::Signaled(sig) => {
+                ExitStatus::Signaled(sig) => {
                     v.push("signal".into());
                     v.push(sig.to_string().into());
                     v.push(signal::name(sig).into());
@@ -153,15 +155,15 @@ mod tests {
             svsecs: 2,
         };
         assert_eq!(
-            strs(argv(Sub::Log, b"web", &reset(Status::Exited(3)))),
+            strs(argv(Sub::Log, b"web", &reset(ExitStatus::Exited(3)))),
             vec!["./rc.log", "reset", "web", "exit", "3"]
         );
         assert_eq!(
-            strs(argv(Sub::Main, b"web", &reset(Status::Signaled(9)))),
+            strs(argv(Sub::Main, b"web", &reset(ExitStatus::Signaled(9)))),
             vec!["./rc.main", "reset", "web", "signal", "9", "SIGKILL"]
         );
         assert_eq!(
-            strs(argv(Sub::Main, b"web", &reset(Status::Signaled(40))))[5],
+            strs(argv(Sub::Main, b"web", &reset(ExitStatus::Signaled(40))))[5],
             "SIGUNKNOWN"
         );
     }

@@ -17,7 +17,7 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use platform::child::{self, ExitStatus};
+use platform::child;
 use platform::lock::LockFile;
 use platform::poll::{Event, Interest, Poller, Token};
 use platform::signal::{self, Signal, SignalPipe};
@@ -27,13 +27,10 @@ use super::lifecycle::{Action, Activation, CmdError, Msg, Now, Run, SpawnOutcome
 use super::logmsg::{plural, Logger};
 use super::scan;
 use super::server::{Conn, Next};
-use super::service::{
-    service_name, svflag, Key, Service, Sig, Status, Sub, DIRNAME_MAX, RETRY_PAUSE,
-};
+use super::service::{service_name, Key, Service, Sig, Sub, DIRNAME_MAX, RETRY_PAUSE};
 use super::spawn::{self, SpawnSpec, CAUGHT};
 use crate::protocol::{
-    ExitKind, ExitRecord as WireExit, History, Reply, Request, ServiceFlags, Status as WireStatus,
-    SubFlags, SubHistory, SubStatus,
+    CmdFlags, History, Reply, Request, ServiceFlags, Status as WireStatus, SubHistory, SubStatus,
 };
 use platform::time::Tai64n;
 
@@ -480,7 +477,7 @@ impl Daemon {
                     let slot = self.services.remove(&key).expect("present");
                     self.log
                         .info(&format!("deactivating service {}", slot.svc.display()));
-                    if slot.svc.has(svflag::CYCLE) {
+                    if slot.svc.has(ServiceFlags::CYCLE) {
                         self.scan_wanted = true;
                     }
                     return;
@@ -504,13 +501,9 @@ impl Daemon {
             let Some((key, sub)) = self.pids.remove(&pid) else {
                 continue;
             };
-            let status = match st {
-                ExitStatus::Exited(c) => Status::Exited(c),
-                ExitStatus::Signaled(s) => Status::Signaled(s),
-            };
             let t = now();
             if let Some(slot) = self.services.get_mut(&key) {
-                let actions = slot.svc.child_exited(sub, status, &t);
+                let actions = slot.svc.child_exited(sub, st, &t);
                 self.apply(key, actions);
             }
         }
@@ -561,7 +554,7 @@ impl Daemon {
             self.log.warn(w);
         }
         for slot in self.services.values_mut() {
-            slot.svc.flags &= !svflag::ACTIVE;
+            slot.svc.flags.remove(ServiceFlags::ACTIVE);
         }
         let mut failed = false;
         // Once an activation ran out of descriptors the others would too: they wait for the
@@ -569,10 +562,10 @@ impl Daemon {
         let mut starved = false;
         for (entry, key) in result.candidates {
             if let Some(slot) = self.services.get_mut(&key) {
-                slot.svc.flags |= svflag::ACTIVE;
+                slot.svc.flags.insert(ServiceFlags::ACTIVE);
                 slot.svc.name = service_name(entry.as_bytes());
-                if slot.svc.has(svflag::CULL) {
-                    slot.svc.flags |= svflag::CYCLE;
+                if slot.svc.has(ServiceFlags::CULL) {
+                    slot.svc.flags.insert(ServiceFlags::CYCLE);
                 }
             } else if starved {
                 continue;
@@ -595,15 +588,15 @@ impl Daemon {
         let gone: Vec<Key> = self
             .services
             .iter()
-            .filter(|(_, s)| !s.svc.has(svflag::ACTIVE))
+            .filter(|(_, s)| !s.svc.has(ServiceFlags::ACTIVE))
             .map(|(k, _)| *k)
             .collect();
         for key in gone {
             let Some(slot) = self.services.get_mut(&key) else {
                 continue;
             };
-            if slot.svc.has(svflag::CULL) {
-                slot.svc.flags &= !svflag::CYCLE;
+            if slot.svc.has(ServiceFlags::CULL) {
+                slot.svc.flags.remove(ServiceFlags::CYCLE);
             } else {
                 let actions = slot.svc.deactivate(&t);
                 self.apply(key, actions);
@@ -854,8 +847,8 @@ impl Daemon {
                 match self.services.get_mut(&key) {
                     None => Reply::Error(e.enoent),
                     Some(slot) => {
-                        let log = flags.0 & 0x01 != 0;
-                        let group = flags.0 & 0x02 != 0;
+                        let log = flags.contains(CmdFlags::LOG);
+                        let group = flags.contains(CmdFlags::KILLPG);
                         match slot.svc.command(command, log, group, &now()) {
                             Ok(actions) => {
                                 self.apply(key, actions);
@@ -877,15 +870,15 @@ impl Daemon {
         let sub = |s: &super::service::SubState| SubStatus {
             pid: s.pid as u32,
             when: tain(s.when),
-            flags: SubFlags(s.flags),
+            flags: s.flags,
         };
         WireStatus {
             perpd_pid: self.pid as u32,
             perpd_start: Tai64n::from_system_time_usec(self.started),
             activated: Tai64n::from_system_time_usec(svc.activated),
-            flags: ServiceFlags(svc.flags),
+            flags: svc.flags,
             main: sub(&svc.main),
-            log: if svc.has(svflag::HASLOG) {
+            log: if svc.has(ServiceFlags::HASLOG) {
                 sub(&svc.log)
             } else {
                 SubStatus::default()
@@ -898,23 +891,11 @@ impl Daemon {
 fn history(svc: &Service) -> History {
     let sub = |s: &super::service::SubState| SubHistory {
         restarts: s.restarts(),
-        exits: s
-            .history
-            .iter()
-            .rev()
-            .map(|r| WireExit {
-                when: Tai64n::from_system_time_usec(r.when),
-                kind: match r.status {
-                    Status::Exited(c) => ExitKind::Exited(c as u8),
-                    Status::Signaled(s) => ExitKind::Signaled(s as u8),
-                },
-                ran_ms: r.ran.as_millis() as u64,
-            })
-            .collect(),
+        exits: s.history.iter().rev().copied().collect(),
     };
     History {
         main: sub(&svc.main),
-        log: if svc.has(svflag::HASLOG) {
+        log: if svc.has(ServiceFlags::HASLOG) {
             sub(&svc.log)
         } else {
             SubHistory::default()

@@ -46,7 +46,9 @@ use std::fmt::Write as _;
 use platform::time::{Tai64n, TAI_EPOCH};
 
 use crate::client::{self, SubState, SvReport};
-use crate::protocol::{ExitKind, ServiceFlags, SubFlags, SubHistory, SubStatus};
+use platform::child::ExitStatus;
+
+use crate::protocol::{ServiceFlags, SubFlags, SubHistory, SubStatus};
 
 /// The `schema_version` written by this module.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -111,11 +113,11 @@ fn sub_object(sub: &SubStatus, hist: Option<&SubHistory>, now: &Tai64n) -> Strin
         sub.pid,
         string(SubState::of(sub, now).word()),
         seconds,
-        f.has(SubFlags::ISRESET),
-        f.has(SubFlags::ISONCE),
-        f.has(SubFlags::ISPAUSED),
-        f.has(SubFlags::WANTDOWN),
-        f.has(SubFlags::FAILING),
+        f.contains(SubFlags::ISRESET),
+        f.contains(SubFlags::ISONCE),
+        f.contains(SubFlags::ISPAUSED),
+        f.contains(SubFlags::WANTDOWN),
+        f.contains(SubFlags::FAILING),
     );
     if let Some(h) = hist {
         let _ = write!(o, ",\"restarts\":{},\"exits\":[", h.restarts);
@@ -126,9 +128,9 @@ fn sub_object(sub: &SubStatus, hist: Option<&SubHistory>, now: &Tai64n) -> Strin
             // Unix seconds and milliseconds of the label; labels before 1970 count as 0 s.
             let secs = e.when.secs.saturating_sub(TAI_EPOCH);
             let millis = e.when.nanos.min(999_999_999) / 1_000_000;
-            let (code, sig) = match e.kind {
-                ExitKind::Exited(c) => (c.to_string(), "null".to_string()),
-                ExitKind::Signaled(s) => ("null".to_string(), s.to_string()),
+            let (code, sig) = match e.status {
+                ExitStatus::Exited(c) => (c.to_string(), "null".to_string()),
+                ExitStatus::Signaled(s) => ("null".to_string(), s.to_string()),
             };
             let _ = write!(
                 o,
@@ -137,7 +139,7 @@ fn sub_object(sub: &SubStatus, hist: Option<&SubHistory>, now: &Tai64n) -> Strin
                 millis,
                 code,
                 sig,
-                ms_seconds(e.ran_ms)
+                ms_seconds(e.ran.as_millis() as u64)
             );
         }
         o.push(']');
@@ -150,8 +152,8 @@ fn sub_object(sub: &SubStatus, hist: Option<&SubHistory>, now: &Tai64n) -> Strin
 pub fn status(name: &str, rep: &SvReport, now: &Tai64n) -> String {
     let st = &rep.status;
     let f = st.flags;
-    let state = if f.has(ServiceFlags::CULL) {
-        if f.has(ServiceFlags::CYCLE) {
+    let state = if f.contains(ServiceFlags::CULL) {
+        if f.contains(ServiceFlags::CYCLE) {
             "reactivating"
         } else {
             "deactivating"
@@ -165,12 +167,12 @@ pub fn status(name: &str, rep: &SvReport, now: &Tai64n) -> String {
         ",\"perpd_pid\":{},\"activated_seconds\":{},\"flags\":{{\"active\":{},\"haslog\":{},\"cull\":{},\"cycle\":{},\"flag_down\":{},\"flag_once\":{}}}",
         st.perpd_pid,
         client::uptime(&st.activated, now),
-        f.has(ServiceFlags::ACTIVE),
-        f.has(ServiceFlags::HASLOG),
-        f.has(ServiceFlags::CULL),
-        f.has(ServiceFlags::CYCLE),
-        f.has(ServiceFlags::DOWN),
-        f.has(ServiceFlags::ONCE),
+        f.contains(ServiceFlags::ACTIVE),
+        f.contains(ServiceFlags::HASLOG),
+        f.contains(ServiceFlags::CULL),
+        f.contains(ServiceFlags::CYCLE),
+        f.contains(ServiceFlags::DOWN),
+        f.contains(ServiceFlags::ONCE),
     );
     let hist = rep.history.as_ref();
     let _ = write!(
@@ -178,7 +180,7 @@ pub fn status(name: &str, rep: &SvReport, now: &Tai64n) -> String {
         ",\"main\":{}",
         sub_object(&st.main, hist.map(|h| &h.main), now)
     );
-    if f.has(ServiceFlags::HASLOG) {
+    if f.contains(ServiceFlags::HASLOG) {
         let _ = write!(
             o,
             ",\"log\":{}}}",
@@ -225,6 +227,7 @@ mod tests {
     use crate::protocol::{ExitRecord, History, ServiceFlags, Status, SubFlags, SubStatus};
     use platform::time::TAI_EPOCH;
     use std::ffi::OsString;
+    use std::time::Duration;
 
     fn at(s: u64) -> Tai64n {
         Tai64n {
@@ -239,7 +242,7 @@ mod tests {
                 perpd_pid: 4242,
                 perpd_start: at(0),
                 activated: at(10),
-                flags: ServiceFlags(ServiceFlags::ACTIVE),
+                flags: ServiceFlags::ACTIVE,
                 main: SubStatus {
                     pid: 77,
                     when: at(58),
@@ -278,8 +281,8 @@ mod tests {
                         secs: TAI_EPOCH + 1_700_000_000,
                         nanos: 123_456_789,
                     },
-                    kind: ExitKind::Signaled(9),
-                    ran_ms: 61_500,
+                    status: ExitStatus::Signaled(9),
+                    ran: Duration::from_millis(61_500),
                 }],
             },
             log: SubHistory::default(),

@@ -85,7 +85,7 @@ impl Goal {
             (_, Err(_)) | (Goal::Deactivated, Ok(_)) => return false,
             (_, Ok(st)) => st,
         };
-        let has_log = st.flags.has(ServiceFlags::HASLOG);
+        let has_log = st.flags.contains(ServiceFlags::HASLOG);
         let pick = |log: bool| if log { &st.log } else { &st.main };
         // "Up" means running longer than the respawn governor's 1 s: a crash-looping
         // service's next child is forked at once and sleeps out the governor before exec,
@@ -93,7 +93,7 @@ impl Goal {
         let up = |s: &SubStatus| {
             let (secs, nanos) = now.abs_diff(&s.when);
             s.pid != 0
-                && !s.flags.has(SubFlags::ISRESET)
+                && !s.flags.contains(SubFlags::ISRESET)
                 && *now >= s.when
                 && (secs > 1 || (secs == 1 && nanos >= 500_000_000))
         };
@@ -107,7 +107,7 @@ impl Goal {
                 let s = pick(log);
                 s.pid == 0 && !s.when.is_zero() && s.when >= *since
             }
-            Goal::Activated => !st.flags.has(ServiceFlags::CULL),
+            Goal::Activated => !st.flags.contains(ServiceFlags::CULL),
             Goal::Deactivated => false,
         }
     }
@@ -201,7 +201,7 @@ fn do_control(
     ctx: &mut Ctx,
     conn: &mut Conn,
     cmd: u8,
-    flags: u8,
+    flags: CmdFlags,
     svs: &[OsString],
 ) -> Vec<(OsString, DevIno)> {
     let mut done = Vec::new();
@@ -225,7 +225,7 @@ fn do_control(
         let req = Request::Control {
             id: dir.id,
             command: cmd,
-            flags: CmdFlags(flags),
+            flags,
         };
         match conn.request(&req) {
             Ok(Reply::Error(0)) => {
@@ -359,7 +359,7 @@ pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
     };
     let wshow = client::show(word);
     let cmd = word.as_encoded_bytes().first().copied().unwrap_or(0);
-    let mut flags = 0u8;
+    let mut flags = CmdFlags::empty();
     let sticky = match cmd {
         b'A' => Some(true),
         b'X' => Some(false),

@@ -51,22 +51,22 @@ fn triplet(text: &mut [u8; 11], at: usize, sub: &SubStatus, uptime: u64) -> u32 
     text[at] = c;
     text[at + 1] = c;
     text[at + 2] = c;
-    if running == f.has(SubFlags::WANTDOWN) {
+    if running == f.contains(SubFlags::WANTDOWN) {
         text[at] = b'!';
     }
     let mut pid = sub.pid;
     if running {
-        if f.has(SubFlags::ISONCE) {
+        if f.contains(SubFlags::ISONCE) {
             text[at + 1] = b'o';
         }
-        if f.has(SubFlags::ISPAUSED) {
+        if f.contains(SubFlags::ISPAUSED) {
             text[at + 2] = b'p';
         }
-        if f.has(SubFlags::ISRESET) {
+        if f.contains(SubFlags::ISRESET) {
             text[at + 2] = b'r';
         }
         // A start younger than a second is shown as "want up" (flapping).
-        if uptime < 1 && !f.has(SubFlags::ISRESET) {
+        if uptime < 1 && !f.contains(SubFlags::ISRESET) {
             pid = 0;
             text[at..at + 3].copy_from_slice(b"!..");
         }
@@ -88,16 +88,16 @@ pub fn panel(outcome: &Outcome, now: &Tai64n) -> Panel {
         Outcome::Inactive => p.text[1] = b'-',
         Outcome::Status(rep) => {
             let st = &rep.status;
-            p.text[1] = if !st.flags.has(ServiceFlags::CULL) {
+            p.text[1] = if !st.flags.contains(ServiceFlags::CULL) {
                 b'+'
-            } else if st.flags.has(ServiceFlags::CYCLE) {
+            } else if st.flags.contains(ServiceFlags::CYCLE) {
                 b'R'
             } else {
                 b'!'
             };
             p.up_main = client::uptime(&st.main.when, now);
             p.pid_main = triplet(&mut p.text, 3, &st.main, p.up_main);
-            if st.flags.has(ServiceFlags::HASLOG) {
+            if st.flags.contains(ServiceFlags::HASLOG) {
                 p.up_log = client::uptime(&st.log.when, now);
                 p.pid_log = triplet(&mut p.text, 7, &st.log, p.up_log);
             }

@@ -22,10 +22,10 @@ pub fn check(st: &Status, secs: u32, now: &Tai64n) -> Result<&'static str, &'sta
     if m.pid == 0 {
         return Err("service not running (pid is 0)");
     }
-    if m.flags.has(SubFlags::ISRESET) {
+    if m.flags.contains(SubFlags::ISRESET) {
         return Err("service is resetting");
     }
-    if m.flags.has(SubFlags::WANTDOWN) {
+    if m.flags.contains(SubFlags::WANTDOWN) {
         return Err("service wants down");
     }
     if client::uptime(&m.when, now) < u64::from(secs) {

@@ -18,7 +18,7 @@ use std::time::SystemTime;
 use platform::cli::{Getopt, Opt, Prog, Style, EXIT_FATAL};
 
 use crate::client::{self, Conn, ExchangeError, SvReport};
-use crate::protocol::{ExitKind, Reply, ServiceFlags, SubFlags, SubHistory, SubStatus};
+use crate::protocol::{Reply, ServiceFlags, SubFlags, SubHistory, SubStatus};
 use crate::tools::json;
 use platform::time::Tai64n;
 
@@ -30,23 +30,23 @@ fn sub_state(sub: &SubStatus, now: &Tai64n) -> String {
     let mut s = String::new();
     if sub.pid == 0 {
         s.push_str(&format!("down {up} seconds"));
-        if !f.has(SubFlags::WANTDOWN) {
+        if !f.contains(SubFlags::WANTDOWN) {
             s.push_str(", want up!");
         }
-    } else if up < 1 && !f.has(SubFlags::ISRESET) {
+    } else if up < 1 && !f.contains(SubFlags::ISRESET) {
         s.push_str("down, want up!");
     } else {
-        let word = if f.has(SubFlags::ISRESET) {
+        let word = if f.contains(SubFlags::ISRESET) {
             "resetting"
         } else {
             "up"
         };
         s.push_str(&format!("{word} {up} seconds (pid {})", sub.pid));
-        if f.has(SubFlags::ISPAUSED) {
+        if f.contains(SubFlags::ISPAUSED) {
             s.push_str(", paused");
         }
     }
-    if f.has(SubFlags::ISONCE) {
+    if f.contains(SubFlags::ISONCE) {
         s.push_str(", flagged once");
     }
     s
@@ -61,16 +61,11 @@ pub fn history_line(h: &SubHistory, now: &Tai64n) -> String {
     let mut s = format!("        restarts: {}", h.restarts);
     for (i, e) in h.exits.iter().enumerate() {
         s.push_str(if i == 0 { "; last exits: " } else { ", " });
-        match e.kind {
-            ExitKind::Exited(c) => s.push_str(&format!("exit {c}")),
-            ExitKind::Signaled(n) => s.push_str(&format!(
-                "signal {n} {}",
-                platform::signal::name(i32::from(n))
-            )),
-        }
+        // `exit N` or `signal N NAME`.
         s.push_str(&format!(
-            " after {} seconds ({} seconds ago)",
-            round_ms(e.ran_ms),
+            "{} after {} seconds ({} seconds ago)",
+            e.status,
+            round_ms(e.ran.as_millis() as u64),
             client::uptime(&e.when, now)
         ));
     }
@@ -85,17 +80,17 @@ pub fn report(name: &str, rep: &SvReport, now: &Tai64n) -> String {
         "{name}: activated {} seconds",
         client::uptime(&st.activated, now)
     );
-    if st.flags.has(ServiceFlags::CULL) {
+    if st.flags.contains(ServiceFlags::CULL) {
         s.push_str(", deactivation in progress");
     }
-    if st.flags.has(ServiceFlags::CYCLE) {
+    if st.flags.contains(ServiceFlags::CYCLE) {
         s.push_str(", flagged for reactivation");
     }
     s.push_str(&format!("\n  main: {}\n", sub_state(&st.main, now)));
     if let Some(h) = &rep.history {
         s.push_str(&history_line(&h.main, now));
     }
-    if st.flags.has(ServiceFlags::HASLOG) {
+    if st.flags.contains(ServiceFlags::HASLOG) {
         s.push_str(&format!("   log: {}\n", sub_state(&st.log, now)));
         if let Some(h) = &rep.history {
             s.push_str(&history_line(&h.log, now));
@@ -232,7 +227,9 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
 mod tests {
     use super::*;
     use crate::protocol::{ExitRecord, History, Status};
+    use platform::child::ExitStatus;
     use platform::time::TAI_EPOCH;
+    use std::time::Duration;
 
     fn at(s: u64) -> Tai64n {
         Tai64n {
@@ -331,13 +328,13 @@ mod tests {
                 exits: vec![
                     ExitRecord {
                         when: at(90),
-                        kind: ExitKind::Exited(3),
-                        ran_ms: 2_000,
+                        status: ExitStatus::Exited(3),
+                        ran: Duration::from_millis(2_000),
                     },
                     ExitRecord {
                         when: at(20),
-                        kind: ExitKind::Signaled(9),
-                        ran_ms: 60_501,
+                        status: ExitStatus::Signaled(9),
+                        ran: Duration::from_millis(60_501),
                     },
                 ],
             },

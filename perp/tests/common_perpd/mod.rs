@@ -302,7 +302,7 @@ impl Perpd {
     pub fn main_pid(&self, name: &str, not: u32) -> u32 {
         wait_for("a main pid", || {
             self.status(name)
-                .filter(|s| s.main.flags.0 & SubFlags::ISRESET == 0)
+                .filter(|s| !s.main.flags.contains(SubFlags::ISRESET))
                 .map(|s| s.main.pid)
                 .filter(|&p| p != 0 && p != not)
         })
@@ -312,7 +312,7 @@ impl Perpd {
     pub fn log_pid(&self, name: &str, not: u32) -> u32 {
         wait_for("a log pid", || {
             self.status(name)
-                .filter(|s| s.log.flags.0 & SubFlags::ISRESET == 0)
+                .filter(|s| !s.log.flags.contains(SubFlags::ISRESET))
                 .map(|s| s.log.pid)
                 .filter(|&p| p != 0 && p != not)
         })

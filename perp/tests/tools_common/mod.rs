@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use perp::protocol::{
-    DevIno, ExitKind, ExitRecord, Frame, History, Reply, Request, ServiceFlags, Status, SubHistory,
-    SubStatus,
+    DevIno, ExitRecord, Frame, History, Reply, Request, ServiceFlags, Status, SubHistory, SubStatus,
 };
+use platform::child::ExitStatus;
 use platform::time::Tai64n;
 use serde_json::Value;
 
@@ -308,13 +308,13 @@ pub fn history_at(anchor: SystemTime) -> History {
             exits: vec![
                 ExitRecord {
                     when: tain_ago(anchor, 10),
-                    kind: ExitKind::Exited(3),
-                    ran_ms: 2_000,
+                    status: ExitStatus::Exited(3),
+                    ran: Duration::from_millis(2_000),
                 },
                 ExitRecord {
                     when: tain_ago(anchor, 80),
-                    kind: ExitKind::Signaled(9),
-                    ran_ms: 60_501,
+                    status: ExitStatus::Signaled(9),
+                    ran: Duration::from_millis(60_501),
                 },
             ],
         },
