@@ -44,7 +44,7 @@ const FIRST_CONN: usize = 2;
 /// rather than for all of them.
 const REAP_BATCH: usize = 8;
 
-/// The native errno numbers of the replies, found by name in perp's errno table (the perp
+/// The native errno numbers of the replies, found by name in platform's errno table (the perp
 /// crate does not link libc itself).
 struct Errnos {
     enoent: u32,
@@ -54,23 +54,20 @@ struct Errnos {
     enotsup: u32,
 }
 
-fn errno_named(name: &str) -> u32 {
-    (1..4096)
-        .find(|&n| platform::errno::lookup(n).is_some_and(|(nm, _)| nm == name))
-        .unwrap_or(0) as u32
+/// The number of the errno `name`; every name asked for here is in the table on every OS.
+fn errno_named(name: &str) -> i32 {
+    platform::errno::from_name(name).unwrap_or(0)
 }
 
 impl Errnos {
     fn find() -> Errnos {
+        let n = |name| errno_named(name) as u32;
         Errnos {
-            enoent: errno_named("ENOENT"),
-            ebusy: errno_named("EBUSY"),
-            enotdir: errno_named("ENOTDIR"),
-            eproto: errno_named("EPROTO"),
-            enotsup: match errno_named("ENOTSUP") {
-                0 => errno_named("EOPNOTSUPP"),
-                n => n,
-            },
+            enoent: n("ENOENT"),
+            ebusy: n("EBUSY"),
+            enotdir: n("ENOTDIR"),
+            eproto: n("EPROTO"),
+            enotsup: n("ENOTSUP"),
         }
     }
 }
@@ -912,7 +909,7 @@ fn control_init(cfg: &Config, log: &Logger) -> (LockFile, UnixListener) {
             if target.as_os_str().len() >= 256 {
                 log.fatal(&format!(
                     "failure readlink() on base control directory: {}",
-                    platform::errno::describe(errno_named("ENAMETOOLONG") as i32)
+                    platform::errno::describe(errno_named("ENAMETOOLONG"))
                 ));
             }
             let _ = builder.create(&target);
@@ -930,7 +927,7 @@ fn control_init(cfg: &Config, log: &Logger) -> (LockFile, UnixListener) {
         Ok(true) => {}
         Ok(false) => log.fatal(&format!(
             "failure on lock file perpd.pid: {}",
-            platform::errno::describe(errno_named("EAGAIN") as i32)
+            platform::errno::describe(errno_named("EAGAIN"))
         )),
         Err(e) => {
             let _ = fs::remove_file(&lock_path);
