@@ -12,6 +12,8 @@ use std::path::Path;
 
 use platform::errno;
 
+use crate::program::{self, Fail};
+
 use crate::protocol::{
     DevIno, Frame, History, Reply, ReplyError, Request, Status, SubFlags, SubStatus, MAX_PACKET,
 };
@@ -321,13 +323,31 @@ impl Conn {
     }
 }
 
-/// perpd's pid from the lock on `.control/perpd.pid` (§3.3): `Ok(None)` when no perpd holds
-/// it (or the file does not exist).
-pub fn perpd_pid() -> io::Result<Option<i32>> {
-    match platform::lock::holder_pid(Path::new(PIDLOCK)) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        other => other,
+/// The pid of the perpd running on base directory `base` (the current directory), from the
+/// lock it holds on `.control/perpd.pid`; the fatal error perphup and perpctl `A`/`X` end
+/// with when there is none.
+pub fn perpd_pid(base: &OsStr) -> program::Result<i32> {
+    if control_path_too_long(base, PIDLOCK) {
+        // The original names the socket here.
+        return Err(Fail::fatal(format!(
+            "failure locating perpd lockfile {}: file name too long (ENAMETOOLONG)",
+            control_display(base, SOCKET)
+        )));
     }
+    let lock = control_display(base, PIDLOCK);
+    match platform::lock::holder_pid(Path::new(PIDLOCK)) {
+        Ok(Some(pid)) => Ok(pid),
+        Ok(None) => Err(not_running(base, &lock)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(not_running(base, &lock)),
+        Err(e) => Err(Fail::sys(format!("failure checking lock on {lock}"), &e)),
+    }
+}
+
+fn not_running(base: &OsStr, lock: &str) -> Fail {
+    Fail::fatal(format!(
+        "perpd not running on {}: no lock active on {lock}",
+        show(base)
+    ))
 }
 
 /// Uptime as the clients print it: whole seconds of |now − when|, plus one if the fraction is
@@ -395,23 +415,18 @@ impl SubState {
     }
 }
 
-/// Writes to stdout; a closed stdout (EPIPE) ends the program quietly with 111 instead of a
-/// panic (Rust's `println!` panics there).
-pub fn out(bytes: &[u8]) {
+/// Writes to stdout. A failing stdout (a closed pipe: EPIPE) ends the program quietly with
+/// 111, where Rust's `println!` would panic.
+pub fn out(bytes: &[u8]) -> program::Result<()> {
     let mut o = io::stdout().lock();
-    if o.write_all(bytes).and_then(|_| o.flush()).is_err() {
-        std::process::exit(platform::cli::EXIT_FATAL);
-    }
+    o.write_all(bytes)
+        .and_then(|_| o.flush())
+        .map_err(|_| Fail::Exit(platform::cli::EXIT_FATAL))
 }
 
-/// Writes one diagnostic line (without prefix) to stderr, flushing stdout first so that the
-/// two streams interleave in order (as perpls does).
+/// Writes one diagnostic line (without prefix) to stderr, after what stdout holds.
 pub fn err_line(text: &str) {
-    let _ = io::stdout().flush();
-    let mut e = io::stderr().lock();
-    let _ = e.write_all(text.as_bytes());
-    let _ = e.write_all(b"\n");
-    let _ = e.flush();
+    program::write_line(text);
 }
 
 /// Changes into the base directory.

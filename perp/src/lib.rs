@@ -3,5 +3,6 @@
 pub mod client;
 pub mod daemon;
 pub mod log;
+pub mod program;
 pub mod protocol;
 pub mod tools;

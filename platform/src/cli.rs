@@ -197,44 +197,31 @@ impl Prog {
 
     /// `-V`: the version line, exit 0.
     pub fn version(&self) -> ! {
-        match self.style {
-            Style::Core => self.emit(&format!("version: {} {}\n", self.name, VERSION)),
-            Style::Runtools => self.emit(&format!("{}: version: {}\n", self.name, VERSION)),
-        }
+        self.emit(&format!("{}\n", self.version_line()));
         std::process::exit(0)
     }
 
     /// Usage error: the detail line, then the usage line, exit 100.
     pub fn usage_error(&self, detail: &str) -> ! {
-        self.emit(&format!(
-            "{}{} usage error: {}\n",
-            self.name,
-            self.sep(),
-            detail
-        ));
+        self.emit(&format!("{}\n", self.usage_error_line(detail)));
         self.usage_line();
         std::process::exit(EXIT_USAGE)
     }
 
     /// The standard reaction to an option the parser rejected (`-?` prints only the usage).
     pub fn bad_option(&self, opt: &Opt) -> ! {
-        match opt {
-            Opt::Invalid('?') => {
+        match self.option_error(opt) {
+            Some(detail) => self.usage_error(&detail),
+            None => {
                 self.usage_line();
                 std::process::exit(EXIT_USAGE)
             }
-            Opt::Invalid(c) => match self.style {
-                Style::Core => self.usage_error(&format!("invalid option -{c}")),
-                Style::Runtools => self.usage_error(&format!("invalid option: -{c}")),
-            },
-            Opt::Missing(c) => self.usage_error(&format!("missing argument for option -{c}")),
-            Opt::Flag(c) | Opt::Value(c, _) => self.usage_error(&format!("invalid option -{c}")),
         }
     }
 
     /// `PROG fatal: DETAIL` (or `PROG: fatal: DETAIL`), exit `code`.
     pub fn fatal(&self, code: i32, detail: &str) -> ! {
-        self.emit(&format!("{}{} fatal: {}\n", self.name, self.sep(), detail));
+        self.emit(&format!("{}\n", self.fatal_line(detail)));
         std::process::exit(code)
     }
 
@@ -244,6 +231,38 @@ impl Prog {
             EXIT_FATAL,
             &format!("{}: {}", detail, crate::errno::describe_io(err)),
         )
+    }
+
+    /// The `-V` line, without its newline: `version: PROG 2.07` or `PROG: version: 2.07`.
+    pub fn version_line(&self) -> String {
+        match self.style {
+            Style::Core => format!("version: {} {}", self.name, VERSION),
+            Style::Runtools => format!("{}: version: {}", self.name, VERSION),
+        }
+    }
+
+    /// `PROG usage error: DETAIL` (or `PROG: usage error: DETAIL`), without its newline.
+    pub fn usage_error_line(&self, detail: &str) -> String {
+        format!("{}{} usage error: {}", self.name, self.sep(), detail)
+    }
+
+    /// `PROG fatal: DETAIL` (or `PROG: fatal: DETAIL`), without its newline.
+    pub fn fatal_line(&self, detail: &str) -> String {
+        format!("{}{} fatal: {}", self.name, self.sep(), detail)
+    }
+
+    /// The usage error detail for an option the parser rejected; `None` for `-?`, which gets
+    /// only the usage line.
+    pub fn option_error(&self, opt: &Opt) -> Option<String> {
+        match opt {
+            Opt::Invalid('?') => None,
+            Opt::Invalid(c) => Some(match self.style {
+                Style::Core => format!("invalid option -{c}"),
+                Style::Runtools => format!("invalid option: -{c}"),
+            }),
+            Opt::Missing(c) => Some(format!("missing argument for option -{c}")),
+            Opt::Flag(c) | Opt::Value(c, _) => Some(format!("invalid option -{c}")),
+        }
     }
 
     /// A warning line with the program's prefix (`PROG: warning: …` style is per tool).
@@ -323,6 +342,31 @@ mod tests {
         assert_eq!(parse_u32(OsStr::new("-1")), None);
         assert_eq!(parse_octal(OsStr::new("022")), Some(0o22));
         assert_eq!(parse_octal(OsStr::new("8")), None);
+    }
+
+    #[test]
+    fn message_shapes() {
+        let core = Prog::new(OsStr::new("/sbin/perpctl"), "[-hV]", Style::Core);
+        let rt = Prog::new(OsStr::new("runenv"), "[-hV]", Style::Runtools);
+        assert_eq!(core.version_line(), "version: perpctl 2.07");
+        assert_eq!(rt.version_line(), "runenv: version: 2.07");
+        assert_eq!(core.usage_error_line("x"), "perpctl usage error: x");
+        assert_eq!(rt.usage_error_line("x"), "runenv: usage error: x");
+        assert_eq!(core.fatal_line("y"), "perpctl fatal: y");
+        assert_eq!(rt.fatal_line("y"), "runenv: fatal: y");
+        assert_eq!(core.option_error(&Opt::Invalid('?')), None);
+        assert_eq!(
+            core.option_error(&Opt::Invalid('x')).as_deref(),
+            Some("invalid option -x")
+        );
+        assert_eq!(
+            rt.option_error(&Opt::Invalid('x')).as_deref(),
+            Some("invalid option: -x")
+        );
+        assert_eq!(
+            rt.option_error(&Opt::Missing('a')).as_deref(),
+            Some("missing argument for option -a")
+        );
     }
 
     #[test]

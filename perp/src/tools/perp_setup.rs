@@ -9,13 +9,15 @@
 //! `perp-setup --user ...`: a tree for one user, see [`super::setup_user`] (usage errors exit
 //! 100, failures 111 there, as the other tools do).
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use platform::cli::Style;
+
 use crate::client;
+use crate::program::{Fail, Lines, Program, Result};
 
 /// The default control directory (target of the `.control` symlink).
 pub const CTL_DEFAULT: &str = "/var/run/perp";
@@ -93,44 +95,6 @@ exec \\
 ### EOF
 ";
 
-/// perp-setup's message prefix, `PROG(PID)`.
-pub struct Setup {
-    prog: String,
-    pid: u32,
-}
-
-impl Setup {
-    pub fn mesg(&self, text: &str) {
-        let mut e = std::io::stderr().lock();
-        let _ = writeln!(e, "{}({}): {}", self.prog, self.pid, text);
-    }
-
-    fn fail(&self, text: &str) -> ! {
-        self.mesg(&format!("failure: {text}"));
-        std::process::exit(1)
-    }
-
-    /// A failure of the `--user` form: the message, then exit 111.
-    pub fn fatal(&self, text: &str) -> ! {
-        self.mesg(&format!("failure: {text}"));
-        std::process::exit(platform::cli::EXIT_FATAL)
-    }
-
-    /// A usage error of the `--user` form: the detail and both usage lines, exit 100.
-    fn usage_error(&self, detail: &str) -> ! {
-        let mut e = std::io::stderr().lock();
-        let _ = writeln!(e, "{} usage error: {detail}", self.prog);
-        let _ = writeln!(e, "usage: {} [basedir [ctldir]]", self.prog);
-        let _ = writeln!(e, "usage: {} {}", self.prog, super::setup_user::USAGE);
-        std::process::exit(platform::cli::EXIT_USAGE)
-    }
-
-    pub fn done(&self) -> i32 {
-        self.mesg("perp configured.");
-        0
-    }
-}
-
 fn non_empty(v: Option<OsString>) -> Option<OsString> {
     v.filter(|s| !s.is_empty())
 }
@@ -163,16 +127,27 @@ fn append_entry(file: &Path, block: &str) -> std::io::Result<()> {
     fs::rename(&new, file)
 }
 
-/// perp-setup with its arguments (without argv[0]); returns the exit code.
-pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
-    let s = Setup {
-        prog: platform::cli::prog_name(argv0),
-        pid: std::process::id(),
-    };
-    if super::setup_user::is_option_form(&args) {
-        let opts = super::setup_user::parse(&args).unwrap_or_else(|e| s.usage_error(&e));
-        return super::setup_user::main(&s, opts, sbin_dir());
+pub fn main(argv: Vec<OsString>) -> ! {
+    // The usage line names no options: the classic form has none (and no -h or -V).
+    let program = Program::new(
+        &argv,
+        "perp-setup",
+        "[basedir [ctldir]]",
+        Style::Core,
+        Lines::Scripted,
+    )
+    .with_usage_also(super::setup_user::USAGE);
+    let r = run(&program, argv.get(1..).unwrap_or_default());
+    program.finish(r)
+}
+
+fn run(s: &Program, args: &[OsString]) -> Result<()> {
+    if super::setup_user::is_option_form(args) {
+        let opts = super::setup_user::parse(args).map_err(Fail::Usage)?;
+        return super::setup_user::run(s, opts, sbin_dir());
     }
+    // The classic form's failures exit 1, as the script's `sh -e` did.
+    let fail = |text: String| Fail::Fatal(1, text);
     let base = client::show(&client::daemon_base(args.first()));
     let ctl = non_empty(args.get(1).cloned())
         .or_else(|| non_empty(std::env::var_os("PERP_CTL")))
@@ -183,25 +158,27 @@ pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
     let dbase = format!("{}{}", destdir.clone().unwrap_or_default(), base);
 
     match &destdir {
-        Some(d) => s.mesg(&format!("configuring perp in DESTDIR {d} for {base} ...")),
-        None => s.mesg(&format!("configuring perp for {base} ...")),
+        Some(d) => s.info(&format!("configuring perp in DESTDIR {d} for {base} ...")),
+        None => s.info(&format!("configuring perp for {base} ...")),
     }
     let dbase_p = PathBuf::from(&dbase);
     if !dbase_p.is_dir() && fs::create_dir_all(&dbase_p).is_err() {
-        s.fail("unable to create base directory");
+        return Err(fail("unable to create base directory".into()));
     }
     let boot = dbase_p.join(".boot");
     if !boot.is_dir() && fs::create_dir_all(&boot).is_err() {
-        s.fail("unable to create .boot directory");
+        return Err(fail("unable to create .boot directory".into()));
     }
     let control = dbase_p.join(".control");
     if fs::symlink_metadata(&control).is_err()
         && std::os::unix::fs::symlink(&ctl, &control).is_err()
     {
-        s.fail("unable to create symlink for .control directory");
+        return Err(fail(
+            "unable to create symlink for .control directory".into(),
+        ));
     }
 
-    s.mesg(&format!(
+    s.info(&format!(
         "configuring perpboot directory in {dbase}/.boot ..."
     ));
     let files = [
@@ -212,13 +189,13 @@ pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
     for (name, text, _) in files {
         let new = boot.join(format!("{name}.new"));
         let _ = fs::remove_file(&new);
-        if let Err(e) = write_file(&new, text) {
-            s.fail(&format!(
+        write_file(&new, text).map_err(|e| {
+            fail(format!(
                 "unable to write {}: {}",
                 new.display(),
                 platform::errno::describe_io(&e)
-            ));
-        }
+            ))
+        })?;
     }
     for (name, _, mode) in files {
         let fin = boot.join(name);
@@ -226,25 +203,25 @@ pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
             continue;
         }
         let new = boot.join(format!("{name}.new"));
-        let res = fs::rename(&new, &fin)
-            .and_then(|_| fs::set_permissions(&fin, fs::Permissions::from_mode(mode)));
-        if let Err(e) = res {
-            s.fail(&format!(
-                "unable to install {}: {}",
-                fin.display(),
-                platform::errno::describe_io(&e)
-            ));
-        }
+        fs::rename(&new, &fin)
+            .and_then(|_| fs::set_permissions(&fin, fs::Permissions::from_mode(mode)))
+            .map_err(|e| {
+                fail(format!(
+                    "unable to install {}: {}",
+                    fin.display(),
+                    platform::errno::describe_io(&e)
+                ))
+            })?;
     }
-    s.mesg("perpboot directory configured");
+    s.info("perpboot directory configured");
 
     if destdir.is_some() {
-        s.mesg("DESTDIR defined, skipping startup configuration");
-        return s.done();
+        s.info("DESTDIR defined, skipping startup configuration");
+        return done(s);
     }
     if no_init {
-        s.mesg("NO_INIT defined, skipping startup configuration");
-        return s.done();
+        s.info("NO_INIT defined, skipping startup configuration");
+        return done(s);
     }
 
     let sbin = sbin_dir();
@@ -256,42 +233,48 @@ pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
             .unwrap_or(false)
     };
     if inittab.is_file() {
-        s.mesg("configuring perpboot entry for /etc/inittab ...");
+        s.info("configuring perpboot entry for /etc/inittab ...");
         if mentions(inittab) {
-            s.mesg("perpboot entry already found in /etc/inittab");
-            return s.done();
+            s.info("perpboot entry already found in /etc/inittab");
+            return done(s);
         }
         let block = format!("\n## perp:\nPB:12345:respawn:{sbin}/perpboot -x {base}\n\n### EOF\n");
-        if let Err(e) = append_entry(inittab, &block) {
-            s.fail(&format!(
+        append_entry(inittab, &block).map_err(|e| {
+            fail(format!(
                 "unable to update /etc/inittab: {}",
                 platform::errno::describe_io(&e)
-            ));
-        }
-        s.mesg("perpboot entry added to /etc/inittab");
-        s.mesg("*** please run \"kill -HUP 1\" to activate ***");
-        return s.done();
+            ))
+        })?;
+        s.info("perpboot entry added to /etc/inittab");
+        s.info("*** please run \"kill -HUP 1\" to activate ***");
+        return done(s);
     }
     if rclocal.is_file() {
-        s.mesg("configuring perpboot entry for /etc/rc.local ...");
+        s.info("configuring perpboot entry for /etc/rc.local ...");
         if mentions(rclocal) {
-            s.mesg("perpboot entry already found in /etc/rc.local");
-            return s.done();
+            s.info("perpboot entry already found in /etc/rc.local");
+            return done(s);
         }
         let block = format!(
             "\n## perp:\nif [ -x {sbin}/perpboot ]; then\n    echo -n ' perpd'\n        ## to modify path within perp runscripts, edit/uncomment:\n        #PATH=/sbin:/bin:/usr/sbin:/usr/bin \\\n        {sbin}/perpboot -d {base}\nfi\n\n### EOF\n"
         );
-        if let Err(e) = append_entry(rclocal, &block) {
-            s.fail(&format!(
+        append_entry(rclocal, &block).map_err(|e| {
+            fail(format!(
                 "unable to update /etc/rc.local: {}",
                 platform::errno::describe_io(&e)
-            ));
-        }
-        s.mesg("perpboot entry added to /etc/rc.local");
-        s.mesg("*** please restart system to activate ***");
-        return s.done();
+            ))
+        })?;
+        s.info("perpboot entry added to /etc/rc.local");
+        s.info("*** please restart system to activate ***");
+        return done(s);
     }
-    s.mesg("uh oh, neither /etc/inittab nor /etc/rc.local were found on your system!");
-    s.mesg("this system will require manual startup configuration for perpd(8)/perpboot(8)");
-    1
+    s.info("uh oh, neither /etc/inittab nor /etc/rc.local were found on your system!");
+    s.info("this system will require manual startup configuration for perpd(8)/perpboot(8)");
+    Err(Fail::Exit(1))
+}
+
+/// The last line of a successful set-up.
+pub fn done(s: &Program) -> Result<()> {
+    s.info("perp configured.");
+    Ok(())
 }

@@ -11,11 +11,12 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use platform::child::{self, Command, Stdio};
-use platform::cli::{Getopt, Opt, Prog, Style, EXIT_FATAL};
+use platform::cli::{Getopt, Opt, Style};
 use platform::poll::{Interest, Poller, Token};
 use platform::signal::{self, Signal, SignalPipe};
 
 use crate::client;
+use crate::program::{Fail, Lines, Program, Result};
 
 const USAGE: &str = "[-hV] [-d] [-x] [dir]";
 
@@ -119,8 +120,9 @@ impl Boot {
     }
 }
 
-/// `-x`: start the logger, then become rc.perp (same pid) with the child set-up.
-fn exec_perp(prog: &Prog, boot: &Boot) -> i32 {
+/// `-x`: start the logger, then become rc.perp (same pid) with the child set-up. Returns only
+/// on failure.
+fn exec_perp(boot: &Boot) -> Result<()> {
     let mut log = Child {
         name: RC_LOG,
         pid: None,
@@ -128,38 +130,40 @@ fn exec_perp(prog: &Prog, boot: &Boot) -> i32 {
     };
     boot.start(&mut log);
     let w = boot.log_w.as_ref().expect("log pipe").as_raw_fd();
-    let null = match std::fs::File::open("/dev/null") {
-        Ok(f) => f,
-        Err(e) => prog.fatal_sys("failure open() on /dev/null", &e),
-    };
-    let set_up = platform::process::dup_to(null.as_raw_fd(), 0)
+    let null = std::fs::File::open("/dev/null")
+        .map_err(|e| Fail::sys("failure open() on /dev/null", &e))?;
+    platform::process::dup_to(null.as_raw_fd(), 0)
         .and_then(|_| platform::process::dup_to(w, 1))
-        .and_then(|_| platform::process::dup_to(w, 2));
-    if let Err(e) = set_up {
-        prog.fatal_sys("failure dup2() for ./rc.perp", &e);
-    }
+        .and_then(|_| platform::process::dup_to(w, 2))
+        .map_err(|e| Fail::sys("failure dup2() for ./rc.perp", &e))?;
     std::env::set_var("PERP_BASE", &boot.base);
     for s in CAUGHT.iter().chain([Signal::SIGPIPE].iter()) {
         let _ = signal::set_default(*s);
     }
     let _ = signal::unblock(&CAUGHT);
     let e = platform::exec::exec(OsStr::new(RC_PERP), &[OsString::from(RC_PERP)], None);
-    prog.fatal_sys(&format!("failure on exec of {RC_PERP}"), &e)
+    Err(Fail::sys(format!("failure on exec of {RC_PERP}"), &e))
 }
 
-/// perpboot with its arguments (without argv[0]); returns the exit code.
-pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
-    let prog = Prog::new(argv0, USAGE, Style::Core);
+pub fn main(argv: Vec<OsString>) -> ! {
+    let program = Program::new(&argv, "perpboot", USAGE, Style::Core, Lines::Plain);
+    let r = run(&program, argv.get(1..).unwrap_or_default());
+    program.finish(r)
+}
+
+fn run(program: &Program, args: &[OsString]) -> Result<()> {
     let (mut detach, mut exec) = (false, false);
-    let mut g = Getopt::new(&args, "hVdx");
+    let mut g = Getopt::new(args, "hVdx");
     for opt in g.by_ref() {
         match opt {
-            Opt::Flag('h') => prog.help(),
-            Opt::Flag('V') => prog.version(),
+            Opt::Flag('h') => return Err(Fail::Help),
+            Opt::Flag('V') => return Err(Fail::Version),
             Opt::Flag('d') => detach = true,
             Opt::Flag('x') => exec = true,
-            Opt::Invalid(c) if c != '?' => prog.usage_error(&format!("invalid option: -{c}")),
-            other => prog.bad_option(&other),
+            Opt::Invalid(c) if c != '?' => {
+                return Err(Fail::usage(format!("invalid option: -{c}")))
+            }
+            other => return Err(program.bad_option(&other)),
         }
     }
     let base = client::daemon_base(g.operands().first());
@@ -167,45 +171,34 @@ pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
 
     if detach {
         match platform::process::fork() {
-            Ok(platform::process::Fork::Parent(_)) => return 0,
+            Ok(platform::process::Fork::Parent(_)) => return Ok(()),
             Ok(platform::process::Fork::Child) => {
                 let _ = platform::process::setsid();
             }
-            Err(_) => prog.fatal(EXIT_FATAL, "failure fork(): unable to detach"),
+            Err(_) => return Err(Fail::fatal("failure fork(): unable to detach")),
         }
     }
-    if let Err(e) = client::enter(&base) {
-        prog.fatal_sys(&format!("failure chdir() to {shown}"), &e);
-    }
-    if let Err(e) = client::enter(OsStr::new(".boot")) {
-        prog.fatal_sys(&format!("failure chdir() to {shown}/.boot"), &e);
-    }
+    client::enter(&base).map_err(|e| Fail::sys(format!("failure chdir() to {shown}"), &e))?;
+    client::enter(OsStr::new(".boot"))
+        .map_err(|e| Fail::sys(format!("failure chdir() to {shown}/.boot"), &e))?;
     platform::process::umask(0);
-    let (log_r, log_w) = match child::pipe() {
-        Ok(p) => p,
-        Err(e) => prog.fatal_sys("failure pipe() for log pipe", &e),
-    };
+    let (log_r, log_w) = child::pipe().map_err(|e| Fail::sys("failure pipe() for log pipe", &e))?;
     let mut boot = Boot {
         base,
         log_r,
         log_w: Some(log_w),
     };
     if exec {
-        return exec_perp(&prog, &boot);
+        return exec_perp(&boot);
     }
 
-    let mut sigs = match SignalPipe::new(&CAUGHT) {
-        Ok(s) => s,
-        Err(e) => prog.fatal_sys("failure setting up signal handlers", &e),
-    };
+    let mut sigs = SignalPipe::new(&CAUGHT)
+        .map_err(|e| Fail::sys("failure setting up signal handlers", &e))?;
     let _ = signal::ignore(Signal::SIGPIPE);
-    let mut poller = match Poller::new() {
-        Ok(p) => p,
-        Err(e) => prog.fatal_sys("failure setting up poll", &e),
-    };
-    if let Err(e) = poller.register(sigs.fd(), Token(0), Interest::READ) {
-        prog.fatal_sys("failure setting up poll", &e);
-    }
+    let mut poller = Poller::new().map_err(|e| Fail::sys("failure setting up poll", &e))?;
+    poller
+        .register(sigs.fd(), Token(0), Interest::READ)
+        .map_err(|e| Fail::sys("failure setting up poll", &e))?;
 
     let mut kids = [
         Child {
@@ -269,5 +262,5 @@ pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
         let _ = signal::kill(pid, Signal::SIGCONT);
         let _ = child::wait(pid);
     }
-    0
+    Ok(())
 }

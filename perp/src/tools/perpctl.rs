@@ -20,13 +20,14 @@
 //! `once to finish`, `activation`, `deactivation`) and perpctl exits 111.
 //! `-w 0` checks once without waiting. The usage line is the original's (it does not list -w).
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::time::SystemTime;
 use std::time::{Duration, Instant};
 
-use platform::cli::{parse_u32, Getopt, Opt, Prog, Style, EXIT_FATAL, EXIT_USAGE};
+use platform::cli::{parse_u32, Getopt, Opt, Style, EXIT_FATAL};
 
 use crate::client::{self, Conn, ExchangeError};
+use crate::program::{Fail, Lines, Program, Result};
 use crate::protocol::{
     CmdFlags, Command, DevIno, Reply, Request, ServiceFlags, Status, SubFlags, SubStatus,
 };
@@ -79,7 +80,12 @@ impl Goal {
 
     /// Whether a query answer (`Ok(status)` or `Err(errno code)`) shows the goal reached.
     /// `since` is the time the command was sent.
-    pub fn reached(self, answer: Result<&Status, u32>, now: &Tai64n, since: &Tai64n) -> bool {
+    pub fn reached(
+        self,
+        answer: std::result::Result<&Status, u32>,
+        now: &Tai64n,
+        since: &Tai64n,
+    ) -> bool {
         let st = match (self, answer) {
             (Goal::Deactivated, Err(_)) => return true,
             (_, Err(_)) | (Goal::Deactivated, Ok(_)) => return false,
@@ -114,7 +120,6 @@ impl Goal {
 }
 
 struct Ctx {
-    prog: Prog,
     base: OsString,
     quiet: bool,
     errs: usize,
@@ -133,8 +138,9 @@ impl Ctx {
     }
 }
 
-/// `A`/`X`: chmod each sv, then SIGHUP perpd (§6.2). Returns the services to wait for.
-fn do_sticky(ctx: &mut Ctx, on: bool, svs: &[OsString]) -> Vec<(OsString, DevIno)> {
+/// `A`/`X`: chmod each sv, then SIGHUP perpd so that it rescans. Returns the services to wait
+/// for.
+fn do_sticky(ctx: &mut Ctx, on: bool, svs: &[OsString]) -> Result<Vec<(OsString, DevIno)>> {
     let what = if on { "activation" } else { "deactivation" };
     let mut done = Vec::new();
     for sv in svs {
@@ -162,41 +168,22 @@ fn do_sticky(ctx: &mut Ctx, on: bool, svs: &[OsString]) -> Vec<(OsString, DevIno
         done.push((sv.clone(), dir.id));
     }
     let base = client::show(&ctx.base);
-    let lock = client::control_display(&ctx.base, client::PIDLOCK);
-    if client::control_path_too_long(&ctx.base, client::PIDLOCK) {
-        ctx.prog.fatal(
-            EXIT_FATAL,
-            &format!(
-                "failure locating perpd lockfile {}: file name too long (ENAMETOOLONG)",
-                client::control_display(&ctx.base, client::SOCKET)
-            ),
-        );
-    }
-    let pid = match client::perpd_pid() {
-        Err(e) => ctx
-            .prog
-            .fatal_sys(&format!("failure checking lock on {lock}"), &e),
-        Ok(None) => ctx.prog.fatal(
-            EXIT_FATAL,
-            &format!("perpd not running on {base}: no lock active on {lock}"),
-        ),
-        Ok(Some(pid)) => pid,
-    };
-    if let Err(e) = platform::signal::kill(pid, platform::signal::Signal::SIGHUP) {
-        ctx.prog.fatal_sys(
-            &format!("failure kill() on SIGHUP to perpd pid {pid}running on {base}"),
+    let pid = client::perpd_pid(&ctx.base)?;
+    platform::signal::kill(pid, platform::signal::Signal::SIGHUP).map_err(|e| {
+        Fail::sys(
+            format!("failure kill() on SIGHUP to perpd pid {pid}running on {base}"),
             &e,
-        );
-    }
+        )
+    })?;
     let n = done.len();
     ctx.report(&format!(
         "rescan triggered for {what} set on {n} {}",
         if n == 1 { "service" } else { "services" }
     ));
-    done
+    Ok(done)
 }
 
-/// Control commands over the socket (§6.3). Returns the accepted services.
+/// Control commands over the socket. Returns the accepted services.
 fn do_control(
     ctx: &mut Ctx,
     conn: &mut Conn,
@@ -266,16 +253,13 @@ fn wait_all(
     secs: u32,
     since: Tai64n,
     svs: Vec<(OsString, DevIno)>,
-) {
+) -> Result<()> {
     if svs.is_empty() {
-        return;
+        return Ok(());
     }
     let mut conn = match conn {
         Some(c) => c,
-        None => match Conn::connect(&ctx.base) {
-            Ok(c) => c,
-            Err(e) => ctx.prog.fatal(EXIT_FATAL, &e.message(&ctx.base)),
-        },
+        None => Conn::connect(&ctx.base).map_err(|e| Fail::fatal(e.message(&ctx.base)))?,
     };
     let deadline = Instant::now() + Duration::from_secs(u64::from(secs));
     let mut pending = svs;
@@ -307,7 +291,7 @@ fn wait_all(
         }
         pending = still;
         if pending.is_empty() {
-            return;
+            return Ok(());
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -323,39 +307,47 @@ fn wait_all(
             goal.word()
         ));
     }
+    Ok(())
 }
 
-/// perpctl with its arguments (without argv[0]); returns the exit code.
-pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
-    let prog = Prog::new(argv0, USAGE, Style::Core);
+pub fn main(argv: Vec<OsString>) -> ! {
+    let program = Program::new(&argv, "perpctl", USAGE, Style::Core, Lines::Plain);
+    let r = run(&program, argv.get(1..).unwrap_or_default());
+    program.finish(r)
+}
+
+fn run(program: &Program, args: &[OsString]) -> Result<()> {
     let (mut base, mut opt_g, mut opt_l, mut quiet) = (None, false, false, false);
     let mut wait: Option<u32> = None;
-    let mut g = Getopt::new(&args, "hVb:gLqw:");
+    let mut g = Getopt::new(args, "hVb:gLqw:");
     for opt in g.by_ref() {
         match opt {
-            Opt::Flag('h') => prog.help(),
-            Opt::Flag('V') => prog.version(),
+            Opt::Flag('h') => return Err(Fail::Help),
+            Opt::Flag('V') => return Err(Fail::Version),
             Opt::Value('b', v) => base = Some(v),
             Opt::Flag('g') => opt_g = true,
             Opt::Flag('L') => opt_l = true,
             Opt::Flag('q') => quiet = true,
             Opt::Value('w', v) => match parse_u32(&v) {
                 Some(n) => wait = Some(n),
-                None => prog.usage_error(&format!(
-                    "non-numeric argument found for option -w: {}",
-                    client::show(&v)
-                )),
+                None => {
+                    return Err(Fail::usage(format!(
+                        "non-numeric argument found for option -w: {}",
+                        client::show(&v)
+                    )))
+                }
             },
-            Opt::Invalid(c) if c != '?' => prog.usage_error(&format!("invalid option: -{c}")),
-            other => prog.bad_option(&other),
+            Opt::Invalid(c) if c != '?' => {
+                return Err(Fail::usage(format!("invalid option: -{c}")))
+            }
+            other => return Err(program.bad_option(&other)),
         }
     }
     let operands = g.operands();
     let Some(word) = operands.first() else {
         // The one message with a colon after the program name.
-        client::err_line(&format!("{}: usage error: missing arguments", prog.name));
-        prog.usage_line();
-        return EXIT_USAGE;
+        program.info("usage error: missing arguments");
+        return Err(Fail::UsageLine);
     };
     let wshow = client::show(word);
     let cmd = word.as_encoded_bytes().first().copied().unwrap_or(0);
@@ -364,10 +356,12 @@ pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
         b'A' => Some(true),
         b'X' => Some(false),
         _ => match Command::from_byte(cmd) {
-            None => prog.usage_error(&format!("unknown control command '{wshow}'")),
-            Some(c) if c.is_meta() && opt_l => prog.usage_error(&format!(
-                "meta-command '{wshow}' may not be used with option -L"
-            )),
+            None => return Err(Fail::usage(format!("unknown control command '{wshow}'"))),
+            Some(c) if c.is_meta() && opt_l => {
+                return Err(Fail::usage(format!(
+                    "meta-command '{wshow}' may not be used with option -L"
+                )))
+            }
             Some(_) => {
                 if opt_l {
                     flags |= CmdFlags::LOG;
@@ -378,14 +372,12 @@ pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
     };
     let svs = &operands[1..];
     if svs.is_empty() {
-        prog.usage_error("missing argument: no service(s) specified");
+        return Err(Fail::usage("missing argument: no service(s) specified"));
     }
     let base = client::client_base(base, true);
-    if let Err(e) = client::enter(&base) {
-        prog.fatal_sys(&format!("unable to chdir() to {}", client::show(&base)), &e);
-    }
+    client::enter(&base)
+        .map_err(|e| Fail::sys(format!("unable to chdir() to {}", client::show(&base)), &e))?;
     let mut ctx = Ctx {
-        prog,
         base,
         quiet,
         errs: 0,
@@ -394,29 +386,27 @@ pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
     let goal = Goal::of(cmd, opt_l);
     match sticky {
         Some(on) => {
-            let done = do_sticky(&mut ctx, on, svs);
+            let done = do_sticky(&mut ctx, on, svs)?;
             if let (Some(secs), Some(goal)) = (wait, goal) {
-                wait_all(&mut ctx, None, goal, secs, since, done);
+                wait_all(&mut ctx, None, goal, secs, since, done)?;
             }
         }
         None => {
             if opt_g {
                 flags |= CmdFlags::KILLPG;
             }
-            let mut conn = match Conn::connect(&ctx.base) {
-                Ok(c) => c,
-                Err(e) => ctx.prog.fatal(EXIT_FATAL, &e.message(&ctx.base)),
-            };
+            let mut conn =
+                Conn::connect(&ctx.base).map_err(|e| Fail::fatal(e.message(&ctx.base)))?;
             let done = do_control(&mut ctx, &mut conn, cmd, flags, svs);
             if let (Some(secs), Some(goal)) = (wait, goal) {
-                wait_all(&mut ctx, Some(conn), goal, secs, since, done);
+                wait_all(&mut ctx, Some(conn), goal, secs, since, done)?;
             }
         }
     }
     if ctx.errs > 0 {
-        EXIT_FATAL
+        Err(Fail::Exit(EXIT_FATAL))
     } else {
-        0
+        Ok(())
     }
 }
 

@@ -1,71 +1,56 @@
 //! perphup: make perpd rescan (SIGHUP) or terminate (`-t`, SIGTERM), finding its pid from
 //! the lock on `.control/perpd.pid` (perp-core.md §10). No socket is used.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 
-use platform::cli::{Getopt, Opt, Prog, Style, EXIT_FATAL};
+use platform::cli::{Getopt, Opt, Style};
 use platform::signal::Signal;
 
 use crate::client;
+use crate::program::{Fail, Lines, Program, Result};
 
 const USAGE: &str = "[-hV] [-q] [-t] [basedir]";
 
-/// perphup with its arguments (without argv[0]); returns the exit code.
-pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
-    let prog = Prog::new(argv0, USAGE, Style::Core);
+pub fn main(argv: Vec<OsString>) -> ! {
+    let program = Program::new(&argv, "perphup", USAGE, Style::Core, Lines::Plain);
+    let r = run(&program, argv.get(1..).unwrap_or_default());
+    program.finish(r)
+}
+
+fn run(program: &Program, args: &[OsString]) -> Result<()> {
     let (mut quiet, mut term) = (false, false);
-    let mut g = Getopt::new(&args, "hVqt");
+    let mut g = Getopt::new(args, "hVqt");
     for opt in g.by_ref() {
         match opt {
-            Opt::Flag('h') => prog.help(),
-            Opt::Flag('V') => prog.version(),
+            Opt::Flag('h') => return Err(Fail::Help),
+            Opt::Flag('V') => return Err(Fail::Version),
             Opt::Flag('q') => quiet = true,
             Opt::Flag('t') => term = true,
-            other => prog.bad_option(&other),
+            other => return Err(program.bad_option(&other)),
         }
     }
     let base = client::daemon_base(g.operands().first());
     let shown = client::show(&base);
-    if let Err(e) = client::enter(&base) {
-        prog.fatal_sys(&format!("failure chdir() to {shown}"), &e);
-    }
-    if client::control_path_too_long(&base, client::PIDLOCK) {
-        prog.fatal(
-            EXIT_FATAL,
-            &format!(
-                "failure locating perpd lockfile {}: file name too long (ENAMETOOLONG)",
-                client::control_display(&base, client::SOCKET)
-            ),
-        );
-    }
-    let lock = client::control_display(&base, client::PIDLOCK);
-    let pid = match client::perpd_pid() {
-        Err(e) => prog.fatal_sys(&format!("failure checking lock on {lock}"), &e),
-        Ok(None) => prog.fatal(
-            EXIT_FATAL,
-            &format!("perpd not running on {shown}: no lock active on {lock}"),
-        ),
-        Ok(Some(pid)) => pid,
-    };
+    client::enter(&base).map_err(|e| Fail::sys(format!("failure chdir() to {shown}"), &e))?;
+    let pid = client::perpd_pid(&base)?;
     let (sig, signame) = if term {
         (Signal::SIGTERM, "SIGTERM")
     } else {
         (Signal::SIGHUP, "SIGHUP")
     };
-    if let Err(e) = platform::signal::kill(pid, sig) {
+    platform::signal::kill(pid, sig).map_err(|e| {
         // The missing space before "running" is the original's.
-        prog.fatal_sys(
-            &format!("failure kill() on {signame} to perpd pid {pid}running on {shown}"),
+        Fail::sys(
+            format!("failure kill() on {signame} to perpd pid {pid}running on {shown}"),
             &e,
-        );
-    }
+        )
+    })?;
     if !quiet {
-        let text = if term {
-            format!("{}: SIGTERM for perpd on {shown}", prog.name)
+        if term {
+            program.info(&format!("SIGTERM for perpd on {shown}"));
         } else {
-            format!("{}: perpd rescan triggered on {shown}", prog.name)
-        };
-        client::err_line(&text);
+            program.info(&format!("perpd rescan triggered on {shown}"));
+        }
     }
-    0
+    Ok(())
 }

@@ -3,14 +3,15 @@
 //! Implementation choice for `-t` (§7.3): the documented sort — by main uptime, shortest
 //! first, ties by name — not the original's accidental name order.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::os::unix::ffi::OsStrExt;
 use std::time::SystemTime;
 
-use platform::cli::{Getopt, Opt, Prog, Style, EXIT_FATAL};
+use platform::cli::{Getopt, Opt, Style};
 
 use crate::client::{self, Conn, ExchangeError, SvDir, SvReport};
+use crate::program::{Fail, Lines, Program, Result};
 use crate::protocol::{DevIno, History, Reply, ServiceFlags, SubFlags, SubStatus};
 use crate::tools::json;
 use platform::time::Tai64n;
@@ -247,7 +248,10 @@ fn examine(stat: &std::io::Result<SvDir>) -> Checked {
 }
 
 /// The outcome of a status query (with the exit history already fetched, if wanted).
-fn reply_outcome(reply: Result<Reply, ExchangeError>, history: Option<History>) -> Outcome {
+fn reply_outcome(
+    reply: std::result::Result<Reply, ExchangeError>,
+    history: Option<History>,
+) -> Outcome {
     match reply {
         Ok(Reply::Status(status)) => Outcome::Status(SvReport { status, history }),
         Ok(Reply::Error(code)) => Outcome::Error(
@@ -276,17 +280,21 @@ fn reply_outcome(reply: Result<Reply, ExchangeError>, history: Option<History>) 
     }
 }
 
-/// perpls with its arguments (without argv[0]); returns the exit code.
-pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
-    let prog = Prog::new(argv0, USAGE, Style::Core);
+pub fn main(argv: Vec<OsString>) -> ! {
+    let program = Program::new(&argv, "perpls", USAGE, Style::Core, Lines::Plain);
+    let r = run(&program, argv.get(1..).unwrap_or_default().to_vec());
+    program.finish(r)
+}
+
+fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
     let as_json = json::take_flag(&mut args, "b");
     let mut base: Option<OsString> = None;
     let (mut want_g, mut opt_k, mut opt_r, mut opt_t) = (None::<bool>, false, false, false);
     let mut g = Getopt::new(&args, "hVb:cGgKrt");
     for opt in g.by_ref() {
         match opt {
-            Opt::Flag('h') => prog.help(),
-            Opt::Flag('V') => prog.version(),
+            Opt::Flag('h') => return Err(Fail::Help),
+            Opt::Flag('V') => return Err(Fail::Version),
             Opt::Value('b', v) => base = Some(v),
             Opt::Flag('c') => base = Some(OsString::from(".")),
             Opt::Flag('G') => want_g = Some(true),
@@ -294,7 +302,7 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
             Opt::Flag('K') => opt_k = true,
             Opt::Flag('r') => opt_r = true,
             Opt::Flag('t') => opt_t = true,
-            other => prog.bad_option(&other),
+            other => return Err(program.bad_option(&other)),
         }
     }
     let operands: Vec<OsString> = g.operands().to_vec();
@@ -312,29 +320,25 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
         }
     };
     if let (Some(db), true) = (&color, opt_k) {
-        client::err_line(&format!("{}: color capabilities: {}", prog.name, db));
-        return 0;
+        program.info(&format!("color capabilities: {db}"));
+        return Ok(());
     }
 
     let base = client::client_base(base, true);
-    if let Err(e) = client::enter(&base) {
-        prog.fatal_sys(&format!("unable to chdir() to {}", client::show(&base)), &e);
-    }
+    client::enter(&base)
+        .map_err(|e| Fail::sys(format!("unable to chdir() to {}", client::show(&base)), &e))?;
 
     // Each name with its stat(), made once.
     let mut names: Vec<(OsString, std::io::Result<SvDir>)> = Vec::new();
     let listing = operands.is_empty();
     if listing {
-        let rd = match std::fs::read_dir(".") {
-            Ok(rd) => rd,
-            Err(e) => prog.fatal_sys(
-                &format!(
-                    "failure opendir() on base directory {}",
-                    client::show(&base)
-                ),
-                &e,
-            ),
-        };
+        let rd = std::fs::read_dir(".").map_err(|e| {
+            let what = format!(
+                "failure opendir() on base directory {}",
+                client::show(&base)
+            );
+            Fail::sys(what, &e)
+        })?;
         for ent in rd.flatten() {
             let n = ent.file_name();
             if n.as_bytes().first() == Some(&b'.') {
@@ -356,10 +360,7 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
             .collect();
     }
 
-    let mut conn = match Conn::connect(&base) {
-        Ok(c) => c,
-        Err(e) => prog.fatal(EXIT_FATAL, &e.message(&base)),
-    };
+    let mut conn = Conn::connect(&base).map_err(|e| Fail::fatal(e.message(&base)))?;
     let now = Tai64n::from_system_time(SystemTime::now());
     let checked: Vec<Checked> = names.iter().map(|(_, st)| examine(st)).collect();
     let ids: Vec<DevIno> = checked
@@ -436,8 +437,7 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
             out.extend_from_slice(&line(name.as_bytes(), outcome, p, width, color.as_deref()));
         }
     }
-    client::out(&out);
-    0
+    client::out(&out)
 }
 
 #[cfg(test)]

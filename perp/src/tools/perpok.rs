@@ -1,20 +1,25 @@
 //! perpok: a boolean service check for scripts (perp-core.md §9): exit 0 ok, 1 check failed,
 //! 100 usage (including "not a directory"), 111 system error or perpd unreachable.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::time::SystemTime;
 
-use platform::cli::{parse_u32, Getopt, Opt, Prog, Style, EXIT_FATAL};
+use platform::cli::{parse_u32, Getopt, Opt, Style};
+use platform::time::Tai64n;
 
 use crate::client::{self, Conn, ExchangeError};
+use crate::program::{Fail, Lines, Program, Result};
 use crate::protocol::{Reply, Status, SubFlags};
-use platform::time::Tai64n;
 
 const USAGE: &str = "[-hV] [-b basedir] [-u secs] [-v] sv";
 
 /// The verdict of the extended checks (`-u secs`, secs > 0) on main: `Ok(text)` or
 /// `Err(text)` for a failed check.
-pub fn check(st: &Status, secs: u32, now: &Tai64n) -> Result<&'static str, &'static str> {
+pub fn check(
+    st: &Status,
+    secs: u32,
+    now: &Tai64n,
+) -> std::result::Result<&'static str, &'static str> {
     let m = &st.main;
     if secs == 0 {
         return Ok("service is activated/ok");
@@ -34,87 +39,95 @@ pub fn check(st: &Status, secs: u32, now: &Tai64n) -> Result<&'static str, &'sta
     Ok("service uptime ok")
 }
 
-/// perpok with its arguments (without argv[0]); returns the exit code.
-pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
-    let prog = Prog::new(argv0, USAGE, Style::Core);
+pub fn main(argv: Vec<OsString>) -> ! {
+    let program = Program::new(&argv, "perpok", USAGE, Style::Core, Lines::Plain);
+    let r = run(&program, argv.get(1..).unwrap_or_default());
+    program.finish(r)
+}
+
+fn run(program: &Program, args: &[OsString]) -> Result<()> {
     let (mut base, mut secs, mut verbose) = (None, 0u32, false);
-    let mut g = Getopt::new(&args, "hVb:u:v");
+    let mut g = Getopt::new(args, "hVb:u:v");
     for opt in g.by_ref() {
         match opt {
-            Opt::Flag('h') => prog.help(),
-            Opt::Flag('V') => prog.version(),
+            Opt::Flag('h') => return Err(Fail::Help),
+            Opt::Flag('V') => return Err(Fail::Version),
             Opt::Value('b', v) => base = Some(v),
             Opt::Value('u', v) => match parse_u32(&v) {
                 Some(n) => secs = n,
-                None => prog.usage_error(&format!(
-                    "non-numeric argument found for option -u {}",
-                    client::show(&v)
-                )),
+                None => {
+                    return Err(Fail::usage(format!(
+                        "non-numeric argument found for option -u {}",
+                        client::show(&v)
+                    )))
+                }
             },
             Opt::Flag('v') => verbose = true,
-            other => prog.bad_option(&other),
+            other => return Err(program.bad_option(&other)),
         }
     }
     let Some(sv) = g.operands().first().cloned() else {
-        prog.usage_error("missing argument");
+        return Err(Fail::usage("missing argument"));
     };
     let name = client::show(&sv);
-    let verdict = |ok: bool, text: &str| -> i32 {
+    // Exit 0 when the check passes, 1 when it fails; `-v` says which on stderr.
+    let verdict = |ok: bool, text: &str| -> Result<()> {
         if verbose {
             let word = if ok { "ok" } else { "fail" };
-            client::err_line(&format!("{}: {name}: {word}: {text}", prog.name));
+            program.info(&format!("{name}: {word}: {text}"));
         }
-        i32::from(!ok)
+        if ok {
+            Ok(())
+        } else {
+            Err(Fail::Exit(1))
+        }
     };
     let base = client::client_base(base, false);
-    if let Err(e) = client::enter(&base) {
-        prog.fatal_sys(&format!("failure chdir() to {}", client::show(&base)), &e);
-    }
-    let dir = match client::stat_sv(&sv) {
-        Ok(d) => d,
-        Err(e) => prog.fatal_sys(&format!("failure stat() on service directory {name}"), &e),
-    };
+    client::enter(&base)
+        .map_err(|e| Fail::sys(format!("failure chdir() to {}", client::show(&base)), &e))?;
+    let dir = client::stat_sv(&sv)
+        .map_err(|e| Fail::sys(format!("failure stat() on service directory {name}"), &e))?;
     if !dir.is_dir {
-        prog.usage_error(&format!("argument not a directory: {name}"));
+        return Err(Fail::usage(format!("argument not a directory: {name}")));
     }
     if !dir.sticky {
         return verdict(false, &format!("service directory {name} not activated"));
     }
-    let mut conn = match Conn::connect(&base) {
-        Ok(c) => c,
-        Err(e) => prog.fatal(EXIT_FATAL, &e.message(&base)),
-    };
+    let mut conn = Conn::connect(&base).map_err(|e| Fail::fatal(e.message(&base)))?;
     let now = Tai64n::from_system_time(SystemTime::now());
     let st = match conn.query(dir.id) {
         Ok(Reply::Status(st)) => st,
-        Ok(Reply::Error(code)) => prog.fatal(
-            EXIT_FATAL,
-            &format!(
+        Ok(Reply::Error(code)) => {
+            return Err(Fail::fatal(format!(
                 "error reported in reply from perpd control socket: {}",
                 client::describe(code)
-            ),
-        ),
+            )))
+        }
         Err(ExchangeError::Write(e)) => {
-            prog.fatal_sys("failure pkt_write() to perpd control socket", &e)
+            return Err(Fail::sys("failure pkt_write() to perpd control socket", &e))
         }
         Err(ExchangeError::Read(e)) => {
-            prog.fatal_sys("failure pkt_read() from perpd control socket", &e)
+            return Err(Fail::sys(
+                "failure pkt_read() from perpd control socket",
+                &e,
+            ))
         }
-        Err(ExchangeError::Eof) => prog.fatal(
-            EXIT_FATAL,
-            &format!(
+        Err(ExchangeError::Eof) => {
+            return Err(Fail::fatal(format!(
                 "failure pkt_read() from perpd control socket: {}",
                 client::EOF_TEXT
-            ),
-        ),
-        Err(e) if e.is_protocol() => prog.fatal(
-            EXIT_FATAL,
-            "unknown protocol found in reply from perpd control socket",
-        ),
-        Ok(_) | Err(_) => prog.fatal(
-            EXIT_FATAL,
-            "unknown packet reply type from perpd control socket",
-        ),
+            )))
+        }
+        Err(e) if e.is_protocol() => {
+            return Err(Fail::fatal(
+                "unknown protocol found in reply from perpd control socket",
+            ))
+        }
+        Ok(_) | Err(_) => {
+            return Err(Fail::fatal(
+                "unknown packet reply type from perpd control socket",
+            ))
+        }
     };
     drop(conn);
     match check(&st, secs, &now) {

@@ -12,12 +12,13 @@
 //!   (just `        restarts: N` when nothing exited yet). Against a perpd without the
 //!   extension the output is exactly the original's.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::time::SystemTime;
 
-use platform::cli::{Getopt, Opt, Prog, Style, EXIT_FATAL};
+use platform::cli::{Getopt, Opt, Style};
 
 use crate::client::{self, Conn, ExchangeError, SvReport};
+use crate::program::{Fail, Lines, Program, Result};
 use crate::protocol::{Reply, ServiceFlags, SubFlags, SubHistory, SubStatus};
 use crate::tools::json;
 use platform::time::Tai64n;
@@ -101,41 +102,42 @@ pub fn report(name: &str, rep: &SvReport, now: &Tai64n) -> String {
     s
 }
 
-/// perpstat with its arguments (without argv[0]); returns the exit code.
-pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
-    let prog = Prog::new(argv0, USAGE, Style::Core);
+pub fn main(argv: Vec<OsString>) -> ! {
+    let program = Program::new(&argv, "perpstat", USAGE, Style::Core, Lines::Plain);
+    let r = run(&program, argv.get(1..).unwrap_or_default().to_vec());
+    program.finish(r)
+}
+
+fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
     let as_json = json::take_flag(&mut args, "b");
     let mut base = None;
     let mut g = Getopt::new(&args, "hVb:");
     for opt in g.by_ref() {
         match opt {
-            Opt::Flag('h') => prog.help(),
-            Opt::Flag('V') => prog.version(),
+            Opt::Flag('h') => return Err(Fail::Help),
+            Opt::Flag('V') => return Err(Fail::Version),
             Opt::Value('b', v) => base = Some(v),
-            other => prog.bad_option(&other),
+            other => return Err(program.bad_option(&other)),
         }
     }
     let operands = g.operands().to_vec();
     if operands.is_empty() {
-        prog.usage_error("missing argument");
+        return Err(Fail::usage("missing argument"));
     }
     let base = client::client_base(base, false);
-    if let Err(e) = client::enter(&base) {
-        prog.fatal_sys(&format!("fail chdir() to {}", client::show(&base)), &e);
-    }
-    let mut conn = match Conn::connect(&base) {
-        Ok(c) => c,
-        Err(e) => prog.fatal(EXIT_FATAL, &e.message(&base)),
-    };
+    client::enter(&base)
+        .map_err(|e| Fail::sys(format!("fail chdir() to {}", client::show(&base)), &e))?;
+    let mut conn = Conn::connect(&base).map_err(|e| Fail::fatal(e.message(&base)))?;
     let now = Tai64n::from_system_time(SystemTime::now());
     for sv in &operands {
         let name = client::show(sv);
         // In JSON mode every service yields one object on stdout, errors included.
         let fail = |text: String, msg: &str, errno: String| {
             if as_json {
-                client::out(format!("{}\n", json::error(&name, msg, &errno)).as_bytes());
+                client::out(format!("{}\n", json::error(&name, msg, &errno)).as_bytes())
             } else {
                 client::err_line(&text);
+                Ok(())
             }
         };
         let dir = match client::stat_sv(sv) {
@@ -145,7 +147,7 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
                     format!("{name}: error: service directory not found"),
                     "service directory not found",
                     client::io_errno_name(&e),
-                );
+                )?;
                 continue;
             }
         };
@@ -154,14 +156,14 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
                 format!("{name}: error: not a directory"),
                 "not a directory",
                 "ENOTDIR".into(),
-            );
+            )?;
             continue;
         }
         if !dir.sticky {
             if as_json {
-                client::out(format!("{}\n", json::inactive(&name)).as_bytes());
+                client::out(format!("{}\n", json::inactive(&name)).as_bytes())?;
             } else {
-                client::out(format!("{name}: not activated\n").as_bytes());
+                client::out(format!("{name}: not activated\n").as_bytes())?;
             }
             continue;
         }
@@ -174,7 +176,7 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
                 } else {
                     report(&name, &rep, &now)
                 };
-                client::out(text.as_bytes());
+                client::out(text.as_bytes())?;
             }
             Ok(Reply::Error(code)) => fail(
                 format!(
@@ -183,7 +185,7 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
                 ),
                 "error reported in reply",
                 client::errno_name(code as i32),
-            ),
+            )?,
             Err(ExchangeError::Write(e)) => fail(
                 format!(
                     "error: {name}: error writing query: {}",
@@ -191,7 +193,7 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
                 ),
                 "error writing query",
                 client::io_errno_name(&e),
-            ),
+            )?,
             Err(ExchangeError::Read(e)) => fail(
                 format!(
                     "error: {name}: error reading response: {}",
@@ -199,7 +201,7 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
                 ),
                 "error reading response",
                 client::io_errno_name(&e),
-            ),
+            )?,
             Err(ExchangeError::Eof) => fail(
                 format!(
                     "error: {name}: error reading response: {}",
@@ -207,20 +209,20 @@ pub fn main(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
                 ),
                 "error reading response",
                 client::EOF_NAME.into(),
-            ),
+            )?,
             Err(e) if e.is_protocol() => fail(
                 format!("error: {name}: unknown packet protocol in reply"),
                 "unknown packet protocol in reply",
                 "EPROTO".into(),
-            ),
+            )?,
             Ok(Reply::History(_)) | Err(_) => fail(
                 format!("error: {name}: unknown packet type in reply"),
                 "unknown packet type in reply",
                 "EPROTO".into(),
-            ),
+            )?,
         }
     }
-    0
+    Ok(())
 }
 
 #[cfg(test)]

@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::perp_setup::Setup;
 use super::setup_gen::{self as gen, Boot, UserTree};
+use crate::program::{self, Fail, Program};
 use crate::protocol::{DevIno, Frame, Request};
 
 /// The usage line of the `--user` form.
@@ -407,7 +407,7 @@ fn existing_ctl(base: &str) -> Option<String> {
 
 /// A runner of the set-up, with perp-setup's message prefix.
 struct Run<'a> {
-    s: &'a Setup,
+    s: &'a Program,
     t: UserTree,
     ctx: Context,
 }
@@ -508,16 +508,12 @@ impl Run<'_> {
             .flatten()
     }
 
-    fn fail(&self, text: &str) -> ! {
-        self.s.fatal(text)
-    }
-
     fn say(&self, text: &str) {
-        self.s.mesg(text)
+        self.s.info(text)
     }
 
     /// `--print`: the files and the commands, on standard output.
-    fn print(&self, boot: Boot) -> i32 {
+    fn print(&self, boot: Boot) -> program::Result<()> {
         let t = &self.t;
         let mut o = String::new();
         o.push_str(&format!(
@@ -561,40 +557,39 @@ impl Run<'_> {
             o.push_str(&show_cmd(&c));
             o.push('\n');
         }
-        crate::client::out(o.as_bytes());
-        0
+        crate::client::out(o.as_bytes())
     }
 
     /// Writes the `.boot` files as the classic form does (an existing file stays, the new
     /// version waits beside it as `NAME.new` unless it is the same).
-    fn write_boot_files(&self) {
+    fn write_boot_files(&self) -> program::Result<()> {
         let base = Path::new(&self.t.base);
         if let Err(e) = fs::create_dir_all(base) {
-            self.fail(&format!(
+            return Err(Fail::fatal(format!(
                 "unable to create base directory {}: {}",
                 self.t.base,
                 describe(&e)
-            ));
+            )));
         }
         let boot = self.boot_dir();
         if !boot.is_dir() {
             if let Err(e) = fs::create_dir(&boot) {
-                self.fail(&format!(
+                return Err(Fail::fatal(format!(
                     "unable to create .boot directory {}: {}",
                     boot.display(),
                     describe(&e)
-                ));
+                )));
             }
         }
         let control = base.join(".control");
         if fs::symlink_metadata(&control).is_err() {
             if let Err(e) = std::os::unix::fs::symlink(&self.t.ctl, &control) {
-                self.fail(&format!(
+                return Err(Fail::fatal(format!(
                     "unable to create symlink {} -> {}: {}",
                     control.display(),
                     self.t.ctl,
                     describe(&e)
-                ));
+                )));
             }
             self.say(&format!("linked {} -> {}", control.display(), self.t.ctl));
         }
@@ -605,7 +600,7 @@ impl Run<'_> {
             match fs::read(&fin) {
                 Ok(old) if old == text.as_bytes() => continue,
                 Ok(_) => {
-                    self.write_file(&new, &text, mode);
+                    self.write_file(&new, &text, mode)?;
                     self.say(&format!(
                         "kept {} (not what perp-setup writes); the new version is {}",
                         fin.display(),
@@ -613,75 +608,78 @@ impl Run<'_> {
                     ));
                 }
                 Err(_) => {
-                    self.write_file(&new, &text, mode);
+                    self.write_file(&new, &text, mode)?;
                     if let Err(e) = fs::rename(&new, &fin) {
-                        self.fail(&format!(
+                        return Err(Fail::fatal(format!(
                             "unable to install {}: {}",
                             fin.display(),
                             describe(&e)
-                        ));
+                        )));
                     }
                     self.say(&format!("wrote {}", fin.display()));
                 }
             }
         }
+        Ok(())
     }
 
-    fn write_file(&self, path: &Path, text: &str, mode: u32) {
+    fn write_file(&self, path: &Path, text: &str, mode: u32) -> program::Result<()> {
         let res = fs::write(path, text)
             .and_then(|_| fs::set_permissions(path, fs::Permissions::from_mode(mode)));
-        if let Err(e) = res {
-            self.fail(&format!(
+        res.map_err(|e| {
+            Fail::fatal(format!(
                 "unable to write {}: {}",
                 path.display(),
                 describe(&e)
-            ));
-        }
+            ))
+        })
     }
 
     /// Puts an entry file in place; refuses to replace one perp-setup wrote for another base
     /// or one it did not write.
-    fn place_entry_file(&self, f: &gen::GenFile) -> bool {
+    fn place_entry_file(&self, f: &gen::GenFile) -> program::Result<bool> {
         let path = Path::new(&f.path);
         match fs::read_to_string(path) {
             Ok(old) if old == f.text => {
                 self.say(&format!("{} is in place already", f.path));
-                return false;
+                return Ok(false);
             }
-            Ok(old) if !gen::is_entry_for(&old, &self.t) => self.fail(&format!(
-                "{} exists and is not perp-setup's entry for {}: remove it first \
-                 (perp-setup --user --remove with its base directory, if it is another tree)",
-                f.path, self.t.base
-            )),
+            Ok(old) if !gen::is_entry_for(&old, &self.t) => {
+                return Err(Fail::fatal(format!(
+                    "{} exists and is not perp-setup's entry for {}: remove it first \
+                     (perp-setup --user --remove with its base directory, if it is another tree)",
+                    f.path, self.t.base
+                )))
+            }
             _ => {}
         }
         if let Some(dir) = path.parent() {
             if let Err(e) = fs::create_dir_all(dir) {
-                self.fail(&format!(
+                return Err(Fail::fatal(format!(
                     "unable to create {}: {}",
                     dir.display(),
                     describe(&e)
-                ));
+                )));
             }
         }
         let tmp = PathBuf::from(format!("{}.new", f.path));
-        self.write_file(&tmp, &f.text, f.mode);
+        self.write_file(&tmp, &f.text, f.mode)?;
         if let Err(e) = fs::rename(&tmp, path) {
             let _ = fs::remove_file(&tmp);
-            self.fail(&format!("unable to install {}: {}", f.path, describe(&e)));
+            return Err(Fail::fatal(format!(
+                "unable to install {}: {}",
+                f.path,
+                describe(&e)
+            )));
         }
         self.say(&format!("installed {}", f.path));
-        true
+        Ok(true)
     }
 
-    fn run_or_fail(&self, argv: &[String], input: Option<&str>) -> String {
-        match run_cmd(argv, input) {
-            Ok(out) => {
-                self.say(&format!("ran: {}", show_cmd(argv)));
-                out
-            }
-            Err(e) => self.fail(&e),
-        }
+    fn run_or_fail(&self, argv: &[String], input: Option<&str>) -> program::Result<String> {
+        let out = run_cmd(argv, input).map_err(Fail::fatal)?;
+        self.say(&format!("ran: {}", show_cmd(argv)));
+        Ok(out)
     }
 
     /// The crontab's text ("no crontab" is an empty one).
@@ -696,10 +694,10 @@ impl Run<'_> {
     }
 
     /// Starts perpboot detached (the cron entry's command), unless perpd runs already.
-    fn start_now(&self) {
+    fn start_now(&self) -> program::Result<()> {
         if self.perpd_pid().is_some() {
             self.say("perpd is running already");
-            return;
+            return Ok(());
         }
         let err = fs::OpenOptions::new()
             .create(true)
@@ -718,41 +716,50 @@ impl Run<'_> {
             .stderr(err)
             .status();
         match status {
-            Ok(st) if st.success() => self.say(&format!("started: {perpboot} -d {}", self.t.base)),
-            Ok(st) => self.fail(&format!("{perpboot} -d {} failed ({st})", self.t.base)),
-            Err(e) => self.fail(&format!("cannot run {perpboot}: {}", describe(&e))),
+            Ok(st) if st.success() => {
+                self.say(&format!("started: {perpboot} -d {}", self.t.base));
+                Ok(())
+            }
+            Ok(st) => Err(Fail::fatal(format!(
+                "{perpboot} -d {} failed ({st})",
+                self.t.base
+            ))),
+            Err(e) => Err(Fail::fatal(format!(
+                "cannot run {perpboot}: {}",
+                describe(&e)
+            ))),
         }
     }
 
-    fn install(&self, boot: Boot) -> i32 {
+    fn install(&self, boot: Boot) -> program::Result<()> {
         let t = &self.t;
         if boot == Boot::Rcd && self.ctx.uid != 0 {
-            self.fail(&format!(
+            return Err(Fail::fatal(format!(
                 "an rc.d script is installed in {} by root: run perp-setup --user as root, \
                  or choose --boot cron",
                 t.rcdir
-            ));
+            )));
         }
         let perpboot = Path::new(&t.sbin).join("perpboot");
         if !perpboot.is_file() {
-            self.fail(&format!(
+            return Err(Fail::fatal(format!(
                 "{} is missing: perp-setup --user writes entries that run perpboot from the \
                  directory perp-setup is in (or $PERP_SBIN)",
                 perpboot.display()
-            ));
+            )));
         }
-        self.write_boot_files();
+        self.write_boot_files()?;
         match boot {
             Boot::Systemd => {
                 let f = gen::entry_file(t, boot).expect("a unit");
-                self.place_entry_file(&f);
+                self.place_entry_file(&f)?;
                 for c in gen::install_commands(t, boot, self.ctx.uid) {
-                    self.run_or_fail(&c, None);
+                    self.run_or_fail(&c, None)?;
                 }
             }
             Boot::Launchd => {
                 let f = gen::entry_file(t, boot).expect("a plist");
-                let changed = self.place_entry_file(&f);
+                let changed = self.place_entry_file(&f)?;
                 let listed = run_cmd(
                     &["launchctl".into(), "list".into(), gen::LABEL.into()],
                     None,
@@ -780,18 +787,18 @@ impl Run<'_> {
                                 f.path.clone(),
                             ],
                             None,
-                        );
+                        )?;
                     } else {
                         self.say(&format!("ran: {}", show_cmd(&boot_cmd)));
                     }
                 }
             }
             Boot::Cron => {
-                let old = self.crontab_text().unwrap_or_else(|e| self.fail(&e));
+                let old = self.crontab_text().map_err(Fail::fatal)?;
                 match gen::crontab_with(&old, t) {
                     None => self.say("the crontab has the @reboot line already"),
                     Some(new) => {
-                        self.run_or_fail(&["crontab".into(), "-".into()], Some(&new));
+                        self.run_or_fail(&["crontab".into(), "-".into()], Some(&new))?;
                         self.say(&format!(
                             "added to the crontab of {}: {}",
                             t.user,
@@ -799,26 +806,26 @@ impl Run<'_> {
                         ));
                     }
                 }
-                self.start_now();
+                self.start_now()?;
             }
             Boot::Rcd => {
                 let f = gen::entry_file(t, boot).expect("a script");
-                self.place_entry_file(&f);
-                self.enable_rc_conf();
+                self.place_entry_file(&f)?;
+                self.enable_rc_conf()?;
                 if self.perpd_pid().is_none() {
-                    self.run_or_fail(&[f.path.clone(), "start".into()], None);
+                    self.run_or_fail(&[f.path.clone(), "start".into()], None)?;
                 }
             }
             Boot::None => {
                 self.say(
                     "no boot entry: start the tree after a reboot yourself (the command below)",
                 );
-                self.start_now();
+                self.start_now()?;
             }
         }
         let sock = self.sock();
         if !wait_for(ANSWER_WAIT, || answers(&sock)) {
-            self.fail(&format!(
+            return Err(Fail::fatal(format!(
                 "perpd does not answer on {} after {} s; its log is {}/.boot/{}/current, \
                  perpboot's messages {}",
                 sock.display(),
@@ -829,7 +836,7 @@ impl Run<'_> {
                     Boot::Systemd => "in journalctl --user -u perp".to_string(),
                     _ => format!("in {}/.boot/{}", t.base, gen::PERPBOOT_ERR),
                 }
-            ));
+            )));
         }
         self.say(&format!("perpd answers on {}", sock.display()));
         match boot {
@@ -863,15 +870,15 @@ impl Run<'_> {
             t.base, t.base, t.base
         ));
         self.say(&format!("to undo: {}", gen::undo_command(t)));
-        self.s.done()
+        super::perp_setup::done(self.s)
     }
 
-    fn enable_rc_conf(&self) {
+    fn enable_rc_conf(&self) -> program::Result<()> {
         let line = gen::rc_conf_line(&self.t);
         let conf = Path::new("/etc/rc.conf");
         let old = fs::read_to_string(conf).unwrap_or_default();
         if old.lines().any(|l| l == line) {
-            return;
+            return Ok(());
         }
         let mut new = old.clone();
         if !new.is_empty() && !new.ends_with('\n') {
@@ -880,9 +887,13 @@ impl Run<'_> {
         new.push_str(&line);
         new.push('\n');
         if let Err(e) = fs::write(conf, new) {
-            self.fail(&format!("unable to update /etc/rc.conf: {}", describe(&e)));
+            return Err(Fail::fatal(format!(
+                "unable to update /etc/rc.conf: {}",
+                describe(&e)
+            )));
         }
         self.say(&format!("added to /etc/rc.conf: {line}"));
+        Ok(())
     }
 
     fn disable_rc_conf(&self) {
@@ -909,34 +920,40 @@ impl Run<'_> {
     }
 
     /// Removes an entry file perp-setup wrote for this base; true if there was one.
-    fn remove_entry_file(&self, boot: Boot, before: impl FnOnce(&str)) -> bool {
+    fn remove_entry_file(&self, boot: Boot, before: impl FnOnce(&str)) -> program::Result<bool> {
         let Some(f) = gen::entry_file(&self.t, boot) else {
-            return false;
+            return Ok(false);
         };
         match fs::read_to_string(&f.path) {
             Ok(text) if gen::is_entry_for(&text, &self.t) => {
                 before(&f.path);
                 match fs::remove_file(&f.path) {
                     Ok(()) => self.say(&format!("removed {}", f.path)),
-                    Err(e) => self.fail(&format!("unable to remove {}: {}", f.path, describe(&e))),
+                    Err(e) => {
+                        return Err(Fail::fatal(format!(
+                            "unable to remove {}: {}",
+                            f.path,
+                            describe(&e)
+                        )))
+                    }
                 }
-                true
+                Ok(true)
             }
             Ok(_) => {
                 self.say(&format!(
                     "kept {}: it is not perp-setup's entry for {}",
                     f.path, self.t.base
                 ));
-                false
+                Ok(false)
             }
-            Err(_) => false,
+            Err(_) => Ok(false),
         }
     }
 
     /// Stops a tree still running: perpboot (whose pid rc.perp recorded) or else perpd.
-    fn stop_tree(&self) {
+    fn stop_tree(&self) -> program::Result<()> {
         let Some(perpd) = self.perpd_pid() else {
-            return;
+            return Ok(());
         };
         let boot_pid = fs::read_to_string(self.boot_dir().join(gen::PERPBOOT_PID))
             .ok()
@@ -947,27 +964,28 @@ impl Run<'_> {
             None => (perpd, "perpd"),
         };
         if let Err(e) = platform::signal::kill(pid, platform::signal::Signal::SIGTERM) {
-            self.fail(&format!(
+            return Err(Fail::fatal(format!(
                 "unable to stop {what} (pid {pid}): {}",
                 describe(&e)
-            ));
+            )));
         }
         self.say(&format!("sent SIGTERM to {what} (pid {pid})"));
         let stopped = wait_for(STOP_WAIT, || {
             self.perpd_pid().is_none() && boot_pid.map_or(true, |p| !platform::process::exists(p))
         });
         if !stopped {
-            self.fail(&format!(
+            return Err(Fail::fatal(format!(
                 "the tree still runs {} s after SIGTERM (its services may be slow to stop): \
                  nothing was removed from {}; try again when it has stopped",
                 STOP_WAIT.as_secs(),
                 self.t.base
-            ));
+            )));
         }
         self.say("the tree has stopped");
+        Ok(())
     }
 
-    fn remove(&self, probes: &Probes) -> i32 {
+    fn remove(&self, probes: &Probes) -> program::Result<()> {
         let t = &self.t;
         let base = Path::new(&t.base);
         let mut found = false;
@@ -988,7 +1006,7 @@ impl Run<'_> {
             Err(why) => self.say(&format!(
                 "systemctl --user is not usable here ({why}): removing the unit file only"
             )),
-        });
+        })?;
         if found && probes.systemctl_user.is_ok() {
             let c = ["systemctl", "--user", "daemon-reload"].map(String::from);
             if run_cmd(&c, None).is_ok() {
@@ -1012,7 +1030,7 @@ impl Run<'_> {
                     }
                 }
             }
-        });
+        })?;
         if probes.crontab {
             match self.crontab_text() {
                 Ok(old) => {
@@ -1028,7 +1046,7 @@ impl Run<'_> {
                                 "removed perp-setup's lines from the crontab of {}",
                                 t.user
                             )),
-                            Err(e) => self.fail(&e),
+                            Err(e) => return Err(Fail::fatal(e)),
                         }
                     }
                 }
@@ -1041,13 +1059,13 @@ impl Run<'_> {
                 Ok(_) => self.say(&format!("ran: {}", show_cmd(&c))),
                 Err(e) => self.say(&e),
             }
-        });
+        })?;
         if self.ctx.uid == 0 {
             self.disable_rc_conf();
         }
 
         // Whatever still runs (no manager, or one that did not stop it).
-        self.stop_tree();
+        self.stop_tree()?;
 
         // The .boot files: perp-setup's, unless the user changed them.
         let boot = self.boot_dir();
@@ -1056,17 +1074,17 @@ impl Run<'_> {
             for (name, _, text) in gen::boot_files(t) {
                 let p = boot.join(name);
                 match fs::read(&p) {
-                    Ok(old) if old == text.as_bytes() => self.remove_path(&p),
+                    Ok(old) if old == text.as_bytes() => self.remove_path(&p)?,
                     Ok(_) => self.say(&format!(
                         "kept {}: changed since perp-setup wrote it",
                         p.display()
                     )),
                     Err(_) => {}
                 }
-                self.remove_path(&boot.join(format!("{name}.new")));
+                self.remove_path(&boot.join(format!("{name}.new")))?;
             }
             for name in [gen::PERPBOOT_PID, gen::PERPBOOT_ERR, gen::LOG_DIR] {
-                self.remove_path(&boot.join(name));
+                self.remove_path(&boot.join(name))?;
             }
             self.remove_dir_if_empty(&boot);
         }
@@ -1076,10 +1094,10 @@ impl Run<'_> {
             found = true;
             let ctl = PathBuf::from(&t.ctl);
             for f in ["perpd.sock", "perpd.pid"] {
-                self.remove_path(&ctl.join(f));
+                self.remove_path(&ctl.join(f))?;
             }
             if md.file_type().is_symlink() {
-                self.remove_path(&control);
+                self.remove_path(&control)?;
             }
             self.remove_dir_if_empty(&ctl);
         }
@@ -1094,12 +1112,12 @@ impl Run<'_> {
             self.remove_dir_if_empty(base);
         }
         self.say("perp removed.");
-        0
+        Ok(())
     }
 
-    fn remove_path(&self, p: &Path) {
+    fn remove_path(&self, p: &Path) -> program::Result<()> {
         let Ok(md) = fs::symlink_metadata(p) else {
-            return;
+            return Ok(());
         };
         let res = if md.is_dir() {
             fs::remove_dir_all(p)
@@ -1107,12 +1125,15 @@ impl Run<'_> {
             fs::remove_file(p)
         };
         match res {
-            Ok(()) => self.say(&format!("removed {}", p.display())),
-            Err(e) => self.fail(&format!(
+            Ok(()) => {
+                self.say(&format!("removed {}", p.display()));
+                Ok(())
+            }
+            Err(e) => Err(Fail::fatal(format!(
                 "unable to remove {}: {}",
                 p.display(),
                 describe(&e)
-            )),
+            ))),
         }
     }
 
@@ -1145,10 +1166,10 @@ impl Run<'_> {
     }
 }
 
-/// `perp-setup --user ...` with the parsed options; returns the exit code.
-pub fn main(s: &Setup, opts: Opts, sbin: String) -> i32 {
-    let ctx = Context::gather(sbin).unwrap_or_else(|e| s.fatal(&e));
-    let (t, why) = resolve(&opts, &ctx, existing_ctl).unwrap_or_else(|e| s.fatal(&e));
+/// `perp-setup --user ...` with the parsed options.
+pub fn run(s: &Program, opts: Opts, sbin: String) -> program::Result<()> {
+    let ctx = Context::gather(sbin).map_err(Fail::fatal)?;
+    let (t, why) = resolve(&opts, &ctx, existing_ctl).map_err(Fail::fatal)?;
     let probes = Probes {
         systemctl_user: if ctx.os == "linux"
             || ctx.os == "android"
@@ -1170,11 +1191,15 @@ pub fn main(s: &Setup, opts: Opts, sbin: String) -> i32 {
                 match b {
                     Boot::Systemd => {
                         if let Err(why) = &probes.systemctl_user {
-                            s.fatal(&format!("systemctl --user is not usable here: {why}"));
+                            return Err(Fail::fatal(format!(
+                                "systemctl --user is not usable here: {why}"
+                            )));
                         }
                     }
                     Boot::Cron if !probes.crontab => {
-                        s.fatal("there is no crontab(1) in PATH for --boot cron")
+                        return Err(Fail::fatal(
+                            "there is no crontab(1) in PATH for --boot cron",
+                        ))
                     }
                     _ => {}
                 }
@@ -1184,19 +1209,19 @@ pub fn main(s: &Setup, opts: Opts, sbin: String) -> i32 {
         None => choose_boot(&run.ctx, &probes),
     };
     if !opts.print {
-        s.mesg(&format!(
+        s.info(&format!(
             "configuring perp for user {} in {} ...",
             run.t.user, run.t.base
         ));
     }
     for n in notes {
-        s.mesg(&n);
+        s.info(&n);
     }
     if opts.print {
         return run.print(boot);
     }
-    s.mesg(&format!("control directory {} ({why})", run.t.ctl));
-    s.mesg(&format!("boot entry: {}", boot.describe()));
+    s.info(&format!("control directory {} ({why})", run.t.ctl));
+    s.info(&format!("boot entry: {}", boot.describe()));
     run.install(boot)
 }
 
