@@ -1,4 +1,5 @@
-//! sissylog: see perp::log::sissylog.
+//! sissylog: see `perp::log::sissylog`.
+
 fn main() {
-    std::process::exit(perp::log::sissylog::main(std::env::args_os().collect()));
+    perp::log::sissylog::main(std::env::args_os().collect())
 }

@@ -1,4 +1,5 @@
-//! tinylog: see perp::log::tinylog.
+//! tinylog: see `perp::log::tinylog`.
+
 fn main() {
-    std::process::exit(perp::log::tinylog::main(std::env::args_os().collect()));
+    perp::log::tinylog::main(std::env::args_os().collect())
 }

@@ -1,4 +1,5 @@
-//! tinylog_run: see perp::log::tinylog_run.
+//! tinylog_run: see `perp::log::tinylog_run`.
+
 fn main() {
-    std::process::exit(perp::log::tinylog_run::main(std::env::args_os().collect()));
+    perp::log::tinylog_run::main(std::env::args_os().collect())
 }

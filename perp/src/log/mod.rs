@@ -7,7 +7,6 @@
 
 pub mod archive;
 pub mod config;
-pub mod diag;
 pub mod line;
 pub mod sissylog;
 pub mod stamp;

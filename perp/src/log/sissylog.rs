@@ -12,11 +12,12 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use platform::cli::{Getopt, Opt, Prog, Style};
+use platform::cli::{Getopt, Opt, Style};
 use platform::errno::describe_io;
 
 use super::line::{severity_of, Severity, Splitter};
 use super::syslog::{self, Client};
+use crate::program::{Fail, Lines, Program, Result};
 
 /// The usage text after `usage: PROG `.
 pub const USAGE: &str = "[-hV] [ ident [ facility ]]";
@@ -25,14 +26,14 @@ const CHUNK: usize = 1024;
 const BACKOFF_FIRST: Duration = Duration::from_millis(20);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-struct Sender {
-    prog: Prog,
+struct Sender<'a> {
+    program: &'a Program,
     ident: String,
     facility: u8,
     client: Client,
 }
 
-impl Sender {
+impl Sender<'_> {
     /// Delivers one record, waiting for syslog for as long as it takes.
     fn send(&mut self, sev: Severity, text: &[u8]) {
         let mut backoff = BACKOFF_FIRST;
@@ -43,8 +44,8 @@ impl Sender {
                 Ok(()) => break,
                 Err(e) => {
                     if !paused {
-                        self.prog.warn(&format!(
-                            "warning: pausing on syslog socket {}: {}",
+                        self.program.warn(&format!(
+                            "pausing on syslog socket {}: {}",
                             self.client.path().display(),
                             describe_io(&e)
                         ));
@@ -56,7 +57,7 @@ impl Sender {
             }
         }
         if paused {
-            self.prog.warn(&format!(
+            self.program.info(&format!(
                 "resuming on syslog socket {}",
                 self.client.path().display()
             ));
@@ -69,31 +70,33 @@ impl Sender {
     }
 }
 
-/// The whole program: `args` is argv. Returns the exit code.
-pub fn main(args: Vec<OsString>) -> i32 {
-    let argv0 = args.first().cloned().unwrap_or_else(|| "sissylog".into());
-    let prog = Prog::new(&argv0, USAGE, Style::Runtools);
-    let rest = args.get(1..).unwrap_or_default();
-    let mut g = Getopt::new(rest, "hV");
+pub fn main(argv: Vec<OsString>) -> ! {
+    let program = Program::new(&argv, "sissylog", USAGE, Style::Runtools, Lines::Plain);
+    let r = run(&program, argv.get(1..).unwrap_or_default());
+    program.finish(r)
+}
+
+fn run(program: &Program, args: &[OsString]) -> Result<()> {
+    let mut g = Getopt::new(args, "hV");
     // Every option ends the program: help, version or a usage error.
     if let Some(opt) = g.next() {
-        match opt {
-            Opt::Flag('h') => prog.help(),
-            Opt::Flag('V') => prog.version(),
-            other => prog.bad_option(&other),
-        }
+        return Err(match opt {
+            Opt::Flag('h') => Fail::Help,
+            Opt::Flag('V') => Fail::Version,
+            other => program.bad_option(&other),
+        });
     }
     let operands = g.operands();
+    let name = program.name();
     let ident = operands
         .first()
-        .map_or_else(|| prog.name.clone(), |s| s.to_string_lossy().into_owned());
+        .map_or_else(|| name.to_string(), |s| s.to_string_lossy().into_owned());
     let fac = syslog::facility(operands.get(1).and_then(|s| s.to_str()));
     let path = std::env::var_os(syslog::SOCKET_ENV)
         .filter(|p| !p.is_empty())
         .map_or_else(|| PathBuf::from(syslog::DEFAULT_SOCKET), PathBuf::from);
-    let name = prog.name.clone();
     let mut s = Sender {
-        prog,
+        program,
         ident,
         facility: fac,
         client: Client::new(path),
@@ -127,11 +130,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
         s.say(&format!(
             "{name}: terminating normally on eof reading stdin"
         ));
-        0
+        Ok(())
     } else {
         s.say(&format!(
             "notice: {name}: terminating on i/o error reading stdin"
         ));
-        platform::cli::EXIT_FATAL
+        Err(Fail::Exit(platform::cli::EXIT_FATAL))
     }
 }

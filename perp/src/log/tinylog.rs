@@ -29,15 +29,15 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use platform::child::{self, Command, ExitStatus, Stdio};
-use platform::cli::{parse_u32, prog_name, Getopt, Opt};
+use platform::cli::{parse_u32, Getopt, Opt, Style, EXIT_FATAL};
 use platform::lock::LockFile;
 use platform::poll::{Event, Interest, Poller, Token};
 use platform::signal::{self, Signal, SignalPipe};
 use platform::time::monotonic;
 
 use super::archive::{self, Status, CURRENT, LOCK, PREVIOUS, ZIPPED};
-use super::diag::{Diag, EXIT_FATAL};
 use super::line::LineCutter;
+use crate::program::{Fail, Lines, Program, Result};
 use platform::time::utc_stamp;
 
 /// The usage text after `usage: PROG `.
@@ -75,20 +75,8 @@ pub struct Options {
     pub dir: OsString,
 }
 
-/// The outcome of parsing the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Parsed {
-    Run(Options),
-    Help,
-    Version,
-    /// `-?`: only the usage line, exit 100.
-    UsageOnly,
-    /// A usage error with its message.
-    Usage(String),
-}
-
 /// Parses the arguments after argv[0] (runtools.md §1.2 syntax).
-pub fn parse_args(args: &[OsString]) -> Parsed {
+pub fn parse_args(args: &[OsString]) -> Result<Options> {
     let mut o = Options {
         keep: 5,
         rotate: false,
@@ -100,54 +88,44 @@ pub fn parse_args(args: &[OsString]) -> Parsed {
     let mut g = Getopt::new(args, "hVk:rs:tz");
     for opt in g.by_ref() {
         match opt {
-            Opt::Flag('h') => return Parsed::Help,
-            Opt::Flag('V') => return Parsed::Version,
+            Opt::Flag('h') => return Err(Fail::Help),
+            Opt::Flag('V') => return Err(Fail::Version),
             Opt::Flag('r') => o.rotate = true,
             Opt::Flag('t') => o.stamp = true,
             Opt::Flag('z') => o.zip = true,
             Opt::Value(c @ ('k' | 's'), v) => match parse_u32(&v) {
                 Some(n) if c == 'k' => o.keep = n,
                 Some(n) => o.size = n.max(MIN_SIZE),
-                None => return Parsed::Usage(format!("numeric argument required for option -{c}")),
+                None => {
+                    return Err(Fail::usage(format!(
+                        "numeric argument required for option -{c}"
+                    )))
+                }
             },
-            Opt::Missing(c) => return Parsed::Usage(format!("missing argument for option -{c}")),
-            Opt::Invalid('?') => return Parsed::UsageOnly,
+            Opt::Missing(c) => {
+                return Err(Fail::usage(format!("missing argument for option -{c}")))
+            }
+            Opt::Invalid('?') => return Err(Fail::UsageLine),
             Opt::Invalid(c) | Opt::Flag(c) | Opt::Value(c, _) => {
-                return Parsed::Usage(format!("invalid option -{c}"))
+                return Err(Fail::usage(format!("invalid option -{c}")))
             }
         }
     }
     match g.operands().first() {
         Some(d) => {
             o.dir = d.clone();
-            Parsed::Run(o)
+            Ok(o)
         }
-        None => Parsed::Usage("missing log directory argument".to_string()),
+        None => Err(Fail::usage("missing log directory argument")),
     }
 }
 
-/// The whole program: `args` is argv. Returns only on success (exit 0).
-pub fn main(args: Vec<OsString>) -> i32 {
-    let argv0 = args.first().cloned().unwrap_or_else(|| "tinylog".into());
-    let diag = Diag::new(prog_name(&argv0), USAGE);
-    let opts = match parse_args(args.get(1..).unwrap_or_default()) {
-        Parsed::Run(o) => o,
-        Parsed::Help => {
-            diag.usage_line();
-            return 0;
-        }
-        Parsed::Version => {
-            eprintln!("{}: version: {}", diag.prog, platform::cli::VERSION);
-            return 0;
-        }
-        Parsed::UsageOnly => {
-            diag.usage_line();
-            return super::diag::EXIT_USAGE;
-        }
-        Parsed::Usage(m) => diag.usage_error(&m),
-    };
-    let mut t = Tinylog::start(diag, opts);
-    t.run()
+pub fn main(argv: Vec<OsString>) -> ! {
+    let program = Program::new(&argv, "tinylog", USAGE, Style::Runtools, Lines::Logged);
+    let r = parse_args(argv.get(1..).unwrap_or_default())
+        .and_then(|opts| Tinylog::start(program.clone(), opts))
+        .and_then(|mut t| t.run());
+    program.finish(r)
 }
 
 const TOKEN_SIGNALS: Token = Token(0);
@@ -172,7 +150,7 @@ enum Retry {
 }
 
 struct Tinylog {
-    diag: Diag,
+    diag: Program,
     opts: Options,
     current: Option<File>,
     size: u64,
@@ -195,7 +173,7 @@ struct Tinylog {
 
 impl Tinylog {
     /// Start-up (§1.4): everything before the first read. Failures are fatal (exit 111).
-    fn start(diag: Diag, opts: Options) -> Tinylog {
+    fn start(diag: Program, opts: Options) -> Result<Tinylog> {
         let dirname = opts.dir.to_string_lossy().into_owned();
         diag.info(&format!("starting for logging in {dirname} ..."));
         let zip = opts.zip.then(|| Zipper {
@@ -205,36 +183,24 @@ impl Tinylog {
             },
             ..Zipper::default()
         });
-        if let Err(e) = File::open(".") {
-            diag.fatal("fail open() on startup directory", &e);
-        }
-        if let Err(e) = std::env::set_current_dir(".") {
-            diag.fatal("fail chdir() on startup directory", &e);
-        }
-        let signals = match SignalPipe::new(&[Signal::SIGTERM, Signal::SIGHUP, Signal::SIGCHLD]) {
-            Ok(s) => s,
-            Err(e) => diag.fatal("failure installing signal handlers", &e),
-        };
+        File::open(".").map_err(|e| Fail::sys("fail open() on startup directory", &e))?;
+        std::env::set_current_dir(".")
+            .map_err(|e| Fail::sys("fail chdir() on startup directory", &e))?;
+        let signals = SignalPipe::new(&[Signal::SIGTERM, Signal::SIGHUP, Signal::SIGCHLD])
+            .map_err(|e| Fail::sys("failure installing signal handlers", &e))?;
         // A file-size limit must pause the logger like a full disk, not kill it.
-        if let Err(e) = signal::ignore(Signal::SIGXFSZ) {
-            diag.fatal("failure ignoring SIGXFSZ", &e);
-        }
+        signal::ignore(Signal::SIGXFSZ).map_err(|e| Fail::sys("failure ignoring SIGXFSZ", &e))?;
         let _ = fs::DirBuilder::new().mode(0o700).create(&opts.dir);
-        if let Err(e) = std::env::set_current_dir(&opts.dir) {
-            diag.fatal(&format!("failure chdir() to log directory {dirname}"), &e);
-        }
-        if let Err(e) = File::open(".") {
-            diag.fatal(&format!("failure open() on log directory {dirname}"), &e);
-        }
-        let lock = acquire_lock(&diag, &dirname);
-        let mut poller =
-            Poller::new().unwrap_or_else(|e| diag.fatal("failure creating poller", &e));
-        let mut nap_poller =
-            Poller::new().unwrap_or_else(|e| diag.fatal("failure creating poller", &e));
+        std::env::set_current_dir(&opts.dir)
+            .map_err(|e| Fail::sys(format!("failure chdir() to log directory {dirname}"), &e))?;
+        File::open(".")
+            .map_err(|e| Fail::sys(format!("failure open() on log directory {dirname}"), &e))?;
+        let lock = acquire_lock(&diag, &dirname)?;
+        let mut poller = Poller::new().map_err(|e| Fail::sys("failure creating poller", &e))?;
+        let mut nap_poller = Poller::new().map_err(|e| Fail::sys("failure creating poller", &e))?;
         for p in [&mut poller, &mut nap_poller] {
-            if let Err(e) = p.register(signals.fd(), TOKEN_SIGNALS, Interest::READ) {
-                diag.fatal("failure polling signal pipe", &e);
-            }
+            p.register(signals.fd(), TOKEN_SIGNALS, Interest::READ)
+                .map_err(|e| Fail::sys("failure polling signal pipe", &e))?;
         }
         let mut t = Tinylog {
             diag,
@@ -253,54 +219,49 @@ impl Tinylog {
             zip,
             _lock: lock,
         };
-        t.queue_leftovers();
+        t.queue_leftovers()?;
         // A rotation interrupted after its rename left `previous`: archive it, don't overwrite it.
-        t.archive(PREVIOUS, Status::Safe);
+        t.archive(PREVIOUS, Status::Safe)?;
         match fs::metadata(CURRENT) {
             Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => t
-                .diag
-                .fatal("failure stat() on current in log directory", &e),
-            Ok(m) if m.mode() & 0o100 == 0 => t.archive(CURRENT, Status::Unsafe),
-            Ok(_) if t.opts.rotate => t.archive(CURRENT, Status::Safe),
+            Err(e) => return Err(Fail::sys("failure stat() on current in log directory", &e)),
+            Ok(m) if m.mode() & 0o100 == 0 => t.archive(CURRENT, Status::Unsafe)?,
+            Ok(_) if t.opts.rotate => t.archive(CURRENT, Status::Safe)?,
             Ok(m) => t.size = m.len(),
         }
-        match open_current() {
-            Ok(f) => {
-                if let Err(e) = f.set_permissions(Permissions::from_mode(0o644)) {
-                    t.diag
-                        .fatal("failure fchmod() on current in log directory", &e);
-                }
-                t.current = Some(f);
-            }
-            Err(e) => t
-                .diag
-                .fatal("failure open() on current in log directory", &e),
-        }
-        t.setup_stdin();
-        t
+        let f = open_current()
+            .map_err(|e| Fail::sys("failure open() on current in log directory", &e))?;
+        f.set_permissions(Permissions::from_mode(0o644))
+            .map_err(|e| Fail::sys("failure fchmod() on current in log directory", &e))?;
+        t.current = Some(f);
+        t.setup_stdin()?;
+        Ok(t)
     }
 
     /// With `-z`: archives still uncompressed (a tinylog killed while its compressions waited
     /// in the queue, or whose compressor failed) are queued again, oldest first.
-    fn queue_leftovers(&mut self) {
-        let Some(z) = self.zip.as_mut() else { return };
-        let Ok(rd) = fs::read_dir(".") else { return };
+    fn queue_leftovers(&mut self) -> Result<()> {
+        let Some(z) = self.zip.as_mut() else {
+            return Ok(());
+        };
+        let Ok(rd) = fs::read_dir(".") else {
+            return Ok(());
+        };
         let mut names: Vec<String> = rd
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter(|n| archive::is_archive(OsStr::new(n)) && !n.ends_with(".Z"))
             .collect();
         names.sort();
         z.queue.extend(names);
-        self.start_compressor();
+        self.start_compressor()
     }
 
     /// A private descriptor for stdin (a dup: reading it reads the same pipe), registered for
     /// reading if it can be polled.
-    fn setup_stdin(&mut self) {
+    fn setup_stdin(&mut self) -> Result<()> {
         let Ok(fd) = io::stdin().as_fd().try_clone_to_owned() else {
             // No stdin at all: reading it fails, which ends tinylog like any read error.
-            std::process::exit(EXIT_FATAL);
+            return Err(Fail::Exit(EXIT_FATAL));
         };
         let file = File::from(fd);
         match self
@@ -312,10 +273,11 @@ impl Tinylog {
             Err(_) => self.stdin_polled = false,
         }
         self.stdin = Some(file);
+        Ok(())
     }
 
     /// The main loop, then the finish (§1.10). Returns the exit code.
-    fn run(&mut self) -> i32 {
+    fn run(&mut self) -> Result<()> {
         let line_cap = if self.opts.stamp {
             LINE_MAX - STAMP_PREFIX
         } else {
@@ -325,21 +287,21 @@ impl Tinylog {
         let mut buf = [0u8; CHUNK];
         let mut events = Vec::new();
         'input: loop {
-            self.service_compressor();
+            self.service_compressor()?;
             if self.term {
                 break;
             }
             let readable = if self.stdin_polled {
-                if let Err(e) = self.poller.wait(&mut events, None) {
-                    self.diag.fatal("failure waiting for input", &e);
-                }
+                self.poller
+                    .wait(&mut events, None)
+                    .map_err(|e| Fail::sys("failure waiting for input", &e))?;
                 if events.iter().any(|e| e.token == TOKEN_SIGNALS) {
                     self.drain_signals();
                 }
                 events.iter().any(|e| e.token == TOKEN_STDIN)
             } else {
                 // Unpollable stdin: look at signals without blocking, then read directly.
-                self.check_signals(Duration::ZERO);
+                self.check_signals(Duration::ZERO)?;
                 true
             };
             if self.term {
@@ -356,31 +318,32 @@ impl Tinylog {
                     continue
                 }
                 // A read error ends tinylog at once, silently, without the clean marker (§1.10).
-                _ => std::process::exit(EXIT_FATAL),
+                _ => return Err(Fail::Exit(EXIT_FATAL)),
             };
             if n == 0 {
                 break 'input;
             }
-            self.feed(&mut cutter, &buf[..n]);
+            self.feed(&mut cutter, &buf[..n])?;
         }
         if self.term {
-            self.complete_line(&mut cutter);
+            self.complete_line(&mut cutter)?;
         }
         if let Some(line) = cutter.finish() {
-            self.log_line(line);
+            self.log_line(line)?;
         }
         self.finish()
     }
 
     /// Logs every line `data` completes.
-    fn feed(&mut self, cutter: &mut LineCutter, mut data: &[u8]) {
+    fn feed(&mut self, cutter: &mut LineCutter, mut data: &[u8]) -> Result<()> {
         while !data.is_empty() {
             let (used, line) = cutter.feed(data);
             if let Some(line) = line {
-                self.log_line(line);
+                self.log_line(line)?;
             }
             data = &data[used..];
         }
+        Ok(())
     }
 
     /// SIGTERM arrived after a read that ended inside a line. If the rest of that line is
@@ -388,34 +351,35 @@ impl Tinylog {
     /// is taken) and the line logged whole: the next logger on the same pipe, as under perpd,
     /// then starts at a line boundary instead of logging the tail as a line of its own. What the
     /// writer has not written yet is not waited for, and the whole effort is bounded in time.
-    fn complete_line(&mut self, cutter: &mut LineCutter) {
+    fn complete_line(&mut self, cutter: &mut LineCutter) -> Result<()> {
         let deadline = monotonic() + COMPLETE_MAX;
         let mut byte = [0u8; 1];
         let mut events = Vec::new();
         while cutter.is_mid_line() && monotonic() < deadline {
             if self.stdin_polled {
-                if let Err(e) = self.poller.wait(&mut events, Some(Duration::ZERO)) {
-                    self.diag.fatal("failure waiting for input", &e);
-                }
+                self.poller
+                    .wait(&mut events, Some(Duration::ZERO))
+                    .map_err(|e| Fail::sys("failure waiting for input", &e))?;
                 if events.iter().any(|e| e.token == TOKEN_SIGNALS) {
                     self.drain_signals();
                 }
                 if !events.iter().any(|e| e.token == TOKEN_STDIN) {
-                    return;
+                    return Ok(());
                 }
             }
             match self.stdin.as_mut().map(|f| f.read(&mut byte)) {
-                Some(Ok(1)) => self.feed(cutter, &byte),
+                Some(Ok(1)) => self.feed(cutter, &byte)?,
                 Some(Err(e)) if e.kind() == ErrorKind::Interrupted => {}
                 // End of input, nothing more now, or a read error: the fragment is logged as is.
-                _ => return,
+                _ => return Ok(()),
             }
         }
+        Ok(())
     }
 
     /// EOF or SIGTERM: mark `current` clean, wait for compressions (at SIGTERM only the running
     /// one), exit 0.
-    fn finish(&mut self) -> i32 {
+    fn finish(&mut self) -> Result<()> {
         if let Some(f) = self.current.take() {
             // Best effort: a failing fchmod only means the next start archives it as `.u`.
             if let Err(e) = f.set_permissions(Permissions::from_mode(0o744)) {
@@ -439,17 +403,17 @@ impl Tinylog {
             {
                 break;
             }
-            self.service_compressor();
-            self.start_compressor();
+            self.service_compressor()?;
+            self.start_compressor()?;
             if self.zip.as_ref().is_some_and(|z| z.running.is_some()) {
-                self.check_signals(BACKOFF_MAX);
+                self.check_signals(BACKOFF_MAX)?;
             }
         }
-        0
+        Ok(())
     }
 
     /// Writes one finished line (payload without newline), rotating first if needed (§1.6).
-    fn log_line(&mut self, payload: &[u8]) {
+    fn log_line(&mut self, payload: &[u8]) -> Result<()> {
         let mut line = Vec::with_capacity(payload.len() + STAMP_PREFIX + 1);
         if self.opts.stamp {
             line.extend_from_slice(utc_stamp(SystemTime::now()).as_bytes());
@@ -458,14 +422,15 @@ impl Tinylog {
         line.extend_from_slice(payload);
         line.push(b'\n');
         if self.hup || self.size + line.len() as u64 >= u64::from(self.opts.size) {
-            self.rotate();
+            self.rotate()?;
         }
-        self.write_all(&line);
+        self.write_all(&line)?;
         self.size += line.len() as u64;
+        Ok(())
     }
 
     /// Writes every byte of `data` to `current`, waiting out failures (back-pressure).
-    fn write_all(&mut self, mut data: &[u8]) {
+    fn write_all(&mut self, mut data: &[u8]) -> Result<()> {
         let mut backoff = BACKOFF_FIRST;
         let mut paused = false;
         while !data.is_empty() {
@@ -476,16 +441,17 @@ impl Tinylog {
             match res {
                 Ok(0) => {
                     let e = io::Error::from(ErrorKind::WriteZero);
-                    self.pause(Retry::Write, WRITE_PAUSE, &e, &mut paused, &mut backoff);
+                    self.pause(Retry::Write, WRITE_PAUSE, &e, &mut paused, &mut backoff)?;
                 }
                 Ok(n) => data = &data[n..],
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => self.pause(Retry::Write, WRITE_PAUSE, &e, &mut paused, &mut backoff),
+                Err(e) => self.pause(Retry::Write, WRITE_PAUSE, &e, &mut paused, &mut backoff)?,
             }
         }
         if paused {
             self.diag.info("resuming after write() error");
         }
+        Ok(())
     }
 
     /// One wait of a retry loop: report `warning` once per outage, handle SIGTERM as `kind`
@@ -497,69 +463,73 @@ impl Tinylog {
         err: &io::Error,
         paused: &mut bool,
         backoff: &mut Duration,
-    ) {
+    ) -> Result<()> {
         if kind == Retry::Step && self.term {
-            self.diag.fatal(
-                &format!("exiting on SIGTERM during retry error: {what}"),
+            return Err(Fail::sys(
+                format!("exiting on SIGTERM during retry error: {what}"),
                 err,
-            );
+            ));
         }
         if !*paused {
             self.diag.warn_sys(warning, err);
             *paused = true;
         }
-        self.check_signals(*backoff);
+        self.check_signals(*backoff)?;
         *backoff = (*backoff * 2).min(BACKOFF_MAX);
+        Ok(())
     }
 
     /// Runs `op` until it succeeds, pausing with `pausing: WHAT: ERR` between attempts.
-    fn retry<T>(&mut self, what: &str, mut op: impl FnMut() -> io::Result<T>) -> T {
+    fn retry<T>(&mut self, what: &str, mut op: impl FnMut() -> io::Result<T>) -> Result<T> {
         let mut backoff = BACKOFF_FIRST;
         let mut paused = false;
         let warning = format!("pausing: {what}");
         loop {
             match op() {
-                Ok(v) => return v,
+                Ok(v) => return Ok(v),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => self.pause(Retry::Step, (&warning, what), &e, &mut paused, &mut backoff),
+                Err(e) => {
+                    self.pause(Retry::Step, (&warning, what), &e, &mut paused, &mut backoff)?
+                }
             }
         }
     }
 
     /// Rotation of `current` (§1.7); a no-op when it is empty.
-    fn rotate(&mut self) {
+    fn rotate(&mut self) -> Result<()> {
         self.hup = false;
         if self.size == 0 {
-            return;
+            return Ok(());
         }
         if let Some(f) = self.current.take() {
             let _ = f.sync_all();
         }
         self.retry("failure rename() on current", || {
             fs::rename(CURRENT, PREVIOUS)
-        });
-        self.archive(PREVIOUS, Status::Safe);
-        let f = self.retry("failure open() for new current", open_current);
+        })?;
+        self.archive(PREVIOUS, Status::Safe)?;
+        let f = self.retry("failure open() for new current", open_current)?;
         self.retry("failure fchmod() for new current", || {
             f.set_permissions(Permissions::from_mode(0o644))
-        });
+        })?;
         self.current = Some(f);
         self.size = 0;
+        Ok(())
     }
 
     /// Archives `name` with `status`: hard link to `_STAMP.X`, remove `name`, then compress or
     /// prune (§1.7).
-    fn archive(&mut self, name: &str, status: Status) {
+    fn archive(&mut self, name: &str, status: Status) -> Result<()> {
         let mut backoff_paused = false;
         let meta = loop {
             match fs::metadata(name) {
                 Ok(m) => break m,
-                Err(e) if e.kind() == ErrorKind::NotFound => return,
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
                 Err(e) => self.long_pause(
                     &format!("failure stat() for log {name}"),
                     &e,
                     &mut backoff_paused,
-                ),
+                )?,
             }
         };
         // More than one link: an interrupted rotation already made the archive.
@@ -576,7 +546,7 @@ impl Tinylog {
                         &format!("failure link() for {name} to {a}"),
                         &e,
                         &mut paused,
-                    ),
+                    )?,
                 }
             }
         } else {
@@ -584,27 +554,28 @@ impl Tinylog {
         };
         self.retry(&format!("failure unlink() on file {name}"), || {
             remove_if_present(name)
-        });
+        })?;
         match (made, self.zip.as_mut()) {
             (Some(a), Some(z)) => {
                 z.queue.push_back(a);
                 if z.running.is_none() {
-                    self.start_compressor();
+                    self.start_compressor()?;
                 }
+                Ok(())
             }
             _ => self.prune(),
         }
     }
 
     /// The original's 1-second pause for stat/link/prune trouble (reported once, SIGTERM exits).
-    fn long_pause(&mut self, what: &str, err: &io::Error, paused: &mut bool) {
+    fn long_pause(&mut self, what: &str, err: &io::Error, paused: &mut bool) -> Result<()> {
         let mut wait = PAUSE_LONG;
         let warning = format!("pausing: {what}");
-        self.pause(Retry::Step, (&warning, what), err, paused, &mut wait);
+        self.pause(Retry::Step, (&warning, what), err, paused, &mut wait)
     }
 
     /// Deletes the oldest archives until at most `keep` remain (§1.7, in one proper loop).
-    fn prune(&mut self) {
+    fn prune(&mut self) -> Result<()> {
         let running = self
             .zip
             .as_ref()
@@ -653,42 +624,50 @@ impl Tinylog {
                 }
             }
             if !failed {
-                return;
+                return Ok(());
             }
             self.diag
                 .warn("pausing: failure while pruning log directory");
-            self.check_signals(PAUSE_LONG);
+            self.check_signals(PAUSE_LONG)?;
         }
     }
 
     /// Starts the compressor on the next queued archive that still exists.
-    fn start_compressor(&mut self) {
+    fn start_compressor(&mut self) -> Result<()> {
         loop {
-            let Some(z) = self.zip.as_mut() else { return };
+            let Some(z) = self.zip.as_mut() else {
+                return Ok(());
+            };
             if z.running.is_some() {
-                return;
+                return Ok(());
             }
-            let Some(a) = z.queue.pop_front() else { return };
+            let Some(a) = z.queue.pop_front() else {
+                return Ok(());
+            };
             let program = z.program.clone();
             match self.spawn_compressor(&program, &a) {
                 Ok(Some(pid)) => {
                     if let Some(z) = self.zip.as_mut() {
                         z.running = Some((pid, a));
                     }
-                    return;
+                    return Ok(());
                 }
                 // Pruned while it waited in the queue.
                 Ok(None) => {}
                 Err(()) => {
                     self.diag.warn(&format!("failure gzip on log archive {a}"));
-                    self.prune();
+                    self.prune()?;
                 }
             }
         }
     }
 
     /// Forks the compressor: stdin the archive, stdout `zipped`, cwd the log directory.
-    fn spawn_compressor(&mut self, program: &OsStr, archive: &str) -> Result<Option<i32>, ()> {
+    fn spawn_compressor(
+        &mut self,
+        program: &OsStr,
+        archive: &str,
+    ) -> std::result::Result<Option<i32>, ()> {
         let input = match File::open(archive) {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
@@ -725,7 +704,10 @@ impl Tinylog {
             Ok(pid) => Ok(Some(pid)),
             Err(e) => {
                 // The original's child reports its failed execve and exits 111; say the same.
-                self.diag.fatal_line("fail execve() for gzip process", &e);
+                self.diag.say_fatal(&format!(
+                    "fail execve() for gzip process: {}",
+                    platform::errno::describe_io(&e)
+                ));
                 self.diag.warn(&format!(
                     "gzip process exited non-zero error code: {EXIT_FATAL}"
                 ));
@@ -736,9 +718,9 @@ impl Tinylog {
     }
 
     /// After SIGCHLD: collect exited children; finish the compression whose child ended.
-    fn service_compressor(&mut self) {
+    fn service_compressor(&mut self) -> Result<()> {
         if !std::mem::take(&mut self.chld) {
-            return;
+            return Ok(());
         }
         // Other children (inherited from whoever exec'd tinylog) are reaped and ignored.
         while let Ok(Some((pid, status))) = child::reap() {
@@ -754,14 +736,15 @@ impl Tinylog {
                     .and_then(|z| z.running.take())
                     .map(|r| r.1)
                     .unwrap_or_default();
-                self.compressed(&a, status);
-                self.start_compressor();
+                self.compressed(&a, status)?;
+                self.start_compressor()?;
             }
         }
+        Ok(())
     }
 
     /// The compressor of `archive` ended with `status`: install `ARCHIVE.Z` or keep the archive.
-    fn compressed(&mut self, archive: &str, status: ExitStatus) {
+    fn compressed(&mut self, archive: &str, status: ExitStatus) -> Result<()> {
         let ok = match status {
             ExitStatus::Exited(0) => {
                 let z = archive::compressed_name(archive);
@@ -776,7 +759,7 @@ impl Tinylog {
                 } else {
                     self.retry(&format!("fail unlink() after gzip on {archive}"), || {
                         remove_if_present(archive)
-                    });
+                    })?;
                     true
                 }
             }
@@ -799,17 +782,17 @@ impl Tinylog {
             self.diag
                 .warn(&format!("failure gzip on log archive {archive}"));
         }
-        self.prune();
+        self.prune()
     }
 
     /// Waits up to `timeout` for signals, recording them; returns early when one arrives.
-    fn check_signals(&mut self, timeout: Duration) {
+    fn check_signals(&mut self, timeout: Duration) -> Result<()> {
         let deadline = monotonic() + timeout;
         let mut events = std::mem::take(&mut self.events);
         loop {
             let left = deadline.saturating_sub(monotonic());
             if let Err(e) = self.nap_poller.wait(&mut events, Some(left)) {
-                self.diag.fatal("failure waiting for signals", &e);
+                return Err(Fail::sys("failure waiting for signals", &e));
             }
             if !events.is_empty() {
                 self.drain_signals();
@@ -820,6 +803,7 @@ impl Tinylog {
             }
         }
         self.events = events;
+        Ok(())
     }
 
     fn drain_signals(&mut self) {
@@ -835,22 +819,22 @@ impl Tinylog {
 }
 
 /// Takes the lock file (§1.4 step 7); fatal if another tinylog holds it.
-fn acquire_lock(diag: &Diag, dirname: &str) -> LockFile {
+fn acquire_lock(diag: &Program, dirname: &str) -> Result<LockFile> {
     let what = format!("failure acquiring lock file {LOCK} in log directory {dirname}");
-    let lock = LockFile::open(Path::new(LOCK), 0o600).unwrap_or_else(|e| diag.fatal(&what, &e));
+    let lock = LockFile::open(Path::new(LOCK), 0o600).map_err(|e| Fail::sys(&what, &e))?;
     match lock.try_lock() {
         Ok(true) => {}
-        Ok(false) => diag.fatal(
-            &what,
-            &io::Error::from_raw_os_error(platform::process::errnum::EAGAIN),
-        ),
-        Err(e) => diag.fatal(&what, &e),
+        Ok(false) => {
+            let busy = io::Error::from_raw_os_error(platform::process::errnum::EAGAIN);
+            return Err(Fail::sys(&what, &busy));
+        }
+        Err(e) => return Err(Fail::sys(&what, &e)),
     }
-    let pid = i32::try_from(diag.pid).unwrap_or(i32::MAX);
-    if let Err(e) = lock.write_pid(pid).and_then(|()| lock.set_mode(0o644)) {
-        diag.fatal(&what, &e);
-    }
-    lock
+    let pid = i32::try_from(diag.pid()).unwrap_or(i32::MAX);
+    lock.write_pid(pid)
+        .and_then(|()| lock.set_mode(0o644))
+        .map_err(|e| Fail::sys(&what, &e))?;
+    Ok(lock)
 }
 
 /// Opens `current` for appending, creating it 0600.
@@ -874,14 +858,14 @@ fn remove_if_present(name: impl AsRef<Path>) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    fn parse(v: &[&str]) -> Parsed {
+    fn parse(v: &[&str]) -> Result<Options> {
         let a: Vec<OsString> = v.iter().map(OsString::from).collect();
         parse_args(&a)
     }
 
     #[test]
     fn options() {
-        let Parsed::Run(o) = parse(&["-k3", "-r", "-s", "100", "-tz", "dir", "extra"]) else {
+        let Ok(o) = parse(&["-k3", "-r", "-s", "100", "-tz", "dir", "extra"]) else {
             panic!()
         };
         assert_eq!(
@@ -895,19 +879,17 @@ mod tests {
                 dir: "dir".into()
             }
         );
-        let Parsed::Run(o) = parse(&["-k", "", "-s", "5000", "d"]) else {
+        let Ok(o) = parse(&["-k", "", "-s", "5000", "d"]) else {
             panic!()
         };
         assert_eq!((o.keep, o.size), (0, 5000));
-        let Parsed::Run(o) = parse(&["d"]) else {
-            panic!()
-        };
+        let Ok(o) = parse(&["d"]) else { panic!() };
         assert_eq!((o.keep, o.size, o.rotate), (5, 100_000, false));
     }
 
     #[test]
     fn usage_errors() {
-        let u = |s: &str| Parsed::Usage(s.to_string());
+        let u = |s: &str| Err(Fail::usage(s));
         assert_eq!(parse(&[]), u("missing log directory argument"));
         assert_eq!(
             parse(&["-k", "x", "d"]),
@@ -919,8 +901,8 @@ mod tests {
         );
         assert_eq!(parse(&["-q", "d"]), u("invalid option -q"));
         assert_eq!(parse(&["-k"]), u("missing argument for option -k"));
-        assert_eq!(parse(&["-?"]), Parsed::UsageOnly);
-        assert_eq!(parse(&["-V", "-q"]), Parsed::Version);
-        assert_eq!(parse(&["-h"]), Parsed::Help);
+        assert_eq!(parse(&["-?"]), Err(Fail::UsageLine));
+        assert_eq!(parse(&["-V", "-q"]), Err(Fail::Version));
+        assert_eq!(parse(&["-h"]), Err(Fail::Help));
     }
 }

@@ -14,9 +14,10 @@ use std::os::unix::fs::{lchown, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use platform::cli::prog_name;
+use platform::cli::Style;
 
 use super::config;
+use crate::program::{Fail, Lines, Program, Result};
 
 /// The configuration file unless `TINYLOG_CONF` names another.
 pub const DEFAULT_CONF: &str = "/etc/tinylog.conf";
@@ -50,17 +51,6 @@ pub fn settings(assigns: &[(String, String)], env: &dyn Fn(&str) -> Option<Strin
     }
 }
 
-struct Run {
-    prefix: String,
-}
-
-impl Run {
-    fn fail(&self, msg: &str) -> ! {
-        eprintln!("{}: failure: {}", self.prefix, msg);
-        std::process::exit(1)
-    }
-}
-
 fn env_var(name: &str) -> Option<String> {
     std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
@@ -83,18 +73,19 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// The whole program: `args` is argv. Returns only on failure.
-pub fn main(args: Vec<OsString>) -> i32 {
-    let argv0 = args
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "tinylog_run".into());
-    let run = Run {
-        prefix: format!("{}({})", prog_name(&argv0), std::process::id()),
-    };
-    let subdir = match args.get(1) {
+pub fn main(argv: Vec<OsString>) -> ! {
+    // No options, so no usage line and no version.
+    let program = Program::new(&argv, "tinylog_run", "", Style::Runtools, Lines::Scripted);
+    program.finish(run(&argv))
+}
+
+/// Returns only on failure: the script's `exec` replaces the process.
+fn run(argv: &[OsString]) -> Result<()> {
+    // The script's failures exit 1.
+    let fail = |text: String| Fail::Fatal(1, text);
+    let subdir = match argv.get(1) {
         Some(s) if !s.is_empty() => s.clone(),
-        _ => run.fail("directory argument missing"),
+        _ => return Err(fail("directory argument missing".into())),
     };
     let conf = std::env::var_os("TINYLOG_CONF")
         .filter(|c| !c.is_empty())
@@ -117,13 +108,13 @@ pub fn main(args: Vec<OsString>) -> i32 {
     dir.push(&subdir);
     let shown = dir.display().to_string();
     if !dir.is_dir() && fs::create_dir_all(&dir).is_err() {
-        run.fail(&format!("failure mkdir for {shown}"));
+        return Err(fail(format!("failure mkdir for {shown}")));
     }
     if chown_tree(&dir, uid, gid).is_err() {
-        run.fail(&format!("failure chown for {shown}"));
+        return Err(fail(format!("failure chown for {shown}")));
     }
     if fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).is_err() {
-        run.fail(&format!("failure chmod for {shown}"));
+        return Err(fail(format!("failure chmod for {shown}")));
     }
     // As the original script's `exec runtool ...`: found on PATH, replacing this process,
     // with what it inherited (see platform::exec).
@@ -133,16 +124,18 @@ pub fn main(args: Vec<OsString>) -> i32 {
     argv.push(dir.into_os_string());
     let err = platform::exec::execvx(OsStr::new("runtool"), &argv, None, None);
     // As sh reports a failed exec: 127 when not found, 126 otherwise.
-    eprintln!(
-        "{}: failure: failure exec runtool: {}",
-        run.prefix,
-        platform::errno::describe_io(&err)
-    );
-    if err.kind() == io::ErrorKind::NotFound {
+    let code = if err.kind() == io::ErrorKind::NotFound {
         127
     } else {
         126
-    }
+    };
+    Err(Fail::Fatal(
+        code,
+        format!(
+            "failure exec runtool: {}",
+            platform::errno::describe_io(&err)
+        ),
+    ))
 }
 
 #[cfg(test)]
