@@ -1,5 +1,5 @@
-//! perpd: the perp supervisor daemon (perp-core.md §4).
+//! perpd: see `perp::daemon`.
 
 fn main() {
-    std::process::exit(perp::daemon::main(std::env::args_os().collect()));
+    perp::daemon::main(std::env::args_os().collect())
 }

@@ -9,9 +9,8 @@
 //! * `config`, `logmsg` — the command line and perpd's log lines;
 //! * `notify` — telling perpd's own supervisor that it is ready (`$NOTIFY_SOCKET`).
 
-pub mod config;
+pub mod args;
 pub mod lifecycle;
-pub mod logmsg;
 pub mod notify;
 pub mod scan;
 pub mod server;
@@ -21,44 +20,33 @@ pub mod supervisor;
 
 use std::ffi::OsString;
 
-use config::ParseOutcome;
-use logmsg::Logger;
+use platform::cli::Style;
 
-/// perpd's `main`: parse `argv`, start, supervise until shutdown; returns the exit code.
-pub fn main(argv: Vec<OsString>) -> i32 {
-    let prog = argv
-        .first()
-        .map(|a| platform::cli::prog_name(a))
-        .unwrap_or_else(|| "perpd".into());
-    let pid = platform::process::getpid();
-    let log = Logger::new(&prog, pid);
-    let args = argv.get(1..).unwrap_or(&[]);
-    let cfg = match config::parse(args, std::env::var_os("PERP_BASE"), &|name| {
-        platform::creds::group_by_name(name)
-    }) {
-        ParseOutcome::Run(cfg) => cfg,
-        ParseOutcome::Help => {
-            log.usage_line();
-            return 0;
-        }
-        ParseOutcome::Version => {
-            eprintln!("version: {prog} {}", platform::cli::VERSION);
-            return 0;
-        }
-        ParseOutcome::UsageOnly => {
-            log.usage_line();
-            return platform::cli::EXIT_USAGE;
-        }
-        ParseOutcome::Usage(detail) => log.usage_error(&detail),
-        ParseOutcome::Fatal(text) => log.fatal(&text),
-    };
+use crate::program::{Lines, Program, Result};
+use supervisor::Daemon;
+
+pub fn main(argv: Vec<OsString>) -> ! {
+    let program = Program::new(&argv, "perpd", args::USAGE, Style::Core, Lines::Logged);
+    // The daemon stays in this frame until the process exits: dropping it would restore
+    // SIGTERM's default action, and a second TERM arriving before the exit would then end
+    // perpd by signal instead of with its exit code.
+    let mut daemon = None;
+    let r = run(&program, &argv, &mut daemon);
+    program.finish(r)
+}
+
+/// Parses `argv`, starts, supervises until a shutdown is complete.
+fn run(program: &Program, argv: &[OsString], daemon: &mut Option<Daemon>) -> Result<()> {
+    let cfg = args::parse(
+        argv.get(1..).unwrap_or_default(),
+        std::env::var_os("PERP_BASE"),
+        &platform::creds::group_by_name,
+    )?;
     // Taken out of the environment before the daemon captures it for the services.
     let readiness = notify::Readiness::from_env();
-    let mut daemon = supervisor::Daemon::start(cfg, log.clone(), pid);
+    let daemon = daemon.insert(Daemon::start(cfg, program.clone())?);
     // The control socket is listening: a client connecting now is answered.
-    readiness.ready(&log);
-    let code = daemon.run();
-    // Exit with the daemon still in place: dropping it restores SIGTERM's default action, and a
-    // second TERM arriving before the exit would then end perpd by signal instead of `code`.
-    std::process::exit(code)
+    readiness.ready(program);
+    daemon.run();
+    Ok(())
 }

@@ -9,7 +9,7 @@
 
 use std::ffi::OsString;
 
-use super::logmsg::Logger;
+use crate::program::Program;
 
 /// The environment variable of the protocol.
 pub const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
@@ -32,7 +32,7 @@ impl Readiness {
 
     /// Sends `READY=1`; a failure is a warning in perpd's log, never fatal (perpd supervises
     /// its services either way).
-    pub fn ready(&self, log: &Logger) {
+    pub fn ready(&self, log: &Program) {
         let Some(addr) = &self.socket else { return };
         if let Err(e) = platform::host::send_datagram(addr, READY) {
             log.warn(&format!(

@@ -16,6 +16,7 @@ use super::lifecycle::Run;
 use platform::child::ExitStatus;
 
 use super::service::Sub;
+use crate::program::Program;
 
 /// The signals perpd catches; blocked across fork (the child starts with every disposition
 /// perpd changed at the default and nothing blocked, as `platform::spawn` promises).
@@ -44,8 +45,8 @@ pub struct SpawnSpec<'a> {
     pub stdin: Option<RawFd>,
     /// dup'ed onto fd 1 (main with a log: the pipe's write end).
     pub stdout: Option<RawFd>,
-    /// `PROG[PID]` of perpd, for the child's error lines.
-    pub prefix: &'a str,
+    /// perpd, whose fatal line the child's error lines take.
+    pub log: &'a Program,
     /// Respawn governor: sleep this long before exec (signals still blocked, §4.5 step 6).
     pub delay: std::time::Duration,
     /// The descriptor limit perpd started with, restored in the child (perpd raises its own).
@@ -92,11 +93,10 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
             ("PERP_SVSECS", svsecs.to_string()),
         ],
     };
-    let child_msg = format!(
-        "error: {}: fatal: (in child for service {}): ",
-        spec.prefix,
+    let child_msg = spec.log.fatal_line(&format!(
+        "(in child for service {}): ",
         String::from_utf8_lossy(spec.name)
-    );
+    ));
     let mut dups = Vec::new();
     if let Some(fd) = spec.stdout {
         dups.push((fd, 1, "failure dup2() on logpipe[1] to logging service"));

@@ -22,13 +22,13 @@ use platform::lock::LockFile;
 use platform::poll::{Event, Interest, Poller, Token};
 use platform::signal::{self, Signal, SignalPipe};
 
-use super::config::Config;
+use super::args::Config;
 use super::lifecycle::{Action, Activation, CmdError, Msg, Now, Run, SpawnOutcome};
-use super::logmsg::{plural, Logger};
 use super::scan;
 use super::server::{Conn, Next};
 use super::service::{service_name, Key, Service, Sig, Sub, DIRNAME_MAX, RETRY_PAUSE};
 use super::spawn::{self, SpawnSpec, CAUGHT};
+use crate::program::{Fail, Program, Result};
 use crate::protocol::{
     CmdFlags, History, Reply, Request, ServiceFlags, Status as WireStatus, SubHistory, SubStatus,
 };
@@ -114,7 +114,7 @@ fn tain(t: Option<SystemTime>) -> Tai64n {
 /// The running daemon.
 pub struct Daemon {
     cfg: Config,
-    log: Logger,
+    log: Program,
     pid: i32,
     started: SystemTime,
     poller: Poller,
@@ -174,6 +174,15 @@ fn open_reserve() -> Option<fs::File> {
     fs::File::open("/dev/null").ok()
 }
 
+/// `N active service` / `N active services` and the like.
+fn plural(n: usize, one: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
 /// Most descriptors perpd asks for: each logged service holds two pipe ends.
 const NOFILE_WANT: u64 = 1 << 20;
 
@@ -191,8 +200,9 @@ fn raise_nofile() -> Option<(u64, u64)> {
 }
 
 impl Daemon {
-    /// Startup (§4.2 steps 2–7). Fatal errors exit 111 with perpd's messages.
-    pub fn start(cfg: Config, log: Logger, pid: i32) -> Daemon {
+    /// Start-up: everything before the main loop. Fails with perpd's fatal messages (exit
+    /// 111); the control socket is listening when this returns.
+    pub fn start(cfg: Config, log: Program) -> Result<Daemon> {
         // Descriptors perpd inherited must not reach the runscripts; marking them
         // close-on-exec once spares every run a close() of each possible descriptor (all
         // that perpd opens itself is close-on-exec already).
@@ -200,47 +210,43 @@ impl Daemon {
             let _ = child::set_cloexec(fd, true);
         }
         let base = cfg.basedir.clone();
-        if let Err(e) = std::env::set_current_dir(&base) {
-            log.fatal_sys(
-                &format!("failure chdir() to base directory {}", base.display()),
+        std::env::set_current_dir(&base).map_err(|e| {
+            Fail::sys(
+                format!("failure chdir() to base directory {}", base.display()),
                 &e,
-            );
-        }
+            )
+        })?;
         // Every runscript sees the base directory.
         std::env::set_var("PERP_BASE", &base);
         let signals = SignalPipe::new(&CAUGHT)
-            .unwrap_or_else(|e| log.fatal_sys("failure installing signal handlers", &e));
-        match fs::OpenOptions::new()
+            .map_err(|e| Fail::sys("failure installing signal handlers", &e))?;
+        let null = fs::OpenOptions::new()
             .read(true)
             .write(true)
             .open("/dev/null")
-        {
-            Ok(null) => {
-                if let Err(e) = platform::process::dup_to(null.as_raw_fd(), 0) {
-                    log.fatal_sys("failure dup2() on /dev/null to stdin", &e);
-                }
-            }
-            Err(e) => log.fatal_sys("failure open() on /dev/null", &e),
-        }
+            .map_err(|e| Fail::sys("failure open() on /dev/null", &e))?;
+        platform::process::dup_to(null.as_raw_fd(), 0)
+            .map_err(|e| Fail::sys("failure dup2() on /dev/null to stdin", &e))?;
+        drop(null);
         platform::process::umask(0);
-        let (lock, listener) = control_init(&cfg, &log);
-        if let Err(e) = std::env::set_current_dir(&base) {
-            log.fatal_sys("failure fchdir() to base directory", &e);
-        }
-        let mut poller = Poller::new().unwrap_or_else(|e| log.fatal_sys("failure poll()", &e));
-        if let Err(e) = poller.register(signals.fd(), T_SIGNALS, Interest::READ) {
-            log.fatal_sys("failure poll()", &e);
-        }
-        if let Err(e) = poller.register(listener.as_raw_fd(), T_LISTEN, Interest::READ) {
-            log.fatal_sys("failure poll()", &e);
-        }
+        let (lock, listener) = control_init(&cfg)?;
+        std::env::set_current_dir(&base)
+            .map_err(|e| Fail::sys("failure fchdir() to base directory", &e))?;
+        let poll_failed = |e: io::Error| Fail::sys("failure poll()", &e);
+        let mut poller = Poller::new().map_err(poll_failed)?;
+        poller
+            .register(signals.fd(), T_SIGNALS, Interest::READ)
+            .map_err(poll_failed)?;
+        poller
+            .register(listener.as_raw_fd(), T_LISTEN, Interest::READ)
+            .map_err(poll_failed)?;
         let started = SystemTime::now();
         log.info(&format!("starting on {} ...", base.display()));
         let next_autoscan = cfg.autoscan.map(|a| platform::time::monotonic() + a);
-        Daemon {
+        Ok(Daemon {
             cfg,
+            pid: log.pid() as i32,
             log,
-            pid,
             started,
             poller,
             signals,
@@ -263,16 +269,16 @@ impl Daemon {
             nofile: raise_nofile(),
             reserve: open_reserve(),
             environ: platform::spawn::Environ::capture(),
-        }
+        })
     }
 
-    /// The main loop (§4.11.1); returns the exit code after a completed shutdown.
-    pub fn run(&mut self) -> i32 {
+    /// The main loop; returns once a shutdown is complete.
+    pub fn run(&mut self) {
         let mut events: Vec<Event> = Vec::new();
         loop {
             if self.shutting_down && self.services.is_empty() {
                 self.log.info("termination complete");
-                return 0;
+                return;
             }
             self.log_counts();
             let t = platform::time::monotonic();
@@ -427,7 +433,7 @@ impl Daemon {
                         run: &run,
                         stdin,
                         stdout,
-                        prefix: &self.log.prefix,
+                        log: &self.log,
                         nofile: self.nofile,
                         environ: &self.environ,
                         delay: match run {
@@ -482,7 +488,7 @@ impl Daemon {
                 Action::Log(m) => match m {
                     Msg::Info(t) => self.log.info(&t),
                     Msg::Warn(t) => self.log.warn(&t),
-                    Msg::ChildFatal(t) => self.log.error_fatal(&t),
+                    Msg::ChildFatal(t) => self.log.say_fatal(&t),
                 },
             }
         }
@@ -615,7 +621,7 @@ impl Daemon {
     /// Activate a new service directory (§4.4); false if it could not be. Its messages name
     /// the whole directory entry, as the original's do; later ones use the service name
     /// (the entry cut to `NAME_MAX` bytes, which is also the runscripts' `$2`).
-    fn activate(&mut self, entry: OsString, key: Key) -> Result<(), Unactivated> {
+    fn activate(&mut self, entry: OsString, key: Key) -> std::result::Result<(), Unactivated> {
         let name = service_name(entry.as_bytes());
         let shown = entry.to_string_lossy().into_owned();
         if entry.len() > DIRNAME_MAX {
@@ -900,69 +906,75 @@ fn history(svc: &Service) -> History {
     }
 }
 
-/// `.control`, the lock file and the socket (§3.2–§3.4). The cwd is `.control` afterwards.
-fn control_init(cfg: &Config, log: &Logger) -> (LockFile, UnixListener) {
+/// `.control`, the lock file and the socket. The cwd is `.control` afterwards.
+fn control_init(cfg: &Config) -> Result<(LockFile, UnixListener)> {
     let mut builder = fs::DirBuilder::new();
     builder.mode(0o700);
     if builder.create(".control").is_err() {
         if let Ok(target) = fs::read_link(".control") {
             if target.as_os_str().len() >= 256 {
-                log.fatal(&format!(
+                return Err(Fail::fatal(format!(
                     "failure readlink() on base control directory: {}",
                     platform::errno::describe(errno_named("ENAMETOOLONG"))
-                ));
+                )));
             }
             let _ = builder.create(&target);
         }
     }
-    if let Err(e) = std::env::set_current_dir(".control") {
-        log.fatal_sys("failure chdir() to .control", &e);
-    }
+    std::env::set_current_dir(".control")
+        .map_err(|e| Fail::sys("failure chdir() to .control", &e))?;
     let lock_path = PathBuf::from("perpd.pid");
-    let lock = match LockFile::open(&lock_path, 0o600) {
-        Ok(l) => l,
-        Err(e) => log.fatal_sys("failure on lock file perpd.pid", &e),
-    };
+    let lock_failed = |e: &io::Error| Fail::sys("failure on lock file perpd.pid", e);
+    let lock = LockFile::open(&lock_path, 0o600).map_err(|e| lock_failed(&e))?;
     match lock.try_lock() {
         Ok(true) => {}
-        Ok(false) => log.fatal(&format!(
-            "failure on lock file perpd.pid: {}",
-            platform::errno::describe(errno_named("EAGAIN"))
-        )),
+        Ok(false) => {
+            return Err(Fail::fatal(format!(
+                "failure on lock file perpd.pid: {}",
+                platform::errno::describe(errno_named("EAGAIN"))
+            )))
+        }
         Err(e) => {
             let _ = fs::remove_file(&lock_path);
-            log.fatal_sys("failure on lock file perpd.pid", &e);
+            return Err(lock_failed(&e));
         }
     }
-    if let Err(e) = lock.write_pid(platform::process::getpid()) {
-        log.fatal_sys("failure on lock file perpd.pid", &e);
-    }
+    lock.write_pid(platform::process::getpid())
+        .map_err(|e| lock_failed(&e))?;
     let _ = fs::set_permissions(&lock_path, fs::Permissions::from_mode(0o644));
     let sock = Path::new("perpd.sock");
     let _ = fs::remove_file(sock);
-    let listener = match UnixListener::bind(sock) {
-        Ok(l) => l,
-        Err(e) => log.fatal_sys("failure bind() on socket perpd.sock", &e),
-    };
+    let listener = UnixListener::bind(sock)
+        .map_err(|e| Fail::sys("failure bind() on socket perpd.sock", &e))?;
     let mode = match cfg.gid {
         Some(gid) => {
-            if let Err(e) = std::os::unix::fs::chown(sock, None, Some(gid)) {
-                log.fatal_sys("failure chown() on socket perpd.sock", &e);
-            }
+            std::os::unix::fs::chown(sock, None, Some(gid))
+                .map_err(|e| Fail::sys("failure chown() on socket perpd.sock", &e))?;
             0o770
         }
         None => 0o700,
     };
-    if let Err(e) = fs::set_permissions(sock, fs::Permissions::from_mode(mode)) {
-        log.fatal_sys("failure chmod() on socket perpd.sock", &e);
-    }
-    if let Err(e) = listener.set_nonblocking(true) {
-        log.fatal_sys("failure fcntl() non-blocking on socket perpd.sock", &e);
-    }
-    (lock, listener)
+    fs::set_permissions(sock, fs::Permissions::from_mode(mode))
+        .map_err(|e| Fail::sys("failure chmod() on socket perpd.sock", &e))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Fail::sys("failure fcntl() non-blocking on socket perpd.sock", &e))?;
+    Ok((lock, listener))
 }
 
 /// Opens a service directory read-only and close-on-exec (the std default) for fchdir.
 fn open_dir(entry: &std::ffi::OsStr) -> io::Result<OwnedFd> {
     fs::File::open(entry).map(OwnedFd::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_use_the_singular_for_one() {
+        assert_eq!(plural(1, "active service"), "1 active service");
+        assert_eq!(plural(0, "active service"), "0 active services");
+        assert_eq!(plural(2, "client connection"), "2 client connections");
+    }
 }

@@ -1,4 +1,5 @@
-//! perpd's command line (perp-core.md §4.1) and the base directory rule (§2.4).
+//! perpd's command line and the base directory rule: the operand, else a non-empty
+//! `$PERP_BASE`, else `/etc/perp`; it must be absolute (perpd(8)).
 //!
 //! Options beyond the original, kept out of the usage line so it stays byte-identical:
 //! `-c conns` (client connection limit, default 100; the original's was 20) and `-k secs`
@@ -12,6 +13,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use platform::cli::{parse_u32, Getopt, Opt};
+
+use crate::program::{Fail, Result};
+
+/// The usage string of every `usage:` line (the original's: the extensions are not in it).
+pub const USAGE: &str = "[-hV] [-a secs] [-g gid] [basedir]";
 
 /// The default base directory.
 pub const BASE_DEFAULT: &str = "/etc/perp";
@@ -32,21 +38,7 @@ pub struct Config {
     pub stop_timeout: Option<Duration>,
 }
 
-/// What parsing decided instead of a configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ParseOutcome {
-    Run(Config),
-    Help,
-    Version,
-    /// `-?`: only the usage line, exit 100.
-    UsageOnly,
-    /// A usage error with this detail.
-    Usage(String),
-    /// A fatal error with this text (a failing group lookup).
-    Fatal(String),
-}
-
-/// The autoscan interval is clamped so the deadline arithmetic cannot overflow (§4.3.1 quirk).
+/// The autoscan interval is clamped so the deadline arithmetic cannot overflow.
 const AUTOSCAN_MAX: u32 = 100_000_000;
 
 /// Parse `args` (without argv[0]); `env_base` is `$PERP_BASE`.
@@ -54,7 +46,7 @@ pub fn parse(
     args: &[OsString],
     env_base: Option<OsString>,
     group_lookup: &dyn Fn(&str) -> std::io::Result<Option<u32>>,
-) -> ParseOutcome {
+) -> Result<Config> {
     let mut cfg = Config {
         basedir: PathBuf::new(),
         autoscan: None,
@@ -66,47 +58,44 @@ pub fn parse(
     let mut opts = Getopt::new(args, "hVa:g:c:k:");
     for opt in opts.by_ref() {
         match opt {
-            Opt::Flag('h') => return ParseOutcome::Help,
-            Opt::Flag('V') => return ParseOutcome::Version,
+            Opt::Flag('h') => return Err(Fail::Help),
+            Opt::Flag('V') => return Err(Fail::Version),
             Opt::Value('a', v) => match parse_u32(&v) {
                 Some(0) => cfg.autoscan = None,
                 Some(n) => cfg.autoscan = Some(Duration::from_secs(n.min(AUTOSCAN_MAX).into())),
                 None => {
-                    return ParseOutcome::Usage(format!(
+                    return Err(Fail::Usage(format!(
                         "non-numeric argument found for option -a: {}",
                         lossy(&v)
-                    ))
+                    )))
                 }
             },
             Opt::Value('c', v) => match parse_u32(&v) {
                 Some(n) if n > 0 => cfg.max_clients = n as usize,
                 _ => {
-                    return ParseOutcome::Usage(format!(
+                    return Err(Fail::Usage(format!(
                         "non-numeric argument found for option -c: {}",
                         lossy(&v)
-                    ))
+                    )))
                 }
             },
             Opt::Value('k', v) => match parse_u32(&v) {
                 Some(0) => cfg.stop_timeout = None,
                 Some(n) => cfg.stop_timeout = Some(Duration::from_secs(n.into())),
                 None => {
-                    return ParseOutcome::Usage(format!(
+                    return Err(Fail::Usage(format!(
                         "non-numeric argument found for option -k: {}",
                         lossy(&v)
-                    ))
+                    )))
                 }
             },
-            Opt::Value('g', v) => match group(&v, group_lookup) {
-                Ok(gid) => cfg.gid = Some(gid),
-                Err(out) => return out,
-            },
-            Opt::Invalid('?') => return ParseOutcome::UsageOnly,
+            Opt::Value('g', v) => cfg.gid = Some(group(&v, group_lookup)?),
+            Opt::Invalid('?') => return Err(Fail::UsageLine),
             Opt::Invalid(c) | Opt::Flag(c) | Opt::Value(c, _) => {
-                return ParseOutcome::Usage(format!("invalid option -{c}"))
+                return Err(Fail::Usage(format!("invalid option -{c}")))
             }
             Opt::Missing(c) => {
-                return ParseOutcome::Usage(format!("missing argument for option -{c}"))
+                return Err(Fail::Usage(format!("missing argument for option -{c}")))
             }
         }
     }
@@ -115,44 +104,42 @@ pub fn parse(
         .or(env_base.filter(|e| !e.is_empty()))
         .unwrap_or_else(|| OsString::from(BASE_DEFAULT));
     if base.as_bytes().first() != Some(&b'/') {
-        return ParseOutcome::Usage(format!(
+        return Err(Fail::Usage(format!(
             "base directory not defined as absolute path: {}",
             lossy(&base)
-        ));
+        )));
     }
     cfg.basedir = PathBuf::from(base);
-    ParseOutcome::Run(cfg)
+    Ok(cfg)
 }
 
-/// `-g`: an all-digit value is a numeric gid (D6 fixed), anything else a group name.
-fn group(
-    v: &OsStr,
-    lookup: &dyn Fn(&str) -> std::io::Result<Option<u32>>,
-) -> Result<u32, ParseOutcome> {
+/// `-g`: an all-digit value is a numeric gid (the original took `-g 0` for a name), anything
+/// else a group name.
+fn group(v: &OsStr, lookup: &dyn Fn(&str) -> std::io::Result<Option<u32>>) -> Result<u32> {
     let text = v.to_string_lossy();
     let b = v.as_bytes();
     if !b.is_empty() && b.iter().all(u8::is_ascii_digit) {
         return parse_u32(v).ok_or_else(|| {
-            ParseOutcome::Usage(format!(
+            Fail::Usage(format!(
                 "bad format for group id argument found for option -g: {text}"
             ))
         });
     }
     if b.first().is_some_and(|c| (b'1'..=b'8').contains(c)) {
         // The original's numeric branch: a leading digit with other characters after it.
-        return Err(ParseOutcome::Usage(format!(
+        return Err(Fail::Usage(format!(
             "bad format for group id argument found for option -g: {text}"
         )));
     }
     match lookup(&text) {
         Ok(Some(gid)) => Ok(gid),
-        Ok(None) => Err(ParseOutcome::Usage(format!(
+        Ok(None) => Err(Fail::Usage(format!(
             "no group id found for option -g {text}"
         ))),
-        Err(e) => Err(ParseOutcome::Fatal(format!(
-            "failure getgrnam() for option -g {text}: {}",
-            platform::errno::describe_io(&e)
-        ))),
+        Err(e) => Err(Fail::sys(
+            format!("failure getgrnam() for option -g {text}"),
+            &e,
+        )),
     }
 }
 
@@ -160,17 +147,14 @@ fn group(
 mod tests {
     use super::*;
 
-    fn run(args: &[&str], env: Option<&str>) -> ParseOutcome {
+    fn run(args: &[&str], env: Option<&str>) -> Result<Config> {
         let a: Vec<OsString> = args.iter().map(OsString::from).collect();
         let lookup = |name: &str| Ok(if name == "wheel" { Some(10) } else { None });
         parse(&a, env.map(OsString::from), &lookup)
     }
 
     fn cfg(args: &[&str], env: Option<&str>) -> Config {
-        match run(args, env) {
-            ParseOutcome::Run(c) => c,
-            other => panic!("{other:?}"),
-        }
+        run(args, env).unwrap()
     }
 
     #[test]
@@ -182,11 +166,15 @@ mod tests {
         assert_eq!(cfg(&[""], Some("/srv")).basedir, PathBuf::from("/srv"));
         assert_eq!(
             run(&["rel/dir"], None),
-            ParseOutcome::Usage("base directory not defined as absolute path: rel/dir".into())
+            Err(Fail::Usage(
+                "base directory not defined as absolute path: rel/dir".into()
+            ))
         );
         assert_eq!(
             run(&[], Some("rel")),
-            ParseOutcome::Usage("base directory not defined as absolute path: rel".into())
+            Err(Fail::Usage(
+                "base directory not defined as absolute path: rel".into()
+            ))
         );
     }
 
@@ -202,14 +190,14 @@ mod tests {
             (d.autoscan, d.stop_timeout, d.max_clients),
             (None, None, 100)
         );
-        assert_eq!(run(&["-h", "-x"], None), ParseOutcome::Help);
-        assert_eq!(run(&["-V"], None), ParseOutcome::Version);
-        assert_eq!(run(&["-?"], None), ParseOutcome::UsageOnly);
+        assert_eq!(run(&["-h", "-x"], None), Err(Fail::Help));
+        assert_eq!(run(&["-V"], None), Err(Fail::Version));
+        assert_eq!(run(&["-?"], None), Err(Fail::UsageLine));
     }
 
     #[test]
     fn usage_errors() {
-        let u = |s: &str| ParseOutcome::Usage(s.into());
+        let u = |s: &str| Err(Fail::usage(s));
         assert_eq!(run(&["-x", "-h"], None), u("invalid option -x"));
         assert_eq!(run(&["-a"], None), u("missing argument for option -a"));
         assert_eq!(
