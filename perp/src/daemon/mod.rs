@@ -10,6 +10,7 @@
 //! * `notify` — telling perpd's own supervisor that it is ready (`$NOTIFY_SOCKET`).
 
 pub mod args;
+pub mod control;
 pub mod lifecycle;
 pub mod notify;
 pub mod scan;

@@ -1,17 +1,25 @@
-//! Reading the base directory (perp-core.md §4.3.2) and a new service's files (§4.4).
+//! Activation and deactivation: reading the base directory and a new service's files, and
+//! what a scan changes (perpd(8)).
 //!
-//! The only code that looks at the base directory: it turns directory entries into
-//! candidates `(entry name, dev/ino)`; which of them are new is the supervisor's business.
+//! The only code that looks at the base directory: [`scan`] turns its entries into candidates
+//! `(entry name, dev/ino)`; [`Daemon::scan`] activates the new ones and deactivates the
+//! services no longer there (or no longer sticky).
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use super::service::Key;
+use platform::child;
+
+use super::lifecycle::Activation;
+use super::service::{service_name, Key, Service, DIRNAME_MAX, RETRY_PAUSE};
+use super::supervisor::{now, Daemon, Slot};
+use crate::protocol::ServiceFlags;
 
 /// The sticky bit: a directory with it is an active service.
 const S_ISVTX: u32 = 0o1000;
@@ -102,6 +110,202 @@ pub fn service_files(dir: &Path) -> ServiceFiles {
         log_not_executable,
         stop_timeout,
         bad_timeout,
+    }
+}
+
+/// Why a new service was not activated.
+#[derive(Debug, PartialEq, Eq)]
+enum Unactivated {
+    Failed,
+    /// EMFILE or ENFILE: every later activation in this scan would fail the same way.
+    NoDescriptors,
+}
+
+impl Unactivated {
+    fn of(e: &io::Error) -> Unactivated {
+        if platform::errno::is_out_of_descriptors(e) {
+            Unactivated::NoDescriptors
+        } else {
+            Unactivated::Failed
+        }
+    }
+}
+
+/// Open the reserve descriptor (see `Daemon::reserve`).
+pub(super) fn open_reserve() -> Option<fs::File> {
+    fs::File::open("/dev/null").ok()
+}
+
+/// Opens a service directory read-only and close-on-exec (the std default) for fchdir.
+fn open_dir(entry: &std::ffi::OsStr) -> io::Result<OwnedFd> {
+    fs::File::open(entry).map(OwnedFd::from)
+}
+
+/// Activation and deactivation: what a scan of the base directory changes.
+impl Daemon {
+    pub(super) fn scan(&mut self) {
+        self.reserve = None;
+        let result = scan(Path::new("."));
+        if self.reserve.is_none() {
+            self.reserve = open_reserve();
+        }
+        let result = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.log.warn(&format!(
+                    "failure opendir() for service scan: {}",
+                    platform::errno::describe_io(&e)
+                ));
+                self.scan_retry_at = Some(platform::time::monotonic() + RETRY_PAUSE);
+                return;
+            }
+        };
+        for w in &result.warnings {
+            self.log.warn(w);
+        }
+        for slot in self.services.values_mut() {
+            slot.svc.flags.remove(ServiceFlags::ACTIVE);
+        }
+        let mut failed = false;
+        // Once an activation ran out of descriptors the others would too: they wait for the
+        // retry instead of each logging the same failure.
+        let mut starved = false;
+        for (entry, key) in result.candidates {
+            if let Some(slot) = self.services.get_mut(&key) {
+                slot.svc.flags.insert(ServiceFlags::ACTIVE);
+                slot.svc.name = service_name(entry.as_bytes());
+                if slot.svc.has(ServiceFlags::CULL) {
+                    slot.svc.flags.insert(ServiceFlags::CYCLE);
+                }
+            } else if starved {
+                continue;
+            } else if let Err(e) = self.activate(entry, key) {
+                failed = true;
+                starved = e == Unactivated::NoDescriptors;
+            }
+        }
+        let t = now();
+        if let Some(e) = result.readdir_error {
+            self.log.warn(&format!(
+                "failure readdir() while scanning base directory: {}",
+                platform::errno::describe_io(&e)
+            ));
+            self.log
+                .warn("pausing on base directory scanning failure...");
+            self.scan_retry_at = Some(t.mono + RETRY_PAUSE);
+            return;
+        }
+        let gone: Vec<Key> = self
+            .services
+            .iter()
+            .filter(|(_, s)| !s.svc.has(ServiceFlags::ACTIVE))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in gone {
+            let Some(slot) = self.services.get_mut(&key) else {
+                continue;
+            };
+            if slot.svc.has(ServiceFlags::CULL) {
+                slot.svc.flags.remove(ServiceFlags::CYCLE);
+            } else {
+                let actions = slot.svc.deactivate(&t);
+                self.apply(key, actions);
+            }
+        }
+        if failed {
+            self.log.warn("pausing on service activation failure...");
+            self.scan_retry_at = Some(t.mono + RETRY_PAUSE);
+        }
+    }
+
+    /// An activation failure: its warning, then `unable to activate new service NAME`.
+    fn unable(&self, name: &str, failure: &str) {
+        self.log.warn(failure);
+        self.log
+            .warn(&format!("unable to activate new service {name}"));
+    }
+
+    /// Activate a new service directory (§4.4); false if it could not be. Its messages name
+    /// the whole directory entry, as the original's do; later ones use the service name
+    /// (the entry cut to `NAME_MAX` bytes, which is also the runscripts' `$2`).
+    fn activate(&mut self, entry: OsString, key: Key) -> std::result::Result<(), Unactivated> {
+        let name = service_name(entry.as_bytes());
+        let shown = entry.to_string_lossy().into_owned();
+        if entry.len() > DIRNAME_MAX {
+            self.unable(&shown, &format!(
+                "service definition directory name error: {shown}: file name too long (ENAMETOOLONG)"
+            ));
+            return Err(Unactivated::Failed);
+        }
+        let dirfd = match open_dir(&entry) {
+            Ok(fd) => fd,
+            Err(e) => {
+                self.unable(
+                    &shown,
+                    &format!(
+                        "failure open() on service definition directory {shown}: {}",
+                        platform::errno::describe_io(&e)
+                    ),
+                );
+                return Err(Unactivated::of(&e));
+            }
+        };
+        let files = service_files(Path::new(&entry));
+        if files.log_not_executable {
+            self.log.warn(&format!(
+                "rc.log exists but is not set executable for {shown}"
+            ));
+        }
+        if files.bad_timeout {
+            self.log.warn(&format!(
+                "timeout-kill for {shown} does not hold a number of seconds: ignored"
+            ));
+        }
+        let pipe = if files.has_log {
+            match child::pipe() {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    self.unable(
+                        &shown,
+                        &format!(
+                            "failure pipe() on logpipe for {shown}: {}",
+                            platform::errno::describe_io(&e)
+                        ),
+                    );
+                    return Err(Unactivated::of(&e));
+                }
+            }
+        } else {
+            None
+        };
+        let stop_timeout = match files.stop_timeout {
+            Some(t) => t,
+            None => self.cfg.stop_timeout,
+        };
+        let t = now();
+        let (svc, actions) = Service::activate(
+            Activation {
+                key,
+                name,
+                has_log: files.has_log,
+                flag_down: files.flag_down,
+                flag_once: files.flag_once,
+                stop_timeout,
+            },
+            &t,
+        );
+        self.services.insert(
+            key,
+            Box::new(Slot {
+                svc,
+                dirfd,
+                pipe,
+                armed: None,
+            }),
+        );
+        self.apply(key, actions);
+        self.log.info(&format!("activated new service: {shown}"));
+        Ok(())
     }
 }
 

@@ -1,18 +1,31 @@
-//! Client connections on the control socket (perp-core.md §4.11.2, §5), non-blocking.
+//! perpd's clients: connections on the control socket, non-blocking, and the answers to
+//! their requests (the protocol is in `crate::protocol`).
 //!
 //! Each connection keeps an input buffer, an output buffer and the time of its last completed
 //! reply. Every complete packet in the input is answered, in order (pipelined requests are
 //! served instead of dropping the connection, as the original did); a client that stops
 //! reading its replies is no longer read from, and any connection idle longer than
-//! [`IDLE_TIMEOUT`] is closed.
+//! [`IDLE_TIMEOUT`] is closed. When accept() fails (typically for want of descriptors) the
+//! listener rests for a moment instead of spinning; when the connections are at their limit
+//! (`-c`), the one idle longest makes room for the newcomer.
 
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use crate::protocol::{Frame, Request};
+use platform::poll::{Interest, Token};
+use platform::time::Tai64n;
 
-/// A connection without a completed reply for longer than this is closed (§4.11.2).
+use super::lifecycle::CmdError;
+use super::service::Service;
+use super::supervisor::{now, Daemon, T_LISTEN};
+use crate::protocol::{
+    CmdFlags, Frame, History, Reply, Request, ServiceFlags, Status as WireStatus, SubHistory,
+    SubStatus,
+};
+
+/// A connection without a completed reply for longer than this is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(8);
 /// Stop reading a client whose unsent replies exceed this.
 const OUT_HIGH: usize = 64 * 1024;
@@ -132,6 +145,251 @@ impl Conn {
             read: self.outbuf.len() < OUT_HIGH,
             write: !self.outbuf.is_empty(),
         }
+    }
+}
+
+/// How long the listener rests after accept() failed (typically EMFILE).
+const ACCEPT_PAUSE: Duration = Duration::from_millis(250);
+/// The poller's token of the first client connection (those below are perpd's own).
+pub(super) const FIRST_CONN: usize = 2;
+
+/// The native errno numbers of the replies, found by name in platform's errno table (the perp
+/// crate does not link libc itself).
+pub(super) struct Errnos {
+    enoent: u32,
+    ebusy: u32,
+    enotdir: u32,
+    eproto: u32,
+    enotsup: u32,
+}
+
+/// The number of the errno `name`; every name asked for here is in the table on every OS.
+pub(super) fn errno_named(name: &str) -> i32 {
+    platform::errno::from_name(name).unwrap_or(0)
+}
+
+impl Errnos {
+    pub(super) fn find() -> Errnos {
+        let n = |name| errno_named(name) as u32;
+        Errnos {
+            enoent: n("ENOENT"),
+            ebusy: n("EBUSY"),
+            enotdir: n("ENOTDIR"),
+            eproto: n("EPROTO"),
+            enotsup: n("ENOTSUP"),
+        }
+    }
+}
+
+/// A wall-clock time as the status reply carries it; never set is all zeros.
+fn tain(t: Option<SystemTime>) -> Tai64n {
+    t.map(Tai64n::from_system_time_usec).unwrap_or_default()
+}
+
+/// Client connections and their answers.
+impl Daemon {
+    pub(super) fn close_stale(&mut self, t: Duration) {
+        let stale: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_stale(t))
+            .map(|(n, _)| *n)
+            .collect();
+        for n in stale {
+            self.log.warn("closing stale client connection");
+            self.close_conn(n);
+        }
+    }
+
+    fn close_conn(&mut self, n: usize) {
+        if let Some(c) = self.conns.remove(&n) {
+            let _ = self.poller.deregister(c.stream.as_raw_fd());
+            // A descriptor is free again: a paused listener may accept now.
+            self.resume_accept();
+        }
+    }
+
+    pub(super) fn accept(&mut self) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    if self.conns.len() >= self.cfg.max_clients {
+                        // Full: drop the client that has been idle longest rather than the
+                        // newcomer, so stalled connections cannot lock everyone out until
+                        // their idle deadlines pass.
+                        let oldest = self
+                            .conns
+                            .iter()
+                            .min_by_key(|(_, c)| c.deadline())
+                            .map(|(n, _)| *n);
+                        match oldest {
+                            Some(n) => {
+                                self.log
+                                    .warn("too many client connections: closing the longest idle");
+                                if let Some(c) = self.conns.remove(&n) {
+                                    let _ = self.poller.deregister(c.stream.as_raw_fd());
+                                }
+                            }
+                            None => continue,
+                        }
+                    }
+                    if let Err(e) = stream.set_nonblocking(true) {
+                        self.log.warn(&format!(
+                            "failure fd_nonblock() on new client connection: {}",
+                            platform::errno::describe_io(&e)
+                        ));
+                        continue;
+                    }
+                    let n = self.next_token;
+                    self.next_token += 1;
+                    if self
+                        .poller
+                        .register(stream.as_raw_fd(), Token(n), Interest::READ)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    let t = platform::time::monotonic();
+                    self.conns.insert(n, Conn::new(stream, t));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.log.warn(&format!(
+                        "failure accept() on new client connection: {}",
+                        platform::errno::describe_io(&e)
+                    ));
+                    // Out of descriptors (or another persistent failure): the pending client
+                    // keeps the listener readable, so stop watching it for a while.
+                    let fd = listener.as_raw_fd();
+                    if self.poller.modify(fd, T_LISTEN, Interest::NONE).is_ok() {
+                        self.accept_resume_at = Some(platform::time::monotonic() + ACCEPT_PAUSE);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Watches the listener again after an accept() failure pause.
+    pub(super) fn resume_accept(&mut self) {
+        if self.accept_resume_at.take().is_none() {
+            return;
+        }
+        if let Some(listener) = &self.listener {
+            let _ = self
+                .poller
+                .modify(listener.as_raw_fd(), T_LISTEN, Interest::READ);
+        }
+    }
+
+    pub(super) fn conn_io(&mut self, n: usize, readable: bool, error: bool) {
+        let Some(mut conn) = self.conns.remove(&n) else {
+            return;
+        };
+        let mut next = None;
+        if readable {
+            next = conn.on_readable(&mut |req| self.answer(req));
+        }
+        if next.is_none() && error {
+            next = Some(Next::CloseWarn("error on client socket".into()));
+        }
+        let next = next.unwrap_or_else(|| conn.flush(platform::time::monotonic()));
+        match next {
+            Next::Keep { read, write } => {
+                let interest = Interest { read, write };
+                if conn.watched == (read, write)
+                    || self
+                        .poller
+                        .modify(conn.stream.as_raw_fd(), Token(n), interest)
+                        .is_ok()
+                {
+                    conn.watched = (read, write);
+                    self.conns.insert(n, conn);
+                    return;
+                }
+            }
+            Next::Close => {}
+            Next::CloseWarn(w) => self.log.warn(&w),
+        }
+        let _ = self.poller.deregister(conn.stream.as_raw_fd());
+        drop(conn);
+        self.resume_accept();
+    }
+
+    /// The reply to one request (§5.7).
+    fn answer(&mut self, req: Request) -> Vec<u8> {
+        let e = &self.errnos;
+        let reply = match req {
+            Request::Query(id) => match self.services.get(&(id.dev, id.ino)) {
+                Some(slot) => Reply::Status(self.status(&slot.svc)),
+                None => Reply::Error(e.enotdir),
+            },
+            Request::History(id) => match self.services.get(&(id.dev, id.ino)) {
+                Some(slot) => Reply::History(history(&slot.svc)),
+                None => Reply::Error(e.enotdir),
+            },
+            Request::Control { id, command, flags } => {
+                let key = (id.dev, id.ino);
+                match self.services.get_mut(&key) {
+                    None => Reply::Error(e.enoent),
+                    Some(slot) => {
+                        let log = flags.contains(CmdFlags::LOG);
+                        let group = flags.contains(CmdFlags::KILLPG);
+                        match slot.svc.command(command, log, group, &now()) {
+                            Ok(actions) => {
+                                self.apply(key, actions);
+                                Reply::Error(0)
+                            }
+                            Err(CmdError::Busy) => Reply::Error(e.ebusy),
+                            Err(CmdError::Proto) => Reply::Error(e.eproto),
+                        }
+                    }
+                }
+            }
+            Request::Yank(_) => Reply::Error(e.enotsup),
+            Request::Invalid { .. } => Reply::Error(e.eproto),
+        };
+        reply.encode()
+    }
+
+    fn status(&self, svc: &Service) -> WireStatus {
+        let sub = |s: &super::service::SubState| SubStatus {
+            pid: s.pid as u32,
+            when: tain(s.when),
+            flags: s.flags,
+        };
+        WireStatus {
+            perpd_pid: self.pid as u32,
+            perpd_start: Tai64n::from_system_time_usec(self.started),
+            activated: Tai64n::from_system_time_usec(svc.activated),
+            flags: svc.flags,
+            main: sub(&svc.main),
+            log: if svc.has(ServiceFlags::HASLOG) {
+                sub(&svc.log)
+            } else {
+                SubStatus::default()
+            },
+        }
+    }
+}
+
+/// The exit history of a service, newest first (extension `H`).
+fn history(svc: &Service) -> History {
+    let sub = |s: &super::service::SubState| SubHistory {
+        restarts: s.restarts(),
+        exits: s.history.iter().rev().copied().collect(),
+    };
+    History {
+        main: sub(&svc.main),
+        log: if svc.has(ServiceFlags::HASLOG) {
+            sub(&svc.log)
+        } else {
+            SubHistory::default()
+        },
     }
 }
 
