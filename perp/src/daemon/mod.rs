@@ -11,7 +11,6 @@
 
 pub mod args;
 pub mod control;
-pub mod lifecycle;
 pub mod notify;
 pub mod scan;
 pub mod server;

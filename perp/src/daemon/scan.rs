@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use platform::child;
 
-use super::lifecycle::Activation;
+use super::service::Activation;
 use super::service::{service_name, Key, Service, DIRNAME_MAX, RETRY_PAUSE};
 use super::supervisor::{now, Daemon, Slot};
 use crate::protocol::ServiceFlags;

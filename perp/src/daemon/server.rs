@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use platform::poll::{Interest, Token};
 use platform::time::Tai64n;
 
-use super::lifecycle::CmdError;
+use super::service::CmdError;
 use super::service::Service;
 use super::supervisor::{now, Daemon, T_LISTEN};
 use crate::protocol::{

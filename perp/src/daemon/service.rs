@@ -1,13 +1,25 @@
-//! One service as perpd knows it: identity, name, flags and the two subservices (main, log).
+//! One service as perpd knows it, and its lifecycle as a pure state machine (perpd(8)).
 //!
-//! The flag values are exactly the bits of the status reply (perp-core.md §5.5), so the
-//! server copies them to the wire unchanged. Everything here is plain data; the transitions
-//! live in `lifecycle.rs`.
+//! A [`Service`] is plain data: identity, name, flags (the bits of the status reply, which the
+//! server copies to the wire unchanged) and the two subservices, main and log. Events come in
+//! as method calls (activation, a child reaped, the outcome of a spawn, a control command, a
+//! deadline, deactivation); each returns the [`Action`]s the supervisor must carry out, in
+//! order. Nothing here touches a process, a file or a clock: the caller passes the time in
+//! ([`Now`]), and pending timers are data ([`SubState::retry_at`], [`SubState::kill_at`]) the
+//! supervisor arms, so every transition is unit-tested without processes.
+//!
+//! Differences from the C perpd, on purpose:
+//! * `ISPAUSED` is cleared on each new start;
+//! * the log pipe is closed only while deactivating, so a logger restarted on its own keeps
+//!   its pipe;
+//! * a failed fork is retried after a pause without blocking the loop;
+//! * an opt-in stop timeout sends SIGKILL to whatever still runs during deactivation.
 
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 use platform::child::ExitStatus;
+use platform::time::Tai64n;
 
 use crate::protocol::{ExitRecord, ServiceFlags, SubFlags};
 
@@ -147,6 +159,96 @@ pub struct Service {
     pub stop_timeout: Option<Duration>,
 }
 
+/// Truncate a directory entry name to a service name (bytes, as the original does).
+pub fn service_name(entry: &[u8]) -> Vec<u8> {
+    entry[..entry.len().min(NAME_MAX)].to_vec()
+}
+
+/// The time of an event: monotonic for every interval, wall clock for what clients see.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub mono: Duration,
+    pub wall: SystemTime,
+}
+
+/// Which target of the runscript to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Run {
+    Start,
+    /// `reset NAME exit N` / `reset NAME signal N SIGNAME`, with `PERP_SVPID`/`PERP_SVSECS`.
+    Reset {
+        status: ExitStatus,
+        svpid: i32,
+        svsecs: u64,
+    },
+}
+
+/// A line for perpd's log (§4.13); the supervisor adds the prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    Info(String),
+    Warn(String),
+    /// `error: perpd[PID]: fatal: TEXT` as a failing child would print it.
+    ChildFatal(String),
+}
+
+/// What the supervisor must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Fork+exec the runscript of `sub`; report the outcome with [`Service::spawn_result`].
+    Spawn {
+        sub: Sub,
+        run: Run,
+    },
+    /// Send `sig` to `pid` (to its process group if `group`).
+    Signal {
+        sub: Sub,
+        pid: i32,
+        group: bool,
+        sig: Sig,
+    },
+    /// Close perpd's copies of both log-pipe ends.
+    ClosePipe,
+    /// Deactivation is complete: forget the service (and rescan if it has `CYCLE`).
+    Remove,
+    Log(Msg),
+}
+
+/// The outcome of an [`Action::Spawn`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpawnOutcome {
+    Started(i32),
+    /// fork() failed: `MESG (ENAME)`.
+    ForkFailed(String),
+    /// The child could not exec (or enter the directory): the text after `(in child for service NAME): `.
+    ExecFailed(String),
+}
+
+/// Why a control command was refused (§5.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmdError {
+    /// The service is being deactivated: EBUSY.
+    Busy,
+    /// Not a command letter of §4.12: EPROTO.
+    Proto,
+}
+
+/// What a scan found out about a new service directory (§4.4 steps 3–4).
+#[derive(Debug, Clone)]
+pub struct Activation {
+    pub key: Key,
+    pub name: Vec<u8>,
+    pub has_log: bool,
+    pub flag_down: bool,
+    pub flag_once: bool,
+    pub stop_timeout: Option<Duration>,
+}
+
+/// `PERP_SVSECS` rounding (§2.6): whole seconds, plus one if the fraction exceeds 0.5 s.
+pub fn round_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 500_000_000)
+}
+
 impl Service {
     pub fn has(&self, f: ServiceFlags) -> bool {
         self.flags.intersects(f)
@@ -174,33 +276,437 @@ impl Service {
             .flatten()
             .min()
     }
-}
 
-/// Truncate a directory entry name to a service name (bytes, as the original does).
-pub fn service_name(entry: &[u8]) -> Vec<u8> {
-    entry[..entry.len().min(NAME_MAX)].to_vec()
+    /// Activate a new service: the log starts first, then main unless `flag.down` (§4.4).
+    pub fn activate(a: Activation, now: &Now) -> (Service, Vec<Action>) {
+        let mut flags = ServiceFlags::ACTIVE;
+        if a.has_log {
+            flags |= ServiceFlags::HASLOG;
+        }
+        if a.flag_down {
+            flags |= ServiceFlags::DOWN;
+        }
+        if a.flag_once {
+            flags |= ServiceFlags::ONCE;
+        }
+        let mut svc = Service {
+            key: a.key,
+            name: a.name,
+            activated: now.wall,
+            flags,
+            main: SubState::default(),
+            log: SubState::default(),
+            stop_timeout: a.stop_timeout,
+        };
+        let mut out = Vec::new();
+        if a.has_log {
+            svc.log.set(SubFlags::ISLOG);
+            svc.start_request(Sub::Log, now, &mut out);
+        }
+        if a.flag_down {
+            svc.main.set(SubFlags::WANTDOWN);
+        } else {
+            if a.flag_once {
+                svc.main.set(SubFlags::ISONCE);
+            }
+            svc.start_request(Sub::Main, now, &mut out);
+        }
+        (svc, out)
+    }
+
+    fn warn(&self, out: &mut Vec<Action>, text: String) {
+        out.push(Action::Log(Msg::Warn(text)));
+    }
+
+    /// §4.6.2 "start request"; the governor of §4.6.3 becomes the child's sleep before exec.
+    fn start_request(&mut self, sub: Sub, now: &Now, out: &mut Vec<Action>) {
+        if sub == Sub::Log && !self.has(ServiceFlags::HASLOG) {
+            return;
+        }
+        let s = self.sub(sub);
+        if s.pid > 0 {
+            return;
+        }
+        let s = self.sub_mut(sub);
+        s.clear(SubFlags::ISRESET | SubFlags::FAILING | SubFlags::ISPAUSED);
+        s.retry_at = None;
+        // The fork happens now (so the pid is known at once); the child sleeps the rest of
+        // the governor period before exec.
+        s.governor = s.when_ok.saturating_sub(now.mono);
+        if !s.governor.is_zero() {
+            let text = format!(
+                "setting respawn governor on 'start' target of service {} for {}",
+                self.display(),
+                sub.script()
+            );
+            self.warn(out, text);
+        }
+        out.push(Action::Spawn {
+            sub,
+            run: Run::Start,
+        });
+    }
+
+    fn reset_run(s: &SubState, now: &Now) -> Run {
+        Run::Reset {
+            status: s.wstat.unwrap_or(ExitStatus::Exited(0)),
+            svpid: s.pid_prev,
+            svsecs: round_secs(now.mono.saturating_sub(s.when_mono)),
+        }
+    }
+
+    /// §4.6.2 "reset request": only ever right after a start run was reaped.
+    fn reset_request(&mut self, sub: Sub, now: &Now, out: &mut Vec<Action>) {
+        let s = self.sub_mut(sub);
+        s.set(SubFlags::ISRESET);
+        s.clear(SubFlags::FAILING);
+        s.retry_at = None;
+        let run = Self::reset_run(s, now);
+        out.push(Action::Spawn { sub, run });
+    }
+
+    /// Arm the stop timeout for `sub` if deactivating and one is configured.
+    fn arm_kill(&mut self, sub: Sub, now: &Now) {
+        if let Some(t) = self.stop_timeout {
+            let s = self.sub_mut(sub);
+            if s.pid > 0 && s.kill_at.is_none() {
+                s.kill_at = Some(now.mono + t);
+            }
+        }
+    }
+
+    /// The outcome of a spawn the supervisor carried out for `sub`.
+    pub fn spawn_result(&mut self, sub: Sub, outcome: SpawnOutcome, now: &Now) -> Vec<Action> {
+        let mut out = Vec::new();
+        let culling = self.has(ServiceFlags::CULL);
+        match outcome {
+            SpawnOutcome::Started(pid) => {
+                let s = self.sub_mut(sub);
+                s.pid = pid;
+                s.when = Some(now.wall);
+                s.when_mono = now.mono;
+                s.clear(SubFlags::FAILING);
+                s.retry_at = None;
+                if !s.has(SubFlags::ISRESET) {
+                    s.when_ok = now.mono + RESPAWN_GAP + s.governor;
+                    s.governor = Duration::ZERO;
+                    s.starts += 1;
+                }
+                if culling {
+                    self.arm_kill(sub, now);
+                }
+            }
+            SpawnOutcome::ForkFailed(text) => {
+                let name = self.display().into_owned();
+                let s = self.sub_mut(sub);
+                let again = s.has(SubFlags::FAILING);
+                s.pid = 0;
+                s.set(SubFlags::FAILING);
+                s.retry_at = Some(now.mono + RETRY_PAUSE);
+                self.warn(
+                    &mut out,
+                    format!("failure fork() for service {name}: {text}"),
+                );
+                if again {
+                    self.warn(&mut out, "pausing on persistent fork() failure...".into());
+                }
+            }
+            SpawnOutcome::ExecFailed(text) => {
+                // The child ran and died at once: account it as a run that exited 111, as
+                // the original's child does after printing this line.
+                let line = format!("(in child for service {}): {}", self.display(), text);
+                out.push(Action::Log(Msg::ChildFatal(line)));
+                let s = self.sub_mut(sub);
+                s.pid = 0;
+                s.when = Some(now.wall);
+                s.when_mono = now.mono;
+                s.clear(SubFlags::FAILING);
+                s.retry_at = None;
+                if !s.has(SubFlags::ISRESET) {
+                    s.when_ok = now.mono + RESPAWN_GAP;
+                    s.starts += 1;
+                }
+                out.extend(self.child_exited(sub, ExitStatus::Exited(111), now));
+            }
+        }
+        out
+    }
+
+    /// A child of `sub` was reaped (§4.6.2 "child reaped").
+    pub fn child_exited(&mut self, sub: Sub, status: ExitStatus, now: &Now) -> Vec<Action> {
+        let mut out = Vec::new();
+        let s = self.sub_mut(sub);
+        let was_reset = s.has(SubFlags::ISRESET);
+        s.pid_prev = s.pid;
+        s.pid = 0;
+        s.wstat = Some(status);
+        s.kill_at = None;
+        if !was_reset {
+            if s.history.len() == HISTORY_LEN {
+                s.history.pop_front();
+            }
+            let rec = ExitRecord {
+                when: Tai64n::from_system_time_usec(now.wall),
+                status,
+                ran: now.mono.saturating_sub(s.when_mono),
+            };
+            s.history.push_back(rec);
+        }
+        if s.has(SubFlags::ISONCE) {
+            s.set(SubFlags::WANTDOWN);
+        }
+        if !was_reset {
+            self.reset_request(sub, now, &mut out);
+        } else if !self.sub(sub).has(SubFlags::WANTDOWN) {
+            self.start_request(sub, now, &mut out);
+        } else if sub == Sub::Main
+            && self.has(ServiceFlags::HASLOG)
+            && self.log.has(SubFlags::WANTDOWN)
+            && self.log.pid > 0
+            && self.has(ServiceFlags::CULL)
+        {
+            // Main is down for good while deactivating: now bring the logger down (§4.8.1).
+            self.stop(Sub::Log, now, &mut out);
+        } else {
+            self.check_removal(&mut out);
+        }
+        out
+    }
+
+    /// Stops `sub` while deactivating: SIGTERM unless it is resetting (for the logger, its
+    /// pipe is closed first, so it sees EOF), then SIGCONT; its stop timeout starts.
+    fn stop(&mut self, sub: Sub, now: &Now, out: &mut Vec<Action>) {
+        let s = self.sub_mut(sub);
+        let pid = s.pid;
+        let resetting = s.has(SubFlags::ISRESET);
+        s.clear(SubFlags::ISPAUSED);
+        let signal = |sig| Action::Signal {
+            sub,
+            pid,
+            group: false,
+            sig,
+        };
+        if !resetting {
+            if sub == Sub::Log {
+                out.push(Action::ClosePipe);
+            }
+            out.push(signal(Sig::Term));
+        }
+        out.push(signal(Sig::Cont));
+        self.arm_kill(sub, now);
+    }
+
+    fn idle(s: &SubState) -> bool {
+        s.pid == 0 && s.retry_at.is_none()
+    }
+
+    fn check_removal(&self, out: &mut Vec<Action>) {
+        if self.has(ServiceFlags::CULL) && Self::idle(&self.main) && Self::idle(&self.log) {
+            out.push(Action::Remove);
+        }
+    }
+
+    /// Start deactivating (§4.8.1): a scan no longer finds the service, or shutdown.
+    pub fn deactivate(&mut self, now: &Now) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.has(ServiceFlags::CULL) {
+            return out;
+        }
+        self.flags |= ServiceFlags::CULL;
+        let has_log = self.has(ServiceFlags::HASLOG);
+        for sub in [Sub::Main, Sub::Log] {
+            if sub == Sub::Log && !has_log {
+                continue;
+            }
+            let s = self.sub_mut(sub);
+            s.set(SubFlags::WANTDOWN);
+            s.retry_at = None;
+            s.clear(SubFlags::FAILING);
+        }
+        if self.main.pid > 0 {
+            self.stop(Sub::Main, now, &mut out);
+        } else if has_log && self.log.pid > 0 {
+            self.stop(Sub::Log, now, &mut out);
+        } else {
+            out.push(Action::Remove);
+        }
+        out
+    }
+
+    /// Deadlines that have come: fork retries, stop timeouts.
+    pub fn deadline(&mut self, now: &Now) -> Vec<Action> {
+        let mut out = Vec::new();
+        for sub in [Sub::Log, Sub::Main] {
+            let s = self.sub_mut(sub);
+            if s.retry_at.is_some_and(|t| t <= now.mono) {
+                s.retry_at = None;
+                if s.pid == 0 && s.has(SubFlags::FAILING) {
+                    if s.has(SubFlags::ISRESET) {
+                        let run = Self::reset_run(s, now);
+                        out.push(Action::Spawn { sub, run });
+                    } else if !s.has(SubFlags::WANTDOWN) {
+                        s.governor = s.when_ok.saturating_sub(now.mono);
+                        out.push(Action::Spawn {
+                            sub,
+                            run: Run::Start,
+                        });
+                    } else {
+                        s.clear(SubFlags::FAILING);
+                    }
+                }
+            }
+            let s = self.sub_mut(sub);
+            if s.kill_at.is_some_and(|t| t <= now.mono) {
+                s.kill_at = None;
+                let pid = s.pid;
+                if pid > 0 {
+                    let text = format!(
+                        "stop timeout: sending signal SIGKILL to service {} ({})",
+                        self.display(),
+                        sub.word()
+                    );
+                    self.warn(&mut out, text);
+                    out.push(Action::Signal {
+                        sub,
+                        pid,
+                        group: false,
+                        sig: Sig::Kill,
+                    });
+                }
+            }
+        }
+        if out.is_empty() {
+            self.check_removal(&mut out);
+        }
+        out
+    }
+
+    /// "signal X" of §4.12: nothing without a process; only SIGCONT/SIGKILL reach a reset run.
+    fn signal(&self, sub: Sub, sig: Sig, group: bool, out: &mut Vec<Action>) {
+        if sub == Sub::Log && !self.has(ServiceFlags::HASLOG) {
+            return;
+        }
+        let s = self.sub(sub);
+        if s.pid == 0 {
+            return;
+        }
+        if s.has(SubFlags::ISRESET) {
+            let verb = if matches!(sig, Sig::Cont | Sig::Kill) {
+                "sending"
+            } else {
+                "dropping"
+            };
+            let text = format!(
+                "{verb} signal {} to resetting service {} ({})",
+                sig.name(),
+                self.display(),
+                sub.word()
+            );
+            self.warn(out, text);
+            if verb == "dropping" {
+                return;
+            }
+        }
+        out.push(Action::Signal {
+            sub,
+            pid: s.pid,
+            group,
+            sig,
+        });
+    }
+
+    fn up(&mut self, sub: Sub, now: &Now, out: &mut Vec<Action>) {
+        let s = self.sub_mut(sub);
+        s.clear(SubFlags::ISONCE | SubFlags::WANTDOWN);
+        if s.pid == 0 {
+            self.start_request(sub, now, out);
+        }
+    }
+
+    fn down(&mut self, sub: Sub, group: bool, out: &mut Vec<Action>) {
+        let s = self.sub_mut(sub);
+        s.set(SubFlags::WANTDOWN);
+        if s.has(SubFlags::FAILING) && !s.has(SubFlags::ISRESET) {
+            s.clear(SubFlags::FAILING);
+            s.retry_at = None;
+        }
+        if s.pid > 0 {
+            self.signal(sub, Sig::Term, group, out);
+            self.sub_mut(sub).clear(SubFlags::ISPAUSED);
+            self.signal(sub, Sig::Cont, group, out);
+        }
+    }
+
+    /// A `C` request (§4.12). `log` = flag bit 0x01, `group` = flag bit 0x02.
+    pub fn command(
+        &mut self,
+        cmd: u8,
+        log: bool,
+        group: bool,
+        now: &Now,
+    ) -> Result<Vec<Action>, CmdError> {
+        if self.has(ServiceFlags::CULL) {
+            return Err(CmdError::Busy);
+        }
+        let sub = if log { Sub::Log } else { Sub::Main };
+        let mut out = Vec::new();
+        let sig = |c: u8| -> Option<Sig> {
+            Some(match c {
+                b'a' => Sig::Alrm,
+                b'h' => Sig::Hup,
+                b'i' => Sig::Int,
+                b'k' => Sig::Kill,
+                b'q' => Sig::Quit,
+                b't' => Sig::Term,
+                b'w' => Sig::Winch,
+                b'1' => Sig::Usr1,
+                b'2' => Sig::Usr2,
+                _ => return None,
+            })
+        };
+        match cmd {
+            b'u' => self.up(sub, now, &mut out),
+            b'o' => {
+                let s = self.sub_mut(sub);
+                s.set(SubFlags::ISONCE);
+                s.clear(SubFlags::WANTDOWN);
+                if s.pid == 0 {
+                    self.start_request(sub, now, &mut out);
+                }
+            }
+            b'd' => self.down(sub, group, &mut out),
+            b'p' => {
+                let s = self.sub(sub);
+                let has = sub == Sub::Main || self.has(ServiceFlags::HASLOG);
+                if has && s.pid > 0 && !s.has(SubFlags::ISRESET) {
+                    self.sub_mut(sub).set(SubFlags::ISPAUSED);
+                    self.signal(sub, Sig::Stop, group, &mut out);
+                }
+            }
+            b'c' => {
+                self.sub_mut(sub).clear(SubFlags::ISPAUSED);
+                self.signal(sub, Sig::Cont, group, &mut out);
+            }
+            b'U' => {
+                if sub == Sub::Main {
+                    self.up(Sub::Log, now, &mut out);
+                    self.up(Sub::Main, now, &mut out);
+                }
+            }
+            b'D' => {
+                if sub == Sub::Main {
+                    self.down(Sub::Main, group, &mut out);
+                    self.down(Sub::Log, group, &mut out);
+                }
+            }
+            c => match sig(c) {
+                Some(s) => self.signal(sub, s, group, &mut out),
+                None => return Err(CmdError::Proto),
+            },
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_cut_at_31_bytes() {
-        let long = "a".repeat(40);
-        assert_eq!(service_name(long.as_bytes()), "a".repeat(31).into_bytes());
-        assert_eq!(service_name(b"web"), b"web");
-    }
-
-    #[test]
-    fn deadline_is_the_earliest() {
-        let mut s = SubState {
-            retry_at: Some(Duration::from_secs(5)),
-            kill_at: Some(Duration::from_secs(3)),
-            ..Default::default()
-        };
-        assert_eq!(s.next_deadline(), Some(Duration::from_secs(3)));
-        s.kill_at = None;
-        assert_eq!(s.next_deadline(), Some(Duration::from_secs(5)));
-    }
-}
+mod tests;

@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use platform::signal::{self, Signal};
 
-use super::lifecycle::Run;
+use super::service::Run;
 use platform::child::ExitStatus;
 
 use super::service::Sub;

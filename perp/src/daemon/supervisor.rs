@@ -23,9 +23,9 @@ use platform::signal::{self, Signal, SignalPipe};
 
 use super::args::Config;
 use super::control;
-use super::lifecycle::{Action, Msg, Now, Run, SpawnOutcome};
 use super::scan::open_reserve;
 use super::server::{Conn, Errnos, FIRST_CONN};
+use super::service::{Action, Msg, Now, Run, SpawnOutcome};
 use super::service::{Key, Service, Sig, Sub};
 use super::spawn::{self, SpawnSpec, CAUGHT};
 use crate::program::{Fail, Program, Result};
