@@ -9,7 +9,7 @@
 use std::ffi::OsString;
 use std::io::{self, Write};
 
-use platform::cli::{Opt, Prog, Style, EXIT_FATAL, EXIT_USAGE};
+use platform::cli::{Getopt, Opt, Prog, Style, EXIT_FATAL, EXIT_USAGE};
 
 /// Why a program ends before its work is done. Each variant says what is printed and which
 /// exit code follows ([`Fail::code`]).
@@ -169,6 +169,27 @@ impl Program {
             text.push_str(&format!("usage: {} {also}\n", self.name()));
         }
         write_stderr(&text);
+    }
+
+    /// Parses the options at the start of `args` (argv without argv[0]) with the getopt letters
+    /// of `spec`: `-h` and `-V` end the program with its help or version, every other option
+    /// goes to `each` in order, which may end the program instead (with
+    /// [`Program::bad_option`] for one it does not take). Returns the operands.
+    pub fn options<'a>(
+        &self,
+        args: &'a [OsString],
+        spec: &'a str,
+        mut each: impl FnMut(Opt) -> Result<()>,
+    ) -> Result<&'a [OsString]> {
+        let mut g = Getopt::new(args, spec);
+        for opt in g.by_ref() {
+            match opt {
+                Opt::Flag('h') => return Err(Fail::Help),
+                Opt::Flag('V') => return Err(Fail::Version),
+                other => each(other)?,
+            }
+        }
+        Ok(g.operands())
     }
 
     /// What an option the parser rejected ends in, the standard way for the [`Style`].

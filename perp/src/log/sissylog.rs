@@ -12,7 +12,7 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use platform::cli::{Getopt, Opt, Style};
+use platform::cli::Style;
 use platform::errno::describe_io;
 
 use super::line::{severity_of, Severity, Splitter};
@@ -77,16 +77,8 @@ pub fn main(argv: Vec<OsString>) -> ! {
 }
 
 fn run(program: &Program, args: &[OsString]) -> Result<()> {
-    let mut g = Getopt::new(args, "hV");
     // Every option ends the program: help, version or a usage error.
-    if let Some(opt) = g.next() {
-        return Err(match opt {
-            Opt::Flag('h') => Fail::Help,
-            Opt::Flag('V') => Fail::Version,
-            other => program.bad_option(&other),
-        });
-    }
-    let operands = g.operands();
+    let operands = program.options(args, "hV", |opt| Err(program.bad_option(&opt)))?;
     let name = program.name();
     let ident = operands
         .first()

@@ -11,7 +11,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use platform::child::{self, Command, Stdio};
-use platform::cli::{Getopt, Opt, Style};
+use platform::cli::{Opt, Style};
 use platform::poll::{Interest, Poller, Token};
 use platform::signal::{self, Signal, SignalPipe};
 
@@ -153,11 +153,8 @@ pub fn main(argv: Vec<OsString>) -> ! {
 
 fn run(program: &Program, args: &[OsString]) -> Result<()> {
     let (mut detach, mut exec) = (false, false);
-    let mut g = Getopt::new(args, "hVdx");
-    for opt in g.by_ref() {
+    let operands = program.options(args, "hVdx", |opt| {
         match opt {
-            Opt::Flag('h') => return Err(Fail::Help),
-            Opt::Flag('V') => return Err(Fail::Version),
             Opt::Flag('d') => detach = true,
             Opt::Flag('x') => exec = true,
             Opt::Invalid(c) if c != '?' => {
@@ -165,8 +162,9 @@ fn run(program: &Program, args: &[OsString]) -> Result<()> {
             }
             other => return Err(program.bad_option(&other)),
         }
-    }
-    let base = client::daemon_base(g.operands().first());
+        Ok(())
+    })?;
+    let base = client::daemon_base(operands.first());
     let shown = client::show(&base);
 
     if detach {

@@ -24,7 +24,7 @@ use std::ffi::OsString;
 use std::time::SystemTime;
 use std::time::{Duration, Instant};
 
-use platform::cli::{parse_u32, Getopt, Opt, Style, EXIT_FATAL};
+use platform::cli::{parse_u32, Opt, Style, EXIT_FATAL};
 
 use crate::client::{self, Conn, ExchangeError};
 use crate::program::{Fail, Lines, Program, Result};
@@ -319,11 +319,8 @@ pub fn main(argv: Vec<OsString>) -> ! {
 fn run(program: &Program, args: &[OsString]) -> Result<()> {
     let (mut base, mut opt_g, mut opt_l, mut quiet) = (None, false, false, false);
     let mut wait: Option<u32> = None;
-    let mut g = Getopt::new(args, "hVb:gLqw:");
-    for opt in g.by_ref() {
+    let operands = program.options(args, "hVb:gLqw:", |opt| {
         match opt {
-            Opt::Flag('h') => return Err(Fail::Help),
-            Opt::Flag('V') => return Err(Fail::Version),
             Opt::Value('b', v) => base = Some(v),
             Opt::Flag('g') => opt_g = true,
             Opt::Flag('L') => opt_l = true,
@@ -342,8 +339,8 @@ fn run(program: &Program, args: &[OsString]) -> Result<()> {
             }
             other => return Err(program.bad_option(&other)),
         }
-    }
-    let operands = g.operands();
+        Ok(())
+    })?;
     let Some(word) = operands.first() else {
         // The one message with a colon after the program name.
         program.info("usage error: missing arguments");

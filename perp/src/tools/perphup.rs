@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 
-use platform::cli::{Getopt, Opt, Style};
+use platform::cli::{Opt, Style};
 use platform::signal::Signal;
 
 use crate::client;
@@ -19,17 +19,15 @@ pub fn main(argv: Vec<OsString>) -> ! {
 
 fn run(program: &Program, args: &[OsString]) -> Result<()> {
     let (mut quiet, mut term) = (false, false);
-    let mut g = Getopt::new(args, "hVqt");
-    for opt in g.by_ref() {
+    let operands = program.options(args, "hVqt", |opt| {
         match opt {
-            Opt::Flag('h') => return Err(Fail::Help),
-            Opt::Flag('V') => return Err(Fail::Version),
             Opt::Flag('q') => quiet = true,
             Opt::Flag('t') => term = true,
             other => return Err(program.bad_option(&other)),
         }
-    }
-    let base = client::daemon_base(g.operands().first());
+        Ok(())
+    })?;
+    let base = client::daemon_base(operands.first());
     let shown = client::show(&base);
     client::enter(&base).map_err(|e| Fail::sys(format!("failure chdir() to {shown}"), &e))?;
     let pid = client::perpd_pid(&base)?;

@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use std::os::unix::ffi::OsStrExt;
 use std::time::SystemTime;
 
-use platform::cli::{Getopt, Opt, Style};
+use platform::cli::{Opt, Style};
 
 use crate::client::{self, Conn, ExchangeError, SvDir, SvReport};
 use crate::program::{Fail, Lines, Program, Result};
@@ -290,11 +290,8 @@ fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
     let as_json = json::take_flag(&mut args, "b");
     let mut base: Option<OsString> = None;
     let (mut want_g, mut opt_k, mut opt_r, mut opt_t) = (None::<bool>, false, false, false);
-    let mut g = Getopt::new(&args, "hVb:cGgKrt");
-    for opt in g.by_ref() {
+    let operands = program.options(&args, "hVb:cGgKrt", |opt| {
         match opt {
-            Opt::Flag('h') => return Err(Fail::Help),
-            Opt::Flag('V') => return Err(Fail::Version),
             Opt::Value('b', v) => base = Some(v),
             Opt::Flag('c') => base = Some(OsString::from(".")),
             Opt::Flag('G') => want_g = Some(true),
@@ -304,8 +301,9 @@ fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
             Opt::Flag('t') => opt_t = true,
             other => return Err(program.bad_option(&other)),
         }
-    }
-    let operands: Vec<OsString> = g.operands().to_vec();
+        Ok(())
+    })?;
+    let operands: Vec<OsString> = operands.to_vec();
 
     let env_db = std::env::var("PERPLS_COLORS")
         .ok()

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::time::SystemTime;
 
-use platform::cli::{parse_u32, Getopt, Opt, Style};
+use platform::cli::{parse_u32, Opt, Style};
 use platform::time::Tai64n;
 
 use crate::client::{self, Conn, ExchangeError};
@@ -47,11 +47,8 @@ pub fn main(argv: Vec<OsString>) -> ! {
 
 fn run(program: &Program, args: &[OsString]) -> Result<()> {
     let (mut base, mut secs, mut verbose) = (None, 0u32, false);
-    let mut g = Getopt::new(args, "hVb:u:v");
-    for opt in g.by_ref() {
+    let operands = program.options(args, "hVb:u:v", |opt| {
         match opt {
-            Opt::Flag('h') => return Err(Fail::Help),
-            Opt::Flag('V') => return Err(Fail::Version),
             Opt::Value('b', v) => base = Some(v),
             Opt::Value('u', v) => match parse_u32(&v) {
                 Some(n) => secs = n,
@@ -65,8 +62,9 @@ fn run(program: &Program, args: &[OsString]) -> Result<()> {
             Opt::Flag('v') => verbose = true,
             other => return Err(program.bad_option(&other)),
         }
-    }
-    let Some(sv) = g.operands().first().cloned() else {
+        Ok(())
+    })?;
+    let Some(sv) = operands.first().cloned() else {
         return Err(Fail::usage("missing argument"));
     };
     let name = client::show(&sv);

@@ -15,7 +15,7 @@
 use std::ffi::OsString;
 use std::time::SystemTime;
 
-use platform::cli::{Getopt, Opt, Style};
+use platform::cli::{Opt, Style};
 
 use crate::client::{self, Conn, ExchangeError, SvReport};
 use crate::program::{Fail, Lines, Program, Result};
@@ -111,16 +111,13 @@ pub fn main(argv: Vec<OsString>) -> ! {
 fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
     let as_json = json::take_flag(&mut args, "b");
     let mut base = None;
-    let mut g = Getopt::new(&args, "hVb:");
-    for opt in g.by_ref() {
+    let operands = program.options(&args, "hVb:", |opt| {
         match opt {
-            Opt::Flag('h') => return Err(Fail::Help),
-            Opt::Flag('V') => return Err(Fail::Version),
             Opt::Value('b', v) => base = Some(v),
             other => return Err(program.bad_option(&other)),
         }
-    }
-    let operands = g.operands().to_vec();
+        Ok(())
+    })?;
     if operands.is_empty() {
         return Err(Fail::usage("missing argument"));
     }
@@ -129,7 +126,7 @@ fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
         .map_err(|e| Fail::sys(format!("fail chdir() to {}", client::show(&base)), &e))?;
     let mut conn = Conn::connect(&base).map_err(|e| Fail::fatal(e.message(&base)))?;
     let now = Tai64n::from_system_time(SystemTime::now());
-    for sv in &operands {
+    for sv in operands {
         let name = client::show(sv);
         // In JSON mode every service yields one object on stdout, errors included.
         let fail = |text: String, msg: &str, errno: String| {
