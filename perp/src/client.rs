@@ -1,6 +1,6 @@
-//! What every client tool shares: base directory rules (perp-core.md §2.4, §2.5), the
-//! connection to perpd and its request/reply exchange (§5.9), service directory checks, the
-//! lock-based pid lookup (§3.3), uptimes (§2.6) and the message wordings they have in common.
+//! What every client tool shares: base directory rules, the connection to perpd and its
+//! request/reply exchange, service directory checks, the lock-based pid lookup, uptimes and
+//! the message wordings they have in common.
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -30,7 +30,7 @@ const PATH_MAX_BUILT: usize = 256;
 /// The sticky bit: a service directory is active iff it is set.
 pub const STICKY: u32 = 0o1000;
 
-/// `$PERP_BASE` as the tools read it; `empty_is_unset` per the §2.4 table.
+/// `$PERP_BASE` as the tools read it; with `empty_is_unset` an empty value counts as unset.
 pub fn env_base(empty_is_unset: bool) -> Option<OsString> {
     match std::env::var_os("PERP_BASE") {
         Some(v) if v.is_empty() && empty_is_unset => None,
@@ -64,14 +64,14 @@ pub fn show(s: &OsStr) -> String {
     String::from_utf8_lossy(s.as_bytes()).into_owned()
 }
 
-/// A control path as the messages name it: `BASEDIR/.control/…` (§2.5). The clients use
-/// [`SOCKET`]/[`PIDLOCK`] relative to the entered directory instead (fix D7), so a relative
+/// A control path as the messages name it: `BASEDIR/.control/…`. The clients use
+/// [`SOCKET`]/[`PIDLOCK`] relative to the entered directory instead, so a relative
 /// `-b` works; the displayed text is the original's.
 pub fn control_display(base: &OsStr, rel: &str) -> String {
     format!("{}/{}", show(base), rel)
 }
 
-/// The original refuses built control paths of 256 bytes or more (§2.5).
+/// The original refuses built control paths of 256 bytes or more.
 pub fn control_path_too_long(base: &OsStr, rel: &str) -> bool {
     base.len() + 1 + rel.len() >= PATH_MAX_BUILT
 }
@@ -126,7 +126,7 @@ pub fn set_sticky(path: &OsStr, mode: u32, on: bool) -> io::Result<()> {
     fs::set_permissions(Path::new(path), fs::Permissions::from_mode(new))
 }
 
-/// Why connecting to perpd failed; [`ConnectError::message`] gives the fatal text of §6.3.
+/// Why connecting to perpd failed; [`ConnectError::message`] gives the fatal text.
 #[derive(Debug)]
 pub enum ConnectError {
     /// The built path would be 256 bytes or more.
@@ -161,7 +161,7 @@ pub enum ExchangeError {
     Write(io::Error),
     Read(io::Error),
     /// The server closed the connection instead of replying: reported as [`EOF_TEXT`] /
-    /// [`EOF_NAME`] (the original's "unknown packet type", §5.9, misled).
+    /// [`EOF_NAME`] (the original's "unknown packet type" misled).
     Eof,
     Reply(ReplyError),
 }
@@ -174,7 +174,7 @@ impl ExchangeError {
 }
 
 /// How the tools describe a connection perpd closed instead of replying. The original
-/// reported it as "unknown packet type in reply" (§5.9); this says what happened, in the
+/// reported it as "unknown packet type in reply"; this says what happened, in the
 /// place where a read error's `MESG (ENAME)` goes.
 pub const EOF_TEXT: &str = "connection closed by perpd (EOF)";
 /// The pseudo errno name of that case, where perpls and the JSON output give an errno name.
@@ -220,7 +220,7 @@ impl Conn {
     }
 
     /// Sends one request and reads its reply. Rust ignores SIGPIPE in its programs, so a
-    /// connection perpd closed shows as EPIPE here (§5.9 recommendation).
+    /// connection perpd closed shows as EPIPE here (not a death by SIGPIPE).
     pub fn request(&mut self, req: &Request) -> Result<Reply, ExchangeError> {
         self.stream
             .write_all(&req.encode())
@@ -248,7 +248,7 @@ impl Conn {
 
     /// True once this perpd has answered an `H` request: it is this implementation, which
     /// serves pipelined requests (the original closes a connection that sends a second
-    /// request before reading the first reply, §4.11.2).
+    /// request before reading the first reply).
     pub fn pipelines(&self) -> bool {
         self.history == HistorySupport::Yes
     }

@@ -73,7 +73,7 @@ pub enum Lines {
     Scripted,
 }
 
-/// A running program: its name (from argv[0]), pid, usage and message shapes.
+/// A running program: its name (from `argv[0]`), pid, usage and message shapes.
 #[derive(Debug, Clone)]
 pub struct Program {
     prog: Prog,
@@ -107,7 +107,7 @@ impl Program {
         self
     }
 
-    /// The name messages use: the basename of argv[0].
+    /// The name messages use: the basename of `argv[0]`.
     pub fn name(&self) -> &str {
         &self.prog.name
     }
@@ -171,7 +171,7 @@ impl Program {
         write_stderr(&text);
     }
 
-    /// Parses the options at the start of `args` (argv without argv[0]) with the getopt letters
+    /// Parses the options at the start of `args` (argv without `argv[0]`) with the getopt letters
     /// of `spec`: `-h` and `-V` end the program with its help or version, every other option
     /// goes to `each` in order, which may end the program instead (with
     /// [`Program::bad_option`] for one it does not take). Returns the operands.

@@ -1,9 +1,9 @@
-//! The perpd control protocol, version 2 (perp-core.md §5), plus one extension request.
+//! The perpd control protocol, version 2, plus one extension request.
 //!
 //! Pure code: byte-exact encoding and decoding of every packet, no I/O. perpd (server side)
 //! and every client tool use this module; nobody else writes packet bytes.
 //!
-//! # Framing (§5.2)
+//! # Framing
 //!
 //! ```text
 //! offset size field
@@ -26,14 +26,15 @@
 //! | `H` | 16 | dev u64le, ino u64le | [`Request::History`] (extension, below) |
 //!
 //! Anything else that is framed correctly (unknown type, wrong length for the type, or a
-//! protocol byte other than 2 — defect D4 fixed) decodes as [`Request::Invalid`]; the server
+//! protocol byte other than 2, which the original did not check) decodes as
+//! [`Request::Invalid`]; the server
 //! answers it with `E` EPROTO and does nothing.
 //!
 //! # Replies (perpd → client)
 //!
 //! | T | L | payload | type here |
 //! |---|---|---|---|
-//! | `S` | 66 | status, §5.5 ([`Status`]) | [`Reply::Status`] |
+//! | `S` | 66 | status ([`Status`]) | [`Reply::Status`] |
 //! | `E` | 4 | code u32le: 0 success, else a native errno | [`Reply::Error`] |
 //! | `H` | 11..=231 | exit history (extension, below) | [`Reply::History`] |
 //!
@@ -191,7 +192,7 @@ pub struct SubStatus {
     pub flags: SubFlags,
 }
 
-/// The payload of an `S` reply (§5.5). The reserved bytes are written as 0 and ignored on
+/// The payload of an `S` reply. The reserved bytes are written as 0 and ignored on
 /// decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Status {
@@ -242,7 +243,7 @@ impl Status {
     }
 }
 
-/// The control command bytes perpd understands (§4.12).
+/// The control command bytes perpd understands (perpctl(8)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Command {
     Up,
@@ -597,7 +598,7 @@ impl Reply {
         }
     }
 
-    /// Interprets one complete frame as the original clients do (§5.9): the protocol byte is
+    /// Interprets one complete frame as the original clients do: the protocol byte is
     /// checked first, then the type.
     pub fn from_frame(frame: &Frame<'_>) -> Result<Reply, ReplyError> {
         if frame.proto != PROTOCOL {
@@ -690,7 +691,7 @@ mod tests {
 
     #[test]
     fn tain_golden_vector_from_spec() {
-        // §5.3: Unix 1700000000.123456 → 40 00 00 00 65 53 F1 0A 07 5B CB F4 (nsec 123456500).
+        // Unix 1700000000.123456 → 40 00 00 00 65 53 F1 0A 07 5B CB F4 (nsec 123456500).
         let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_000);
         let tain = Tai64n::from_system_time_usec(t);
         assert_eq!(
@@ -707,7 +708,7 @@ mod tests {
 
     #[test]
     fn status_golden_vector_from_spec() {
-        // §5.5 worked example.
+        // A status reply as the original perpd writes it.
         let bytes = hex("02 53 42
              92 10 00 00
              40 00 00 00 65 53 F1 00 00 00 01 F4
@@ -749,7 +750,7 @@ mod tests {
 
     #[test]
     fn error_replies_golden() {
-        // §15.7 scenario 52/54 (Linux numbers).
+        // ENOTDIR, ENOENT and success (Linux numbers).
         assert_eq!(Reply::Error(20).encode(), hex("02 45 04 14 00 00 00"));
         assert_eq!(Reply::Error(2).encode(), hex("02 45 04 02 00 00 00"));
         assert_eq!(Reply::Error(0).encode(), hex("02 45 04 00 00 00 00"));
@@ -802,7 +803,7 @@ mod tests {
 
     #[test]
     fn invalid_requests_are_framed_but_invalid() {
-        // Q with L = 17 (20 bytes), unknown type Z, wrong protocol byte (D4 fixed).
+        // Q with L = 17 (20 bytes), unknown type Z, wrong protocol byte.
         let mut q17 = vec![2, b'Q', 17];
         q17.resize(20, 0);
         assert_eq!(

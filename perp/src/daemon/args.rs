@@ -41,7 +41,7 @@ pub struct Config {
 /// The autoscan interval is clamped so the deadline arithmetic cannot overflow.
 const AUTOSCAN_MAX: u32 = 100_000_000;
 
-/// Parse `args` (without argv[0]); `env_base` is `$PERP_BASE`.
+/// Parse `args` (without `argv[0]`); `env_base` is `$PERP_BASE`.
 pub fn parse(
     args: &[OsString],
     env_base: Option<OsString>,

@@ -1,12 +1,13 @@
-//! perpd: the supervisor daemon (perp-core.md §3–§5).
+//! perpd: the supervisor daemon (perpd(8)).
 //!
-//! * `service` — one service's state, flags as on the wire;
-//! * `lifecycle` — the pure state machine over it (events in, actions out);
-//! * `scan` — the only reader of the base directory;
+//! * `args` — the command line;
+//! * `supervisor` — the event loop: start-up, signals, deadlines, reaping, shutdown, and
+//!   carrying out what the lifecycle decides;
+//! * `service` — one service and its lifecycle, a pure state machine (events in, actions out);
+//! * `scan` — the base directory: activation and deactivation;
 //! * `spawn` — forking a runscript run;
-//! * `server` — control socket connections, framing, idle deadlines;
-//! * `supervisor` — the event loop gluing them to the platform;
-//! * `config`, `logmsg` — the command line and perpd's log lines;
+//! * `server` — client connections on the control socket and the answers to their requests;
+//! * `control` — `.control`, the lock and the socket, set up at start;
 //! * `notify` — telling perpd's own supervisor that it is ready (`$NOTIFY_SOCKET`).
 
 pub mod args;

@@ -2,7 +2,7 @@
 //! what a scan changes (perpd(8)).
 //!
 //! The only code that looks at the base directory: [`scan`] turns its entries into candidates
-//! `(entry name, dev/ino)`; [`Daemon::scan`] activates the new ones and deactivates the
+//! `(entry name, dev/ino)`; `Daemon::scan` activates the new ones and deactivates the
 //! services no longer there (or no longer sticky).
 
 use std::ffi::{OsStr, OsString};
@@ -69,7 +69,7 @@ pub fn scan(dir: &Path) -> io::Result<ScanResult> {
     Ok(out)
 }
 
-/// What activation reads from a service directory (§3.5).
+/// What activation reads from a service directory (perpetrate(5)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceFiles {
     pub flag_down: bool,
@@ -225,7 +225,7 @@ impl Daemon {
             .warn(&format!("unable to activate new service {name}"));
     }
 
-    /// Activate a new service directory (§4.4); false if it could not be. Its messages name
+    /// Activate a new service directory; an error if it could not be. Its messages name
     /// the whole directory entry, as the original's do; later ones use the service name
     /// (the entry cut to `NAME_MAX` bytes, which is also the runscripts' `$2`).
     fn activate(&mut self, entry: OsString, key: Key) -> std::result::Result<(), Unactivated> {

@@ -320,7 +320,8 @@ impl Daemon {
         self.resume_accept();
     }
 
-    /// The reply to one request (§5.7).
+    /// The reply to one request: a status, a history, or an errno (0 for a control command
+    /// carried out).
     fn answer(&mut self, req: Request) -> Vec<u8> {
         let e = &self.errnos;
         let reply = match req {

@@ -23,14 +23,14 @@ use platform::time::Tai64n;
 
 use crate::protocol::{ExitRecord, ServiceFlags, SubFlags};
 
-/// A service's identity: `(st_dev, st_ino)` of its directory (perp-core.md §4.3.2).
+/// A service's identity: `(st_dev, st_ino)` of its directory (symbolic links followed).
 pub type Key = (u64, u64);
 
-/// Service names are truncated to this many bytes (perp-core.md §4.3.4).
+/// Service names are truncated to this many bytes.
 pub const NAME_MAX: usize = 31;
-/// Longer directory names cannot be activated (perp-core.md §4.3.5).
+/// Longer directory names cannot be activated.
 pub const DIRNAME_MAX: usize = 240;
-/// Minimum spacing of two start runs of one subservice (§4.6.3).
+/// Minimum spacing of two start runs of one subservice (the respawn governor).
 pub const RESPAWN_GAP: Duration = Duration::from_secs(1);
 /// Pause before retrying a failed fork or activation (the original's 0.555444321 s).
 pub const RETRY_PAUSE: Duration = Duration::from_nanos(555_444_321);
@@ -96,7 +96,7 @@ impl Sig {
     }
 }
 
-/// State of one subservice (perp-core.md §4.6.1).
+/// State of one subservice.
 #[derive(Debug, Clone, Default)]
 pub struct SubState {
     /// Current child (start or reset run), 0 if none.
@@ -112,7 +112,7 @@ pub struct SubState {
     /// How the last reaped child ended.
     pub wstat: Option<ExitStatus>,
     pub flags: SubFlags,
-    /// Respawn governor: how long the next start run sleeps before exec (§4.6.3).
+    /// Respawn governor: how long the next start run sleeps before exec.
     pub governor: Duration,
     /// A failed fork waiting to be retried at this monotonic time.
     pub retry_at: Option<Duration>,
@@ -144,7 +144,7 @@ impl SubState {
     }
 }
 
-/// One service (perp-core.md §4.4).
+/// One service.
 #[derive(Debug, Clone)]
 pub struct Service {
     pub key: Key,
@@ -183,7 +183,7 @@ pub enum Run {
     },
 }
 
-/// A line for perpd's log (§4.13); the supervisor adds the prefix.
+/// A line for perpd's log; the supervisor adds the prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
     Info(String),
@@ -224,16 +224,16 @@ pub enum SpawnOutcome {
     ExecFailed(String),
 }
 
-/// Why a control command was refused (§5.7).
+/// Why a control command was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CmdError {
     /// The service is being deactivated: EBUSY.
     Busy,
-    /// Not a command letter of §4.12: EPROTO.
+    /// Not a command letter (perpctl(8)): EPROTO.
     Proto,
 }
 
-/// What a scan found out about a new service directory (§4.4 steps 3–4).
+/// What a scan found out about a new service directory.
 #[derive(Debug, Clone)]
 pub struct Activation {
     pub key: Key,
@@ -244,7 +244,7 @@ pub struct Activation {
     pub stop_timeout: Option<Duration>,
 }
 
-/// `PERP_SVSECS` rounding (§2.6): whole seconds, plus one if the fraction exceeds 0.5 s.
+/// `PERP_SVSECS` rounding: whole seconds, plus one if the fraction exceeds 0.5 s.
 pub fn round_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 500_000_000)
 }
@@ -277,7 +277,7 @@ impl Service {
             .min()
     }
 
-    /// Activate a new service: the log starts first, then main unless `flag.down` (§4.4).
+    /// Activate a new service: the log starts first, then main unless `flag.down`.
     pub fn activate(a: Activation, now: &Now) -> (Service, Vec<Action>) {
         let mut flags = ServiceFlags::ACTIVE;
         if a.has_log {
@@ -318,7 +318,8 @@ impl Service {
         out.push(Action::Log(Msg::Warn(text)));
     }
 
-    /// §4.6.2 "start request"; the governor of §4.6.3 becomes the child's sleep before exec.
+    /// Start `sub` unless it runs; within a second of its last start the respawn governor
+    /// becomes the child's sleep before exec.
     fn start_request(&mut self, sub: Sub, now: &Now, out: &mut Vec<Action>) {
         if sub == Sub::Log && !self.has(ServiceFlags::HASLOG) {
             return;
@@ -355,7 +356,7 @@ impl Service {
         }
     }
 
-    /// §4.6.2 "reset request": only ever right after a start run was reaped.
+    /// Run `sub`'s reset: only ever right after a start run was reaped.
     fn reset_request(&mut self, sub: Sub, now: &Now, out: &mut Vec<Action>) {
         let s = self.sub_mut(sub);
         s.set(SubFlags::ISRESET);
@@ -432,7 +433,8 @@ impl Service {
         out
     }
 
-    /// A child of `sub` was reaped (§4.6.2 "child reaped").
+    /// A child of `sub` was reaped: a start run is followed by its reset, a reset by the next
+    /// start unless the subservice is to stay down.
     pub fn child_exited(&mut self, sub: Sub, status: ExitStatus, now: &Now) -> Vec<Action> {
         let mut out = Vec::new();
         let s = self.sub_mut(sub);
@@ -465,7 +467,7 @@ impl Service {
             && self.log.pid > 0
             && self.has(ServiceFlags::CULL)
         {
-            // Main is down for good while deactivating: now bring the logger down (§4.8.1).
+            // Main is down for good while deactivating: now bring the logger down.
             self.stop(Sub::Log, now, &mut out);
         } else {
             self.check_removal(&mut out);
@@ -506,7 +508,8 @@ impl Service {
         }
     }
 
-    /// Start deactivating (§4.8.1): a scan no longer finds the service, or shutdown.
+    /// Start deactivating (a scan no longer finds the service, or shutdown): main is stopped
+    /// first, the logger once main is down.
     pub fn deactivate(&mut self, now: &Now) -> Vec<Action> {
         let mut out = Vec::new();
         if self.has(ServiceFlags::CULL) {
@@ -581,7 +584,7 @@ impl Service {
         out
     }
 
-    /// "signal X" of §4.12: nothing without a process; only SIGCONT/SIGKILL reach a reset run.
+    /// A signal command: nothing without a process; only SIGCONT/SIGKILL reach a reset run.
     fn signal(&self, sub: Sub, sig: Sig, group: bool, out: &mut Vec<Action>) {
         if sub == Sub::Log && !self.has(ServiceFlags::HASLOG) {
             return;
@@ -637,7 +640,8 @@ impl Service {
         }
     }
 
-    /// A `C` request (§4.12). `log` = flag bit 0x01, `group` = flag bit 0x02.
+    /// A `C` request (perpctl(8)'s commands). `log`: for the log subservice; `group`:
+    /// signal the process group.
     pub fn command(
         &mut self,
         cmd: u8,

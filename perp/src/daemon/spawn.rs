@@ -1,4 +1,4 @@
-//! Starting a runscript run (perp-core.md §4.5).
+//! Starting a runscript run (perpd(8), perpetrate(5)).
 //!
 //! Why not `platform::child::Command`: the child must learn its own pid for `PERP_SVPID`,
 //! may sleep the governor delay before exec, and prints the original's `(in child for service
@@ -34,7 +34,7 @@ pub const CLOSE_BELOW: i32 = 1024;
 
 /// One run to fork.
 pub struct SpawnSpec<'a> {
-    /// The service directory opened at activation (§4.4 step 2): runs enter it with fchdir,
+    /// The service directory opened at activation: runs enter it with fchdir,
     /// so a renamed or removed directory is still the one a run starts in.
     pub dir: std::os::fd::BorrowedFd<'a>,
     /// The service name (`$2`).
@@ -47,7 +47,7 @@ pub struct SpawnSpec<'a> {
     pub stdout: Option<RawFd>,
     /// perpd, whose fatal line the child's error lines take.
     pub log: &'a Program,
-    /// Respawn governor: sleep this long before exec (signals still blocked, §4.5 step 6).
+    /// Respawn governor: sleep this long before exec (signals still blocked).
     pub delay: std::time::Duration,
     /// The descriptor limit perpd started with, restored in the child (perpd raises its own).
     pub nofile: Option<(u64, u64)>,
@@ -55,7 +55,8 @@ pub struct SpawnSpec<'a> {
     pub environ: &'a platform::spawn::Environ,
 }
 
-/// The runscript's argv (§4.5 table).
+/// The runscript's argv: `start NAME`, `reset NAME exit CODE` or
+/// `reset NAME signal NUMBER SIGNAME` (perpetrate(5)).
 pub fn argv(sub: Sub, name: &[u8], run: &Run) -> Vec<OsString> {
     let mut v: Vec<OsString> = vec![sub.script().into()];
     let name = OsStr::from_bytes(name).to_os_string();
@@ -83,7 +84,7 @@ pub fn argv(sub: Sub, name: &[u8], run: &Run) -> Vec<OsString> {
     v
 }
 
-/// Start the run (§4.5); the child's pid, or the error creating it.
+/// Starts the run; the child's pid, or the error creating it.
 pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
     let args = argv(spec.sub, spec.name, spec.run);
     let env: Vec<(&str, String)> = match spec.run {

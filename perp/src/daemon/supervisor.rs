@@ -43,7 +43,7 @@ const REAP_BATCH: usize = 8;
 /// A service plus what perpd holds for it.
 pub(super) struct Slot {
     pub(super) svc: Service,
-    /// The directory held open since activation (§4.4 step 2); every run fchdirs to it.
+    /// The directory held open since activation; every run fchdirs to it.
     pub(super) dirfd: OwnedFd,
     /// The log pipe (read end, write end), held open for the service's life.
     pub(super) pipe: Option<(OwnedFd, OwnedFd)>,

@@ -1,4 +1,4 @@
-//! Names in a tinylog directory: archives and the pruning choice (loggers.md §1.3, §1.7).
+//! Names in a tinylog directory: archives and the pruning choice (tinylog(8)).
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;

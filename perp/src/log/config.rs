@@ -1,4 +1,4 @@
-//! Reading `/etc/tinylog.conf` (loggers.md §2) without a shell.
+//! Reading `/etc/tinylog.conf` (tinylog_run(8)) without a shell.
 //!
 //! The original sources the file with `sh`. Real configuration files are plain assignments,
 //! so this reads the subset of shell syntax they use: `NAME=value` (optionally after `export`),

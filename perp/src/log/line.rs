@@ -1,4 +1,4 @@
-//! Turning raw input bytes into log lines and syslog records (loggers.md §1.5, §3.2).
+//! Turning raw input bytes into log lines (tinylog) and syslog records (sissylog).
 //!
 //! Decision on bytes 0x80–0xFF: they pass through unchanged. The reference x86-64 binary
 //! replaces them by `?` only because it stores bytes in a signed `char`; the man page promises to
@@ -15,7 +15,7 @@ pub fn clean(b: u8) -> u8 {
 }
 
 /// Cuts a byte stream into cleaned lines of at most `cap` bytes, dropping empty lines and the
-/// excess of long lines (tinylog, §1.5).
+/// excess of long lines (tinylog).
 #[derive(Debug)]
 pub struct LineCutter {
     buf: Vec<u8>,
@@ -66,7 +66,7 @@ impl LineCutter {
     }
 }
 
-/// syslog severities sissylog uses (§3.2).
+/// syslog severities sissylog uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
     Alert = 1,
@@ -96,7 +96,7 @@ pub fn severity_of(text: &[u8]) -> Severity {
 pub const PIECE: usize = 800;
 
 /// Cuts a byte stream into syslog records: cleaned, empty lines dropped, long lines split into
-/// 800-byte pieces, continuations marked with `+` and sharing the first piece's severity (§3.2).
+/// 800-byte pieces, continuations marked with `+` and sharing the first piece's severity.
 #[derive(Debug)]
 pub struct Splitter {
     buf: Vec<u8>,

@@ -1,4 +1,4 @@
-//! sissylog: stdin to syslog (loggers.md §3).
+//! sissylog: stdin to syslog (sissylog(8)).
 //!
 //! Beyond the original: records go to `$SISSYLOG_SOCKET` (default `/dev/log`) through
 //! [`super::syslog::Client`], and a record that cannot be delivered (syslogd down or restarting)

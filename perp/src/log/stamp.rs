@@ -35,11 +35,11 @@ mod tests {
         UNIX_EPOCH + Duration::new(secs, micros * 1000 + 999)
     }
 
-    /// tinylog's stamps come from `platform::time::utc_stamp`: pin the format loggers.md needs.
+    /// tinylog's stamps come from `platform::time::utc_stamp`: pin the format tinylog(8) shows.
     #[test]
     fn platform_stamp_matches_loggers_format() {
         assert_eq!(utc_stamp(at(0, 0)), "19700101T000000.000000");
-        // 2013-01-11 14:25:30 UTC, the spec's example.
+        // 2013-01-11 14:25:30.048213 UTC: every field non-zero.
         assert_eq!(
             utc_stamp(at(1_357_914_330, 48_213)),
             "20130111T142530.048213"

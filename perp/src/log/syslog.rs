@@ -1,4 +1,4 @@
-//! A syslog client that survives syslogd restarting (loggers.md §3.4).
+//! A syslog client that survives syslogd restarting.
 //!
 //! Records are RFC 3164 datagrams as glibc's syslog(3) sends them without options:
 //! `<PRI>Mmm dd hh:mm:ss IDENT: TEXT`, no pid, no trailing newline. The header time is local
@@ -35,7 +35,7 @@ pub const DEFAULT_SOCKET: &str = "/dev/log";
 /// The environment variable naming another syslog socket (tests, private syslogds).
 pub const SOCKET_ENV: &str = "SISSYLOG_SOCKET";
 
-/// syslog facility codes for the names sissylog accepts (§3.1).
+/// syslog facility codes for the names sissylog accepts.
 const FACILITIES: &[(&str, u8)] = &[
     ("LOG_AUTH", 4),
     ("LOG_CRON", 9),

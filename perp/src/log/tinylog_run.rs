@@ -1,5 +1,5 @@
 //! tinylog_run: start tinylog for a service as configured in `/etc/tinylog.conf`
-//! (loggers.md §2), as a program instead of a shell script.
+//! (tinylog_run(8)), as a program instead of a shell script.
 //!
 //! Differences from the script, on purpose: the configuration file is read, not executed
 //! (see [`super::config`] for the syntax understood), and `TINYLOG_CONF` may name another

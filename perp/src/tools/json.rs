@@ -15,7 +15,7 @@
 //! | `error` | object | state `error` | `{"message": string, "errno": string}`: the message as in the text output (`"failure stat() on service directory"`, `"not a directory"`, `"error reported in status reply"`, …) and the errno name (`"ENOENT"`) |
 //! | `perpd_pid` | integer | perpd answered | pid of perpd |
 //! | `activated_seconds` | integer | perpd answered | seconds since activation |
-//! | `flags` | object | perpd answered | service flags, all booleans: `active`, `haslog`, `cull`, `cycle`, `flag_down`, `flag_once` (§5.5 byte 28) |
+//! | `flags` | object | perpd answered | service flags, all booleans: `active`, `haslog`, `cull`, `cycle`, `flag_down`, `flag_once` (the status reply's byte 28) |
 //! | `main` | object | perpd answered | the main subservice, below |
 //! | `log` | object or null | perpd answered | the log subservice, `null` if the service has no log |
 //!
@@ -26,7 +26,7 @@
 //! | `pid` | integer | pid of the running start or reset process, `0` when none runs |
 //! | `state` | string | `"up"` (running), `"down"` (not running), `"resetting"` (its reset run is running), `"paused"` (running, stopped with `p`), `"want-down"` (running but asked to go down), `"once"` (running in once mode), `"failing"` (not running, the last fork failed and a retry is pending) |
 //! | `seconds` | integer or null | seconds since the current/last run was forked (the uptime perpls/perpstat show); `null` if it never ran |
-//! | `flags` | object | booleans `reset`, `once`, `paused`, `want_down`, `failing` (§5.5 bytes 46/64) |
+//! | `flags` | object | booleans `reset`, `once`, `paused`, `want_down`, `failing` (the status reply's bytes 46/64) |
 //! | `restarts` | integer | only when perpd offers exit history: start runs since activation, minus the first |
 //! | `exits` | array | only when perpd offers exit history: the last exits of start runs, newest first, each `{"time": number, "exit_code": integer or null, "signal": integer or null, "ran_seconds": number}` — `time` in Unix seconds (with milliseconds), exactly one of `exit_code`/`signal` is non-null, `ran_seconds` with millisecond precision |
 //!

@@ -1,5 +1,5 @@
-//! The control tools: one module per program, each with a `main(argv0, args) -> exit code`
-//! that the thin binaries in `src/bin/` call. Shared client code lives in [`crate::client`];
+//! The control tools: one module per program, each with a `main(argv) -> !` that the thin
+//! binaries in `src/bin/` call. Shared client code lives in [`crate::client`];
 //! the JSON output schema of `perpls --json` / `perpstat --json` is documented in [`json`].
 
 pub mod json;

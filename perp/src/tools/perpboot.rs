@@ -1,5 +1,5 @@
 //! perpboot: run `.boot/rc.perp` (which execs perpd) and `.boot/rc.log` (perpd's logger)
-//! joined by a pipe, restart them, relay signals (perp-core.md §11).
+//! joined by a pipe, restart them, relay signals (perpboot(8)).
 //!
 //! Differences from the C program, none visible to the scripts: `-d` forks before the signal
 //! set-up instead of after it; a child whose exec fails is reported by perpboot itself (the
@@ -79,7 +79,7 @@ impl Boot {
         c
     }
 
-    /// Starts a child, at least a second after its previous start (§11.2 step 5).
+    /// Starts a child, at least a second after its previous start.
     fn start(&self, ch: &mut Child) {
         if ch
             .started

@@ -1,4 +1,4 @@
-//! perpctl: control commands to perpd and (de)activation by sticky bit (perp-core.md §6).
+//! perpctl: control commands to perpd and (de)activation by sticky bit (perpctl(8)).
 //!
 //! Beyond the original: `-w secs` waits until each service reaches the state its command
 //! asked for, checking about five times a second:
@@ -231,7 +231,7 @@ fn do_control(
                 "error: {name}: error reading response: {}",
                 platform::errno::describe_io(&e)
             )),
-            // The original said "unknown packet type" here (§5.9); say what happened.
+            // The original said "unknown packet type" here; say what happened.
             Err(ExchangeError::Eof) => ctx.error(&format!(
                 "error: {name}: error reading response: {}",
                 client::EOF_TEXT

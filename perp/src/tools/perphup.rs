@@ -1,5 +1,5 @@
 //! perphup: make perpd rescan (SIGHUP) or terminate (`-t`, SIGTERM), finding its pid from
-//! the lock on `.control/perpd.pid` (perp-core.md §10). No socket is used.
+//! the lock on `.control/perpd.pid` (perphup(8)). No socket is used.
 
 use std::ffi::OsString;
 

@@ -1,6 +1,6 @@
-//! perpls: one status line per service (perp-core.md §7), plus `--json` ([`super::json`]).
+//! perpls: one status line per service (perpls(8)), plus `--json` ([`super::json`]).
 //!
-//! Implementation choice for `-t` (§7.3): the documented sort — by main uptime, shortest
+//! Implementation choice for `-t`: the documented sort — by main uptime, shortest
 //! first, ties by name — not the original's accidental name order.
 
 use std::ffi::OsString;
@@ -35,7 +35,7 @@ pub enum Outcome {
     Status(SvReport),
 }
 
-/// The panel and the numbers printed after it (§7.4).
+/// The panel and the numbers printed after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Panel {
     pub text: [u8; 11],
@@ -107,7 +107,7 @@ pub fn panel(outcome: &Outcome, now: &Tai64n) -> Panel {
     p
 }
 
-/// The colour capability key of a panel (§7.6).
+/// The colour capability key of a panel (`PERPLS_COLORS`).
 pub fn cap_key(text: &[u8; 11]) -> &'static str {
     match text[1] {
         b'E' => return "er",

@@ -1,4 +1,4 @@
-//! perpok: a boolean service check for scripts (perp-core.md §9): exit 0 ok, 1 check failed,
+//! perpok: a boolean service check for scripts (perpok(8)): exit 0 ok, 1 check failed,
 //! 100 usage (including "not a directory"), 111 system error or perpd unreachable.
 
 use std::ffi::OsString;

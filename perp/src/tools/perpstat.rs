@@ -1,4 +1,4 @@
-//! perpstat: a multi-line status report per service (perp-core.md §8), plus the exit history
+//! perpstat: a multi-line status report per service (perpstat(8)), plus the exit history
 //! when perpd offers it, and `--json` ([`super::json`]).
 //!
 //! Implementation choices:
@@ -74,7 +74,7 @@ pub fn history_line(h: &SubHistory, now: &Tai64n) -> String {
     s
 }
 
-/// The report of one service perpd answered for (§8.3).
+/// The report of one service perpd answered for.
 pub fn report(name: &str, rep: &SvReport, now: &Tai64n) -> String {
     let st = &rep.status;
     let mut s = format!(

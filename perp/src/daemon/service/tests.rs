@@ -405,7 +405,7 @@ fn meta_commands() {
         s.child_exited(sub, ExitStatus::Signaled(15), &at(2_000));
         s.spawn_result(sub, SpawnOutcome::Started(pid + 10), &at(2_000));
     }
-    // main reset ends first; D1: the pipe is NOT closed outside deactivation
+    // main reset ends first; the pipe is NOT closed outside deactivation
     let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(2_100));
     assert!(a.is_empty(), "{a:?}");
     assert!(s

@@ -81,7 +81,8 @@ impl Tinylog {
         Ok(())
     }
 
-    /// Writes one finished line (payload without newline), rotating first if needed (§1.6).
+    /// Writes one finished line (payload without newline), rotating first if it would make
+    /// `current` reach the size limit, or after a SIGHUP.
     pub(super) fn log_line(&mut self, payload: &[u8]) -> Result<()> {
         let mut line = Vec::with_capacity(payload.len() + STAMP_PREFIX + 1);
         if self.opts.stamp {

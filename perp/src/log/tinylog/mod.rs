@@ -78,7 +78,7 @@ pub struct Options {
     pub dir: OsString,
 }
 
-/// Parses the arguments after argv[0] (runtools.md §1.2 syntax).
+/// Parses the arguments after `argv[0]` (the runtools' getopt conventions).
 pub fn parse_args(args: &[OsString]) -> Result<Options> {
     let mut o = Options {
         keep: 5,
@@ -157,7 +157,7 @@ struct Tinylog {
 }
 
 impl Tinylog {
-    /// Start-up (§1.4): everything before the first read. Failures are fatal (exit 111).
+    /// Start-up: everything before the first read. Failures are fatal (exit 111).
     fn start(program: Program, opts: Options) -> Result<Tinylog> {
         let dirname = opts.dir.to_string_lossy().into_owned();
         program.info(&format!("starting for logging in {dirname} ..."));
@@ -223,7 +223,7 @@ impl Tinylog {
         Ok(t)
     }
 
-    /// The main loop, then the finish (§1.10). Returns the exit code.
+    /// The main loop, then the finish.
     fn run(&mut self) -> Result<()> {
         let line_cap = if self.opts.stamp {
             LINE_MAX - STAMP_PREFIX
@@ -264,7 +264,7 @@ impl Tinylog {
                 {
                     continue
                 }
-                // A read error ends tinylog at once, silently, without the clean marker (§1.10).
+                // A read error ends tinylog at once, silently, without the clean marker.
                 _ => return Err(Fail::Exit(EXIT_FATAL)),
             };
             if n == 0 {
@@ -349,7 +349,7 @@ impl Tinylog {
     }
 }
 
-/// Takes the lock file (§1.4 step 7); fatal if another tinylog holds it.
+/// Takes the lock file, writing its pid into it; fatal if another tinylog holds it.
 fn acquire_lock(program: &Program, dirname: &str) -> Result<LockFile> {
     let what = format!("failure acquiring lock file {LOCK} in log directory {dirname}");
     let lock = LockFile::open(Path::new(LOCK), 0o600).map_err(|e| Fail::sys(&what, &e))?;

@@ -70,7 +70,8 @@ impl Tinylog {
         }
     }
 
-    /// Rotation of `current` (§1.7); a no-op when it is empty.
+    /// Rotation of `current`: renamed to `previous`, archived, a new `current` opened; a no-op
+    /// when it is empty.
     pub(super) fn rotate(&mut self) -> Result<()> {
         self.hup = false;
         if self.size == 0 {
@@ -93,7 +94,7 @@ impl Tinylog {
     }
 
     /// Archives `name` with `status`: hard link to `_STAMP.X`, remove `name`, then compress or
-    /// prune (§1.7).
+    /// prune.
     pub(super) fn archive(&mut self, name: &str, status: Status) -> Result<()> {
         let mut backoff_paused = false;
         let meta = loop {
@@ -154,7 +155,8 @@ impl Tinylog {
         self.pause(Retry::Step, (&warning, what), err, paused, &mut wait)
     }
 
-    /// Deletes the oldest archives until at most `keep` remain (§1.7, in one proper loop).
+    /// Deletes the oldest archives until at most `keep` remain (all in one pass, where the
+    /// original removed one per rotation).
     pub(super) fn prune(&mut self) -> Result<()> {
         let running = self
             .zip
