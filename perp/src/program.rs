@@ -171,9 +171,9 @@ impl Program {
         write_stderr(&text);
     }
 
-    /// Parses the options at the start of `args` (argv without `argv[0]`) with the getopt letters
-    /// of `spec`: `-h` and `-V` end the program with its help or version, every other option
-    /// goes to `each` in order, which may end the program instead (with
+    /// Parses the options at the start of `args` (argv without `argv[0]`) with the getopt
+    /// letters of `spec`: `-h` and `-V` end the program with its help or version, every other
+    /// option goes to `each` in order, which may end the program instead (with
     /// [`Program::bad_option`] for one it does not take). Returns the operands.
     pub fn options<'a>(
         &self,
