@@ -7,6 +7,7 @@ mod tools_common;
 
 use std::process::{Command, Output};
 
+use testkit::text;
 use tools_common::{validate_all, Answer, OnHistory, Peer, Sub, EBUSY, ENOTDIR};
 
 fn exe(name: &str) -> &'static str {
@@ -17,10 +18,6 @@ fn exe(name: &str) -> &'static str {
         "perpok" => env!("CARGO_BIN_EXE_perpok"),
         other => panic!("no binary {other}"),
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn tool(peer: &Peer, name: &str, args: &[&str]) -> Output {
