@@ -252,7 +252,7 @@ fn probe(args: &[String]) -> i32 {
     let pid = std::process::id();
     let line = format!(
         "t={:.6}\tpid={pid}\tppid={}\tpgid={}\tsid={}\tumask={:04o}\tcwd={}\tbase={}\tsvpid={}\tsvsecs={}\targv={}\n",
-        crate::util::wall_secs(),
+        crate::process::wall_secs(),
         nix::unistd::getppid(),
         nix::unistd::getpgrp(),
         nix::unistd::getsid(None).map(|p| p.as_raw()).unwrap_or(-1),
@@ -521,7 +521,7 @@ fn slow_perpd(args: &[String]) -> i32 {
     };
     let real = mirror.join(".control").join("perpd.sock");
     let ctl = base.join(".control");
-    let up = crate::util::wait_until(crate::scenario::SOON, "perpd's socket", || {
+    let up = crate::wait::until(crate::scenario::SOON, "perpd's socket", || {
         Ok(UnixStream::connect(&real).is_ok())
     });
     let listener = up.and_then(|_| {
@@ -568,7 +568,7 @@ fn slow_perpd(args: &[String]) -> i32 {
                 if sig == Signal::SIGHUP {
                     mirror_services(&base, &mirror);
                 }
-                let _ = crate::util::send_signal(pid, sig);
+                let _ = crate::process::send_signal(pid, sig);
             }
         }
     }

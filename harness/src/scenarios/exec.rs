@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use crate::scenario::{write_file, Scenario, SOON, TAG_VAR};
-use crate::util::{self, R};
+use crate::{wait, R};
 
 /// Signals perpd (and perpboot) are started with ignored, and blocked.
 const START_IGNORED: [i32; 5] = [
@@ -302,10 +302,10 @@ pub fn run(sc: &mut Scenario) -> R<()> {
     // Each problem once, with the rows that have it: "SIGPIPE ignored (runtool runenv)".
     let mut problems: Vec<(String, Vec<&str>)> = vec![];
     for e in &expects {
-        let rep = util::wait_for(SOON, &format!("the {} service's report", e.row), || {
+        let rep = wait::until_some(SOON, &format!("the {} service's report", e.row), || {
             Ok(report(&e.file, e.row))
         })
-        .map_err(|err| format!("{err}; perpd stderr: {}", util::clip(&sc.perpd_log(), 400)))?;
+        .map_err(|err| format!("{err}; perpd stderr: {}", crate::clip(&sc.perpd_log(), 400)))?;
         for p in check(e, &rep) {
             match problems.iter_mut().find(|(q, _)| *q == p) {
                 Some((_, rows)) => rows.push(e.row),
@@ -348,7 +348,7 @@ pub fn run(sc: &mut Scenario) -> R<()> {
     Err(format!(
         "started programs did not inherit a clean state (perpd was started with {}): {}",
         started_with,
-        util::clip(&list.join("; "), 600)
+        crate::clip(&list.join("; "), 600)
     ))
 }
 
@@ -441,6 +441,6 @@ fn check(e: &Expect, rep: &Value) -> Vec<String> {
         .collect();
     p.extend(extra.iter().map(|v| format!("extra variable {v}")));
     p.extend(missing.iter().map(|v| format!("missing variable {v}")));
-    p.extend(changed.into_iter().map(|c| util::clip(&c, 120)));
+    p.extend(changed.into_iter().map(|c| crate::clip(&c, 120)));
     p
 }
