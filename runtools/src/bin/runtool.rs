@@ -1,5 +1,5 @@
-//! runtool: see runtools::steps.
+//! runtool: see runtools::runtool.
 
 fn main() {
-    runtools::steps::main(std::env::args_os().collect())
+    runtools::runtool::main(std::env::args_os().collect())
 }
