@@ -1,7 +1,8 @@
-//! runtools: the small programs of perp's runtools suite (runtools.md), each a library module
-//! with a thin binary, plus the shared pieces: option/exit handling (`tool`), running the
-//! program (`run`, over `platform::exec`'s lookup), line files (`lines`), environments (`env`), limits (`limits`), locks
-//! (`pidlock`), descriptor sets (`fdset`).
+//! runtools: the small programs of perp's runtools suite (runtools_intro(8)), each a library
+//! module with a thin binary, plus the shared pieces: option/exit handling (`tool`), running
+//! the program (`run`, over `platform::exec`'s lookup), line files (`lines`), environments
+//! (`env`), limits (`limits`), locks (`pidlock`), descriptor sets (`fdset`), supervision
+//! (`supervise`).
 
 pub mod cat;
 pub mod env;

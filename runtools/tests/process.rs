@@ -1,5 +1,5 @@
-//! runlock, runpause, runsession, rundetach, program lookup and runuid (runtools.md §1.6,
-//! §1.10, §2.4, §2.9–2.11, §2.14; scenarios 27–32, 44, 46).
+//! runlock, runpause, runsession, rundetach, program lookup and runuid, as their pages
+//! describe them.
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! runtool: the fixed step order, fdsets, argfiles, envfiles, locks, policy checks
-//! (runtools.md §2.12; scenarios 37–43).
+//! (runtool(8)).
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! rundeux and runtrap: restarts, the log pipe, signal forwarding and trapping
-//! (runtools.md §2.5, §2.13; scenarios 33–36).
+//! (rundeux(8), runtrap(8)).
 
 mod common;
 

@@ -11,7 +11,8 @@ use crate::scenario::{recording_script, Bound, Scenario, SOON};
 use crate::stats::median;
 use crate::{process, wait, R};
 
-/// Signal names of perp's table (perp-core.md Appendix B); others are reported as SIGUNKNOWN.
+/// Signal names of perp's table (as perpd passes them to a reset run); others are reported as
+/// SIGUNKNOWN.
 const PERP_NAMES: &[&str] = &[
     "SIGHUP",
     "SIGINT",
