@@ -2,6 +2,8 @@
 //! tools and the control socket) through restart, flap, signal, lifecycle, logging, fault and
 //! scale scenarios, and benchmarks it.
 
+#![forbid(unsafe_code)]
+
 pub mod bench;
 pub mod probe;
 pub mod process;

@@ -2,7 +2,9 @@
 //! module with a thin binary, plus the shared pieces: option/exit handling (`tool`), running
 //! the program (`run`, over `platform::exec`'s lookup), line files (`lines`), environments
 //! (`env`), limits (`limits`), locks (`pidlock`), descriptor sets (`fdset`), supervision
-//! (`supervise`).
+//! (`supervise`). Every system call goes through `platform`: no unsafe code here.
+
+#![forbid(unsafe_code)]
 
 pub mod cat;
 pub mod env;
