@@ -7,7 +7,7 @@ mod tools_common;
 
 use std::process::{Command, Output};
 
-use testkit::text;
+use testkit::{assert_output as expect, text};
 use tools_common::{validate_all, Answer, OnHistory, Peer, Sub, EBUSY, ENOTDIR};
 
 fn exe(name: &str) -> &'static str {
@@ -27,14 +27,6 @@ fn tool(peer: &Peer, name: &str, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-#[track_caller]
-fn expect(out: &Output, code: i32, stdout: &str, stderr: &str) {
-    assert_eq!(
-        (out.status.code(), text(&out.stdout), text(&out.stderr)),
-        (Some(code), stdout.to_string(), stderr.to_string())
-    );
 }
 
 // Service flags and subservice flags (perp-core.md §5.5).

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod tools_common;
-use testkit::{alive, exited_within, text, wait_until, DEADLINE};
+use testkit::{alive, assert_output as expect, exited_within, text, wait_until, DEADLINE};
 use tools_common::{validate, validate_all};
 
 fn exe(name: &str) -> &'static str {
@@ -134,14 +134,6 @@ fn make_service(base: &Path, name: &str, main: &str, log: Option<&str>, sticky: 
     let mode = if sticky { 0o1755 } else { 0o755 };
     fs::set_permissions(&d, fs::Permissions::from_mode(mode)).unwrap();
     d
-}
-
-#[track_caller]
-fn expect(out: &Output, code: i32, stdout: &str, stderr: &str) {
-    assert_eq!(
-        (out.status.code(), text(&out.stdout), text(&out.stderr)),
-        (Some(code), stdout.to_string(), stderr.to_string())
-    );
 }
 
 /// Lines of perpstat output without the exit-history lines (eight leading spaces).

@@ -9,6 +9,7 @@ mod process;
 mod wait;
 
 pub use process::{
-    alive, executable, exited_within, have_proc, is_root, proc_state, serial, sh_script, text,
+    alive, assert_output, executable, exited_within, have_proc, is_root, proc_state, serial,
+    sh_script, text,
 };
 pub use wait::{assert_stays, wait_for, wait_until, within, DEADLINE};

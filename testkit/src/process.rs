@@ -3,7 +3,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -22,6 +22,16 @@ pub fn sh_script(path: &Path, body: &str) {
 /// Output bytes as text (lossy), for comparisons and messages.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts what a finished program did, exactly: its exit code, standard output and standard
+/// error.
+#[track_caller]
+pub fn assert_output(out: &Output, code: i32, stdout: &str, stderr: &str) {
+    assert_eq!(
+        (out.status.code(), text(&out.stdout), text(&out.stderr)),
+        (Some(code), stdout.to_string(), stderr.to_string())
+    );
 }
 
 /// Whether the tests run as root (`id -u`; asked once).
