@@ -1,5 +1,5 @@
 //! Bounded waiting for a scenario step: a probe that may fail polled until it holds, through
-//! the workspace's one polling loop (`testkit::within`), with a timeout that becomes the step's
+//! the workspace's one polling loop (`testkit::poll`), with a timeout that becomes the step's
 //! failure.
 
 use std::time::Duration;
@@ -7,7 +7,8 @@ use std::time::Duration;
 use crate::R;
 
 /// Poll `probe` until it yields `Some`, failing with `what` once `timeout` has passed; an error
-/// from the probe ends the wait at once. The polls are spaced by milliseconds at first; the
+/// from the probe ends the wait at once. The first polls come a millisecond or two apart (the
+/// pause doubles up to 20 ms), so a step that measures its wait sees what it measures; the
 /// deadline matters only on failure.
 pub fn until_some<T>(
     timeout: Duration,
@@ -15,7 +16,7 @@ pub fn until_some<T>(
     mut probe: impl FnMut() -> R<Option<T>>,
 ) -> R<T> {
     let mut outcome = None;
-    let _ = testkit::within(timeout, || {
+    let _ = testkit::poll(timeout, Duration::from_millis(1), || {
         outcome = probe().transpose();
         outcome.is_some()
     });

@@ -8,16 +8,16 @@ use std::time::{Duration, Instant};
 /// awaited thing is never going to happen.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
-/// The longest pause between two polls.
-const MAX_PAUSE: Duration = Duration::from_millis(20);
+/// The longest pause between two polls, and the pause of [`within`].
+pub const PAUSE: Duration = Duration::from_millis(20);
 
-/// Polls `cond` until it holds (true) or `limit` has passed (false). The pause between polls
-/// starts at a millisecond and doubles up to 20 ms, so a quick condition is seen quickly and a
-/// slow one costs little. The workspace's one polling loop: everything else waits through it.
+/// Polls `cond` until it holds (true) or `limit` has passed (false), pausing `first_pause`
+/// after the first miss and twice as long after each further one, up to [`PAUSE`]. The
+/// workspace's one polling loop: everything else waits through it.
 #[must_use = "a wait that runs out is usually a failure"]
-pub fn within(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub fn poll(limit: Duration, first_pause: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
-    let mut pause = Duration::from_millis(1);
+    let mut pause = first_pause.min(PAUSE);
     loop {
         if cond() {
             return true;
@@ -26,8 +26,17 @@ pub fn within(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
             return false;
         }
         std::thread::sleep(pause);
-        pause = (pause * 2).min(MAX_PAUSE);
+        pause = (pause * 2).min(PAUSE);
     }
+}
+
+/// Polls `cond` until it holds (true) or `limit` has passed (false), looking every [`PAUSE`].
+/// The tests' way to wait: between two looks the program watched gets time to finish what it
+/// is doing, and some checks made right after a wait count on that (a start run that has
+/// already recorded itself once perpd reports its pid).
+#[must_use = "a wait that runs out is usually a failure"]
+pub fn within(limit: Duration, cond: impl FnMut() -> bool) -> bool {
+    poll(limit, PAUSE, cond)
 }
 
 /// Polls `cond` until it holds; fails the test naming `what` if [`DEADLINE`] passes first.
@@ -80,6 +89,18 @@ mod tests {
             n == 5
         }));
         assert_eq!(n, 5);
+    }
+
+    #[test]
+    fn poll_looks_again_soon_at_first() {
+        let start = Instant::now();
+        let mut n = 0;
+        assert!(poll(DEADLINE, Duration::from_millis(1), || {
+            n += 1;
+            n == 4
+        }));
+        // Pauses of 1, 2 and 4 ms.
+        assert!(start.elapsed() < PAUSE * 3, "{:?}", start.elapsed());
     }
 
     #[test]
