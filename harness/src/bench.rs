@@ -20,8 +20,9 @@ use serde_json::{json, Value};
 use crate::probe::READY_VAR;
 use crate::scenario::{Env, Scenario};
 use crate::scenarios::scale::make_light_services;
-use crate::util::{self, median, percentile, R};
+use crate::stats::{median, percentile};
 use crate::wire::{Conn, Reply};
+use crate::{process, procfs, R};
 
 /// Options of a bench run.
 #[derive(Debug, Clone)]
@@ -165,7 +166,7 @@ type Figs = Vec<(String, f64)>;
 
 fn startup(bed: &mut Bed, n: usize) -> R<Figs> {
     let secs = bed.start_all()?;
-    let (rss, pss) = util::memory_kib(bed.sc.perpd_pid).unwrap_or((0, 0));
+    let (rss, pss) = procfs::memory_kib(bed.sc.perpd_pid).unwrap_or((0, 0));
     bed.stop()?;
     Ok(vec![
         (format!("startup_{n}_s"), secs),
@@ -193,7 +194,7 @@ fn restart(bed: &mut Bed, samples: usize) -> R<Figs> {
             other => return Err(format!("service {i} not up: {other:?}")),
         };
         let t0 = Instant::now();
-        util::send_signal(pid, Signal::SIGKILL)?;
+        process::send_signal(pid, Signal::SIGKILL)?;
         let t1 = bed.ready.wait(1, Duration::from_secs(10))?;
         lat.push((t1 - t0).as_secs_f64() * 1000.0);
         last_start[i] = t1;
@@ -223,12 +224,12 @@ fn idle(bed: &mut Bed, secs: u64) -> R<Figs> {
     let pid = bed.sc.perpd_pid;
     // Let the start-up settle (last children reaped) before measuring.
     std::thread::sleep(Duration::from_millis(1000));
-    let c0 = util::cpu_seconds(pid).unwrap_or(0.0);
-    let x0 = util::context_switches(pid).unwrap_or(0);
+    let c0 = procfs::cpu_seconds(pid).unwrap_or(0.0);
+    let x0 = procfs::context_switches(pid).unwrap_or(0);
     let s0 = io_syscalls(pid).unwrap_or(0);
     std::thread::sleep(Duration::from_secs(secs));
-    let c1 = util::cpu_seconds(pid).unwrap_or(0.0);
-    let x1 = util::context_switches(pid).unwrap_or(0);
+    let c1 = procfs::cpu_seconds(pid).unwrap_or(0.0);
+    let x1 = procfs::context_switches(pid).unwrap_or(0);
     let s1 = io_syscalls(pid).unwrap_or(0);
     bed.stop()?;
     Ok(vec![
@@ -243,7 +244,7 @@ fn churn(bed: &mut Bed, secs: u64) -> R<Figs> {
     bed.start_all()?;
     let t0 = Instant::now();
     let pid = bed.sc.perpd_pid;
-    let c0 = util::cpu_seconds(pid).unwrap_or(0.0);
+    let c0 = procfs::cpu_seconds(pid).unwrap_or(0.0);
     let mut conn = Conn::connect(&bed.sc.base).map_err(|e| format!("connect: {e}"))?;
     let mut lat = Vec::new();
     let mut restarts = 0;
@@ -258,7 +259,7 @@ fn churn(bed: &mut Bed, secs: u64) -> R<Figs> {
         restarts += bed.ready.drain();
         std::thread::sleep(Duration::from_millis(2));
     }
-    let c1 = util::cpu_seconds(pid).unwrap_or(0.0);
+    let c1 = procfs::cpu_seconds(pid).unwrap_or(0.0);
     restarts += bed.ready.drain();
     bed.stop()?;
     let cpu_ms = (c1 - c0) * 1000.0;
@@ -365,8 +366,8 @@ pub fn run(opts: &BenchOpts) -> i32 {
 }
 
 fn run_inner(opts: &BenchOpts) -> R<()> {
-    util::raise_nofile();
-    util::default_signals();
+    process::raise_nofile();
+    process::default_signals();
     let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
     let mut builds = vec![(
         "A".to_string(),
@@ -392,7 +393,7 @@ fn run_inner(opts: &BenchOpts) -> R<()> {
             let tag = format!(
                 "bench-{}-{i}-{}",
                 std::process::id(),
-                (util::wall_secs() * 1e3) as u64
+                (process::wall_secs() * 1e3) as u64
             );
             (
                 l.clone(),
@@ -411,7 +412,7 @@ fn run_inner(opts: &BenchOpts) -> R<()> {
     let mut samples: Samples = BTreeMap::new();
     let mut loads = vec![];
     let load = |what: &str, loads: &mut Vec<(String, f64)>| {
-        let l = util::load_average().unwrap_or(f64::NAN);
+        let l = procfs::load_average().unwrap_or(f64::NAN);
         eprintln!(
             "bench: {what} (load {l:.2}, {:.0} s)",
             started.elapsed().as_secs_f64()

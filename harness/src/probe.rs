@@ -17,8 +17,12 @@
 //!   `PERP_HARNESS_DELAY_MS` (default 1000) milliseconds.
 //! * `__inherit LABEL [-- CMD…]` writes one JSON line to stdout with what the process inherited
 //!   (ignored and blocked signals, open descriptors, umask, ids, cwd, environment), then execs
-//!   CMD or waits forever. It is handled before Rust's own start-up could touch a disposition
-//!   (see the binary's `main`).
+//!   CMD or waits forever. The binary's `main` runs it first thing; what Rust's start-up
+//!   changes before `main` (SIGPIPE, closed standard descriptors) comes from the record
+//!   `platform` takes before the runtime's set-up.
+//! * `__dirty IGNORE BLOCK PROG ARG…` hands PROG the signal state a service manager or a shell
+//!   may leave behind: the signals numbered in IGNORE ignored, those in BLOCK blocked
+//!   (comma-separated numbers, `-` for none), then execs PROG in place, which keeps both.
 //! * invoked as `rc.main`/`rc.log` (a symlink): `start` waits forever, anything else exits 0 —
 //!   the lightest possible long-running service for scale runs (`crash` file: exit 1 at once;
 //!   `PERP_HARNESS_READY`: write a byte to that FIFO first).
@@ -91,23 +95,10 @@ pub fn dispatch(args: &[OsString]) -> Option<i32> {
         Some("__catlog") => Some(catlog(rest)),
         Some("__fake-perpd") => Some(fake_perpd(rest)),
         Some("__slow-perpd") => Some(slow_perpd(rest)),
+        Some("__dirty") => Some(dirty(rest)),
         _ => None,
     }
 }
-
-/// Ignore SIGPIPE, as Rust's usual start-up does (the harness writes to sockets a broken perpd
-/// may close; that must be an EPIPE, not the harness's death).
-pub fn ignore_sigpipe() {
-    // SAFETY: setting a disposition to SIG_IGN installs no handler.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
-}
-
-/// Signal numbers above every system's range (Linux's real-time signals end at 64).
-const MAX_SIGNAL: c_int = 128;
-
-use std::os::raw::c_int;
 
 /// Name of a signal number: its usual name, or `SIG<n>` (real-time and unnamed ones).
 pub fn signal_name(n: i32) -> String {
@@ -116,59 +107,22 @@ pub fn signal_name(n: i32) -> String {
         .unwrap_or_else(|_| format!("SIG{n}"))
 }
 
-/// Signals whose disposition is SIG_IGN, and signals blocked in the mask, by number. Numbers
-/// the system rejects (EINVAL) are not signals and are left out.
-pub fn signal_state() -> (Vec<i32>, Vec<i32>) {
-    let mut ignored = vec![];
-    let mut blocked = vec![];
-    // SAFETY: sigaction with a null new action and sigprocmask with a null new set only read
-    // the current state into zeroed structures we own.
-    unsafe {
-        let mut mask: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut mask);
-        let have_mask = libc::sigprocmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask) == 0;
-        for n in 1..MAX_SIGNAL {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(n, std::ptr::null(), &mut old) != 0 {
-                continue;
-            }
-            if old.sa_sigaction == libc::SIG_IGN {
-                ignored.push(n);
-            }
-            if have_mask && libc::sigismember(&mask, n) == 1 {
-                blocked.push(n);
-            }
-        }
-    }
-    (ignored, blocked)
-}
-
-/// Highest descriptor number + 1 that `open_fds` looks at.
+/// Highest descriptor number + 1 that `__inherit` looks at.
 pub const FD_SCAN_MAX: i32 = 65536;
 
-/// Open descriptors, found with fcntl(F_GETFD) below the soft RLIMIT_NOFILE (at most
-/// `FD_SCAN_MAX`), each with its close-on-exec flag.
-pub fn open_fds() -> (Vec<(i32, bool)>, i32) {
-    let limit = platform::rlimit::get(platform::rlimit::Resource::Nofile)
+/// `__inherit LABEL [-- CMD…]`: call it first thing in `main`, before anything in this process
+/// changes what it inherited.
+pub fn inherit(args: &[OsString]) -> i32 {
+    // Descriptors below the soft RLIMIT_NOFILE, at most FD_SCAN_MAX.
+    let fd_scan = platform::rlimit::get(platform::rlimit::Resource::Nofile)
         .map(|(soft, _)| soft.min(FD_SCAN_MAX as u64) as i32)
         .unwrap_or(1024)
         .max(3);
-    let mut open = vec![];
-    for fd in 0..limit {
-        // SAFETY: F_GETFD only reads the descriptor's flags.
-        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-        if flags != -1 {
-            open.push((fd, flags & libc::FD_CLOEXEC != 0));
-        }
-    }
-    (open, limit)
-}
-
-/// `__inherit LABEL [-- CMD…]`.
-pub fn inherit(args: &[OsString]) -> i32 {
-    // First, before anything in this process changes them.
-    let (ignored, blocked) = signal_state();
-    let (fds, fd_scan) = open_fds();
+    let platform::process::AtStart {
+        ignored,
+        blocked,
+        fds,
+    } = platform::process::at_start(fd_scan);
     let mask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     nix::sys::stat::umask(mask);
     let strs: Vec<String> = args
@@ -229,6 +183,42 @@ pub fn inherit(args: &[OsString]) -> i32 {
     }
 }
 
+/// `__dirty IGNORE BLOCK PROG ARG…`.
+fn dirty(args: &[String]) -> i32 {
+    let (Some(ignore), Some(block), Some(prog)) = (args.first(), args.get(1), args.get(2)) else {
+        eprintln!("__dirty: usage: IGNORE BLOCK PROG ARG...");
+        return 100;
+    };
+    let signals = |list: &str| -> Option<Vec<Signal>> {
+        if list == "-" {
+            return Some(vec![]);
+        }
+        list.split(',')
+            .map(|n| Signal::try_from(n.parse::<i32>().ok()?).ok())
+            .collect()
+    };
+    let (Some(ignore), Some(block)) = (signals(ignore), signals(block)) else {
+        eprintln!("__dirty: not a list of signal numbers: {ignore} {block}");
+        return 100;
+    };
+    for sig in ignore {
+        if let Err(e) = platform::signal::ignore(sig) {
+            eprintln!("__dirty: ignore {sig}: {e}");
+            return 111;
+        }
+    }
+    if let Err(e) = platform::signal::block(&block) {
+        eprintln!("__dirty: sigprocmask: {e}");
+        return 111;
+    }
+    // platform's exec in place keeps what this process set: the ignored signals (SIGPIPE
+    // included) and the mask.
+    let argv: Vec<OsString> = args[2..].iter().map(OsString::from).collect();
+    let err = platform::exec::exec(prog.as_ref(), &argv, None);
+    eprintln!("__dirty: exec {prog}: {err}");
+    111
+}
+
 fn append(file: &str, line: &str) {
     if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(file) {
         // One write per record so concurrent writers never interleave within a line.
@@ -252,7 +242,7 @@ fn probe(args: &[String]) -> i32 {
     let pid = std::process::id();
     let line = format!(
         "t={:.6}\tpid={pid}\tppid={}\tpgid={}\tsid={}\tumask={:04o}\tcwd={}\tbase={}\tsvpid={}\tsvsecs={}\targv={}\n",
-        crate::util::wall_secs(),
+        crate::process::wall_secs(),
         nix::unistd::getppid(),
         nix::unistd::getpgrp(),
         nix::unistd::getsid(None).map(|p| p.as_raw()).unwrap_or(-1),
@@ -521,7 +511,7 @@ fn slow_perpd(args: &[String]) -> i32 {
     };
     let real = mirror.join(".control").join("perpd.sock");
     let ctl = base.join(".control");
-    let up = crate::util::wait_until(crate::scenario::SOON, "perpd's socket", || {
+    let up = crate::wait::until(crate::scenario::SOON, "perpd's socket", || {
         Ok(UnixStream::connect(&real).is_ok())
     });
     let listener = up.and_then(|_| {
@@ -568,7 +558,7 @@ fn slow_perpd(args: &[String]) -> i32 {
                 if sig == Signal::SIGHUP {
                     mirror_services(&base, &mirror);
                 }
-                let _ = crate::util::send_signal(pid, sig);
+                let _ = crate::process::send_signal(pid, sig);
             }
         }
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::report::{Outcome, Report, ScenarioResult};
 use crate::scenario::{Env, Scenario};
-use crate::util::{self, R};
+use crate::{process, R};
 
 /// A scenario definition.
 pub struct Def {
@@ -75,8 +75,8 @@ pub fn run(opts: &RunOpts) -> i32 {
             return 111;
         }
     };
-    util::raise_nofile();
-    util::default_signals();
+    process::raise_nofile();
+    process::default_signals();
     let start = Instant::now();
     let mut report = Report {
         compat: opts.compat,
@@ -116,7 +116,7 @@ fn run_isolated(
     let tag = format!(
         "{}-{idx}-{}",
         std::process::id(),
-        (util::wall_secs() * 1e6) as u64
+        (process::wall_secs() * 1e6) as u64
     );
     let scratch = std::env::temp_dir();
     let out = scratch.join(format!("perp-harness.{tag}.json"));
@@ -160,7 +160,7 @@ fn run_isolated(
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let left = util::sweep(&tag, None);
+    let left = process::sweep(&tag, None);
     let stderr = fs::read_to_string(&err).unwrap_or_default();
     let _ = fs::remove_file(&err);
     let result = fs::read_to_string(&out)
@@ -173,11 +173,11 @@ fn run_isolated(
         (None, None) => fail(format!(
             "timed out after {} s (processes killed); stderr: {}",
             limit.as_secs(),
-            util::clip(&stderr, 400)
+            crate::clip(&stderr, 400)
         )),
         (None, Some(st)) => fail(format!(
             "scenario process ended without a result ({st}); stderr: {}",
-            util::clip(&stderr, 600)
+            crate::clip(&stderr, 600)
         )),
     };
     if !left.is_empty() && r.outcome == Outcome::Pass {
@@ -206,8 +206,8 @@ pub fn scenario_child(args: &[String]) -> i32 {
         tag: tag.clone(),
         compat,
     };
-    util::raise_nofile();
-    util::default_signals();
+    process::raise_nofile();
+    process::default_signals();
     let started = Instant::now();
     let r = run_in_process(name, &env);
     let r = ScenarioResult {

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use platform::rlimit::{self, Resource};
 
-use crate::util::{self, Output, R};
+use crate::process::Output;
 use crate::wire::{self, Conn, Reply, Status};
+use crate::{process, wait, R};
 
 /// Environment variable that marks every process a scenario started.
 pub const TAG_VAR: &str = "PERP_HARNESS_TAG";
@@ -325,11 +326,11 @@ impl Scenario {
             .map_err(|e| format!("cannot start perpd ({cmd:?}): {e}"))?;
         self.perpd_pid = child.id() as i32;
         let sock = wire::socket_path(&self.base);
-        let res = util::wait_until(SOON, "perpd's control socket to accept connections", || {
+        let res = wait::until(SOON, "perpd's control socket to accept connections", || {
             if let Ok(Some(st)) = child.try_wait() {
                 return Err(format!(
                     "perpd exited at start-up ({st}); stderr: {}",
-                    util::clip(&self.perpd_log(), 600)
+                    crate::clip(&self.perpd_log(), 600)
                 ));
             }
             Ok(sock.exists() && Conn::connect(&self.base).is_ok())
@@ -357,15 +358,15 @@ impl Scenario {
 
     /// Wait until perpd's stderr contains `text`.
     pub fn wait_log(&self, text: &str) -> R<()> {
-        util::wait_until(SOON, &format!("perpd to log {text:?}"), || {
+        wait::until(SOON, &format!("perpd to log {text:?}"), || {
             Ok(self.perpd_log().contains(text))
         })
-        .map_err(|e| format!("{e}; perpd stderr: {}", util::clip(&self.perpd_log(), 800)))
+        .map_err(|e| format!("{e}; perpd stderr: {}", crate::clip(&self.perpd_log(), 800)))
     }
 
     /// Send a signal to perpd.
     pub fn signal_perpd(&self, sig: Signal) -> R<()> {
-        util::send_signal(self.perpd_pid, sig)
+        process::send_signal(self.perpd_pid, sig)
     }
 
     /// SIGHUP perpd (rescan).
@@ -378,7 +379,7 @@ impl Scenario {
         let Some(mut child) = self.perpd.take() else {
             return Ok(None);
         };
-        let _ = util::send_signal(self.perpd_pid, Signal::SIGTERM);
+        let _ = process::send_signal(self.perpd_pid, Signal::SIGTERM);
         let start = Instant::now();
         loop {
             match child.try_wait() {
@@ -415,7 +416,7 @@ impl Scenario {
         } else {
             Err(format!(
                 "perpd died; stderr: {}",
-                util::clip(&self.perpd_log(), 800)
+                crate::clip(&self.perpd_log(), 800)
             ))
         }
     }
@@ -427,7 +428,7 @@ impl Scenario {
             .env("PERP_BASE", &self.base)
             .env(TAG_VAR, &self.env.tag)
             .current_dir(&self.base);
-        util::run_with_timeout(cmd, &self.scratch, Duration::from_secs(30))
+        process::run_with_timeout(cmd, &self.scratch, Duration::from_secs(30))
     }
 
     /// `perpctl ARGS…`, failing unless it exits 0.
@@ -488,7 +489,7 @@ impl Scenario {
         mut pred: impl FnMut(&Status) -> bool,
     ) -> R<Status> {
         let mut last = None;
-        util::wait_for(SOON, &format!("{name}: {what}"), || {
+        wait::until_some(SOON, &format!("{name}: {what}"), || {
             match self.query(name) {
                 Err(e) => {
                     last = Some(e);
@@ -519,7 +520,7 @@ impl Scenario {
             format!(
                 "{e} (last answer: {})",
                 last.as_deref()
-                    .map(|s| util::clip(s, 200))
+                    .map(|s| crate::clip(s, 200))
                     .unwrap_or_default()
             )
         })
@@ -542,7 +543,7 @@ impl Scenario {
         what: &str,
         mut pred: impl FnMut(&Call) -> bool,
     ) -> R<Call> {
-        util::wait_for(SOON, &format!("{svc}: {what}"), || {
+        wait::until_some(SOON, &format!("{svc}: {what}"), || {
             Ok(self.calls(svc, file).into_iter().find(|c| pred(c)))
         })
         .map_err(|e| {
@@ -551,7 +552,10 @@ impl Scenario {
                 .iter()
                 .map(|c| c.argv.join(" "))
                 .collect();
-            format!("{e}; records so far: {}", util::clip(&all.join(" | "), 400))
+            format!(
+                "{e}; records so far: {}",
+                crate::clip(&all.join(" | "), 400)
+            )
         })
     }
 
@@ -572,9 +576,9 @@ impl Scenario {
     /// Kill everything this scenario started. Returns pids that survived (should be none).
     pub fn teardown(&mut self) -> Vec<i32> {
         let root = (self.perpd_pid > 0).then_some(self.perpd_pid);
-        let mut left = util::sweep(&self.env.tag, root);
+        let mut left = process::sweep(&self.env.tag, root);
         for c in &self.extra {
-            left.extend(util::sweep(&self.env.tag, Some(c.id() as i32)));
+            left.extend(process::sweep(&self.env.tag, Some(c.id() as i32)));
         }
         if let Some(mut c) = self.perpd.take() {
             let _ = c.kill();
@@ -585,7 +589,7 @@ impl Scenario {
             let _ = c.wait();
         }
         self.perpd_pid = 0;
-        left.extend(util::sweep(&self.env.tag, None));
+        left.extend(process::sweep(&self.env.tag, None));
         left
     }
 }

@@ -1,5 +1,6 @@
-//! A deliberately independent client for perp's control protocol v2 (perp-core.md §5), so the
-//! harness can judge any perpd — ours or the C one — by its bytes on the wire.
+//! A deliberately independent client for perp's control protocol v2, the one perpd serves on
+//! its control socket, so the harness can judge any perpd — ours or the C one — by its bytes on
+//! the wire.
 
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;

@@ -12,10 +12,10 @@
 //! directory beside it); they are there when the whole workspace is built (`cargo test
 //! --workspace`, as ci/test runs it). Without them these tests say so and pass vacuously.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use testkit::sh_script;
 
 const HARNESS: &str = env!("CARGO_BIN_EXE_perp-harness");
 
@@ -35,11 +35,6 @@ fn real_bin_dir(tools: &[&str]) -> Option<PathBuf> {
         );
     }
     found
-}
-
-fn script(path: &Path, body: &str) {
-    fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// Run the harness on `bin_dir` with `args`; returns (exit code, stdout).
@@ -83,10 +78,10 @@ fn a_runtool_that_ignores_sigpipe_fails_exec() {
     };
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(real.join("perpd"), dir.path().join("perpd")).unwrap();
-    script(
+    sh_script(
         &dir.path().join("runtool"),
         &format!(
-            "trap '' PIPE\nexec '{}' \"$@\"",
+            "trap '' PIPE\nexec '{}' \"$@\"\n",
             real.join("runtool").display()
         ),
     );
@@ -106,10 +101,10 @@ fn answers_a_second_late_fail_packets_and_stalled_clients() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    script(
+    sh_script(
         &dir.path().join("perpd"),
         &format!(
-            "exec '{HARNESS}' __slow-perpd '{}' \"$@\"",
+            "exec '{HARNESS}' __slow-perpd '{}' \"$@\"\n",
             real.join("perpd").display()
         ),
     );

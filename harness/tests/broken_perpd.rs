@@ -3,20 +3,16 @@
 //! exits non-zero — and leaves no process behind.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
+
+use testkit::{alive, sh_script};
 
 #[test]
 fn a_perpd_that_never_starts_services_fails_clearly() {
     let exe = env!("CARGO_BIN_EXE_perp-harness");
     let dir = tempfile::tempdir().unwrap();
     let perpd = dir.path().join("perpd");
-    fs::write(
-        &perpd,
-        format!("#!/bin/sh\nexec '{exe}' __fake-perpd \"$@\"\n"),
-    )
-    .unwrap();
-    fs::set_permissions(&perpd, fs::Permissions::from_mode(0o755)).unwrap();
+    sh_script(&perpd, &format!("exec '{exe}' __fake-perpd \"$@\"\n"));
     let json = dir.path().join("report.json");
     let child = Command::new(exe)
         .args(["--bin-dir"])
@@ -63,12 +59,7 @@ fn a_perpd_that_never_starts_services_fails_clearly() {
             continue;
         }
         let env = fs::read(e.path().join("environ")).unwrap_or_default();
-        let stat = fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        let zombie = stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|r| r.trim_start().starts_with('Z'));
-        if !zombie && String::from_utf8_lossy(&env).contains(&needle) {
+        if String::from_utf8_lossy(&env).contains(&needle) && alive(name.parse().unwrap()) {
             left.push(name);
         }
     }

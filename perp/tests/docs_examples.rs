@@ -258,7 +258,7 @@ fn stubborn_is_killed_after_its_timeout() {
     // The program ignores SIGTERM (and says so); perpd kills it after timeout-kill seconds and
     // finishes the deactivation.
     d.wait_log("stubborn", "stubborn: ignoring SIGTERM", 20);
-    let ok = wait_until(timeout + 20, || {
+    let ok = within(Duration::from_secs(timeout + 20), || {
         d.perpd_log().contains("deactivating service stubborn")
     });
     assert!(
@@ -303,7 +303,7 @@ fn greeter_answers_on_localhost() {
     );
     let mut stream = None;
     assert!(
-        wait_until(20, || {
+        within(DEADLINE, || {
             stream = TcpStream::connect(("127.0.0.1", port)).ok();
             stream.is_some()
         }),
@@ -323,7 +323,7 @@ fn greeter_answers_on_localhost() {
     d.wait_log("greeter", "hi from the test", 20);
     // nc ends with the connection; perpd starts it again for the next client.
     let mut again = false;
-    assert!(wait_until(20, || {
+    assert!(within(DEADLINE, || {
         again = TcpStream::connect(("127.0.0.1", port)).is_ok();
         again
     }));
@@ -416,7 +416,7 @@ impl Drop for StopDemo {
         // perpd holds an fcntl lock on its pid file until it exits (a zombie no longer holds
         // it, and this test is not its parent, so kill(pid, 0) would not tell).
         let pidfile = self.base.join(".control/perpd.pid");
-        let gone = wait_until(30, || {
+        let gone = within(Duration::from_secs(30), || {
             matches!(platform::lock::holder_pid(&pidfile), Ok(None) | Err(_))
         });
         if !gone {

@@ -92,10 +92,10 @@ fn static_musl_build_runs_perpd() {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let up = wait_until(20, || perpls("sleeper").starts_with("[+ +++ ---]"));
+    let up = within(DEADLINE, || perpls("sleeper").starts_with("[+ +++ ---]"));
     let _ = platform::signal::kill(perpd.id() as i32, platform::signal::Signal::SIGTERM);
     let mut status = None;
-    wait_until(20, || {
+    let _ = within(DEADLINE, || {
         status = perpd.try_wait().unwrap();
         status.is_some()
     });

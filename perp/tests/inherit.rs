@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use common_perpd::{script, sticky, wait_for};
 use platform::child::{self, Command, Stdio};
 use platform::signal::{self, Signal};
+use testkit::{is_root, proc_state};
 
 /// The signals the "ignoring" parent ignores.
 const IGNORED: &[Signal] = &[
@@ -221,9 +222,11 @@ impl World {
             })
         });
         self.taken.insert(name);
+        // Asleep, not merely exec'd: sleep's own start-up (setlocale) briefly opens a file,
+        // which would be taken for an inherited descriptor.
         wait_for(&format!("probe {label} (pid {pid}) to exec sleep"), || {
             let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-            (comm.trim() == "sleep").then_some(())
+            (comm.trim() == "sleep" && proc_state(pid as u32) == Some('S')).then_some(())
         });
         let s = seen(pid);
         let _ = signal::kill(pid, Signal::SIGKILL);
@@ -294,10 +297,6 @@ fn have_proc() -> bool {
         eprintln!("skipping: this system has no /proc/PID/status with Umask (Linux 4.7 or later); the harness's exec scenario covers it");
     }
     ok
-}
-
-fn is_root() -> bool {
-    platform::process::geteuid() == 0
 }
 
 /// One in-place row: label, command line, descriptors it adds, signals it resets, umask.

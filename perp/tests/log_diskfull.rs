@@ -103,7 +103,9 @@ fn full_disk_stalls_without_losing_lines() {
     });
 
     assert!(
-        wait_until(|| tl.stderr_has("]: pausing on write() error: file too big (EFBIG)")),
+        within(DEADLINE, || tl.stderr_has(
+            "]: pausing on write() error: file too big (EFBIG)"
+        )),
         "tinylog reports the failing write: {:?}",
         tl.stderr()
     );
@@ -163,14 +165,16 @@ fn sigterm_while_stalled_leaves_the_pipe_at_a_line_boundary() {
         w.write_all(&input).unwrap();
     }
     assert!(
-        wait_until(|| first.stderr_has("]: pausing on write() error: file too big (EFBIG)")),
+        within(DEADLINE, || first.stderr_has(
+            "]: pausing on write() error: file too big (EFBIG)"
+        )),
         "{:?}",
         first.stderr()
     );
     first.signal(platform::signal::Signal::SIGTERM);
     // The write is retried, not abandoned, after SIGTERM.
     assert!(
-        stays_false(Duration::from_millis(200), || first
+        !within(Duration::from_millis(200), || first
             .child
             .try_wait()
             .unwrap()
@@ -213,20 +217,18 @@ fn backoff_is_bounded_after_a_long_outage() {
     let input = numbered_lines(100, |i| format!("row {i:04} {}\n", "b".repeat(90)));
     tl.write(&input);
     assert!(
-        wait_until(|| tl.stderr_has("]: pausing on write() error")),
+        within(DEADLINE, || tl.stderr_has("]: pausing on write() error")),
         "{:?}",
         tl.stderr()
     );
     let stalled = read(&l.join("current")).len();
     // A long outage: nothing moves while the limit holds.
-    assert!(stays_false(Duration::from_secs(7), || read(
-        &l.join("current")
-    )
-    .len()
+    assert!(!within(Duration::from_secs(7), || read(&l.join("current"))
+        .len()
         != stalled));
     restore_fsize(tl.pid());
     let freed = Instant::now();
-    assert!(wait_until(|| read(&l.join("current")) == input));
+    assert!(within(DEADLINE, || read(&l.join("current")) == input));
     let took = freed.elapsed();
     assert!(
         took < Duration::from_secs(4),
@@ -278,7 +280,9 @@ fn enospc_on_tmpfs_then_space_returns() {
         stdin.write_all(&input).unwrap();
     });
     assert!(
-        wait_until(|| tl.stderr_has("]: pausing on write() error: out of disk space (ENOSPC)")),
+        within(DEADLINE, || tl.stderr_has(
+            "]: pausing on write() error: out of disk space (ENOSPC)"
+        )),
         "{:?}",
         tl.stderr()
     );

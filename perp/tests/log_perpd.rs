@@ -36,7 +36,7 @@ struct Perpd(Child);
 impl Drop for Perpd {
     fn drop(&mut self) {
         let _ = kill(self.0.id() as i32, Signal::SIGTERM);
-        if !wait_until(|| self.0.try_wait().ok().flatten().is_some()) {
+        if !within(DEADLINE, || self.0.try_wait().ok().flatten().is_some()) {
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
@@ -105,23 +105,28 @@ fn no_line_lost_through_restarts_and_rotations() {
             .map(str::to_string)
             .collect::<Vec<String>>()
     };
-    assert!(wait_until(|| count() >= 30), "lines arrive in the log");
+    assert!(
+        within(DEADLINE, || count() >= 30),
+        "lines arrive in the log"
+    );
 
     // A logger restart with a backlog: the logger is stopped while main writes on (the lines
     // wait in the pipe), then told to finish; its successor reads the backlog.
     let old = pid_in(&logdir.join("tinylog.pid")).unwrap();
     kill(old, Signal::SIGSTOP).unwrap();
     let w = wrote().len();
-    assert!(wait_until(|| wrote().len() >= w + 30), "main writes on");
+    assert!(
+        within(DEADLINE, || wrote().len() >= w + 30),
+        "main writes on"
+    );
     kill(old, Signal::SIGTERM).unwrap();
     kill(old, Signal::SIGCONT).unwrap();
-    assert!(wait_until(
-        || pid_in(&logdir.join("tinylog.pid")).is_some_and(|p| p != old)
-    ));
+    assert!(within(DEADLINE, || pid_in(&logdir.join("tinylog.pid"))
+        .is_some_and(|p| p != old)));
     let backlog = wrote().len();
     let last = wrote()[backlog - 1].clone();
     assert!(
-        wait_until(|| logged(&logdir).contains(&last)),
+        within(DEADLINE, || logged(&logdir).contains(&last)),
         "the backlog reaches the log"
     );
 
@@ -130,25 +135,23 @@ fn no_line_lost_through_restarts_and_rotations() {
     for _ in 0..2 {
         let old = pid_in(&logdir.join("tinylog.pid")).unwrap();
         kill(old, Signal::SIGTERM).unwrap();
-        assert!(wait_until(
-            || pid_in(&logdir.join("tinylog.pid")).is_some_and(|p| p != old)
-        ));
+        assert!(within(DEADLINE, || pid_in(&logdir.join("tinylog.pid"))
+            .is_some_and(|p| p != old)));
         let c = count();
-        assert!(wait_until(|| count() >= c + 20), "logging resumes");
+        assert!(within(DEADLINE, || count() >= c + 20), "logging resumes");
     }
     // A rotation on request, and main restarts.
     let logger = pid_in(&logdir.join("tinylog.pid")).unwrap();
     let before = archives(&logdir).len();
     kill(logger, Signal::SIGHUP).unwrap();
-    assert!(wait_until(|| archives(&logdir).len() > before));
+    assert!(within(DEADLINE, || archives(&logdir).len() > before));
     for _ in 0..2 {
         let old = pid_in(&svc.join("mainpid")).unwrap();
         kill(old, Signal::SIGKILL).unwrap();
-        assert!(wait_until(
-            || pid_in(&svc.join("mainpid")).is_some_and(|p| p != old)
-        ));
+        assert!(within(DEADLINE, || pid_in(&svc.join("mainpid"))
+            .is_some_and(|p| p != old)));
         let c = count();
-        assert!(wait_until(|| count() >= c + 20), "logging resumes");
+        assert!(within(DEADLINE, || count() >= c + 20), "logging resumes");
     }
     assert!(archives(&logdir).len() >= 3, "size rotations happened");
 
@@ -156,7 +159,7 @@ fn no_line_lost_through_restarts_and_rotations() {
     fs::write(svc.join("stop"), b"").unwrap();
     let last_line = || wrote().last().cloned().unwrap();
     // Once main has stopped, its last recorded line settles; wait for it in the log.
-    assert!(wait_until(|| {
+    assert!(within(DEADLINE, || {
         let last = last_line();
         logged(&logdir).contains(&last)
     }));

@@ -9,15 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use log_common::*;
-
-/// The tests of this file run one at a time: the stand-in syslogd lives in the test process,
-/// and a child forked by a concurrent test would briefly hold its socket open, keeping a
-/// "stopped" syslogd alive and swallowing a record.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+// The tests of this file run one at a time (each holds `serial()`): the stand-in syslogd lives
+// in the test process, and a child forked by a concurrent test would briefly hold its socket
+// open, keeping a "stopped" syslogd alive and swallowing a record.
+use testkit::serial;
 
 /// A stand-in syslogd: a datagram socket bound in a temporary directory.
 struct Syslogd {
@@ -307,7 +302,8 @@ fn survives_syslogd_restart_without_losing_lines() {
     std::fs::remove_file(&path).unwrap();
     s.write(b"two\n");
     assert!(
-        wait_until(|| s.stderr_has("sissylog: warning: pausing on syslog socket")),
+        within(DEADLINE, || s
+            .stderr_has("sissylog: warning: pausing on syslog socket")),
         "sissylog reports the outage: {:?}",
         s.stderr()
     );
@@ -368,7 +364,7 @@ impl StreamSyslogd {
         if self.conn.is_none() {
             let mut got = None;
             assert!(
-                wait_until(|| {
+                within(DEADLINE, || {
                     got = self.listener.accept().ok();
                     got.is_some()
                 }),
@@ -412,7 +408,8 @@ fn stream_socket_records_end_with_nul_and_survive_restart() {
     std::fs::remove_file(&path).unwrap();
     s.write(b"three\n");
     assert!(
-        wait_until(|| s.stderr_has("sissylog: warning: pausing on syslog socket")),
+        within(DEADLINE, || s
+            .stderr_has("sissylog: warning: pausing on syslog socket")),
         "{:?}",
         s.stderr()
     );

@@ -256,7 +256,7 @@ fn lock_held_by_running_tinylog() {
     let (_t, l) = scratch();
     let mut first = running(&[s(&l)]);
     first.write(b"a\n");
-    assert!(wait_until(|| read(&l.join("current")) == b"a\n"));
+    assert!(within(DEADLINE, || read(&l.join("current")) == b"a\n"));
     let out = tinylog_with(&[s(&l)], b"b\n");
     assert_eq!(out.status.code(), Some(111));
     let err = stderr_lines(&out);
@@ -284,14 +284,14 @@ fn sighup_rotation_is_deferred_to_next_line() {
     let (_t, l) = scratch();
     let mut t = running(&[s(&l)]);
     t.write(b"a\n");
-    assert!(wait_until(|| read(&l.join("current")) == b"a\n"));
+    assert!(within(DEADLINE, || read(&l.join("current")) == b"a\n"));
     t.signal(Signal::SIGHUP);
     assert!(
-        stays_false(Duration::from_millis(300), || !archives(&l).is_empty()),
+        !within(Duration::from_millis(300), || !archives(&l).is_empty()),
         "an idle tinylog does not rotate"
     );
     t.write(b"b\n");
-    assert!(wait_until(|| read(&l.join("current")) == b"b\n"));
+    assert!(within(DEADLINE, || read(&l.join("current")) == b"b\n"));
     let a = archives(&l);
     assert_eq!(a.len(), 1);
     assert!(is_archive_named(&a[0], ".s"));
@@ -304,7 +304,7 @@ fn sighup_rotation_is_deferred_to_next_line() {
 fn sighup_on_empty_current_makes_no_archive() {
     let (_t, l) = scratch();
     let mut t = running(&[s(&l)]);
-    assert!(wait_until(|| l.join("current").exists()));
+    assert!(within(DEADLINE, || l.join("current").exists()));
     t.signal(Signal::SIGHUP);
     t.write(b"a\n");
     t.close();
@@ -318,7 +318,7 @@ fn sigterm_finishes_cleanly_with_partial_line() {
     let (_t, l) = scratch();
     let mut t = running(&[s(&l)]);
     t.write(b"a\npartial");
-    assert!(wait_until(|| read(&l.join("current")) == b"a\n"));
+    assert!(within(DEADLINE, || read(&l.join("current")) == b"a\n"));
     t.signal(Signal::SIGTERM);
     assert_eq!(t.wait().code(), Some(0));
     assert_eq!(read(&l.join("current")), b"a\npartial\n");
@@ -331,7 +331,7 @@ fn sigalrm_kills_and_next_start_archives_as_u() {
     let (_t, l) = scratch();
     let mut t = running(&[s(&l)]);
     t.write(b"a\n");
-    assert!(wait_until(|| read(&l.join("current")) == b"a\n"));
+    assert!(within(DEADLINE, || read(&l.join("current")) == b"a\n"));
     t.signal(Signal::SIGALRM);
     assert_eq!(t.wait().signal(), Some(14));
     assert_eq!(mode(&l.join("current")), 0o644);
@@ -550,7 +550,7 @@ fn compression_at_startup_of_unclean_current() {
     c.args(["-z", s(&l)]).env("TINYLOG_ZIP", "/usr/bin/gzip");
     let mut t = Running::spawn(c);
     // No input at all yet: the archive is compressed anyway.
-    assert!(wait_until(|| archives(&l)
+    assert!(within(DEADLINE, || archives(&l)
         .iter()
         .any(|a| is_archive_named(a, ".u.Z"))));
     let a = archives(&l);
@@ -618,7 +618,7 @@ fn slow_compressor_does_not_block_input() {
     let data = lines_of(19 * 4 + 3, 100, b'y');
     t.write(&data);
     assert!(
-        wait_until(|| read(&l.join("current")).len() == 300),
+        within(DEADLINE, || read(&l.join("current")).len() == 300),
         "input was not blocked by the compressor"
     );
     assert_eq!(
@@ -643,14 +643,14 @@ fn sigterm_leaves_queued_compressions_to_the_next_start() {
     };
     let mut t = spawn_with_held_compressor(&l);
     t.write(&lines_of(19 * 3 + 1, 100, b'q'));
-    assert!(wait_until(|| read(&l.join("current")).len() == 100));
+    assert!(within(DEADLINE, || read(&l.join("current")).len() == 100));
     assert!(
-        wait_until(|| l.join("zipped").exists()),
+        within(DEADLINE, || l.join("zipped").exists()),
         "one compressor runs"
     );
     t.signal(Signal::SIGTERM);
     assert!(
-        stays_false(Duration::from_millis(200), || t
+        !within(Duration::from_millis(200), || t
             .child
             .try_wait()
             .unwrap()

@@ -311,12 +311,12 @@ fn pause_and_continue() {
     assert_eq!(p.ctl("s", b'p', 0), 0);
     assert!(p.status("s").unwrap().main.flags.contains(F::ISPAUSED));
     if have_proc() {
-        wait_until("stopped", || proc_state(pid) == 'T');
+        wait_until("stopped", || proc_state(pid) == Some('T'));
     }
     assert_eq!(p.ctl("s", b'c', 0), 0);
     assert!(!p.status("s").unwrap().main.flags.contains(F::ISPAUSED));
     if have_proc() {
-        wait_until("running again", || proc_state(pid) != 'T');
+        wait_until("running again", || proc_state(pid) != Some('T'));
     }
     // p then k: the new process is not reported paused (D3 fixed)
     p.ctl("s", b'p', 0);
@@ -340,6 +340,9 @@ fn signals_during_a_reset_run() {
         None,
     );
     let pid = p.main_pid("s", 0);
+    wait_until("the first start recorded", || {
+        !calls(&d.join("calls")).is_empty()
+    });
     kill(pid as i32, Signal::SIGKILL).unwrap();
     let rpid = wait_for("reset running", || {
         p.status("s")
@@ -480,6 +483,9 @@ fn governed_up_reports_the_pid_at_once_and_execs_a_second_later() {
     let p = Perpd::running();
     let d = p.add("s", &recording(SLEEPER), None);
     let pid = p.main_pid("s", 0);
+    wait_until("the first start recorded", || {
+        !calls(&d.join("calls")).is_empty()
+    });
     assert_eq!(p.ctl("s", b'd', 0), 0);
     wait_until("down", || {
         p.status("s")

@@ -16,21 +16,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use docs_common::{bin_dir, program, run_with_deadline, wait_until};
+use docs_common::{bin_dir, program, run_with_deadline};
 use perp::tools::setup_gen::{self as gen, Boot, UserTree};
-
-fn is_root() -> bool {
-    platform::process::geteuid() == 0
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn script(path: &Path, body: &str) {
-    fs::write(path, body).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
-}
+use testkit::{executable as script, is_root, text, within, DEADLINE};
 
 /// Every path below `dir`, relative to it, sorted.
 fn tree_of(dir: &Path) -> BTreeSet<String> {
@@ -253,7 +241,7 @@ impl Drop for Env {
         }
         if let Some(p) = perpd {
             let _ = kill(p, Signal::SIGTERM);
-            if !wait_until(20, || !platform::process::exists(p)) {
+            if !within(DEADLINE, || !platform::process::exists(p)) {
                 let _ = kill(p, Signal::SIGKILL);
             }
         }
@@ -459,7 +447,7 @@ fn tree_of_a_normal_user_from_setup_to_remove() {
     let hup = env.run_prog(Path::new(env!("CARGO_BIN_EXE_perphup")), &[&base], &[]);
     assert!(hup.status.success(), "{}", text(&hup.stderr));
     let mut listing = String::new();
-    let up = wait_until(30, || {
+    let up = within(std::time::Duration::from_secs(30), || {
         let out = env.run_prog(Path::new(env!("CARGO_BIN_EXE_perpls")), &["-b", &base], &[]);
         listing = text(&out.stdout);
         listing
@@ -699,7 +687,9 @@ fn ready_reaches_the_unit_through_perpboot() {
     drop(s);
 
     platform::signal::kill(main.id() as i32, platform::signal::Signal::SIGTERM).unwrap();
-    let stopped = wait_until(30, || main.try_wait().unwrap().is_some());
+    let stopped = within(Duration::from_secs(30), || {
+        main.try_wait().unwrap().is_some()
+    });
     if !stopped {
         let _ = main.kill();
         panic!("perpboot did not exit after SIGTERM");

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Output;
 
 use assert_cmd::Command;
+use testkit::{assert_output as expect, text};
 
 fn bin(name: &str) -> Command {
     let mut c = Command::new(match name {
@@ -52,18 +53,6 @@ fn run_in(dir: &Path, name: &str, vars: &[(&str, &str)], args: &[&str]) -> Outpu
         .args(args)
         .output()
         .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-#[track_caller]
-fn expect(out: &Output, code: i32, stdout: &str, stderr: &str) {
-    assert_eq!(
-        (out.status.code(), text(&out.stdout), text(&out.stderr)),
-        (Some(code), stdout.to_string(), stderr.to_string())
-    );
 }
 
 const USAGES: &[(&str, &str)] = &[

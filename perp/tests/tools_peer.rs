@@ -7,6 +7,7 @@ mod tools_common;
 
 use std::process::{Command, Output};
 
+use testkit::{assert_output as expect, text};
 use tools_common::{validate_all, Answer, OnHistory, Peer, Sub, EBUSY, ENOTDIR};
 
 fn exe(name: &str) -> &'static str {
@@ -19,10 +20,6 @@ fn exe(name: &str) -> &'static str {
     }
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn tool(peer: &Peer, name: &str, args: &[&str]) -> Output {
     Command::new(exe(name))
         .env_remove("PERPLS_COLORS")
@@ -30,14 +27,6 @@ fn tool(peer: &Peer, name: &str, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-#[track_caller]
-fn expect(out: &Output, code: i32, stdout: &str, stderr: &str) {
-    assert_eq!(
-        (out.status.code(), text(&out.stdout), text(&out.stderr)),
-        (Some(code), stdout.to_string(), stderr.to_string())
-    );
 }
 
 // Service flags and subservice flags (perp-core.md §5.5).

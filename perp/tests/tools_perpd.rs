@@ -8,6 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod tools_common;
+use testkit::{alive, assert_output as expect, exited_within, text, wait_until, DEADLINE};
 use tools_common::{validate, validate_all};
 
 fn exe(name: &str) -> &'static str {
@@ -20,10 +21,6 @@ fn exe(name: &str) -> &'static str {
         "perphup" => env!("CARGO_BIN_EXE_perphup"),
         other => panic!("no binary {other}"),
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Each run of digits replaced by `N`, so lines with uptimes and pids compare as text.
@@ -42,15 +39,6 @@ fn norm(s: &str) -> String {
         }
     }
     out
-}
-
-#[track_caller]
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 const MAIN: &str =
@@ -117,18 +105,12 @@ impl Perpd {
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(Some(st)) = child.try_wait() {
-                return st.code();
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let st = exited_within(&mut child, DEADLINE);
+        if st.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
+        st?.code()
     }
 }
 
@@ -152,14 +134,6 @@ fn make_service(base: &Path, name: &str, main: &str, log: Option<&str>, sticky: 
     let mode = if sticky { 0o1755 } else { 0o755 };
     fs::set_permissions(&d, fs::Permissions::from_mode(mode)).unwrap();
     d
-}
-
-#[track_caller]
-fn expect(out: &Output, code: i32, stdout: &str, stderr: &str) {
-    assert_eq!(
-        (out.status.code(), text(&out.stdout), text(&out.stderr)),
-        (Some(code), stdout.to_string(), stderr.to_string())
-    );
 }
 
 /// Lines of perpstat output without the exit-history lines (eight leading spaces).
@@ -656,17 +630,6 @@ fn flapping_service() {
     assert!(!exits.is_empty() && exits.len() <= 5, "{json}");
     assert_eq!(exits[0]["exit_code"], 0);
     assert!(exits[0]["signal"].is_null());
-}
-
-/// Whether a process exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => {
-            let state = s.rsplit(')').next().unwrap().trim_start().chars().next();
-            !matches!(state, Some('Z') | Some('X'))
-        }
-        Err(_) => false,
-    }
 }
 
 fn read_pid(p: &Path) -> Option<u32> {

@@ -195,6 +195,69 @@ impl Handoff {
     }
 }
 
+/// What this process was started with: see [`at_start`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AtStart {
+    /// Signals whose disposition was SIG_IGN, by number (real-time ones included).
+    pub ignored: Vec<i32>,
+    /// Signals blocked in the mask, by number.
+    pub blocked: Vec<i32>,
+    /// Open descriptors below the bound asked for, each with whether it is close-on-exec.
+    pub fds: Vec<(i32, bool)>,
+}
+
+/// The signal dispositions, signal mask and descriptors this process was started with, for a
+/// program that reports them. SIGPIPE and descriptors 0–2 are as they were before `main` (the
+/// runtime ignores the one, and opens /dev/null on any of the others that arrived closed);
+/// every other signal, the mask and the descriptors below `fds_below` are read now, which is
+/// how they arrived as long as the program has changed none of them yet: ask first thing.
+pub fn at_start(fds_below: i32) -> AtStart {
+    // Above every system's signal numbers (Linux's real-time signals end at 64); numbers the
+    // system rejects are not signals and are left out.
+    const SIGNALS_BELOW: i32 = 128;
+    let std_closed = STD_CLOSED.load(Ordering::Relaxed);
+    let mut now = AtStart {
+        ignored: vec![],
+        blocked: vec![],
+        fds: vec![],
+    };
+    // SAFETY: sigaction with a null new action and sigprocmask with a null new set only read
+    // the current state into zeroed structures owned here; F_GETFD only reads a descriptor's
+    // flags.
+    unsafe {
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut mask);
+        let have_mask = libc::sigprocmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask) == 0;
+        for signo in 1..SIGNALS_BELOW {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signo, std::ptr::null(), &mut old) != 0 {
+                continue;
+            }
+            let ignored = if signo == libc::SIGPIPE {
+                PIPE_IGNORED_AT_START.load(Ordering::Relaxed)
+            } else {
+                old.sa_sigaction == libc::SIG_IGN
+            };
+            if ignored {
+                now.ignored.push(signo);
+            }
+            if have_mask && libc::sigismember(&mask, signo) == 1 {
+                now.blocked.push(signo);
+            }
+        }
+        for fd in 0..fds_below {
+            if fd < 3 && std_closed & (1 << fd) != 0 {
+                continue;
+            }
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags != -1 {
+                now.fds.push((fd, flags & libc::FD_CLOEXEC != 0));
+            }
+        }
+    }
+    now
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
+pub use crate::inherit::{at_start, AtStart};
+
 /// The longest path a lookup candidate may have (runtools.md §1.6): 4096 on Linux, 1024
 /// elsewhere.
 pub const PATH_MAX: usize = crate::os::PATH_MAX;

@@ -5,17 +5,10 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 use platform::child::{self, Command, ExitStatus, Stdio};
 use platform::signal::{self, Signal, SignalPipe};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+use testkit::{serial, within, DEADLINE};
 
 fn out_file(dir: &Path, name: &str) -> (File, std::path::PathBuf) {
     let p = dir.join(name);
@@ -222,14 +215,13 @@ fn reap_collects_every_child_once() {
         .map(|i| sh(&format!("exit {i}")).spawn().unwrap())
         .collect();
     let mut got = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while got.len() < 3 {
-        assert!(Instant::now() < deadline, "children not reaped: {got:?}");
-        match child::reap().unwrap() {
-            Some(x) => got.push(x),
-            None => std::thread::sleep(Duration::from_millis(5)),
-        }
-    }
+    assert!(
+        within(DEADLINE, || {
+            got.extend(child::reap().unwrap());
+            got.len() == 3
+        }),
+        "children not reaped: {got:?}"
+    );
     got.sort_by_key(|g| g.0);
     pids.sort();
     assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), pids);

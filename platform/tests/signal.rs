@@ -1,18 +1,12 @@
 //! SignalPipe and the signal helpers with real kill(2), real children and every poller
 //! backend. Dispositions are process-wide, so the tests take turns.
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use platform::child::{self, Command, ExitStatus, Stdio};
 use platform::poll::{Backend, Interest, Poller, Token};
 use platform::signal::{self, Signal, SignalPipe};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+use testkit::serial;
 
 fn me() -> i32 {
     std::process::id() as i32

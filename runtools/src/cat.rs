@@ -1,5 +1,5 @@
-//! The diagnostic helpers catargs, catenv, catlimits and catuid (runtools.md §4, §7): they
-//! show what a runtool did to argv, the environment, the limits and the credentials.
+//! The diagnostic helpers catargs, catenv, catlimits and catuid (built for the tests, not
+//! installed, as in perp 2.07): they show what a runtool did to argv, the environment, the limits and the credentials.
 
 use std::convert::Infallible;
 use std::ffi::OsString;

@@ -1,4 +1,4 @@
-//! The program's environment (runtools.md §1.9, §2.6): envfile and envdir parsing, value
+//! The program's environment (runenv(8), runtool(8) `-e`/`-E`): envfile and envdir parsing, value
 //! unescaping, and merging the edits into a base list with exact-name matching.
 
 use std::ffi::{OsStr, OsString};

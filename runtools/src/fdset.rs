@@ -1,5 +1,5 @@
 //! runtool `-F fdset`: redirect, duplicate or close descriptors 0–9, left to right
-//! (runtools.md §2.12).
+//! (runtool(8)).
 
 use std::ffi::OsStr;
 use std::fs::OpenOptions;

@@ -1,7 +1,10 @@
-//! runtools: the small programs of perp's runtools suite (runtools.md), each a library module
-//! with a thin binary, plus the shared pieces: option/exit handling (`tool`), running the
-//! program (`run`, over `platform::exec`'s lookup), line files (`lines`), environments (`env`), limits (`limits`), locks
-//! (`pidlock`), runtool's fixed order (`steps`, `fdset`).
+//! runtools: the small programs of perp's runtools suite (runtools_intro(8)), each a library
+//! module with a thin binary, plus the shared pieces: option/exit handling (`tool`), running
+//! the program (`run`, over `platform::exec`'s lookup), line files (`lines`), environments
+//! (`env`), limits (`limits`), locks (`pidlock`), descriptor sets (`fdset`), supervision
+//! (`supervise`). Every system call goes through `platform`: no unsafe code here.
+
+#![forbid(unsafe_code)]
 
 pub mod cat;
 pub mod env;
@@ -21,8 +24,8 @@ pub mod runlimit;
 pub mod runlock;
 pub mod runpause;
 pub mod runsession;
+pub mod runtool;
 pub mod runtrap;
 pub mod runuid;
-pub mod steps;
 pub mod supervise;
 pub mod tool;

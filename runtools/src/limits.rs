@@ -1,5 +1,5 @@
 //! Soft resource limits as runlimit and runtool request them: the names runlimit accepts, and
-//! the "soft = hard, clamp to hard, never touch hard" rule (runtools.md §2.8, §2.12).
+//! the "soft = hard, clamp to hard, never touch hard" rule (runlimit(8), runtool(8) `-R`).
 
 use platform::rlimit::Resource;
 

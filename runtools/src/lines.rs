@@ -1,4 +1,4 @@
-//! Line-oriented files (argfiles, argvfiles, envfiles, limit files; runtools.md §1.7): read
+//! Line-oriented files (argfiles, argvfiles, envfiles, limit files; runtools_intro(8)): read
 //! without blocking on a writer-less FIFO, split on `\n`, trim C-locale white space, skip
 //! blank lines and `#` comments.
 

@@ -1,4 +1,4 @@
-//! The runtools' "pidlock" (runtools.md §1.10): a whole-file fcntl write lock on a file opened
+//! The runtools' "pidlock" (runlock(8) and runtool(8) `-P`): a whole-file fcntl write lock on a file opened
 //! append/non-blocking and inherited across exec, optionally holding the pid, forced to 0644.
 
 use std::io;

@@ -1,4 +1,4 @@
-//! runargs: arguments from a file (runtools.md §2.1). Default order is argfile lines, then the
+//! runargs: arguments from a file (runargs(8)). Default order is argfile lines, then the
 //! command-line args; `-i` swaps them (the code's behaviour, not the man page's).
 
 use std::convert::Infallible;

@@ -1,4 +1,4 @@
-//! runargv0: run a program under another argv[0] (runtools.md §2.2).
+//! runargv0: run a program under another argv[0] (runargv0(8)).
 
 use std::convert::Infallible;
 use std::ffi::OsString;

@@ -1,5 +1,5 @@
 //! runchoom: write a setting into a per-process procfile (default `/proc/PID/oom_adj`), then
-//! exec (runtools.md §2.3). Where the file cannot be opened the original went on silently
+//! exec (runchoom(8)). Where the file cannot be opened the original went on silently
 //! unless `-e` or `-v`; on a system with no OOM adjustment at all (not Linux) this one always
 //! says so, since the service would otherwise run unprotected without a word.
 

@@ -1,5 +1,5 @@
 //! rundetach: fork; the parent exits 0 at once, the child starts a session and execs
-//! (runtools.md §2.4). Exec failures are the child's to report.
+//! (rundetach(8)). Exec failures are the child's to report.
 
 use std::convert::Infallible;
 use std::ffi::OsString;

@@ -1,5 +1,5 @@
 //! rundeux: supervise a program and its logger joined by one pipe that outlives both
-//! (runtools.md §2.5). Signals go to the program only; SIGTERM/SIGINT shut down.
+//! (rundeux(8)). Signals go to the program only; SIGTERM/SIGINT shut down.
 
 use std::convert::Infallible;
 use std::ffi::OsString;

@@ -1,5 +1,5 @@
 //! runenv: run a program with an environment modified by an envfile or envdir
-//! (runtools.md §2.6).
+//! (runenv(8)).
 
 use std::convert::Infallible;
 use std::ffi::{OsStr, OsString};

@@ -1,5 +1,5 @@
 //! runfile: the whole argument vector from a file, usable as a `#!` interpreter
-//! (runtools.md §2.7).
+//! (runfile(8)).
 
 use std::convert::Infallible;
 use std::ffi::OsString;

@@ -1,5 +1,5 @@
 //! runlimit: set soft resource limits (options > `-F` file > `-E` environment), then exec
-//! (runtools.md §2.8). Hard limits are never changed.
+//! (runlimit(8)). Hard limits are never changed.
 
 use std::convert::Infallible;
 use std::ffi::{OsStr, OsString};

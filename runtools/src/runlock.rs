@@ -1,4 +1,4 @@
-//! runlock: run a program holding a lock file, or test a lock (runtools.md §2.9).
+//! runlock: run a program holding a lock file, or test a lock (runlock(8)).
 
 use std::convert::Infallible;
 use std::ffi::OsString;

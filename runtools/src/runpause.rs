@@ -1,4 +1,4 @@
-//! runpause: wait `secs` seconds (0 = until SIGALRM), then exec (runtools.md §2.10).
+//! runpause: wait `secs` seconds (0 = until SIGALRM), then exec (runpause(8)).
 
 use std::convert::Infallible;
 use std::ffi::OsString;

@@ -1,4 +1,4 @@
-//! runsession: start a new session (failure ignored), then exec (runtools.md §2.11).
+//! runsession: start a new session (failure ignored), then exec (runsession(8)).
 
 use std::convert::Infallible;
 use std::ffi::OsString;

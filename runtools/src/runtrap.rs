@@ -1,5 +1,5 @@
 //! runtrap: supervise a program and hand every signal to a "trapper" program that decides
-//! what to do (runtools.md §2.13).
+//! what to do (runtrap(8)).
 
 use std::convert::Infallible;
 use std::ffi::OsString;

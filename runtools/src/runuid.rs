@@ -1,5 +1,5 @@
 //! runuid: run a program as another user, with its primary group and supplementary groups as
-//! asked (runtools.md §2.14).
+//! asked (runuid(8)).
 
 use std::convert::Infallible;
 use std::ffi::{OsStr, OsString};

@@ -1,5 +1,6 @@
 //! What rundeux and runtrap share: starting a supervised child (signals reset, fds plumbed,
-//! §1.6 lookup in the child) with the one-second respawn throttle, and waiting for signals.
+//! the program looked up in the child as every runtool looks it up) with the one-second
+//! respawn throttle, and waiting for signals.
 
 use std::ffi::OsString;
 use std::os::fd::RawFd;

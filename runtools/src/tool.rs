@@ -1,5 +1,6 @@
-//! What every runtool shares: the error type, turning it into the exit code and message of
-//! runtools.md §1.4/§1.5, and the standard `-h`/`-V` handling.
+//! What every runtool shares: the error type, turning it into the exit code and message all
+//! runtools give (100 for a usage error, 111 for a failure; runtools_intro(8)), and the
+//! standard `-h`/`-V` handling.
 
 use std::convert::Infallible;
 use std::ffi::OsString;

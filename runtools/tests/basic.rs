@@ -1,5 +1,5 @@
 //! runargs, runargv0, runfile, runenv, runchoom, the cat helpers and the shared option rules
-//! (runtools.md §1, §2.1–2.3, §2.6, §2.7, §4; scenarios 1–19, 45, 47).
+//! every runtool follows (runtools_intro(8)).
 
 mod common;
 

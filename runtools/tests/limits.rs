@@ -1,4 +1,4 @@
-//! runlimit and runtool -R (runtools.md §2.8, §2.12; scenarios 20–26, 39, 47).
+//! runlimit and runtool -R (runlimit(8), runtool(8)).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Property tests for the envfile and argfile parsers (runtools.md §1.7, §1.9, §2.6).
+//! Property tests for the envfile and argfile parsers (runenv(8), runargs(8)).
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;

@@ -10,16 +10,12 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use testkit::{exited_within, sh_script, wait_until, within, DEADLINE};
 
 /// perpd, built by the perp crate into the same directory when the workspace is built.
 fn perpd() -> Option<PathBuf> {
     let p = bin_dir().join("perpd");
     p.exists().then_some(p)
-}
-
-fn script(path: &Path, body: &str) {
-    fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// What the supervised program reports about itself, on one line.
@@ -34,13 +30,13 @@ fn service(base: &Path, name: &str, start: &str) -> PathBuf {
     fs::create_dir(&envd).unwrap();
     fs::write(envd.join("SERVICE"), format!("{name}\n")).unwrap();
     fs::write(envd.join("HOME"), b"").unwrap();
-    script(
+    sh_script(
         &d.join("rc.main"),
         &format!(
             "exec 2>&1\ncase $1 in\nstart)\n  exec {start} sh -c '{REPORT}'\n  ;;\nreset)\n  echo \"reset $2 $3\"\n  ;;\nesac\nexit 0\n"
         ),
     );
-    script(
+    sh_script(
         &d.join("rc.log"),
         &format!(
             "case $1 in\nstart) exec cat >> {} ;;\nesac\nexit 0\n",
@@ -59,7 +55,7 @@ impl Drop for Perpd {
         let _ = Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
             .status();
-        if !wait_until(LONG, || matches!(self.0.try_wait(), Ok(Some(_)))) {
+        if exited_within(&mut self.0, DEADLINE).is_none() {
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
@@ -131,7 +127,7 @@ fn rc_main_chaining_runtools_under_perpd() {
     let mut lines = Vec::new();
     for svc in [&one, &chain] {
         assert!(
-            wait_until(LONG, || main_line(svc).is_some()),
+            within(DEADLINE, || main_line(svc).is_some()),
             "{} never reported; perpd said:\n{}\nlog:\n{}",
             svc.display(),
             fs::read_to_string(dir.path().join("perpd.err")).unwrap_or_default(),
@@ -157,7 +153,7 @@ fn rc_main_chaining_runtools_under_perpd() {
         .unwrap();
     assert!(ctl.status.success(), "{}", stderr(&ctl));
     assert!(
-        wait_until(LONG, || fs::read_to_string(one.join("log"))
+        within(DEADLINE, || fs::read_to_string(one.join("log"))
             .unwrap_or_default()
             .lines()
             .any(|l| l.starts_with("reset one "))),
@@ -166,7 +162,9 @@ fn rc_main_chaining_runtools_under_perpd() {
     );
     if linux() {
         let pid = field(&lines[0], "pid");
-        assert!(wait_until(LONG, || !Path::new(&format!("/proc/{pid}")).exists()));
+        wait_until("the program to be gone", || {
+            !Path::new(&format!("/proc/{pid}")).exists()
+        });
     }
     drop(guard);
 }

@@ -1,5 +1,5 @@
-//! runlock, runpause, runsession, rundetach, program lookup and runuid (runtools.md §1.6,
-//! §1.10, §2.4, §2.9–2.11, §2.14; scenarios 27–32, 44, 46).
+//! runlock, runpause, runsession, rundetach, program lookup and runuid, as their pages
+//! describe them.
 
 mod common;
 
@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+use testkit::{assert_stays, is_root, wait_until, within, DEADLINE};
 
 /// Starts `runlock ARGS` holding `lk` with a program that waits for file `go` to appear, and
 /// waits until the lock is taken (the child writes `ready`).
@@ -20,17 +21,18 @@ fn hold_lock(d: &Path, flags: &[&str]) -> Child {
         "echo $$ > ready; while [ ! -e go ]; do sleep 0.05; done",
     ]);
     let child = c.stdout(Stdio::null()).spawn().unwrap();
-    assert!(wait_until(LONG, || d.join("ready").exists()));
+    wait_until("the program to be ready", || d.join("ready").exists());
     child
 }
 
 /// Wait until `pid` is queued behind a lock. Linux lists blocked lock waiters in /proc/locks
-/// as `N: -> TYPE … PID …`; elsewhere, watch for a while that it does not get through.
-fn wait_until_blocked_on_lock(pid: u32) {
+/// as `N: -> TYPE … PID …`; elsewhere, watch for a while that it does not get through (its
+/// program would create `got`).
+fn wait_until_blocked_on_lock(pid: u32, got: &Path) {
     let pid = pid.to_string();
     if std::path::Path::new("/proc/locks").exists() {
         assert!(
-            wait_until(LONG, || {
+            within(DEADLINE, || {
                 std::fs::read_to_string("/proc/locks").is_ok_and(|t| {
                     t.lines()
                         .any(|l| l.contains("->") && l.split_whitespace().any(|w| w == pid))
@@ -39,7 +41,11 @@ fn wait_until_blocked_on_lock(pid: u32) {
             "runlock -b (pid {pid}) never queued behind the lock"
         );
     } else {
-        std::thread::sleep(Duration::from_millis(200));
+        assert_stays(
+            Duration::from_millis(200),
+            "runlock -b waits for the lock",
+            || !got.exists(),
+        );
     }
 }
 
@@ -68,7 +74,7 @@ fn runlock_contention() {
         .args(["-b", "lk", "sh", "-c", "echo hi > got"])
         .spawn()
         .unwrap();
-    wait_until_blocked_on_lock(waiter.id());
+    wait_until_blocked_on_lock(waiter.id(), &d.path().join("got"));
     assert!(!d.path().join("got").exists());
     release(d.path(), holder);
     let out = waiter.wait_with_output().unwrap();
@@ -210,7 +216,7 @@ fn runpause_signalled(dir: &Path, args: &[&str], sig: &str) -> std::process::Out
         .spawn()
         .unwrap();
     let pid = child.id() as i32;
-    assert!(wait_until(LONG, || signal_caught(pid, 14)));
+    wait_until("SIGALRM to be caught", || signal_caught(pid, 14));
     std::process::Command::new("kill")
         .args([sig, &pid.to_string()])
         .status()
@@ -256,18 +262,18 @@ fn rundetach_returns_at_once() {
     assert_eq!(st.code(), Some(0));
     assert!(!d.path().join("out").exists());
     std::fs::write(d.path().join("go"), b"").unwrap();
-    assert!(wait_until(LONG, || std::fs::read_to_string(
-        d.path().join("out")
-    )
-    .map(|s| s.lines().count() == 9)
-    .unwrap_or(false)));
+    wait_until("nine lines in out", || {
+        std::fs::read_to_string(d.path().join("out"))
+            .map(|s| s.lines().count() == 9)
+            .unwrap_or(false)
+    });
     let s = std::fs::read_to_string(d.path().join("out")).unwrap();
     assert_eq!(
         catuid_value(&s, "SID"),
         catuid_value(&s, "PID"),
         "background process is a session leader"
     );
-    assert!(t.elapsed() < LONG);
+    assert!(t.elapsed() < DEADLINE);
     // The exec failure is the child's to report, in a file here.
     let err = std::fs::File::create(d.path().join("err")).unwrap();
     let st = cmd(d.path(), "rundetach")
@@ -276,11 +282,11 @@ fn rundetach_returns_at_once() {
         .status()
         .unwrap();
     assert_eq!(st.code(), Some(0));
-    assert!(wait_until(LONG, || std::fs::read_to_string(
-        d.path().join("err")
-    )
-    .map(|s| s == "rundetach: fatal: unable to run ./nope: file does not exist (ENOENT)\n")
-    .unwrap_or(false)));
+    wait_until("rundetach's exec error in err", || {
+        std::fs::read_to_string(d.path().join("err"))
+            .map(|s| s == "rundetach: fatal: unable to run ./nope: file does not exist (ENOENT)\n")
+            .unwrap_or(false)
+    });
 }
 
 #[test]

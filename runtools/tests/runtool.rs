@@ -1,5 +1,5 @@
 //! runtool: the fixed step order, fdsets, argfiles, envfiles, locks, policy checks
-//! (runtools.md §2.12; scenarios 37–43).
+//! (runtool(8)).
 
 mod common;
 
@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use testkit::{is_root, wait_until};
 
 const USAGE: &str = "[-hV] [-0 argv0] [<-a | -A> argfile] [-c chdir] [-C chroot] [-d] [<-e | -E> envfile] [-F fdset] [-L [:]lockfile | -P [:]pidlock] [-m umask] [-R <a|c|d|f|m|o|p|r|s|t>=<num|!>[:...]] [-s] [-S altpath] [-u user] [-U user] [-z secs] [-W] program [args ...]";
 
@@ -348,7 +349,9 @@ fn locks_session_and_detach() {
         ])
         .spawn()
         .unwrap();
-    assert!(wait_until(LONG, || d.path().join("ready").exists()));
+    wait_until("the lock holder to be ready", || {
+        d.path().join("ready").exists()
+    });
     let o = run(d.path(), "runtool", &["-L", "lk", "true"]);
     expect(
         &o,
@@ -395,9 +398,11 @@ fn locks_session_and_detach() {
     assert_eq!(st.code(), Some(0));
     std::fs::write(d.path().join("go2"), b"").unwrap();
     let file = d.path().join("detached");
-    assert!(wait_until(LONG, || std::fs::read_to_string(&file)
-        .map(|s| s.lines().count() == 9)
-        .unwrap_or(false)));
+    wait_until("nine lines in the file", || {
+        std::fs::read_to_string(&file)
+            .map(|s| s.lines().count() == 9)
+            .unwrap_or(false)
+    });
     let s = std::fs::read_to_string(&file).unwrap();
     assert_eq!(catuid_value(&s, "SID"), catuid_value(&s, "PID"));
 }
@@ -574,10 +579,9 @@ fn detached_child_reports_late_errors_after_earlier_steps() {
         "runtool: usage error: bad numeric argument for sleep option -z: x\n{}",
         usage("runtool", USAGE)
     );
-    assert!(wait_until(LONG, || std::fs::read_to_string(
-        d.path().join("err")
-    )
-    .is_ok_and(|s| s == want)));
+    wait_until("the exec error in err", || {
+        std::fs::read_to_string(d.path().join("err")).is_ok_and(|s| s == want)
+    });
     let st = cmd(d.path(), "runtool")
         .args([
             "-d",
@@ -595,8 +599,9 @@ fn detached_child_reports_late_errors_after_earlier_steps() {
         .unwrap();
     assert_eq!(st.code(), Some(0));
     let file = d.path().join("dp");
-    assert!(wait_until(LONG, || std::fs::read_to_string(&file)
-        .is_ok_and(|s| s.lines().count() == 2)));
+    wait_until("two lines in the file", || {
+        std::fs::read_to_string(&file).is_ok_and(|s| s.lines().count() == 2)
+    });
     let s = std::fs::read_to_string(&file).unwrap();
     let v: Vec<&str> = s.lines().collect();
     assert_eq!(

@@ -1,5 +1,5 @@
 //! rundeux and runtrap: restarts, the log pipe, signal forwarding and trapping
-//! (runtools.md §2.5, §2.13; scenarios 33–36).
+//! (rundeux(8), runtrap(8)).
 
 mod common;
 
@@ -7,6 +7,7 @@ use common::*;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use testkit::wait_until;
 
 fn kill(pid: u32, sig: &str) {
     Command::new("kill")
@@ -34,10 +35,9 @@ fn rundeux_pipes_restarts_and_shuts_down() {
         .unwrap();
     // The program restarts at most once a second; wait for three lines. Output from the
     // children also shows rundeux's handlers are in place: they are installed first.
-    assert!(wait_until(LONG, || read(&d.path().join("log"))
-        .lines()
-        .count()
-        >= 3));
+    wait_until("three lines in the log", || {
+        read(&d.path().join("log")).lines().count() >= 3
+    });
     kill(child.id(), "TERM");
     let o = finish(child);
     let elapsed = started.elapsed().as_secs();
@@ -70,7 +70,9 @@ fn rundeux_alternative_separator() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_until(LONG, || read(&d.path().join("log")).starts_with("a\n")));
+    wait_until("a in the log", || {
+        read(&d.path().join("log")).starts_with("a\n")
+    });
     kill(child.id(), "TERM");
     assert_eq!(finish(child).status.code(), Some(0));
 }
@@ -114,11 +116,14 @@ fn rundeux_forwards_signals_to_the_program_only() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_until(LONG, || d.path().join("prog.pid").exists()
-        && d.path().join("log.pid").exists()));
+    wait_until("both pid files", || {
+        d.path().join("prog.pid").exists() && d.path().join("log.pid").exists()
+    });
     // The program's trap is set once its pid file is written (trap comes first).
     kill(child.id(), "HUP");
-    assert!(wait_until(LONG, || read(&d.path().join("log")).contains("got-hup")));
+    wait_until("got-hup in the log", || {
+        read(&d.path().join("log")).contains("got-hup")
+    });
     kill(child.id(), "TERM");
     let o = finish(child);
     assert_eq!(o.status.code(), Some(0));
@@ -136,9 +141,9 @@ fn rundeux_exec_failure_is_reported_by_the_child() {
         .spawn()
         .unwrap();
     let want = "rundeux: fatal: failure on exec of ./nope: file does not exist (ENOENT)";
-    assert!(wait_until(LONG, || read(&errfile)
-        .lines()
-        .any(|l| l == want)));
+    wait_until("the expected line in the error file", || {
+        read(&errfile).lines().any(|l| l == want)
+    });
     kill(child.id(), "TERM");
     assert_eq!(finish(child).status.code(), Some(0));
 }
@@ -160,7 +165,9 @@ fn rundeux_x_execs_the_program() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(3));
-    assert!(wait_until(LONG, || read(&d.path().join("log")) == "direct\n"));
+    wait_until("direct in the log", || {
+        read(&d.path().join("log")) == "direct\n"
+    });
 }
 
 fn trapper(d: &Path, body: &str) {
@@ -184,31 +191,29 @@ fn runtrap_runs_the_trapper() {
     // The program is started after runtrap's handlers are installed.
     let sleep_pid = {
         let mut pid = String::new();
-        assert!(wait_until(LONG, || {
+        wait_until("runtrap's sleep", || {
             let o = Command::new("pgrep")
                 .args(["-P", &child.id().to_string(), "sleep"])
                 .output()
                 .unwrap();
             pid = stdout(&o).trim().to_string();
             !pid.is_empty()
-        }));
+        });
         pid
     };
     kill(child.id(), "HUP");
-    assert!(wait_until(LONG, || read(&d.path().join("trapped"))
-        .lines()
-        .count()
-        == 1));
+    wait_until("the first trapped signal", || {
+        read(&d.path().join("trapped")).lines().count() == 1
+    });
     assert_eq!(
         read(&d.path().join("trapped")),
         format!("trap myid {sleep_pid} 1 SIGHUP\n")
     );
     // INT is just another trapped signal for runtrap.
     kill(child.id(), "INT");
-    assert!(wait_until(LONG, || read(&d.path().join("trapped"))
-        .lines()
-        .count()
-        == 2));
+    wait_until("the second trapped signal", || {
+        read(&d.path().join("trapped")).lines().count() == 2
+    });
     kill(child.id(), "TERM");
     let o = finish(child);
     assert_eq!(o.status.code(), Some(0));
@@ -234,10 +239,9 @@ fn runtrap_restarts_and_exits_after_term() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(wait_until(LONG, || read(&d.path().join("runs"))
-        .lines()
-        .count()
-        >= 2));
+    wait_until("two runs", || {
+        read(&d.path().join("runs")).lines().count() >= 2
+    });
     // The trapper ignores TERM, but the program ends by itself and is not restarted.
     kill(child.id(), "TERM");
     let o = finish(child);
@@ -280,9 +284,13 @@ fn rundeux_int_terminates_with_term_to_the_program() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_until(LONG, || d.path().join("prog.pid").exists()));
+    wait_until("the program's pid file", || {
+        d.path().join("prog.pid").exists()
+    });
     kill(child.id(), "USR1");
-    assert!(wait_until(LONG, || read(&d.path().join("log")).contains("got-usr1")));
+    wait_until("got-usr1 in the log", || {
+        read(&d.path().join("log")).contains("got-usr1")
+    });
     // INT ends rundeux like TERM: the program gets TERM (never INT), the logger drains, exit 0.
     kill(child.id(), "INT");
     let o = finish(child);
@@ -325,7 +333,7 @@ fn rundeux_detaches_with_d() {
         .status()
         .unwrap();
     assert_eq!(st.code(), Some(0));
-    assert!(wait_until(LONG, || read(&d.path().join("log")) == "hi\n"));
+    wait_until("hi in the log", || read(&d.path().join("log")) == "hi\n");
     let sup = read(&d.path().join("sup.pid")).trim().to_string();
     let stat = std::fs::read_to_string(format!("/proc/{sup}/stat")).unwrap();
     // Fields after the name: state ppid pgrp session; the detached supervisor leads a session.
@@ -337,7 +345,7 @@ fn rundeux_detaches_with_d() {
         .collect();
     assert_eq!(f[3], sup, "{stat}");
     kill(sup.parse().unwrap(), "TERM");
-    assert!(wait_until(LONG, || gone(&sup)));
+    wait_until("the detached supervisor to be gone", || gone(&sup));
 }
 
 #[test]
@@ -351,17 +359,19 @@ fn runtrap_discards_signals_after_term() {
         .spawn()
         .unwrap();
     let mut sleep_pid = String::new();
-    assert!(wait_until(LONG, || {
+    wait_until("runtrap's sleep", || {
         let o = Command::new("pgrep")
             .args(["-P", &child.id().to_string(), "sleep"])
             .output()
             .unwrap();
         sleep_pid = stdout(&o).trim().to_string();
         !sleep_pid.is_empty()
-    }));
+    });
     kill(child.id(), "TERM");
     let trapped = d.path().join("trapped");
-    assert!(wait_until(LONG, || read(&trapped).lines().count() == 1));
+    wait_until("the trapped SIGTERM", || {
+        read(&trapped).lines().count() == 1
+    });
     // From now on signals are dropped; HUP (1) is delivered before the CHLD (17) of the
     // program's death, so a trapper run for it would show up before runtrap exits.
     kill(child.id(), "HUP");

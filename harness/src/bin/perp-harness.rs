@@ -1,15 +1,14 @@
 //! perp-harness: run the scenarios (default) or the benchmarks (`bench`) against the perp
 //! binaries in `--bin-dir`.
 //!
-//! The program has its own C `main`: Rust's usual start-up ignores SIGPIPE before any of our
-//! code runs, and the `__inherit` probe must report the dispositions the program was started
-//! with. Everything else then runs as usual, with SIGPIPE ignored as Rust would have left it.
+//! Rust's start-up ignores SIGPIPE before `main` (the harness writes to sockets a broken perpd
+//! may close: that must be an EPIPE, not the harness's death). The `__inherit` probe still
+//! reports SIGPIPE as the program was started with it, from the record `platform` takes before
+//! the runtime's set-up.
 
-#![no_main]
+#![forbid(unsafe_code)]
 
-use std::ffi::{CStr, OsString};
-use std::os::raw::{c_char, c_int};
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -58,23 +57,13 @@ enum Cmd {
     },
 }
 
-/// The process entry point, called by the C runtime with the untouched signal state.
-///
-/// # Safety
-/// `argv` holds `argc` valid C strings, as the C runtime guarantees.
-#[no_mangle]
-pub unsafe extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
-    let args: Vec<OsString> = (0..argc.max(0) as usize)
-        .map(|i| unsafe { CStr::from_ptr(*argv.add(i)) })
-        .map(|a| std::ffi::OsStr::from_bytes(a.to_bytes()).to_os_string())
-        .collect();
+fn main() {
+    let args: Vec<OsString> = std::env::args_os().collect();
     // Before anything else can change what was inherited.
     if args.get(1).is_some_and(|a| a == "__inherit") {
-        return harness::probe::inherit(&args[2..]);
+        std::process::exit(harness::probe::inherit(&args[2..]));
     }
-    harness::probe::ignore_sigpipe();
     run(args);
-    0
 }
 
 fn run(args: Vec<OsString>) {

@@ -13,14 +13,13 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
 use crate::scenario::{write_file, Scenario, SOON, TAG_VAR};
-use crate::util::{self, R};
+use crate::{wait, R};
 
 /// Signals perpd (and perpboot) are started with ignored, and blocked.
 const START_IGNORED: [i32; 5] = [
@@ -64,25 +63,24 @@ struct Expect<'a> {
     user: Option<(u32, u32)>,
 }
 
-/// Set up a signal state like the one a service manager or a shell may hand down: some signals
-/// blocked, and with `ignore` some ignored. Runs in the child between fork and exec.
-fn dirty_signals(cmd: &mut Command, ignore: bool) {
-    // SAFETY: signal(2) with SIG_IGN and sigprocmask(2) are async-signal-safe, and touch only
-    // the child's own state.
-    unsafe {
-        cmd.pre_exec(move || {
-            for s in START_IGNORED.iter().filter(|_| ignore) {
-                libc::signal(*s, libc::SIG_IGN);
-            }
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for s in START_BLOCKED {
-                libc::sigaddset(&mut set, s);
-            }
-            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-            Ok(())
-        });
-    }
+/// A command that starts `program` with a signal state like the one a service manager or a
+/// shell may hand down: START_BLOCKED blocked and, with `ignore`, START_IGNORED ignored. The
+/// harness sets that up itself (`__dirty`) and execs the program in place, same pid.
+fn dirty_command(sc: &Scenario, program: &Path, ignore: bool) -> Command {
+    let list = |sigs: &[i32]| match sigs {
+        [] => "-".to_string(),
+        _ => sigs
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    let mut cmd = Command::new(&sc.env.exe);
+    cmd.arg("__dirty")
+        .arg(list(if ignore { &START_IGNORED } else { &[] }))
+        .arg(list(&START_BLOCKED))
+        .arg(program);
+    cmd
 }
 
 fn names(sigs: &[i32]) -> String {
@@ -206,9 +204,8 @@ pub fn run(sc: &mut Scenario) -> R<()> {
         (ODD_VAR.0.into(), ODD_VAR.1.into()),
         (DROP_VAR.0.into(), DROP_VAR.1.into()),
     ];
-    let mut cmd = Command::new(sc.env.tool("perpd"));
+    let mut cmd = dirty_command(sc, &sc.env.tool("perpd"), dirty);
     cmd.arg(&sc.base);
-    dirty_signals(&mut cmd, dirty);
     sc.start_perpd_cmd(cmd)?;
 
     // What perpd's environment is: ours, the tag and the two variables above.
@@ -266,7 +263,7 @@ pub fn run(sc: &mut Scenario) -> R<()> {
             "case \"$1\" in start) exec \"$P\" __inherit perpboot-service ;; esac; exit 0",
         )?;
         crate::scenario::set_sticky(&svc, true)?;
-        let mut cmd = Command::new(sc.env.tool("perpboot"));
+        let mut cmd = dirty_command(sc, &sc.env.tool("perpboot"), dirty);
         cmd.arg(&bb)
             .env(TAG_VAR, &sc.env.tag)
             .env(ODD_VAR.0, ODD_VAR.1)
@@ -274,7 +271,6 @@ pub fn run(sc: &mut Scenario) -> R<()> {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        dirty_signals(&mut cmd, dirty);
         let child = cmd.spawn().map_err(|e| format!("start perpboot: {e}"))?;
         sc.adopt(child);
         let mut boot_env = perpd_env.clone();
@@ -302,10 +298,10 @@ pub fn run(sc: &mut Scenario) -> R<()> {
     // Each problem once, with the rows that have it: "SIGPIPE ignored (runtool runenv)".
     let mut problems: Vec<(String, Vec<&str>)> = vec![];
     for e in &expects {
-        let rep = util::wait_for(SOON, &format!("the {} service's report", e.row), || {
+        let rep = wait::until_some(SOON, &format!("the {} service's report", e.row), || {
             Ok(report(&e.file, e.row))
         })
-        .map_err(|err| format!("{err}; perpd stderr: {}", util::clip(&sc.perpd_log(), 400)))?;
+        .map_err(|err| format!("{err}; perpd stderr: {}", crate::clip(&sc.perpd_log(), 400)))?;
         for p in check(e, &rep) {
             match problems.iter_mut().find(|(q, _)| *q == p) {
                 Some((_, rows)) => rows.push(e.row),
@@ -348,7 +344,7 @@ pub fn run(sc: &mut Scenario) -> R<()> {
     Err(format!(
         "started programs did not inherit a clean state (perpd was started with {}): {}",
         started_with,
-        util::clip(&list.join("; "), 600)
+        crate::clip(&list.join("; "), 600)
     ))
 }
 
@@ -441,6 +437,6 @@ fn check(e: &Expect, rep: &Value) -> Vec<String> {
         .collect();
     p.extend(extra.iter().map(|v| format!("extra variable {v}")));
     p.extend(missing.iter().map(|v| format!("missing variable {v}")));
-    p.extend(changed.into_iter().map(|c| util::clip(&c, 120)));
+    p.extend(changed.into_iter().map(|c| crate::clip(&c, 120)));
     p
 }

@@ -14,8 +14,8 @@ use platform::rlimit::{self, Resource};
 
 use crate::ensure;
 use crate::scenario::{recording_script, set_sticky, write_file, Bound, Scenario, SOON};
-use crate::util::{self, R};
 use crate::wire::{self, Conn, Reply};
+use crate::{process, procfs, stats, wait, R};
 
 const EPROTO: u32 = nix::errno::Errno::EPROTO as u32;
 const ENOTSUP: u32 = nix::errno::Errno::ENOTSUP as u32;
@@ -67,7 +67,7 @@ pub fn packets(sc: &mut Scenario) -> R<()> {
     }
     sc.bound(
         "round_trip_ms",
-        util::median(&rtt),
+        stats::median(&rtt),
         2,
         Bound::AtMost(ROUND_TRIP_MS),
         "the median of five status queries; perpd answers a request at once",
@@ -257,7 +257,7 @@ pub fn stalled_clients(sc: &mut Scenario) -> R<()> {
     // listen backlog (then connect(2) blocks): give it a few seconds either way.
     let t0 = Instant::now();
     let count = || held.lock().map(|v| v.len()).unwrap_or(0);
-    let _ = util::wait_until(Duration::from_secs(5), "1,000 stalled connections", || {
+    let _ = wait::until(Duration::from_secs(5), "1,000 stalled connections", || {
         Ok(count() >= 1000 || opener.is_finished())
     });
     let opened = count();
@@ -265,7 +265,7 @@ pub fn stalled_clients(sc: &mut Scenario) -> R<()> {
     let open_s = t0.elapsed().as_secs_f64();
     // Now a real client must get its answer (the idle deadline bounds the wait).
     let t1 = Instant::now();
-    util::wait_until(
+    wait::until(
         Duration::from_secs(25),
         "a status answer with 1,000 stalled clients",
         || {
@@ -298,12 +298,12 @@ pub fn stalled_clients(sc: &mut Scenario) -> R<()> {
     }
     sc.ensure_perpd_alive()?;
     // perpd does not burn CPU while holding them.
-    let cpu0 = util::cpu_seconds(sc.perpd_pid).unwrap_or(0.0);
+    let cpu0 = procfs::cpu_seconds(sc.perpd_pid).unwrap_or(0.0);
     let w0 = Instant::now();
-    util::wait_until(SOON, "a second to pass", || {
+    wait::until(SOON, "a second to pass", || {
         Ok(w0.elapsed() >= Duration::from_secs(1))
     })?;
-    let cpu = util::cpu_seconds(sc.perpd_pid).unwrap_or(0.0) - cpu0;
+    let cpu = procfs::cpu_seconds(sc.perpd_pid).unwrap_or(0.0) - cpu0;
     drop(held);
     sc.bound(
         "perpd_cpu_ms",
@@ -322,7 +322,7 @@ pub fn hup_storm(sc: &mut Scenario) -> R<()> {
     sc.start_perpd(&[])?;
     let a = sc.wait_main_up("a")?.main.pid;
     let b = sc.wait_main_up("b")?.main.pid;
-    let cpu0 = util::cpu_seconds(sc.perpd_pid).unwrap_or(0.0);
+    let cpu0 = procfs::cpu_seconds(sc.perpd_pid).unwrap_or(0.0);
     let t0 = Instant::now();
     let n = 5000;
     for i in 0..n {
@@ -339,7 +339,7 @@ pub fn hup_storm(sc: &mut Scenario) -> R<()> {
         sc.status("a")?.main.pid == a && sc.status("b")?.main.pid == b,
         "the HUP storm restarted a service"
     );
-    let cpu = util::cpu_seconds(sc.perpd_pid).unwrap_or(0.0) - cpu0;
+    let cpu = procfs::cpu_seconds(sc.perpd_pid).unwrap_or(0.0) - cpu0;
     sc.figure("hups", n);
     sc.figure("storm_s", format!("{storm_s:.2}"));
     sc.bound(
@@ -382,10 +382,10 @@ pub fn rc_files(sc: &mut Scenario) -> R<()> {
             })
             .count()
     };
-    util::wait_until(SOON, "repeated exec failures of noexec and missing", || {
+    wait::until(SOON, "repeated exec failures of noexec and missing", || {
         Ok(count(sc, "noexec") >= 3 && count(sc, "missing") >= 3)
     })
-    .map_err(|e| format!("{e}; perpd stderr: {}", util::clip(&sc.perpd_log(), 600)))?;
+    .map_err(|e| format!("{e}; perpd stderr: {}", crate::clip(&sc.perpd_log(), 600)))?;
     let log = sc.perpd_log();
     ensure!(
         log.lines()
@@ -438,7 +438,7 @@ pub fn odd_files(sc: &mut Scenario) -> R<()> {
     sc.start_perpd(&[])?;
     sc.wait_main_up("real")?;
     let l = sc.wait_main_up("link")?;
-    let call = util::wait_for(SOON, "start record of the symlinked service", || {
+    let call = wait::until_some(SOON, "start record of the symlinked service", || {
         Ok(fs::read_to_string(target.join("calls"))
             .unwrap_or_default()
             .lines()
@@ -461,7 +461,7 @@ pub fn odd_files(sc: &mut Scenario) -> R<()> {
     let warn = |sc: &Scenario| sc.perpd_log().matches("failure stat() on dangle").count();
     let before = warn(sc);
     sc.hup()?;
-    util::wait_until(
+    wait::until(
         SOON,
         "the dangling-symlink warning on the next scan",
         || Ok(warn(sc) > before),
@@ -488,7 +488,7 @@ fn fd_count(pid: i32) -> Option<usize> {
 /// RLIMIT_NOFILE so low that not every service can be activated: perpd warns and retries, stays
 /// alive, and activates the rest once descriptors are freed.
 pub fn nofile(sc: &mut Scenario) -> R<()> {
-    if !util::have_proc() {
+    if !procfs::have_proc() {
         return Err("skip: needs /proc to count perpd's descriptors".into());
     }
     sc.start_perpd(&[])?;
@@ -506,7 +506,7 @@ pub fn nofile(sc: &mut Scenario) -> R<()> {
     }
     let limit = idle + 8;
     sc.start_perpd_limited(&[], &[(Resource::Nofile, limit as u64)])?;
-    util::wait_until(SOON, "an activation failure to be logged", || {
+    wait::until(SOON, "an activation failure to be logged", || {
         let l = sc.perpd_log();
         Ok(l.contains("unable to activate new service") || l.contains("EMFILE"))
     })?;
@@ -515,13 +515,13 @@ pub fn nofile(sc: &mut Scenario) -> R<()> {
     let clients: Vec<_> = (0..5)
         .filter_map(|_| Conn::try_connect(&sc.base).ok().flatten())
         .collect();
-    let cpu0 = util::cpu_seconds(sc.perpd_pid).unwrap_or(0.0);
+    let cpu0 = procfs::cpu_seconds(sc.perpd_pid).unwrap_or(0.0);
     let size0 = sc.perpd_log_size();
     let w0 = Instant::now();
-    util::wait_until(SOON, "a second to pass", || {
+    wait::until(SOON, "a second to pass", || {
         Ok(w0.elapsed() >= Duration::from_secs(1))
     })?;
-    let cpu = util::cpu_seconds(sc.perpd_pid).unwrap_or(0.0) - cpu0;
+    let cpu = procfs::cpu_seconds(sc.perpd_pid).unwrap_or(0.0) - cpu0;
     let grown = sc.perpd_log_size().saturating_sub(size0);
     let spin = format!(
         "perpd must not spin while out of descriptors with a client waiting; it should stop polling the listener while accept(2) fails with EMFILE (last line: {:?})",
@@ -563,7 +563,7 @@ pub fn nofile(sc: &mut Scenario) -> R<()> {
         }
         Ok(true)
     };
-    util::wait_until(
+    wait::until(
         Duration::from_secs(30),
         "the remaining services to be activated once fds are free",
         hup_and_check,
@@ -582,7 +582,7 @@ pub fn nproc(sc: &mut Scenario) -> R<()> {
         return Err("skip: needs root to run perpd as another user".into());
     }
     let uid = 65534u32;
-    let others = util::process_table()
+    let others = procfs::process_table()
         .iter()
         .filter(|(p, _)| {
             fs::metadata(format!("/proc/{p}"))
@@ -590,7 +590,7 @@ pub fn nproc(sc: &mut Scenario) -> R<()> {
                 .unwrap_or(false)
         })
         .count();
-    if !util::have_proc() {
+    if !procfs::have_proc() {
         return Err("skip: needs /proc to count the processes of the unprivileged user".into());
     }
     let n = 6;
@@ -628,10 +628,10 @@ pub fn nproc(sc: &mut Scenario) -> R<()> {
     let r = sc.start_perpd_cmd(cmd);
     let _ = rlimit::set(Resource::Nproc, old, hard);
     r?;
-    util::wait_until(SOON, "a fork failure to be logged", || {
+    wait::until(SOON, "a fork failure to be logged", || {
         Ok(sc.perpd_log().contains("failure fork() for service"))
     })
-    .map_err(|e| format!("{e}; stderr: {}", util::clip(&sc.perpd_log(), 500)))?;
+    .map_err(|e| format!("{e}; stderr: {}", crate::clip(&sc.perpd_log(), 500)))?;
     sc.ensure_perpd_alive()?;
     // Queries are answered while forks fail (perp 2.07 stops serving clients then).
     if sc.beyond_207("status queries answered while forks fail") {
@@ -669,7 +669,7 @@ pub fn nproc(sc: &mut Scenario) -> R<()> {
     for i in 0..2 {
         sc.wait_main_up(&format!("p{i}"))?;
     }
-    util::wait_until(SOON, "the deactivated services to be gone", || {
+    wait::until(SOON, "the deactivated services to be gone", || {
         Ok((2..n).all(|i| matches!(sc.query(&format!("p{i}")), Ok(Reply::Code(_)))))
     })?;
     sc.ensure_perpd_alive()?;
@@ -690,7 +690,7 @@ pub fn stop_timeout(sc: &mut Scenario) -> R<()> {
     write_file(&d.join("timeout-kill"), "1\n")?;
     sc.start_perpd(&[])?;
     let st = sc.wait_main_up("stubborn")?;
-    util::wait_until(SOON, "the recorder to be ready", || {
+    wait::until(SOON, "the recorder to be ready", || {
         Ok(sc
             .lines("stubborn", "sigs")
             .iter()
@@ -699,20 +699,20 @@ pub fn stop_timeout(sc: &mut Scenario) -> R<()> {
     set_sticky(&d, false)?;
     let t0 = Instant::now();
     sc.hup()?;
-    util::wait_until(SOON, "main to receive SIGTERM", || {
+    wait::until(SOON, "main to receive SIGTERM", || {
         Ok(sc
             .lines("stubborn", "sigs")
             .iter()
             .any(|l| l.contains("SIGTERM")))
     })?;
-    let killed = util::wait_until(
+    let killed = wait::until(
         Duration::from_secs(6),
         "the stop timeout to kill main",
-        || Ok(!util::alive(st.main.pid as i32)),
+        || Ok(!procfs::alive(st.main.pid as i32)),
     );
     let waited = t0.elapsed().as_secs_f64();
     if killed.is_err() {
-        let _ = util::send_signal(st.main.pid as i32, Signal::SIGKILL);
+        let _ = process::send_signal(st.main.pid as i32, Signal::SIGKILL);
         return Err(format!(
             "no stop timeout: a main ignoring SIGTERM still ran {waited:.1} s after its deactivation, with timeout-kill 1 s"
         ));
@@ -732,7 +732,7 @@ pub fn stop_timeout(sc: &mut Scenario) -> R<()> {
         Bound::Between(0.9, 3.0),
         "the SIGKILL follows the SIGTERM after the 1 s of timeout-kill",
     )?;
-    util::wait_until(SOON, "stubborn to be removed", || {
+    wait::until(SOON, "stubborn to be removed", || {
         Ok(matches!(sc.query("stubborn")?, Reply::Code(_)))
     })
 }

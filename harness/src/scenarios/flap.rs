@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use crate::ensure;
 use crate::scenario::{recording_script, Bound, Scenario};
-use crate::util::{self, percentile, R};
+use crate::stats::percentile;
+use crate::{process, procfs, R};
 
 const FLAPPERS: usize = 5;
 const STEADY: usize = 3;
@@ -33,8 +34,8 @@ pub fn run(sc: &mut Scenario) -> R<()> {
     for i in 0..STEADY {
         steady_pids.push(sc.wait_main_up(&format!("steady-{i}"))?.main.pid);
     }
-    let cpu0 = util::cpu_seconds(sc.perpd_pid).ok_or("cannot read perpd's CPU time")?;
-    let t0 = util::wall_secs();
+    let cpu0 = procfs::cpu_seconds(sc.perpd_pid).ok_or("cannot read perpd's CPU time")?;
+    let t0 = process::wall_secs();
     let start = Instant::now();
     let mut lat = Vec::new();
     let mut i = 0;
@@ -47,8 +48,8 @@ pub fn run(sc: &mut Scenario) -> R<()> {
         i += 1;
         std::thread::sleep(Duration::from_millis(50));
     }
-    let t1 = util::wall_secs();
-    let cpu1 = util::cpu_seconds(sc.perpd_pid).ok_or("cannot read perpd's CPU time")?;
+    let t1 = process::wall_secs();
+    let cpu1 = procfs::cpu_seconds(sc.perpd_pid).ok_or("cannot read perpd's CPU time")?;
     sc.ensure_perpd_alive()?;
     let mut total = 0;
     for f in 0..FLAPPERS {

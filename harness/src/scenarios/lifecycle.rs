@@ -9,8 +9,8 @@ use nix::sys::signal::Signal;
 
 use crate::ensure;
 use crate::scenario::{recording_script, set_sticky, write_file, Bound, Scenario, SOON, TAG_VAR};
-use crate::util::{self, R};
 use crate::wire::{Reply, SUB_ISONCE, SUB_WANTDOWN, SV_DOWN, SV_HASLOG, SV_ONCE};
+use crate::{process, procfs, wait, R};
 
 const ENOTDIR: u32 = nix::errno::Errno::ENOTDIR as u32;
 
@@ -93,7 +93,7 @@ pub fn flags(sc: &mut Scenario) -> R<()> {
         "flag.once: main flags {:#x} lack ISONCE",
         st.main.flags
     );
-    util::send_signal(st.main.pid as i32, Signal::SIGKILL)?;
+    process::send_signal(st.main.pid as i32, Signal::SIGKILL)?;
     once_stays_down(sc, "fo")?;
 
     // `o` on a running service, then it dies: no restart; `u` brings it back without ISONCE.
@@ -106,7 +106,7 @@ pub fn flags(sc: &mut Scenario) -> R<()> {
         st2.main.pid == st.main.pid,
         "perpctl o restarted a running main"
     );
-    util::send_signal(st.main.pid as i32, Signal::SIGTERM)?;
+    process::send_signal(st.main.pid as i32, Signal::SIGTERM)?;
     once_stays_down(sc, "plain")?;
     sc.perpctl(&["u", "plain"])?;
     let st3 = sc.wait_started("plain")?;
@@ -221,7 +221,7 @@ pub fn activation(sc: &mut Scenario) -> R<()> {
     // Deactivation of a: main gets TERM, reset runs, then the logger stops; perpd forgets it.
     set_sticky(&sc.svc("a"), false)?;
     sc.hup()?;
-    util::wait_until(SOON, "a to be deactivated", || {
+    wait::until(SOON, "a to be deactivated", || {
         Ok(matches!(sc.query("a")?, Reply::Code(ENOTDIR)))
     })?;
     sc.wait_log("deactivating service a")?;
@@ -243,7 +243,7 @@ pub fn activation(sc: &mut Scenario) -> R<()> {
         "the logger was reset before main's reset run"
     );
     ensure!(
-        !util::alive(a1.main.pid as i32) && !util::alive(a1.log.pid as i32),
+        !procfs::alive(a1.main.pid as i32) && !procfs::alive(a1.log.pid as i32),
         "a's processes survive deactivation"
     );
 
@@ -273,7 +273,7 @@ pub fn activation(sc: &mut Scenario) -> R<()> {
         b1.main.pid,
         c1.main.pid
     );
-    util::send_signal(c1.main.pid as i32, Signal::SIGKILL)?;
+    process::send_signal(c1.main.pid as i32, Signal::SIGKILL)?;
     let r = sc.wait_call("c", "calls", "reset after rename", |c| c.is_reset())?;
     ensure!(
         r.argv == ["reset", "c", "signal", "9", "SIGKILL"],
@@ -286,8 +286,8 @@ pub fn activation(sc: &mut Scenario) -> R<()> {
     fs::remove_dir_all(sc.svc("c")).map_err(|e| format!("rm -r c: {e}"))?;
     sc.hup()?;
     sc.wait_log("deactivating service c")?;
-    util::wait_until(SOON, "removed service's main to die", || {
-        Ok(!util::alive(c2.main.pid as i32))
+    wait::until(SOON, "removed service's main to die", || {
+        Ok(!procfs::alive(c2.main.pid as i32))
     })?;
     ensure!(
         matches!(sc.query("d")?, Reply::Status(_)),
@@ -317,7 +317,7 @@ pub fn shutdown(sc: &mut Scenario) -> R<()> {
         }
     }
     let code = sc.stop_perpd(Duration::from_secs(30))?;
-    let t_exit = util::wall_secs();
+    let t_exit = process::wall_secs();
     ensure!(
         code == Some(0),
         "perpd exited with {code:?} after SIGTERM, expected 0"
@@ -327,7 +327,7 @@ pub fn shutdown(sc: &mut Scenario) -> R<()> {
         ensure!(
             log.contains(text),
             "perpd did not log {text:?}; stderr: {}",
-            util::clip(&log, 600)
+            crate::clip(&log, 600)
         );
     }
     for s in ["s1", "s3"] {
@@ -365,7 +365,7 @@ pub fn shutdown(sc: &mut Scenario) -> R<()> {
     )?;
     for p in &pids {
         ensure!(
-            !util::alive(*p),
+            !procfs::alive(*p),
             "service process {p} survived the shutdown"
         );
     }
@@ -408,26 +408,26 @@ pub fn perpboot(sc: &mut Scenario) -> R<()> {
     let st = sc.wait_main_up("svc")?;
     let p1 = st.perpd_pid as i32;
     ensure!(p1 != boot_pid, "perpboot without -x is itself perpd");
-    util::wait_until(SOON, "perpd's startup line in the boot log", || {
+    wait::until(SOON, "perpd's startup line in the boot log", || {
         Ok(fs::read_to_string(sc.scratch.join("bootlog"))
             .unwrap_or_default()
             .contains("starting on"))
     })?;
-    util::send_signal(p1, Signal::SIGKILL)?;
+    process::send_signal(p1, Signal::SIGKILL)?;
     // The killed perpd's service lives on as an orphan holding the boot log pipe open (its
     // stdout), which would keep perpboot's logger from ever seeing EOF: end it.
-    util::send_signal(st.main.pid as i32, Signal::SIGKILL)?;
-    let st2 = util::wait_for(SOON, "perpboot to restart perpd", || {
+    process::send_signal(st.main.pid as i32, Signal::SIGKILL)?;
+    let st2 = wait::until_some(SOON, "perpboot to restart perpd", || {
         match sc.query("svc") {
             Ok(Reply::Status(s)) if s.perpd_pid as i32 != p1 && s.main.pid != 0 => Ok(Some(*s)),
             _ => Ok(None),
         }
     })?;
-    util::send_signal(boot_pid, Signal::SIGTERM)?;
-    util::wait_until(
+    process::send_signal(boot_pid, Signal::SIGTERM)?;
+    wait::until(
         Duration::from_secs(30),
         "perpboot and perpd to exit after SIGTERM",
-        || Ok(!util::alive(boot_pid) && !util::alive(st2.perpd_pid as i32)),
+        || Ok(!procfs::alive(boot_pid) && !procfs::alive(st2.perpd_pid as i32)),
     )?;
     sc.figure("perpd_pids", format!("{p1}->{}", st2.perpd_pid));
     Ok(())

@@ -9,8 +9,8 @@ use nix::sys::signal::Signal;
 
 use crate::ensure;
 use crate::scenario::{Scenario, SOON};
-use crate::util::{self, R};
 use crate::wire::{self, Conn};
+use crate::{process, wait, R};
 
 const SVC: &str = "lg";
 
@@ -97,7 +97,7 @@ fn exercise(
     sc.start_perpd(&[])?;
     let seen_lines = |sc: &Scenario, n: usize, what: &str| {
         let what = what.to_string();
-        util::wait_until(SOON, &what, || Ok(log_text(sc).lines().count() >= n))
+        wait::until(SOON, &what, || Ok(log_text(sc).lines().count() >= n))
     };
     sc.wait_main_up(SVC)?;
     let mut target = 50;
@@ -105,14 +105,14 @@ fn exercise(
     // Two main restarts (SIGKILL) and two logger restarts, with output flowing throughout.
     for round in 0..2 {
         let st = sc.wait_main_up(SVC)?;
-        util::send_signal(st.main.pid as i32, Signal::SIGKILL)?;
+        process::send_signal(st.main.pid as i32, Signal::SIGKILL)?;
         sc.wait_status(SVC, "main restarted", |s| {
             s.main.pid != st.main.pid && s.main.pid != 0
         })?;
         target = log_text(sc).lines().count() + 30;
         seen_lines(sc, target, &format!("lines after main restart {round}"))?;
         let lp = logger_pid(sc)?;
-        util::send_signal(lp as i32, logger_sig)?;
+        process::send_signal(lp as i32, logger_sig)?;
         sc.wait_status(SVC, "logger restarted", |s| {
             s.log.pid != lp && s.log.pid != 0
         })?;
@@ -126,7 +126,7 @@ fn exercise(
         .command(dev, ino, b'd', 0)
         .map_err(|e| format!("command d: {e}"))?;
     ensure!(r == wire::Reply::Code(0), "command d answered {r:?}");
-    util::wait_until(SOON, "main's reset output in the log", || {
+    wait::until(SOON, "main's reset output in the log", || {
         Ok(log_text(sc).contains("bye signal 15"))
     })?;
     let text = log_text(sc);

@@ -8,9 +8,11 @@ use nix::sys::signal::Signal;
 
 use crate::ensure;
 use crate::scenario::{recording_script, Bound, Scenario, SOON};
-use crate::util::{self, median, R};
+use crate::stats::median;
+use crate::{process, wait, R};
 
-/// Signal names of perp's table (perp-core.md Appendix B); others are reported as SIGUNKNOWN.
+/// Signal names of perp's table (as perpd passes them to a reset run); others are reported as
+/// SIGUNKNOWN.
 const PERP_NAMES: &[&str] = &[
     "SIGHUP",
     "SIGINT",
@@ -103,13 +105,13 @@ pub fn run(sc: &mut Scenario) -> R<()> {
     }
     // Kill only mains that have run ≥ 1.2 s, so the governor must not delay their restart.
     let newest = victims.iter().map(|v| v.3).fold(0.0, f64::max);
-    util::wait_until(SOON, "all mains to have run 1.2 s", || {
-        Ok(util::wall_secs() >= newest + 1.2)
+    wait::until(SOON, "all mains to have run 1.2 s", || {
+        Ok(process::wall_secs() >= newest + 1.2)
     })?;
     let mut kills = Vec::new();
     for (s, name, pid, _) in &victims {
-        kills.push((util::wall_secs(), *s, name.clone(), *pid));
-        util::send_signal(*pid, *s)?;
+        kills.push((process::wall_secs(), *s, name.clone(), *pid));
+        process::send_signal(*pid, *s)?;
     }
     let mut latencies = Vec::new();
     for (t_kill, s, name, pid) in &kills {
@@ -162,7 +164,7 @@ pub fn run(sc: &mut Scenario) -> R<()> {
 
     // The crash loop: at least 4 starts, spacing ≥ 1 s (minus measuring jitter), not much more.
     let want_starts = if sc.env.long { 8 } else { 5 };
-    util::wait_until(
+    wait::until(
         Duration::from_secs(30),
         &format!("{want_starts} starts of the crashing service"),
         || {

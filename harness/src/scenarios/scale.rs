@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::ensure;
 use crate::scenario::{set_sticky, Bound, Scenario};
-use crate::util::{self, R};
 use crate::wire::{self, Conn, Reply};
+use crate::{procfs, wait, R};
 
 /// Create `n` light services (rc.main is a symlink to the harness binary, which waits forever
 /// on `start` and exits at once on `reset`).
@@ -61,7 +61,7 @@ pub fn run(sc: &mut Scenario) -> R<()> {
     sc.start_perpd(&[])?;
     // Activation first, from perpd's log: a perpd with a cap says so at once (and may then
     // answer queries only slowly), so this fails without waiting out the deadline.
-    util::wait_until(
+    wait::until(
         Duration::from_secs(90),
         &format!("perpd to activate all {n} services"),
         || {
@@ -73,7 +73,7 @@ pub fn run(sc: &mut Scenario) -> R<()> {
         },
     )?;
     let mut pids = vec![];
-    util::wait_until(
+    wait::until(
         Duration::from_secs(90),
         &format!("all {n} mains to be up"),
         || {
@@ -83,10 +83,10 @@ pub fn run(sc: &mut Scenario) -> R<()> {
         },
     )?;
     let startup = t0.elapsed().as_secs_f64();
-    let (rss, pss) = util::memory_kib(sc.perpd_pid).unwrap_or((0, 0));
+    let (rss, pss) = procfs::memory_kib(sc.perpd_pid).unwrap_or((0, 0));
     for p in &pids {
         ensure!(
-            util::alive(*p as i32),
+            procfs::alive(*p as i32),
             "main pid {p} reported up but not alive"
         );
     }
@@ -105,7 +105,7 @@ pub fn run(sc: &mut Scenario) -> R<()> {
     let code = sc.stop_perpd(Duration::from_secs(90))?;
     let stop = t1.elapsed().as_secs_f64();
     ensure!(code == Some(0), "perpd exited {code:?} after SIGTERM");
-    let left = pids.iter().filter(|p| util::alive(**p as i32)).count();
+    let left = pids.iter().filter(|p| procfs::alive(**p as i32)).count();
     ensure!(
         left == 0,
         "{left} mains still running after perpd's shutdown"

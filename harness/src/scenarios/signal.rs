@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use crate::ensure;
 use crate::scenario::{Scenario, SOON};
-use crate::util::{self, R};
 use crate::wire::{SUB_ISPAUSED, SUB_ISRESET};
+use crate::{procfs, wait, R};
 
 /// perpctl command letter → the signal it delivers.
 const COMMANDS: &[(&str, &str)] = &[
@@ -58,7 +58,7 @@ impl Recs<'_> {
 
     /// Wait until every expected record is there.
     fn settle(&self, what: &str) -> R<()> {
-        util::wait_until(SOON, what, || {
+        wait::until(SOON, what, || {
             let (seen, _) = self.seen();
             Ok(self
                 .expect
@@ -92,7 +92,7 @@ impl Recs<'_> {
     }
 
     fn wait_ready(&self, label: &str, not: i32) -> R<i32> {
-        util::wait_for(SOON, &format!("recorder {label} to be ready"), || {
+        wait::until_some(SOON, &format!("recorder {label} to be ready"), || {
             Ok(self
                 .seen()
                 .1
@@ -173,8 +173,8 @@ pub fn run(sc: &mut Scenario) -> R<()> {
             }
         } as i32;
         r.sc.perpctl(&[&pre[..], &["p", SVC]].concat())?;
-        util::wait_until(SOON, &format!("{label} to be stopped"), || {
-            Ok(util::proc_state(pid) == Some('T'))
+        wait::until(SOON, &format!("{label} to be stopped"), || {
+            Ok(procfs::proc_state(pid) == Some('T'))
         })?;
         let st = r.sc.status(SVC)?;
         let flags = if log { st.log.flags } else { st.main.flags };
@@ -189,7 +189,7 @@ pub fn run(sc: &mut Scenario) -> R<()> {
             sent += 1;
         }
         ensure!(
-            util::proc_state(pid) == Some('T'),
+            procfs::proc_state(pid) == Some('T'),
             "{label} no longer stopped after signals while paused"
         );
         r.sc.perpctl(&[&pre[..], &["c", SVC]].concat())?;
@@ -199,7 +199,7 @@ pub fn run(sc: &mut Scenario) -> R<()> {
             "{label}: signals sent while paused, delivered after c"
         ))?;
         ensure!(
-            util::proc_state(pid) != Some('T'),
+            procfs::proc_state(pid) != Some('T'),
             "{label} still stopped after perpctl c"
         );
         let st = r.sc.status(SVC)?;
@@ -232,7 +232,7 @@ pub fn run(sc: &mut Scenario) -> R<()> {
         reset.argv
     );
     ensure!(
-        util::alive(old_child),
+        procfs::alive(old_child),
         "perpctl k (without -g) killed main's group member too"
     );
     // Every signal command but c and k is dropped for a resetting main, with a warning.
@@ -245,7 +245,7 @@ pub fn run(sc: &mut Scenario) -> R<()> {
     }
     r.sc.perpctl(&["p", SVC])?;
     ensure!(
-        util::proc_state(reset_pid) != Some('T'),
+        procfs::proc_state(reset_pid) != Some('T'),
         "perpctl p stopped a resetting main"
     );
     let st = r.sc.status(SVC)?;
@@ -266,7 +266,7 @@ pub fn run(sc: &mut Scenario) -> R<()> {
     ))?;
     let new_main = r.wait_ready("main", main_pid)?;
     ensure!(
-        !util::alive(reset_pid),
+        !procfs::alive(reset_pid),
         "the resetting main survived perpctl k"
     );
     r.sc.wait_status(SVC, "main running again after its reset was killed", |s| {
@@ -277,17 +277,17 @@ pub fn run(sc: &mut Scenario) -> R<()> {
     let child = r.wait_ready("main-child", old_child)?;
     r.sc.perpctl(&["-g", "k", SVC])?;
     sent += 1;
-    util::wait_until(
+    wait::until(
         SOON,
         "main and its group member to die from perpctl -g k",
-        || Ok(!util::alive(new_main) && !util::alive(child)),
+        || Ok(!procfs::alive(new_main) && !procfs::alive(child)),
     )?;
     // The reset run after that blocks in its recorder too; k ends it and main comes back.
     let reset2 = r.wait_ready("reset", reset_pid)?;
     r.sc.perpctl(&["k", SVC])?;
     sent += 1;
-    util::wait_until(SOON, "the second reset run to die from k", || {
-        Ok(!util::alive(reset2))
+    wait::until(SOON, "the second reset run to die from k", || {
+        Ok(!procfs::alive(reset2))
     })?;
     r.sc.wait_main_up(SVC)?;
     let sent_n = sent;

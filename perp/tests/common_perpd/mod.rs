@@ -1,5 +1,5 @@
 //! Shared scaffolding of the perpd integration tests: a real perpd on a temporary base
-//! directory, recording runscripts, a raw control-socket client, and polling with deadlines.
+//! directory, recording runscripts and a raw control-socket client.
 #![allow(dead_code)]
 
 use std::fs;
@@ -8,60 +8,19 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use perp::protocol::{DevIno, History, Reply, Request, Status, SubFlags};
 use platform::signal::{kill, Signal};
-
-/// Generous: only matters when something is broken.
-pub const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Poll `cond` until it holds or the deadline passes; panics with `what` on timeout.
-pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + DEADLINE;
-    while !cond() {
-        if Instant::now() > end {
-            panic!("timed out waiting for: {what}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A negative property can only be watched over a window: poll `cond` for `window` and panic
-/// with `what` the moment it fails (the window is the claim being tested, not a guess).
-pub fn assert_stays(window: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + window;
-    loop {
-        assert!(cond(), "no longer true: {what}");
-        if Instant::now() > end {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Poll `f` until it yields a value.
-pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if Instant::now() > end {
-            panic!("timed out waiting for: {what}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use testkit::exited_within;
+// The waits, scripts and process checks of every crate's tests; not every test file uses each.
+#[allow(unused_imports)]
+pub use testkit::{
+    alive, assert_stays, have_proc, proc_state, sh_script as script, wait_for, wait_until, DEADLINE,
+};
 
 pub fn perpd_bin() -> &'static str {
     env!("CARGO_BIN_EXE_perpd")
-}
-
-/// Write an executable script.
-pub fn script(path: &Path, body: &str) {
-    fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// The recording line every test runscript appends to `calls`: time, pid, argv, env, umask, cwd.
@@ -322,17 +281,10 @@ impl Perpd {
     pub fn stop(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
         let _ = kill(self.pid, Signal::SIGTERM);
-        let end = Instant::now() + DEADLINE;
-        loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                return st;
-            }
-            if Instant::now() > end {
-                let _ = child.kill();
-                panic!("perpd did not exit after SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        exited_within(&mut child, DEADLINE).unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("perpd did not exit after SIGTERM");
+        })
     }
 }
 
@@ -340,12 +292,8 @@ impl Drop for Perpd {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = kill(self.pid, Signal::SIGTERM);
-            let end = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < end {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            if exited_within(&mut child, Duration::from_secs(10)).is_some() {
+                return;
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -382,39 +330,4 @@ pub fn e_reply(code: u32) -> Vec<u8> {
     let mut v = vec![2, b'E', 4];
     v.extend(code.to_le_bytes());
     v
-}
-
-/// Does this system have a Linux-style /proc (some checks need it)?
-pub fn have_proc() -> bool {
-    Path::new("/proc/self/stat").exists()
-}
-
-/// Is `pid` alive (and not a zombie)?
-pub fn alive(pid: u32) -> bool {
-    if !have_proc() {
-        return Command::new("kill")
-            .args(["-0", &pid.to_string()])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    }
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => {
-            let state = s.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z') && !state.starts_with('X')
-        }
-        Err(_) => false,
-    }
-}
-
-/// The state letter of `pid` in /proc (R, S, T, ...).
-pub fn proc_state(pid: u32) -> char {
-    let s = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    s.rsplit(')')
-        .next()
-        .unwrap_or("")
-        .trim_start()
-        .chars()
-        .next()
-        .unwrap_or('?')
 }

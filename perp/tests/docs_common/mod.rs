@@ -1,5 +1,5 @@
 //! What the docs_* tests share: where the repository and the built programs are, which
-//! programs exist, waiting with a deadline, and a perpd run on a temporary base directory.
+//! programs exist, running one with a deadline, and a perpd run on a temporary base directory.
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
@@ -7,7 +7,11 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// The waits of every crate's tests; not every test file uses each one.
+#[allow(unused_imports)]
+pub use testkit::{exited_within, is_root, within, DEADLINE};
 
 /// perp's core programs, loggers and runtools: everything `make install` installs and every
 /// program with a page in man/ (section 8).
@@ -109,20 +113,6 @@ pub fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Poll `cond` until it holds or `secs` pass; true if it held.
-pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Run a command to completion with a deadline (a program that hangs is killed and the test
 /// fails instead of hanging).
 pub fn run_with_deadline(cmd: &mut Command, secs: u64) -> Output {
@@ -145,27 +135,16 @@ pub fn run_with_deadline(cmd: &mut Command, secs: u64) -> Output {
         let _ = err.read_to_end(&mut v);
         v
     });
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} still running after {secs} s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let Some(status) = exited_within(&mut child, Duration::from_secs(secs)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{cmd:?} still running after {secs} s");
     };
     Output {
         status,
         stdout: t_out.join().unwrap(),
         stderr: t_err.join().unwrap(),
     }
-}
-
-pub fn is_root() -> bool {
-    platform::process::geteuid() == 0
 }
 
 /// PATH with the built binaries first, so runscripts find tinylog, perpctl and the runtools.
@@ -231,7 +210,7 @@ impl Demo {
             bins: bin_dir(),
         };
         assert!(
-            wait_until(20, || d.base.join(".control/perpd.sock").exists()),
+            within(DEADLINE, || d.base.join(".control/perpd.sock").exists()),
             "perpd did not create its socket; log:\n{}",
             d.perpd_log()
         );
@@ -267,7 +246,7 @@ impl Demo {
     /// Wait until the panel of `sv` is `want`; panics with what was seen otherwise.
     pub fn wait_panel(&self, sv: &str, want: &str, secs: u64) {
         let mut last = None;
-        let ok = wait_until(secs, || {
+        let ok = within(Duration::from_secs(secs), || {
             last = self.panel(sv);
             last.as_deref() == Some(want)
         });
@@ -287,7 +266,9 @@ impl Demo {
     /// Wait until the service's log contains `text`.
     pub fn wait_log(&self, sv: &str, text: &str, secs: u64) {
         assert!(
-            wait_until(secs, || self.service_log(sv).contains(text)),
+            within(Duration::from_secs(secs), || self
+                .service_log(sv)
+                .contains(text)),
             "{sv}: log never showed {text:?} within {secs} s; log:\n{}\nperpd log:\n{}",
             self.service_log(sv),
             self.perpd_log()
@@ -301,16 +282,7 @@ impl Demo {
     /// SIGTERM perpd and wait for it to exit; its exit status.
     pub fn stop(&mut self, secs: u64) -> Option<ExitStatus> {
         let _ = platform::signal::kill(self.perpd.id() as i32, platform::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(s) = self.perpd.try_wait().unwrap() {
-                return Some(s);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        exited_within(&mut self.perpd, Duration::from_secs(secs))
     }
 }
 

@@ -8,10 +8,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-/// Generous: only matters when something is wrong.
-pub const DEADLINE: Duration = Duration::from_secs(20);
+// The waits of every crate's tests; not every test file uses each one.
+#[allow(unused_imports)]
+pub use testkit::{exited_within, within, DEADLINE};
 
 pub fn tinylog() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tinylog"))
@@ -23,32 +23,6 @@ pub fn sissylog() -> PathBuf {
 
 pub fn tinylog_run() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tinylog_run"))
-}
-
-/// Polls `cond` until it holds or `DEADLINE` passes.
-pub fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// True if `cond` stays false for all of `window` (for "nothing happens" checks).
-pub fn stays_false(window: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + window;
-    while Instant::now() < end {
-        if cond() {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    !cond()
 }
 
 pub fn mode(p: &Path) -> u32 {
@@ -190,17 +164,13 @@ impl Running {
 
     /// Waits for the exit (within `DEADLINE`) and for the end of its stderr.
     pub fn wait(&mut self) -> ExitStatus {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                if let Some(r) = self.reader.take() {
-                    let _ = r.join();
-                }
-                return st;
-            }
-            assert!(Instant::now() < end, "process {} did not exit", self.pid());
-            std::thread::sleep(Duration::from_millis(10));
+        let Some(st) = exited_within(&mut self.child, DEADLINE) else {
+            panic!("process {} did not exit", self.pid());
+        };
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
         }
+        st
     }
 
     pub fn signal(&self, sig: platform::signal::Signal) {

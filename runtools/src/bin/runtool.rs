@@ -1,5 +1,7 @@
-//! runtool: see runtools::steps.
+//! runtool: see runtools::runtool.
+
+#![forbid(unsafe_code)]
 
 fn main() {
-    runtools::steps::main(std::env::args_os().collect())
+    runtools::runtool::main(std::env::args_os().collect())
 }

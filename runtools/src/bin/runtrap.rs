@@ -1,5 +1,7 @@
 //! runtrap: see runtools::runtrap.
 
+#![forbid(unsafe_code)]
+
 fn main() {
     runtools::runtrap::main(std::env::args_os().collect())
 }

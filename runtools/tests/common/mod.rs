@@ -4,7 +4,8 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+
+use testkit::{is_root, text, wait_for};
 
 /// Directory holding the built binaries.
 pub fn bin_dir() -> PathBuf {
@@ -19,7 +20,7 @@ pub fn bin(name: &str) -> PathBuf {
     assert_cmd::cargo::cargo_bin(name)
 }
 
-/// `PATH=/usr/bin:/bin` plus the tools, as runtools.md §11 assumes.
+/// `PATH=/usr/bin:/bin` plus the tools: the scenarios' PATH.
 pub fn test_path() -> String {
     format!("{}:/usr/bin:/bin", bin_dir().display())
 }
@@ -37,11 +38,11 @@ pub fn run<S: AsRef<OsStr>>(dir: &Path, name: &str, args: &[S]) -> Output {
 }
 
 pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    text(&o.stdout)
 }
 
 pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    text(&o.stderr)
 }
 
 pub fn code(o: &Output) -> i32 {
@@ -68,30 +69,10 @@ pub fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
 
-/// Polls `cond` until it holds or `limit` passes; true if it held.
-pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-pub const LONG: Duration = Duration::from_secs(20);
-
 /// Our real uid, as id(1) reports it.
 pub fn my_uid() -> String {
     let o = Command::new("id").arg("-ru").output().expect("id");
     String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
-pub fn is_root() -> bool {
-    my_uid() == "0"
 }
 
 /// Skips (returns true) with a message when not root.
@@ -130,17 +111,14 @@ pub fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
 /// Runs a script this test process has just written. Another test thread forking meanwhile
 /// may briefly hold the script's write descriptor (until its child execs), and exec then
 /// fails with ETXTBSY; that passes, so it is retried until the deadline.
-pub fn output_of_new_script(cmd: &mut Command) -> std::process::Output {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
+pub fn output_of_new_script(cmd: &mut Command) -> Output {
+    wait_for("the new script to run (not ETXTBSY)", || {
         match cmd.output() {
             // 26 is ETXTBSY on Linux, the BSDs and macOS alike.
-            Err(e) if e.raw_os_error() == Some(26) && std::time::Instant::now() < deadline => {
-                std::thread::yield_now()
-            }
-            r => return r.unwrap(),
+            Err(e) if e.raw_os_error() == Some(26) => None,
+            r => Some(r.unwrap()),
         }
-    }
+    })
 }
 
 pub fn hard_nofile() -> String {

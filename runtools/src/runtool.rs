@@ -1,4 +1,4 @@
-//! runtool: many runtools in one process, always in the fixed order of runtools.md §2.12
+//! runtool: many runtools in one process, always in the fixed order runtool(8) documents,
 //! whatever the order of the options: arguments, environment, -U, detach, setsid, lock,
 //! umask, fdset, limits, chdir, chroot, setuid, sleep, exec.
 
