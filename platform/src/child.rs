@@ -1,5 +1,4 @@
-//! Child processes: fork+execve with a clean slate, reaping, wait-status text, and the
-//! descriptor helpers every caller needs.
+//! Child processes: fork+execve with a clean slate, reaping and wait-status text.
 //!
 //! [`Command::spawn`] prepares everything (C strings, argv and envp arrays, descriptor plan)
 //! before fork, so the child only makes async-signal-safe system calls; that keeps it correct
@@ -187,7 +186,7 @@ impl Command {
         let max_fd = max_fd();
 
         // The exec-status pipe: closed by a successful exec (CLOEXEC), or carries errno.
-        let (status_r, status_w) = pipe()?;
+        let (status_r, status_w) = crate::fd::pipe()?;
         // Keep it off 0..2 in case the parent runs with a standard descriptor closed.
         let status_w = above_stdio(status_w)?;
 
@@ -350,15 +349,6 @@ fn fail(status: RawFd) -> ! {
     }
 }
 
-/// The portable fallback: close(2) on every number up to the limit.
-#[allow(dead_code)] // unused where closefrom(3) exists
-pub(crate) fn close_each(low: RawFd, max_fd: RawFd) {
-    for fd in low..=max_fd {
-        // SAFETY: closing a descriptor number; EBADF for unused ones is ignored.
-        unsafe { libc::close(fd) };
-    }
-}
-
 /// The highest descriptor number the close loop must cover (computed before fork).
 fn max_fd() -> RawFd {
     // SAFETY: sysconf has no memory effects.
@@ -481,53 +471,6 @@ pub fn wait(pid: i32) -> io::Result<ExitStatus> {
         Some((_, st)) => Ok(st),
         None => Err(io::Error::from_raw_os_error(libc::ECHILD)),
     }
-}
-
-/// A pipe, (read end, write end), both close-on-exec.
-pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    crate::os::pipe_cloexec()
-}
-
-/// pipe(2) then FD_CLOEXEC on both ends, where pipe2(2) is missing. The window matters only
-/// to other threads forking meanwhile; perp's children close what they were not given.
-#[allow(dead_code)] // unused where pipe2(2) exists
-pub(crate) fn pipe_then_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
-    let (r, w) = nix::unistd::pipe()?;
-    set_cloexec(r.as_raw_fd(), true)?;
-    set_cloexec(w.as_raw_fd(), true)?;
-    Ok((r, w))
-}
-
-fn update_flags(
-    fd: RawFd,
-    get: libc::c_int,
-    set: libc::c_int,
-    flag: libc::c_int,
-    on: bool,
-) -> io::Result<()> {
-    // SAFETY: F_GETFD/F_GETFL take no pointer; a bad fd only yields EBADF.
-    let old = unsafe { libc::fcntl(fd, get) };
-    if old < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let new = if on { old | flag } else { old & !flag };
-    if new != old {
-        // SAFETY: as above, F_SETFD/F_SETFL take an integer argument.
-        if unsafe { libc::fcntl(fd, set, new) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// Sets or clears O_NONBLOCK.
-pub fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
-    update_flags(fd, libc::F_GETFL, libc::F_SETFL, libc::O_NONBLOCK, on)
-}
-
-/// Sets or clears FD_CLOEXEC.
-pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
-    update_flags(fd, libc::F_GETFD, libc::F_SETFD, libc::FD_CLOEXEC, on)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod creds;
 pub mod errno;
 pub mod exec;
+pub mod fd;
 pub mod host;
 mod inherit;
 pub mod lock;

@@ -45,7 +45,7 @@ impl LockFile {
             .custom_flags(libc::O_NONBLOCK)
             .open(path)?;
         // std opens with O_CLOEXEC unconditionally.
-        crate::child::set_cloexec(file.as_raw_fd(), false)?;
+        crate::fd::set_cloexec(file.as_raw_fd(), false)?;
         Ok(LockFile { file })
     }
 

@@ -190,9 +190,9 @@ impl SignalPipe {
         let (read, write) = match PIPE.get() {
             Some(p) => p,
             None => {
-                let (r, w) = crate::child::pipe()?;
-                crate::child::set_nonblocking(r.as_raw_fd(), true)?;
-                crate::child::set_nonblocking(w.as_raw_fd(), true)?;
+                let (r, w) = crate::fd::pipe()?;
+                crate::fd::set_nonblocking(r.as_raw_fd(), true)?;
+                crate::fd::set_nonblocking(w.as_raw_fd(), true)?;
                 // Only this function sets PIPE, and LIVE makes it the only caller right now.
                 PIPE.get_or_init(|| (r, w))
             }

@@ -288,7 +288,7 @@ mod tests {
     fn child_runs_with_its_pid_env_dir_and_stdout() {
         let dir = tempfile::tempdir().unwrap();
         let d = std::fs::File::open(dir.path()).unwrap();
-        let (r, w) = crate::child::pipe().unwrap();
+        let (r, w) = crate::fd::pipe().unwrap();
         let args: Vec<OsString> = vec![
             "sh".into(),
             "-c".into(),
@@ -319,7 +319,7 @@ mod tests {
 
     #[test]
     fn failed_exec_exits_111_with_perps_wording() {
-        let (r, w) = crate::child::pipe().unwrap();
+        let (r, w) = crate::fd::pipe().unwrap();
         let args: Vec<OsString> = vec!["nope".into()];
         let plan = Plan {
             setsid: false,

@@ -8,14 +8,14 @@ use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use platform::child;
+use platform::fd;
 use platform::poll::{Backend, Event, Interest, Poller, Token};
 
 const LONG: Option<Duration> = Some(Duration::from_secs(20));
 const NOW: Option<Duration> = Some(Duration::ZERO);
 
 fn pipe() -> (File, File) {
-    let (r, w) = child::pipe().unwrap();
+    let (r, w) = fd::pipe().unwrap();
     (File::from(r), File::from(w))
 }
 
@@ -268,7 +268,7 @@ fn many_fds(b: Backend) {
     let mut p = Poller::with_backend(b).unwrap();
     let pipes: Vec<(OwnedFd, File)> = (0..n)
         .map(|_| {
-            let (r, w) = child::pipe().unwrap();
+            let (r, w) = fd::pipe().unwrap();
             (r, File::from(w))
         })
         .collect();

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use platform::child::{self, ExitStatus};
+use platform::fd;
 use platform::lock::LockFile;
 use platform::poll::{Event, Interest, Poller, Token};
 use platform::signal::{self, Signal, SignalPipe};
@@ -201,7 +202,7 @@ impl Daemon {
         // close-on-exec once spares every run a close() of each possible descriptor (all
         // that perpd opens itself is close-on-exec already).
         for fd in 3..spawn::CLOSE_BELOW {
-            let _ = child::set_cloexec(fd, true);
+            let _ = fd::set_cloexec(fd, true);
         }
         let base = cfg.basedir.clone();
         if let Err(e) = std::env::set_current_dir(&base) {
@@ -657,7 +658,7 @@ impl Daemon {
             ));
         }
         let pipe = if files.has_log {
-            match child::pipe() {
+            match fd::pipe() {
                 Ok(p) => Some(p),
                 Err(e) => {
                     self.unable(

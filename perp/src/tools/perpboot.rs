@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use platform::child::{self, Command, Stdio};
 use platform::cli::{Getopt, Opt, Prog, Style, EXIT_FATAL};
+use platform::fd;
 use platform::poll::{Interest, Poller, Token};
 use platform::signal::{self, Signal, SignalPipe};
 
@@ -181,7 +182,7 @@ pub fn main(argv0: &OsStr, args: Vec<OsString>) -> i32 {
         prog.fatal_sys(&format!("failure chdir() to {shown}/.boot"), &e);
     }
     platform::process::umask(0);
-    let (log_r, log_w) = match child::pipe() {
+    let (log_r, log_w) = match fd::pipe() {
         Ok(p) => p,
         Err(e) => prog.fatal_sys("failure pipe() for log pipe", &e),
     };

@@ -83,7 +83,7 @@ pub(crate) fn close_from(low: RawFd, max_fd: RawFd) {
         )
     };
     if r != 0 {
-        crate::child::close_each(low, max_fd);
+        crate::fd::close_each(low, max_fd);
     }
 }
 

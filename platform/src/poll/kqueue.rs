@@ -47,7 +47,7 @@ impl Kqueue {
         }
         // SAFETY: `fd` was just returned by the kernel and nothing else owns it.
         let kq = unsafe { OwnedFd::from_raw_fd(fd) };
-        crate::child::set_cloexec(kq.as_raw_fd(), true)?;
+        crate::fd::set_cloexec(kq.as_raw_fd(), true)?;
         Ok(Kqueue {
             kq,
             fds: HashMap::new(),
