@@ -434,18 +434,13 @@ impl fmt::Display for ExitStatus {
     }
 }
 
+/// libc's waitpid: nix's `WaitStatus` holds only the signals its `Signal` names, and a child
+/// killed by any other (a real-time one) must still report its number.
 fn waitpid(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<(i32, ExitStatus)>> {
     loop {
         let mut status: libc::c_int = 0;
         // SAFETY: `status` is a valid out-pointer for the duration of the call.
-        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return Err(e);
-        }
+        let r = crate::sys::cvt_r(|| unsafe { libc::waitpid(pid, &mut status, flags) })?;
         if r == 0 {
             return Ok(None);
         }

@@ -18,4 +18,5 @@ pub mod process;
 pub mod rlimit;
 pub mod signal;
 pub mod spawn;
+mod sys;
 pub mod time;

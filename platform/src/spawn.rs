@@ -200,9 +200,7 @@ fn fail(p: &Prepared<'_>, what: &str, errno: i32) -> ! {
     unsafe { libc::_exit(crate::cli::EXIT_FATAL) }
 }
 
-fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
+use crate::sys::errno;
 
 /// The child's side: only system calls on prepared data.
 pub(crate) fn child(p: &mut Prepared<'_>) -> ! {
