@@ -247,13 +247,12 @@ fn hangup(b: Backend) {
 
 /// Raises the descriptor limit enough for `pairs` pipes (both ends); returns how many fit.
 fn room_for_pipes(pairs: usize) -> usize {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    // rlim_t is unsigned on Linux and macOS, signed on FreeBSD.
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
-    let want = (pairs * 2 + 256) as libc::rlim_t;
+    use platform::rlimit::{get, set, Resource};
+    let (soft, hard) = get(Resource::Nofile).unwrap();
+    let want = (pairs * 2 + 256) as u64;
     let new_soft = want.max(soft).min(hard);
     if new_soft > soft {
-        setrlimit(Resource::RLIMIT_NOFILE, new_soft, hard).unwrap();
+        set(Resource::Nofile, new_soft, hard).unwrap();
     }
     // Other tests in this binary hold descriptors too; keep a margin.
     ((new_soft.saturating_sub(512) / 2) as usize).min(pairs)
