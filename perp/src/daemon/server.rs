@@ -30,6 +30,10 @@ pub struct Conn {
     /// The interest (read, write) the poller holds for this connection, so an unchanged one
     /// is not registered again after every request.
     pub watched: (bool, bool),
+    /// The last read stopped with input left in the socket (the replies waiting were too
+    /// many): the poller reports a source only once until it is drained, so it must be
+    /// re-armed before reading resumes.
+    pub unread: bool,
 }
 
 /// What the supervisor must do with a connection after I/O.
@@ -52,6 +56,7 @@ impl Conn {
             last: now,
             eof: false,
             watched: (true, false),
+            unread: false,
         }
     }
 
@@ -68,6 +73,7 @@ impl Conn {
     /// Read what is available and answer every complete request with `answer`.
     pub fn on_readable(&mut self, answer: &mut dyn FnMut(Request) -> Vec<u8>) -> Option<Next> {
         let mut buf = [0u8; 4096];
+        let mut drained = false;
         while self.outbuf.len() < OUT_HIGH && !self.eof {
             match self.stream.read(&mut buf) {
                 Ok(0) => self.eof = true,
@@ -75,13 +81,17 @@ impl Conn {
                     self.inbuf.extend_from_slice(&buf[..n]);
                     self.answer(answer);
                     if n < buf.len() {
-                        // The socket is drained for now; readiness is level-triggered, so
-                        // anything arriving later (or EOF) is reported again. Saves a read
-                        // that would only fail with EAGAIN.
+                        // The socket was empty at that moment, so anything arriving later
+                        // (or EOF) is reported anew. Saves a read that would only fail with
+                        // EAGAIN.
+                        drained = true;
                         break;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drained = true;
+                    break;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     return Some(Next::CloseWarn(format!(
@@ -91,6 +101,7 @@ impl Conn {
                 }
             }
         }
+        self.unread = !drained && !self.eof;
         None
     }
 

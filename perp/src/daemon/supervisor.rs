@@ -817,7 +817,9 @@ impl Daemon {
         match next {
             Next::Keep { read, write } => {
                 let interest = Interest { read, write };
-                if conn.watched == (read, write)
+                // Unchanged interest needs no call, unless input was left unread: then the
+                // call re-arms the socket so that it is reported again.
+                if (conn.watched == (read, write) && !(read && conn.unread))
                     || self
                         .poller
                         .modify(conn.stream.as_raw_fd(), Token(n), interest)

@@ -227,8 +227,10 @@ impl Tinylog {
             diag.fatal(&format!("failure open() on log directory {dirname}"), &e);
         }
         let lock = acquire_lock(&diag, &dirname);
+        // Level-triggered: stdin may be blocking, so each wake reads it once rather than
+        // draining it, and what is left must be reported again.
         let mut poller =
-            Poller::new().unwrap_or_else(|e| diag.fatal("failure creating poller", &e));
+            Poller::level_triggered().unwrap_or_else(|e| diag.fatal("failure creating poller", &e));
         let mut nap_poller =
             Poller::new().unwrap_or_else(|e| diag.fatal("failure creating poller", &e));
         for p in [&mut poller, &mut nap_poller] {
