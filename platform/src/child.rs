@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{SigSet, SigmaskHow};
 
+use crate::process::Fork;
 use crate::signal;
 
 /// Where one of the child's standard descriptors comes from.
@@ -212,16 +213,15 @@ impl Command {
         // SAFETY: the child branch runs only `plan.exec_child`, which makes async-signal-safe
         // system calls on data prepared above and never returns; the parent branch is
         // ordinary code.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
+        let forked = unsafe { crate::process::fork_unchecked() };
+        if let Ok(Fork::Child) = forked {
             plan.exec_child();
         }
-        let fork_err = io::Error::last_os_error();
         let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
         drop(status_w);
-        if pid < 0 {
-            return Err(fork_err);
-        }
+        let Fork::Parent(pid) = forked? else {
+            unreachable!("the child execs or exits")
+        };
 
         let mut buf = [0u8; 4];
         let n = read_full(&status_r, &mut buf)?;

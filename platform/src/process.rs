@@ -137,10 +137,20 @@ pub enum Fork {
 /// The runtools are single-threaded programs; only call this before any thread is started.
 pub fn fork() -> io::Result<Fork> {
     // SAFETY: callers are single-threaded, so the child may run arbitrary code.
-    match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Fork::Parent(child.as_raw())),
-        Ok(nix::unistd::ForkResult::Child) => Ok(Fork::Child),
-        Err(e) => Err(e.into()),
+    unsafe { fork_unchecked() }
+}
+
+/// fork(2): the one place this crate forks, for the runtools' [`fork`] and for the children
+/// of `child::Command` and of `spawn` that cannot borrow the parent's memory.
+///
+/// # Safety
+/// If the process has other threads, the child may make only async-signal-safe calls until
+/// it execs or exits (another thread may have held a lock at the fork).
+pub(crate) unsafe fn fork_unchecked() -> io::Result<Fork> {
+    // SAFETY: the caller keeps the child to what this function's contract allows.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Fork::Parent(child.as_raw())),
+        nix::unistd::ForkResult::Child => Ok(Fork::Child),
     }
 }
 

@@ -161,7 +161,8 @@ pub fn spawn(plan: &Plan<'_>) -> io::Result<i32> {
 
 /// The child made with fork(2): it runs on its own copy of the prepared data.
 pub(crate) fn fork_child(p: &mut Prepared<'_>) -> io::Result<i32> {
-    match crate::process::fork()? {
+    // SAFETY: the child runs only `child`, which makes system calls on prepared data.
+    match unsafe { crate::process::fork_unchecked() }? {
         crate::process::Fork::Parent(pid) => Ok(pid),
         crate::process::Fork::Child => child(p),
     }
