@@ -11,7 +11,7 @@ use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 use crate::sys::{cvt_r, syscall};
 
-/// The longest path a lookup candidate may have (runtools.md §1.6): 4096 on Linux, 1024
+/// The longest path a program lookup candidate may have (see `exec`): 4096 on Linux, 1024
 /// elsewhere.
 pub const PATH_MAX: usize = crate::os::PATH_MAX;
 

@@ -1,4 +1,5 @@
-//! Resource limits: the rlimit name table of runtools.md §3, with per-OS availability.
+//! Resource limits: the rlimit name table the runtools share (runlimit(8), runtool(8) and catlimits), with
+//! per-OS availability.
 //!
 //! `RLIMIT_AS` and `RLIMIT_VMEM` are synonyms: where the OS defines only one, the other name
 //! maps to it; where it defines neither (OpenBSD) both are unsupported. A resource the OS lacks
@@ -30,7 +31,7 @@ pub enum Resource {
     Stack,
 }
 
-/// The full table, in the order of runtools.md §3.
+/// The full table, in the order catlimits prints it.
 pub const ALL: [Resource; 13] = [
     Resource::As,
     Resource::Vmem,

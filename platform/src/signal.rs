@@ -13,7 +13,7 @@ pub use nix::sys::signal::Signal;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, SigmaskHow};
 use nix::unistd::Pid;
 
-/// (number, name, description) as perp prints them (perp-core.md Appendix B, runtools.md §10).
+/// (number, name, description) as perp 2.07 prints them (perpls, tinylog, runtrap(8)).
 pub(crate) type Entry = (i32, &'static str, &'static str);
 
 /// The signals every supported OS defines. Those only some have are in `os/`; the first entry
