@@ -292,6 +292,39 @@ fn hangup(b: Backend) {
     assert_eq!(a.read(&mut buf).unwrap(), 0);
 }
 
+/// Data and the peer's shutdown arrive before the wait. A reader that stops at a short read
+/// unless the event said hangup, as the contract allows, still sees the end of file.
+fn eof_behind_data(b: Backend) {
+    let mut p = Poller::with_backend(b).unwrap();
+    let (mut a, mut peer) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    p.register(a.as_raw_fd(), Token(1), Interest::READ).unwrap();
+    peer.write_all(b"last words").unwrap();
+    peer.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    'waits: loop {
+        assert!(Instant::now() < deadline, "end of file never seen: {got:?}");
+        let e = wait_for(&mut p, Token(1));
+        assert!(e.readable, "{e:?}");
+        let mut buf = [0u8; 64];
+        loop {
+            match a.read(&mut buf) {
+                Ok(0) => break 'waits,
+                Ok(n) => {
+                    got.extend_from_slice(&buf[..n]);
+                    if n < buf.len() && !e.hangup {
+                        continue 'waits;
+                    }
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue 'waits,
+                Err(err) => panic!("{err}"),
+            }
+        }
+    }
+    assert_eq!(got, b"last words");
+}
+
 /// Raises the descriptor limit enough for `pairs` pipes (both ends); returns how many fit.
 fn room_for_pipes(pairs: usize) -> usize {
     use platform::rlimit::{get, set, Resource};
@@ -451,6 +484,10 @@ macro_rules! suite {
             #[test]
             fn hangup() {
                 super::hangup($backend)
+            }
+            #[test]
+            fn eof_behind_data() {
+                super::eof_behind_data($backend)
             }
             #[test]
             fn many_fds() {

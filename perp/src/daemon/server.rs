@@ -34,6 +34,10 @@ pub struct Conn {
     /// many): the poller reports a source only once until it is drained, so it must be
     /// re-armed before reading resumes.
     pub unread: bool,
+    /// The poller reported the peer's end closed. A short read then does not drain the
+    /// socket: the end of file may already wait behind the data, and it is reported only
+    /// once, so reading goes on until it is read.
+    pub hangup: bool,
 }
 
 /// What the supervisor must do with a connection after I/O.
@@ -57,6 +61,7 @@ impl Conn {
             eof: false,
             watched: (true, false),
             unread: false,
+            hangup: false,
         }
     }
 
@@ -80,7 +85,7 @@ impl Conn {
                 Ok(n) => {
                     self.inbuf.extend_from_slice(&buf[..n]);
                     self.answer(answer);
-                    if n < buf.len() {
+                    if n < buf.len() && !self.hangup {
                         // The socket was empty at that moment, so anything arriving later
                         // (or EOF) is reported anew. Saves a read that would only fail with
                         // EAGAIN.

@@ -336,7 +336,7 @@ impl Daemon {
             self.scan_wanted = false;
             self.run_deadlines();
             for (n, readable, hangup, error) in conn_events {
-                self.conn_io(n, readable || hangup, error && !readable);
+                self.conn_io(n, readable || hangup, hangup, error && !readable);
             }
             if accept && !self.shutting_down {
                 self.accept();
@@ -802,10 +802,11 @@ impl Daemon {
         }
     }
 
-    fn conn_io(&mut self, n: usize, readable: bool, error: bool) {
+    fn conn_io(&mut self, n: usize, readable: bool, hangup: bool, error: bool) {
         let Some(mut conn) = self.conns.remove(&n) else {
             return;
         };
+        conn.hangup |= hangup;
         let mut next = None;
         if readable {
             next = conn.on_readable(&mut |req| self.answer(req));

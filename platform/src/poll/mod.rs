@@ -5,11 +5,13 @@
 //!
 //! Semantics shared by all backends, so callers never see a difference:
 //! * A source is reported when it becomes ready. The caller then drains it: reads (or
-//!   accepts) until WouldBlock or end of file, where a short read from a pipe or a stream
-//!   socket counts as drained (it was empty at that moment, so what arrives later is reported
-//!   anew). The native backends are edge-triggered, as mio is, and say nothing more about a
-//!   source left undrained; poll(2) reports it again. A loop that drains works the same on both
-//!   and makes no system call per event beyond the wait and its own I/O.
+//!   accepts) until WouldBlock or end of file. A short read from a pipe or a stream socket
+//!   counts as drained (it was empty at that moment, so what arrives later is reported anew)
+//!   unless the event said `hangup`: then the end of file may already wait behind the data,
+//!   and it is not reported again, so read on until it comes. The native backends are
+//!   edge-triggered, as mio is, and say nothing more about a source left undrained; poll(2)
+//!   reports it again. A loop that drains works the same on both and makes no system call per
+//!   event beyond the wait and its own I/O.
 //! * `register` and `modify` report a source that is already ready; `modify` re-arms it even
 //!   with an unchanged interest.
 //! * For a descriptor that cannot be drained (a blocking one read once per wake), use
