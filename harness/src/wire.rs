@@ -185,8 +185,8 @@ impl Conn {
             SockFlag::empty(),
             None,
         )?;
-        platform::child::set_cloexec(fd.as_raw_fd(), true)?;
-        platform::child::set_nonblocking(fd.as_raw_fd(), true)?;
+        platform::fd::set_cloexec(fd.as_raw_fd(), true)?;
+        platform::fd::set_nonblocking(fd.as_raw_fd(), true)?;
         let addr = UnixAddr::new(&socket_path(base))?;
         match connect(fd.as_raw_fd(), &addr) {
             Ok(()) => {}

@@ -154,7 +154,7 @@ fn sigterm_while_stalled_leaves_the_pipe_at_a_line_boundary() {
     let line = |i: usize| format!("line {i:06} {}\n", "w".repeat(87));
     let input = numbered_lines(300, line);
     assert_eq!(input.len(), 30_000, "fits in a pipe: written at once");
-    let (r, w) = platform::child::pipe().unwrap();
+    let (r, w) = platform::fd::pipe().unwrap();
     let r_again = r.try_clone().unwrap();
     let mut w = std::fs::File::from(w);
 

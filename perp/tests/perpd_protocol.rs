@@ -226,6 +226,29 @@ fn pipelined_requests_are_answered_in_order() {
     assert!(!p.stderr().contains("error reading client"));
 }
 
+/// More pipelined requests than perpd buffers replies for (64 KiB): it stops reading with
+/// input left in the socket, sends what it has, and must come back for the rest by itself,
+/// as the poller reports a source once until it is drained.
+#[test]
+fn pipelined_requests_beyond_the_reply_buffer_are_all_answered() {
+    let p = Perpd::running();
+    p.add("s", SLEEPER, None);
+    let one = Request::Query(p.id("s")).encode();
+    let mut c = p.connect();
+    let mut first = 0;
+    // Enough requests for well over 64 KiB of status replies.
+    let n = 3000;
+    c.write_all(&one.repeat(n)).unwrap();
+    for _ in 0..n {
+        match read_reply(&mut c) {
+            Reply::Status(_) => first += 1,
+            r => panic!("{r:?}"),
+        }
+    }
+    assert_eq!(first, n);
+    assert!(!p.stderr().contains("stale"), "{}", p.stderr());
+}
+
 #[test]
 fn oversize_and_garbage_get_error_replies() {
     let p = Perpd::running();

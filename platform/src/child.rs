@@ -1,5 +1,4 @@
-//! Child processes: fork+execve with a clean slate, reaping, wait-status text, and the
-//! descriptor helpers every caller needs.
+//! Child processes: fork+execve with a clean slate, reaping and wait-status text.
 //!
 //! [`Command::spawn`] prepares everything (C strings, argv and envp arrays, descriptor plan)
 //! before fork, so the child only makes async-signal-safe system calls; that keeps it correct
@@ -16,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{SigSet, SigmaskHow};
 
+use crate::process::Fork;
 use crate::signal;
 
 /// Where one of the child's standard descriptors comes from.
@@ -187,7 +187,7 @@ impl Command {
         let max_fd = max_fd();
 
         // The exec-status pipe: closed by a successful exec (CLOEXEC), or carries errno.
-        let (status_r, status_w) = pipe()?;
+        let (status_r, status_w) = crate::fd::pipe()?;
         // Keep it off 0..2 in case the parent runs with a standard descriptor closed.
         let status_w = above_stdio(status_w)?;
 
@@ -213,16 +213,15 @@ impl Command {
         // SAFETY: the child branch runs only `plan.exec_child`, which makes async-signal-safe
         // system calls on data prepared above and never returns; the parent branch is
         // ordinary code.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
+        let forked = unsafe { crate::process::fork_unchecked() };
+        if let Ok(Fork::Child) = forked {
             plan.exec_child();
         }
-        let fork_err = io::Error::last_os_error();
         let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
         drop(status_w);
-        if pid < 0 {
-            return Err(fork_err);
-        }
+        let Fork::Parent(pid) = forked? else {
+            unreachable!("the child execs or exits")
+        };
 
         let mut buf = [0u8; 4];
         let n = read_full(&status_r, &mut buf)?;
@@ -350,15 +349,6 @@ fn fail(status: RawFd) -> ! {
     }
 }
 
-/// The portable fallback: close(2) on every number up to the limit.
-#[allow(dead_code)] // unused where closefrom(3) exists
-pub(crate) fn close_each(low: RawFd, max_fd: RawFd) {
-    for fd in low..=max_fd {
-        // SAFETY: closing a descriptor number; EBADF for unused ones is ignored.
-        unsafe { libc::close(fd) };
-    }
-}
-
 /// The highest descriptor number the close loop must cover (computed before fork).
 fn max_fd() -> RawFd {
     // SAFETY: sysconf has no memory effects.
@@ -444,18 +434,13 @@ impl fmt::Display for ExitStatus {
     }
 }
 
+/// libc's waitpid: nix's `WaitStatus` holds only the signals its `Signal` names, and a child
+/// killed by any other (a real-time one) must still report its number.
 fn waitpid(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<(i32, ExitStatus)>> {
     loop {
         let mut status: libc::c_int = 0;
         // SAFETY: `status` is a valid out-pointer for the duration of the call.
-        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return Err(e);
-        }
+        let r = crate::sys::cvt_r(|| unsafe { libc::waitpid(pid, &mut status, flags) })?;
         if r == 0 {
             return Ok(None);
         }
@@ -481,53 +466,6 @@ pub fn wait(pid: i32) -> io::Result<ExitStatus> {
         Some((_, st)) => Ok(st),
         None => Err(io::Error::from_raw_os_error(libc::ECHILD)),
     }
-}
-
-/// A pipe, (read end, write end), both close-on-exec.
-pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    crate::os::pipe_cloexec()
-}
-
-/// pipe(2) then FD_CLOEXEC on both ends, where pipe2(2) is missing. The window matters only
-/// to other threads forking meanwhile; perp's children close what they were not given.
-#[allow(dead_code)] // unused where pipe2(2) exists
-pub(crate) fn pipe_then_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
-    let (r, w) = nix::unistd::pipe()?;
-    set_cloexec(r.as_raw_fd(), true)?;
-    set_cloexec(w.as_raw_fd(), true)?;
-    Ok((r, w))
-}
-
-fn update_flags(
-    fd: RawFd,
-    get: libc::c_int,
-    set: libc::c_int,
-    flag: libc::c_int,
-    on: bool,
-) -> io::Result<()> {
-    // SAFETY: F_GETFD/F_GETFL take no pointer; a bad fd only yields EBADF.
-    let old = unsafe { libc::fcntl(fd, get) };
-    if old < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let new = if on { old | flag } else { old & !flag };
-    if new != old {
-        // SAFETY: as above, F_SETFD/F_SETFL take an integer argument.
-        if unsafe { libc::fcntl(fd, set, new) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// Sets or clears O_NONBLOCK.
-pub fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
-    update_flags(fd, libc::F_GETFL, libc::F_SETFL, libc::O_NONBLOCK, on)
-}
-
-/// Sets or clears FD_CLOEXEC.
-pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
-    update_flags(fd, libc::F_GETFD, libc::F_SETFD, libc::FD_CLOEXEC, on)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The command-line conventions every perp program shares: the small getopt of perp-core.md
-//! §2.1 / runtools.md §1.2, the unsigned-decimal rule, and the diagnostic shapes.
+//! The command-line conventions every perp program shares: perp 2.07's small getopt (options
+//! end at the first operand or `--`, flags cluster, an option's value may follow it in the
+//! same word), the unsigned-decimal rule, and the diagnostic shapes.
 //!
 //! It lives in `platform` because every crate of the workspace already depends on it and the
 //! messages need the errno table kept here.

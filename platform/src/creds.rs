@@ -5,6 +5,8 @@ use std::ffi::CString;
 use std::io;
 use std::path::PathBuf;
 
+use crate::sys::syscall;
+
 /// A password-database entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -24,10 +26,6 @@ pub enum Groups {
     Init(String),
     /// Exactly these gids.
     List(Vec<u32>),
-}
-
-fn nix_err(e: nix::errno::Errno) -> io::Error {
-    io::Error::from_raw_os_error(e as i32)
 }
 
 fn cstring(s: &str) -> io::Result<CString> {
@@ -53,7 +51,7 @@ pub fn user_by_name(name: &str) -> io::Result<Option<User>> {
         | Err(nix::errno::Errno::ESRCH)
         | Err(nix::errno::Errno::EBADF)
         | Err(nix::errno::Errno::EPERM) => Ok(None),
-        Err(e) => Err(nix_err(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -68,7 +66,7 @@ pub fn group_by_name(name: &str) -> io::Result<Option<u32>> {
         | Err(nix::errno::Errno::ESRCH)
         | Err(nix::errno::Errno::EBADF)
         | Err(nix::errno::Errno::EPERM) => Ok(None),
-        Err(e) => Err(nix_err(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -87,13 +85,14 @@ pub fn getegid() -> u32 {
     nix::unistd::getegid().as_raw()
 }
 
+// The three supplementary-group calls below are libc's: nix offers setgroups, initgroups and
+// getgroups on every system perp supports except macOS.
+
 /// setgroups(2) with exactly `gids`.
 pub fn set_groups(gids: &[u32]) -> io::Result<()> {
     let list: Vec<libc::gid_t> = gids.iter().map(|&g| g as libc::gid_t).collect();
     // SAFETY: `list` is valid for `list.len()` gids; the count type differs per OS, hence `as _`.
-    if unsafe { libc::setgroups(list.len() as _, list.as_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    syscall!(setgroups(list.len() as _, list.as_ptr()))?;
     Ok(())
 }
 
@@ -101,35 +100,27 @@ pub fn set_groups(gids: &[u32]) -> io::Result<()> {
 pub fn init_groups(user: &str, gid: u32) -> io::Result<()> {
     let name = cstring(user)?;
     // SAFETY: `name` is a valid C string; the gid parameter type differs per OS, hence `as _`.
-    if unsafe { libc::initgroups(name.as_ptr(), gid as _) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    syscall!(initgroups(name.as_ptr(), gid as _))?;
     Ok(())
 }
 
 /// setgid(2): real, effective and saved gid (as root).
 pub fn setgid(gid: u32) -> io::Result<()> {
-    nix::unistd::setgid(nix::unistd::Gid::from_raw(gid)).map_err(nix_err)
+    nix::unistd::setgid(nix::unistd::Gid::from_raw(gid)).map_err(io::Error::from)
 }
 
 /// setuid(2): real, effective and saved uid (as root).
 pub fn setuid(uid: u32) -> io::Result<()> {
-    nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)).map_err(nix_err)
+    nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)).map_err(io::Error::from)
 }
 
 /// The current supplementary group list.
 pub fn groups() -> io::Result<Vec<u32>> {
     // SAFETY: a zero count with a null pointer only asks for the size.
-    let n = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let n = syscall!(getgroups(0, std::ptr::null_mut()))?;
     let mut list: Vec<libc::gid_t> = vec![0; n as usize + 1];
     // SAFETY: `list` has room for the count passed.
-    let n = unsafe { libc::getgroups(list.len() as libc::c_int, list.as_mut_ptr()) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let n = syscall!(getgroups(list.len() as libc::c_int, list.as_mut_ptr()))?;
     list.truncate(n as usize);
     Ok(list)
 }
@@ -144,8 +135,8 @@ pub fn drop_to(uid: u32, gid: u32, groups: Groups) -> io::Result<()> {
     }
     setgid(gid)?;
     setuid(uid)?;
-    let ok = nix::unistd::getuid().as_raw() == uid
-        && nix::unistd::geteuid().as_raw() == uid
+    let ok = getuid() == uid
+        && crate::process::geteuid() == uid
         && getgid() == gid
         && getegid() == gid
         && (uid == 0 || nix::unistd::setuid(nix::unistd::Uid::from_raw(0)).is_err());
@@ -177,8 +168,7 @@ mod tests {
         match crate::process::fork().unwrap() {
             crate::process::Fork::Child => crate::process::exit_child(if f() { 0 } else { 1 }),
             crate::process::Fork::Parent(pid) => {
-                let st = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
-                matches!(st, nix::sys::wait::WaitStatus::Exited(_, 0))
+                crate::child::wait(pid).unwrap() == crate::child::ExitStatus::Exited(0)
             }
         }
     }

@@ -1,8 +1,11 @@
 //! perp's own wording for errno values: `MESG (ENAME)`, never strerror(3).
 //!
-//! The names and messages are perp's (perp-core.md Appendix A, runtools.md §10). Only values
+//! The names and messages are perp 2.07's, so diagnostics read as the original's. Only values
 //! the target defines are listed (the OS's own groups are in `os/`); unknown numbers get
 //! `unknown error (E<n>)` instead of the original's truncated line.
+//!
+//! This is the workspace's one errno table: every program that names an errno, in a message or
+//! when parsing one, looks here.
 
 /// (errno, name, message).
 pub(crate) type Entry = (i32, &'static str, &'static str);
@@ -211,7 +214,7 @@ mod tests {
         );
         assert_eq!(describe(libc::ENOSTR), "not a stream device (ENOSTR)");
         assert_eq!(describe(libc::ENOMEDIUM), "no medium found (ENOMEDIUM)");
-        // Linux numbers 1..=133 not in runtools.md §10: unused numbers and the names perp's
+        // Linux numbers 1..=133 not in perp's table: unused numbers and the names perp's
         // table never had; they print as "unknown error (E<n>)".
         let missing: Vec<i32> = (1..=133).filter(|n| lookup(*n).is_none()).collect();
         let not_in_perp = [

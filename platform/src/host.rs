@@ -56,26 +56,20 @@ pub fn send_datagram(addr: &OsStr, data: &[u8]) -> io::Result<()> {
         sa.sun_path[i + 1] = *b as libc::c_char;
     }
     let len = std::mem::offset_of!(libc::sockaddr_un, sun_path) + 1 + name.len();
-    loop {
-        // SAFETY: `sa` is a valid sockaddr_un of at least `len` bytes; `data` is a live slice.
-        let r = unsafe {
-            libc::sendto(
-                sock.as_raw_fd(),
-                data.as_ptr() as *const libc::c_void,
-                data.len(),
-                0,
-                &sa as *const libc::sockaddr_un as *const libc::sockaddr,
-                len as libc::socklen_t,
-            )
-        };
-        if r >= 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+    // libc's sendto: nix makes abstract addresses only where it compiles for Linux, and this
+    // file has no per-OS code (the check above is made at run time).
+    // SAFETY: `sa` is a valid sockaddr_un of at least `len` bytes; `data` is a live slice.
+    crate::sys::cvt_r(|| unsafe {
+        libc::sendto(
+            sock.as_raw_fd(),
+            data.as_ptr() as *const libc::c_void,
+            data.len(),
+            0,
+            &sa as *const libc::sockaddr_un as *const libc::sockaddr,
+            len as libc::socklen_t,
+        )
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -126,14 +120,12 @@ mod tests {
         }
         let len = std::mem::offset_of!(libc::sockaddr_un, sun_path) + 1 + name.len();
         // SAFETY: a valid sockaddr_un of `len` bytes.
-        let r = unsafe {
-            libc::bind(
-                rx.as_raw_fd(),
-                &sa as *const libc::sockaddr_un as *const libc::sockaddr,
-                len as libc::socklen_t,
-            )
-        };
-        assert_eq!(r, 0, "bind: {}", io::Error::last_os_error());
+        crate::sys::syscall!(bind(
+            rx.as_raw_fd(),
+            &sa as *const libc::sockaddr_un as *const libc::sockaddr,
+            len as libc::socklen_t,
+        ))
+        .expect("bind");
         send_datagram(OsStr::new(&addr), b"READY=1").unwrap();
         let mut buf = [0u8; 64];
         let n = rx.recv(&mut buf).unwrap();

@@ -1,5 +1,5 @@
 //! fcntl(2) record locks on a whole file: perpd's `perpd.pid`, tinylog's and runlock's lock
-//! files (perp-core.md §3.3, runtools.md §1.10).
+//! files, and the lock query perpctl, perphup and `runlock -c` make.
 //!
 //! These are POSIX locks, not flock(2): they belong to the process, survive exec, are not
 //! inherited by forked children, and are dropped as soon as the process closes *any*
@@ -35,7 +35,7 @@ impl LockFile {
         Ok(LockFile { file })
     }
 
-    /// runtools' "pidlock" mode (runtools.md §1.10): write-only, append, non-blocking and
+    /// The runtools' "pidlock" mode (runlock(8), runtool(8)): write-only, append, non-blocking and
     /// *inherited across exec*, so the exec'd program keeps holding the lock.
     pub fn open_inheritable(path: &Path, create_mode: u32) -> io::Result<LockFile> {
         let file = OpenOptions::new()
@@ -45,7 +45,7 @@ impl LockFile {
             .custom_flags(libc::O_NONBLOCK)
             .open(path)?;
         // std opens with O_CLOEXEC unconditionally.
-        crate::child::set_cloexec(file.as_raw_fd(), false)?;
+        crate::fd::set_cloexec(file.as_raw_fd(), false)?;
         Ok(LockFile { file })
     }
 
@@ -116,7 +116,7 @@ impl LockFile {
 }
 
 /// F_GETLK with a whole-file read-lock probe: the pid holding a write lock on `path`, `None` if
-/// the file is unlocked or missing (perpctl, perphup and `runlock -c`, perp-core.md §3.3).
+/// the file is unlocked or missing (perpctl, perphup and `runlock -c`).
 ///
 /// Call it from a process that does not hold a lock on `path` itself: the query opens and
 /// closes the file, and closing drops this process's locks on it.

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 pub use crate::inherit::{at_start, AtStart};
+use crate::sys::{cvt_r, syscall};
 
-/// The longest path a lookup candidate may have (runtools.md §1.6): 4096 on Linux, 1024
+/// The longest path a program lookup candidate may have (see `exec`): 4096 on Linux, 1024
 /// elsewhere.
 pub const PATH_MAX: usize = crate::os::PATH_MAX;
 
@@ -37,13 +38,11 @@ pub mod errnum {
     pub const ECHILD: i32 = libc::ECHILD;
 }
 
-fn nix_err(e: nix::errno::Errno) -> io::Error {
-    io::Error::from_raw_os_error(e as i32)
-}
-
 /// setsid(2): the new session id.
 pub fn setsid() -> io::Result<i32> {
-    nix::unistd::setsid().map(|p| p.as_raw()).map_err(nix_err)
+    nix::unistd::setsid()
+        .map(|p| p.as_raw())
+        .map_err(io::Error::from)
 }
 
 /// umask(2): sets `mode`, returns the previous mask.
@@ -63,26 +62,24 @@ pub fn get_umask() -> u32 {
 
 /// chroot(2) (does not chdir).
 pub fn chroot(p: &Path) -> io::Result<()> {
-    nix::unistd::chroot(p).map_err(nix_err)
+    nix::unistd::chroot(p).map_err(io::Error::from)
 }
 
 /// chdir(2).
 pub fn chdir(p: &Path) -> io::Result<()> {
-    nix::unistd::chdir(p).map_err(nix_err)
+    nix::unistd::chdir(p).map_err(io::Error::from)
 }
 
 /// fchdir(2) to an open directory descriptor.
 pub fn fchdir(dir: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
-    nix::unistd::fchdir(dir).map_err(nix_err)
+    nix::unistd::fchdir(dir).map_err(io::Error::from)
 }
 
-/// nice(2) by `incr`.
+/// nice(2) by `incr` (nix has no nice).
 pub fn nice(incr: i32) -> io::Result<()> {
     nix::errno::Errno::clear();
     // SAFETY: plain system call; -1 is also a valid result, so errno decides.
-    let r = unsafe { libc::nice(incr as libc::c_int) };
-    if r == -1 {
-        let e = io::Error::last_os_error();
+    if let Err(e) = syscall!(nice(incr as libc::c_int)) {
         if e.raw_os_error().unwrap_or(0) != 0 {
             return Err(e);
         }
@@ -122,7 +119,7 @@ pub fn getpgrp() -> i32 {
 pub fn getsid() -> io::Result<i32> {
     nix::unistd::getsid(None)
         .map(|p| p.as_raw())
-        .map_err(nix_err)
+        .map_err(io::Error::from)
 }
 
 pub fn geteuid() -> u32 {
@@ -141,10 +138,20 @@ pub enum Fork {
 /// The runtools are single-threaded programs; only call this before any thread is started.
 pub fn fork() -> io::Result<Fork> {
     // SAFETY: callers are single-threaded, so the child may run arbitrary code.
-    match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Fork::Parent(child.as_raw())),
-        Ok(nix::unistd::ForkResult::Child) => Ok(Fork::Child),
-        Err(e) => Err(nix_err(e)),
+    unsafe { fork_unchecked() }
+}
+
+/// fork(2): the one place this crate forks, for the runtools' [`fork`] and for the children
+/// of `child::Command` and of `spawn` that cannot borrow the parent's memory.
+///
+/// # Safety
+/// If the process has other threads, the child may make only async-signal-safe calls until
+/// it execs or exits (another thread may have held a lock at the fork).
+pub(crate) unsafe fn fork_unchecked() -> io::Result<Fork> {
+    // SAFETY: the caller keeps the child to what this function's contract allows.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Fork::Parent(child.as_raw())),
+        nix::unistd::ForkResult::Child => Ok(Fork::Child),
     }
 }
 
@@ -152,67 +159,40 @@ pub fn fork() -> io::Result<Fork> {
 pub fn dup_to(from: RawFd, to: RawFd) -> io::Result<()> {
     crate::inherit::note_fd_set(to);
     if from == to {
-        // SAFETY: fcntl on a caller-given descriptor; an invalid one yields EBADF.
-        let flags = unsafe { libc::fcntl(from, libc::F_GETFD) };
-        if flags < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: as above.
-        if unsafe { libc::fcntl(from, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        return Ok(());
+        return crate::fd::set_cloexec(from, false);
     }
-    loop {
-        // SAFETY: dup2 on caller-given descriptors; errors are reported through errno.
-        if unsafe { libc::dup2(from, to) } >= 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
-        }
-    }
+    // libc's dup2: nix's wants to own the target, and `to` is any number the caller names.
+    // SAFETY: dup2 on caller-given descriptor numbers; errors are reported through errno.
+    cvt_r(|| unsafe { libc::dup2(from, to) })?;
+    Ok(())
 }
 
 /// close(2) of a raw descriptor the caller owns.
 pub fn close(fd: RawFd) -> io::Result<()> {
     crate::inherit::note_fd_set(fd);
-    // SAFETY: the caller states it owns `fd`; nothing else in the process uses it afterwards.
-    if unsafe { libc::close(fd) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(nix::unistd::close(fd)?)
 }
 
 /// fchmod(2).
 pub fn fchmod(fd: RawFd, mode: u32) -> io::Result<()> {
-    // SAFETY: plain system call on a caller-given descriptor.
-    if unsafe { libc::fchmod(fd, mode as libc::mode_t) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let mode = nix::sys::stat::Mode::from_bits_truncate(mode as libc::mode_t);
+    Ok(nix::sys::stat::fchmod(crate::fd::borrow(fd)?, mode)?)
 }
 
 /// poll(2) one descriptor for reading: `Ok(true)` when readable (or hung up), `Ok(false)` on
 /// timeout or when a signal interrupted the wait. `None` waits forever.
 pub fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ms = timeout.map_or(-1, |d| d.as_millis().min(i32::MAX as u128) as libc::c_int);
-    // SAFETY: one valid pollfd for the duration of the call.
-    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EINTR) {
-            return Ok(false);
-        }
-        return Err(e);
+    use nix::poll::{PollFd, PollFlags, PollTimeout};
+    let ms = timeout.map_or(-1, |d| d.as_millis().min(i32::MAX as u128) as i32);
+    let mut pfd = [PollFd::new(crate::fd::borrow(fd)?, PollFlags::POLLIN)];
+    match nix::poll::poll(
+        &mut pfd,
+        PollTimeout::try_from(ms).unwrap_or(PollTimeout::NONE),
+    ) {
+        Ok(n) => Ok(n > 0),
+        Err(nix::errno::Errno::EINTR) => Ok(false),
+        Err(e) => Err(e.into()),
     }
-    Ok(n > 0)
 }
 
 /// kill(pid, 0): whether `pid` exists and may be signalled.
@@ -227,7 +207,7 @@ pub fn clear_sigmask() -> io::Result<()> {
         Some(&SigSet::empty()),
         None,
     )
-    .map_err(nix_err)
+    .map_err(io::Error::from)
 }
 
 /// Ends a forked child at once, without running the parent's exit handlers twice.
@@ -253,7 +233,7 @@ pub fn sleep_until_alarm(secs: u32) -> io::Result<()> {
         SigSet::empty(),
     );
     // SAFETY: the handler only stores to an atomic.
-    unsafe { signal::sigaction(Signal::SIGALRM, &action) }.map_err(nix_err)?;
+    unsafe { signal::sigaction(Signal::SIGALRM, &action) }.map_err(io::Error::from)?;
     crate::inherit::note_change(Signal::SIGALRM);
     let mut alrm = SigSet::empty();
     alrm.add(Signal::SIGALRM);
@@ -261,7 +241,7 @@ pub fn sleep_until_alarm(secs: u32) -> io::Result<()> {
     // wait cannot be lost.
     let mut old = SigSet::empty();
     signal::sigprocmask(signal::SigmaskHow::SIG_BLOCK, Some(&alrm), Some(&mut old))
-        .map_err(nix_err)?;
+        .map_err(io::Error::from)?;
     let mut wait_mask = old;
     wait_mask.remove(Signal::SIGALRM);
     let deadline = Instant::now() + Duration::from_secs(secs as u64);
@@ -280,14 +260,16 @@ pub fn sleep_until_alarm(secs: u32) -> io::Result<()> {
             tv_nsec: left.subsec_nanos() as _,
         };
         signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(&wait_mask), None)
-            .map_err(nix_err)?;
+            .map_err(io::Error::from)?;
         // SAFETY: `ts` is valid; a null remainder pointer is allowed.
         unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
-        signal::sigprocmask(signal::SigmaskHow::SIG_BLOCK, Some(&alrm), None).map_err(nix_err)?;
+        signal::sigprocmask(signal::SigmaskHow::SIG_BLOCK, Some(&alrm), None)
+            .map_err(io::Error::from)?;
     }
     // SAFETY: restoring the default disposition.
-    unsafe { signal::signal(Signal::SIGALRM, SigHandler::SigDfl) }.map_err(nix_err)?;
-    signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(&old), None).map_err(nix_err)?;
+    unsafe { signal::signal(Signal::SIGALRM, SigHandler::SigDfl) }.map_err(io::Error::from)?;
+    signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(&old), None)
+        .map_err(io::Error::from)?;
     Ok(())
 }
 

@@ -1,10 +1,17 @@
-//! Resource limits: the rlimit name table of runtools.md §3, with per-OS availability.
+//! Resource limits: the rlimit name table the runtools share (runlimit(8), runtool(8) and catlimits), with
+//! per-OS availability.
 //!
 //! `RLIMIT_AS` and `RLIMIT_VMEM` are synonyms: where the OS defines only one, the other name
 //! maps to it; where it defines neither (OpenBSD) both are unsupported. A resource the OS lacks
 //! answers `supported() == false`, and `get`/`set` fail with `ErrorKind::Unsupported`.
+//!
+//! `get` and `set` call libc's getrlimit/setrlimit with the OS's number: nix's `Resource` leaves
+//! out RLIMIT_AS on FreeBSD and NetBSD, and RLIMIT_MEMLOCK, RLIMIT_NPROC and RLIMIT_RSS on macOS,
+//! all of which this table has there.
 
 use std::io;
+
+use crate::sys::syscall;
 
 /// Every name the suite knows, whether or not this OS has it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,7 +31,7 @@ pub enum Resource {
     Stack,
 }
 
-/// The full table, in the order of runtools.md §3.
+/// The full table, in the order catlimits prints it.
 pub const ALL: [Resource; 13] = [
     Resource::As,
     Resource::Vmem,
@@ -145,9 +152,7 @@ pub fn get(r: Resource) -> io::Result<(u64, u64)> {
         rlim_max: 0,
     };
     // SAFETY: `lim` is a valid, writable rlimit for the duration of the call.
-    if unsafe { libc::getrlimit(raw as _, &mut lim) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    syscall!(getrlimit(raw as _, &mut lim))?;
     #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
     Ok((lim.rlim_cur as u64, lim.rlim_max as u64))
 }
@@ -160,9 +165,7 @@ pub fn set(r: Resource, soft: u64, hard: u64) -> io::Result<()> {
         rlim_max: hard as libc::rlim_t,
     };
     // SAFETY: `lim` is a valid rlimit for the duration of the call.
-    if unsafe { libc::setrlimit(raw as _, &lim) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    syscall!(setrlimit(raw as _, &lim))?;
     Ok(())
 }
 

@@ -13,7 +13,7 @@ pub use nix::sys::signal::Signal;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, SigmaskHow};
 use nix::unistd::Pid;
 
-/// (number, name, description) as perp prints them (perp-core.md Appendix B, runtools.md §10).
+/// (number, name, description) as perp 2.07 prints them (perpls, tinylog, runtrap(8)).
 pub(crate) type Entry = (i32, &'static str, &'static str);
 
 /// The signals every supported OS defines. Those only some have are in `os/`; the first entry
@@ -190,9 +190,9 @@ impl SignalPipe {
         let (read, write) = match PIPE.get() {
             Some(p) => p,
             None => {
-                let (r, w) = crate::child::pipe()?;
-                crate::child::set_nonblocking(r.as_raw_fd(), true)?;
-                crate::child::set_nonblocking(w.as_raw_fd(), true)?;
+                let (r, w) = crate::fd::pipe()?;
+                crate::fd::set_nonblocking(r.as_raw_fd(), true)?;
+                crate::fd::set_nonblocking(w.as_raw_fd(), true)?;
                 // Only this function sets PIPE, and LIVE makes it the only caller right now.
                 PIPE.get_or_init(|| (r, w))
             }

@@ -161,7 +161,8 @@ pub fn spawn(plan: &Plan<'_>) -> io::Result<i32> {
 
 /// The child made with fork(2): it runs on its own copy of the prepared data.
 pub(crate) fn fork_child(p: &mut Prepared<'_>) -> io::Result<i32> {
-    match crate::process::fork()? {
+    // SAFETY: the child runs only `child`, which makes system calls on prepared data.
+    match unsafe { crate::process::fork_unchecked() }? {
         crate::process::Fork::Parent(pid) => Ok(pid),
         crate::process::Fork::Child => child(p),
     }
@@ -200,9 +201,7 @@ fn fail(p: &Prepared<'_>, what: &str, errno: i32) -> ! {
     unsafe { libc::_exit(crate::cli::EXIT_FATAL) }
 }
 
-fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
+use crate::sys::errno;
 
 /// The child's side: only system calls on prepared data.
 pub(crate) fn child(p: &mut Prepared<'_>) -> ! {
@@ -288,7 +287,7 @@ mod tests {
     fn child_runs_with_its_pid_env_dir_and_stdout() {
         let dir = tempfile::tempdir().unwrap();
         let d = std::fs::File::open(dir.path()).unwrap();
-        let (r, w) = crate::child::pipe().unwrap();
+        let (r, w) = crate::fd::pipe().unwrap();
         let args: Vec<OsString> = vec![
             "sh".into(),
             "-c".into(),
@@ -319,7 +318,7 @@ mod tests {
 
     #[test]
     fn failed_exec_exits_111_with_perps_wording() {
-        let (r, w) = crate::child::pipe().unwrap();
+        let (r, w) = crate::fd::pipe().unwrap();
         let args: Vec<OsString> = vec!["nope".into()];
         let plan = Plan {
             setsid: false,

@@ -2,7 +2,8 @@
 //!
 //! Intervals (restart spacing, uptimes, deadlines) use [`monotonic`], so setting the wall clock
 //! never stretches or shrinks them. Wall-clock instants travel as TAI64N labels on the wire
-//! (perp-core.md §5.3) and as tinylog's UTC stamps in logs (loggers.md §1.5, §1.11).
+//! (the control socket's status replies) and as tinylog's UTC stamps in logs (line prefixes and
+//! archive names).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,7 +22,7 @@ pub struct Tai64n {
 
 impl Tai64n {
     /// The wall clock as perp stamps it: microsecond resolution, nanoseconds = µs × 1000 + 500
-    /// (perp-core.md §5.3), so clients see the same values as from the original perpd.
+    /// (as perp 2.07 stamps them), so clients see the same values as from the original perpd.
     pub fn now() -> Tai64n {
         let t = Tai64n::from_system_time(SystemTime::now());
         Tai64n {
@@ -181,7 +182,7 @@ pub fn local_offset(t: SystemTime) -> i64 {
     off
 }
 
-/// tinylog's UTC stamp `YYYYMMDDTHHMMSS.UUUUUU` (loggers.md §1.5): microseconds truncated,
+/// tinylog's UTC stamp `YYYYMMDDTHHMMSS.UUUUUU` (tinylog(8)): microseconds truncated,
 /// no leap seconds, no local time. Used both for `-t` line prefixes and archive names.
 pub fn utc_stamp(t: SystemTime) -> String {
     let (secs, micros) = match t.duration_since(UNIX_EPOCH) {
@@ -227,7 +228,7 @@ mod tests {
 
     #[test]
     fn spec_example_encodes_exactly() {
-        // perp-core.md §5.3: Unix 1700000000.123456 -> 40 00 00 00 65 53 F1 0A 07 5B CB F4.
+        // Unix 1700000000.123456 with perp's half microsecond: 40 00 00 00 65 53 F1 0A 07 5B CB F4.
         let t = Tai64n::from_unix(1_700_000_000, 123_456 * 1000 + 500);
         assert_eq!(
             t.to_bytes(),
@@ -260,7 +261,7 @@ mod tests {
     fn utc_stamp_known_values() {
         let at = |s: u64, us: u64| UNIX_EPOCH + Duration::from_secs(s) + Duration::from_micros(us);
         assert_eq!(utc_stamp(at(0, 0)), "19700101T000000.000000");
-        // loggers.md's example line stamp.
+        // tinylog(8)'s example line stamp.
         assert_eq!(
             utc_stamp(at(1_357_914_330, 48_213)),
             "20130111T142530.048213"

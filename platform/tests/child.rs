@@ -7,6 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use platform::child::{self, Command, ExitStatus, Stdio};
+use platform::fd;
 use platform::signal::{self, Signal, SignalPipe};
 use testkit::{serial, within, DEADLINE};
 
@@ -124,7 +125,7 @@ fn stdio_plumbing() {
 #[test]
 fn pipes_connect_processes() {
     let _g = serial();
-    let (r, w) = child::pipe().unwrap();
+    let (r, w) = fd::pipe().unwrap();
     let pid = sh("echo through-the-pipe")
         .stdout(Stdio::Fd(w.as_raw_fd()))
         .spawn()
@@ -195,7 +196,7 @@ fn exit_and_signal_statuses() {
     assert_eq!(st.to_string(), format!("signal {} SIGTERM", libc::SIGTERM));
 
     // A child that blocks on its stdin until we kill it.
-    let (r, w) = child::pipe().unwrap();
+    let (r, w) = fd::pipe().unwrap();
     let pid = sh("read x")
         .stdin(Stdio::Fd(r.as_raw_fd()))
         .spawn()
@@ -358,7 +359,7 @@ fn without_setsid_the_session_is_shared() {
 fn ignored_signals_are_default_again_after_exec() {
     let _g = serial();
     signal::ignore(Signal::SIGUSR2).unwrap();
-    let (r, w) = child::pipe().unwrap();
+    let (r, w) = fd::pipe().unwrap();
     let spawned = sh("read x").stdin(Stdio::Fd(r.as_raw_fd())).spawn();
     signal::set_default(Signal::SIGUSR2).unwrap();
     let pid = spawned.unwrap();

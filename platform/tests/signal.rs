@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use platform::child::{self, Command, ExitStatus, Stdio};
+use platform::fd;
 use platform::poll::{Backend, Interest, Poller, Token};
 use platform::signal::{self, Signal, SignalPipe};
 use testkit::serial;
@@ -133,7 +134,7 @@ fn blocked_signals_wait_until_unblocked() {
 fn kill_and_killpg_reach_real_processes() {
     let _g = serial();
     // A session (and group) leader blocked on a pipe we hold.
-    let (r, w) = child::pipe().unwrap();
+    let (r, w) = fd::pipe().unwrap();
     let pid = Command::new("/bin/sh")
         .args(["sh", "-c", "read x"])
         .stdin(Stdio::Fd(std::os::fd::AsRawFd::as_raw_fd(&r)))

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::ffi::OsString;
 use std::os::fd::AsRawFd;
 
-use platform::child::pipe;
+use platform::fd::pipe;
 use platform::process::{self, Fork};
 use platform::signal::{self, Signal};
 

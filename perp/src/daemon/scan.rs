@@ -14,7 +14,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use platform::child;
+use platform::fd;
 
 use super::service::Activation;
 use super::service::{service_name, Key, Service, DIRNAME_MAX, RETRY_PAUSE};
@@ -262,7 +262,7 @@ impl Daemon {
             ));
         }
         let pipe = if files.has_log {
-            match child::pipe() {
+            match fd::pipe() {
                 Ok(p) => Some(p),
                 Err(e) => {
                     self.unable(

@@ -43,6 +43,14 @@ pub struct Conn {
     /// The interest (read, write) the poller holds for this connection, so an unchanged one
     /// is not registered again after every request.
     pub watched: (bool, bool),
+    /// The last read stopped with input left in the socket (the replies waiting were too
+    /// many): the poller reports a source only once until it is drained, so it must be
+    /// re-armed before reading resumes.
+    pub unread: bool,
+    /// The poller reported the peer's end closed. A short read then does not drain the
+    /// socket: the end of file may already wait behind the data, and it is reported only
+    /// once, so reading goes on until it is read.
+    pub hangup: bool,
 }
 
 /// What the supervisor must do with a connection after I/O.
@@ -65,6 +73,8 @@ impl Conn {
             last: now,
             eof: false,
             watched: (true, false),
+            unread: false,
+            hangup: false,
         }
     }
 
@@ -81,20 +91,25 @@ impl Conn {
     /// Read what is available and answer every complete request with `answer`.
     pub fn on_readable(&mut self, answer: &mut dyn FnMut(Request) -> Vec<u8>) -> Option<Next> {
         let mut buf = [0u8; 4096];
+        let mut drained = false;
         while self.outbuf.len() < OUT_HIGH && !self.eof {
             match self.stream.read(&mut buf) {
                 Ok(0) => self.eof = true,
                 Ok(n) => {
                     self.inbuf.extend_from_slice(&buf[..n]);
                     self.answer(answer);
-                    if n < buf.len() {
-                        // The socket is drained for now; readiness is level-triggered, so
-                        // anything arriving later (or EOF) is reported again. Saves a read
-                        // that would only fail with EAGAIN.
+                    if n < buf.len() && !self.hangup {
+                        // The socket was empty at that moment, so anything arriving later
+                        // (or EOF) is reported anew. Saves a read that would only fail with
+                        // EAGAIN.
+                        drained = true;
                         break;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drained = true;
+                    break;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     return Some(Next::CloseWarn(format!(
@@ -104,6 +119,7 @@ impl Conn {
                 }
             }
         }
+        self.unread = !drained && !self.eof;
         None
     }
 
@@ -286,10 +302,11 @@ impl Daemon {
         }
     }
 
-    pub(super) fn conn_io(&mut self, n: usize, readable: bool, error: bool) {
+    pub(super) fn conn_io(&mut self, n: usize, readable: bool, hangup: bool, error: bool) {
         let Some(mut conn) = self.conns.remove(&n) else {
             return;
         };
+        conn.hangup |= hangup;
         let mut next = None;
         if readable {
             next = conn.on_readable(&mut |req| self.answer(req));
@@ -301,7 +318,9 @@ impl Daemon {
         match next {
             Next::Keep { read, write } => {
                 let interest = Interest { read, write };
-                if conn.watched == (read, write)
+                // Unchanged interest needs no call, unless input was left unread: then the
+                // call re-arms the socket so that it is reported again.
+                if (conn.watched == (read, write) && !(read && conn.unread))
                     || self
                         .poller
                         .modify(conn.stream.as_raw_fd(), Token(n), interest)

@@ -17,6 +17,7 @@ use std::os::unix::net::UnixListener;
 use std::time::{Duration, SystemTime};
 
 use platform::child;
+use platform::fd;
 use platform::lock::LockFile;
 use platform::poll::{Event, Interest, Poller, Token};
 use platform::signal::{self, Signal, SignalPipe};
@@ -148,7 +149,7 @@ impl Daemon {
         // close-on-exec once spares every run a close() of each possible descriptor (all
         // that perpd opens itself is close-on-exec already).
         for fd in 3..spawn::CLOSE_BELOW {
-            let _ = child::set_cloexec(fd, true);
+            let _ = fd::set_cloexec(fd, true);
         }
         let base = cfg.basedir.clone();
         std::env::set_current_dir(&base).map_err(|e| {
@@ -278,7 +279,7 @@ impl Daemon {
             self.scan_wanted = false;
             self.run_deadlines();
             for (n, readable, hangup, error) in conn_events {
-                self.conn_io(n, readable || hangup, error && !readable);
+                self.conn_io(n, readable || hangup, hangup, error && !readable);
             }
             if accept && !self.shutting_down {
                 self.accept();

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use platform::child::{self, Command, Stdio};
 use platform::cli::{Opt, Style};
+use platform::fd;
 use platform::poll::{Interest, Poller, Token};
 use platform::signal::{self, Signal, SignalPipe};
 
@@ -180,7 +181,7 @@ fn run(program: &Program, args: &[OsString]) -> Result<()> {
     client::enter(OsStr::new(".boot"))
         .map_err(|e| Fail::sys(format!("failure chdir() to {shown}/.boot"), &e))?;
     platform::process::umask(0);
-    let (log_r, log_w) = child::pipe().map_err(|e| Fail::sys("failure pipe() for log pipe", &e))?;
+    let (log_r, log_w) = fd::pipe().map_err(|e| Fail::sys("failure pipe() for log pipe", &e))?;
     let mut boot = Boot {
         base,
         log_r,

@@ -6,7 +6,7 @@ use crate::errno::Entry;
 
 pub(crate) use super::bsd::OOM_SCORE_ADJ;
 // No pipe2(2) here: the flag is set right after pipe(2).
-pub(crate) use crate::child::pipe_then_cloexec as pipe_cloexec;
+pub(crate) use crate::fd::pipe_then_cloexec as pipe_cloexec;
 pub(crate) use crate::spawn::fork_child as spawn_exec;
 
 /// errno names: the BSD ones and the System V ones.
@@ -24,7 +24,7 @@ pub(crate) const PATH_MAX: usize = 1024;
 
 /// Closes every descriptor from `low` up: neither close_range nor closefrom exist here.
 pub(crate) fn close_from(low: RawFd, max_fd: RawFd) {
-    crate::child::close_each(low, max_fd);
+    crate::fd::close_each(low, max_fd);
 }
 
 /// Records the signal and descriptor state the process arrived with, before the Rust runtime

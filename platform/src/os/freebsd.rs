@@ -30,7 +30,7 @@ pub(crate) const PATH_MAX: usize = 1024;
 pub(crate) fn close_from(low: RawFd, max_fd: RawFd) {
     // SAFETY: close_range(2) only closes descriptors.
     if unsafe { libc::close_range(low as libc::c_uint, libc::c_uint::MAX, 0) } != 0 {
-        crate::child::close_each(low, max_fd);
+        crate::fd::close_each(low, max_fd);
     }
 }
 

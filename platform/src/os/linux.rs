@@ -5,6 +5,7 @@ use std::os::fd::{OwnedFd, RawFd};
 
 use crate::errno::Entry;
 use crate::spawn::Prepared;
+use crate::sys::syscall;
 
 /// errno names: Linux's own, then the System V ones.
 pub(crate) const ERRNO: &[&[Entry]] = &[OWN_ERRNO, super::sysv::ERRNO];
@@ -83,7 +84,7 @@ pub(crate) fn close_from(low: RawFd, max_fd: RawFd) {
         )
     };
     if r != 0 {
-        crate::child::close_each(low, max_fd);
+        crate::fd::close_each(low, max_fd);
     }
 }
 
@@ -115,38 +116,31 @@ extern "C" fn entry(arg: *mut libc::c_void) -> libc::c_int {
 pub(crate) fn spawn_exec(p: &mut Prepared<'_>) -> io::Result<i32> {
     let mut base = STACK_AT.lock().unwrap_or_else(|e| e.into_inner());
     if *base == 0 {
+        use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
+        let len = std::num::NonZeroUsize::new(STACK).expect("a stack has a size");
         // SAFETY: a fresh private anonymous mapping, never unmapped.
         let m = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                STACK,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
+            mmap_anonymous(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_PRIVATE,
             )
-        };
-        if m == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        *base = m as usize;
+        }?;
+        *base = m.as_ptr() as usize;
     }
     // Stacks grow down on every Linux architecture Rust supports; 16-byte aligned.
     let top = (*base + STACK) & !15;
+    // libc's clone: nix's takes a Rust closure, which the child would run on our heap.
     // SAFETY: CLONE_VM|CLONE_VFORK: the child runs `entry` on its own stack in our address
     // space while this thread is suspended, until it execs or _exits; its descriptor table,
     // cwd and signal dispositions are its own copies.
-    let pid = unsafe {
-        libc::clone(
-            entry,
-            top as *mut libc::c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            p as *mut Prepared<'_> as *mut libc::c_void,
-        )
-    };
+    let pid = syscall!(clone(
+        entry,
+        top as *mut libc::c_void,
+        libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+        p as *mut Prepared<'_> as *mut libc::c_void,
+    ));
     drop(base);
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(pid)
+    pid
 }

@@ -1,10 +1,21 @@
-//! Level-triggered fd readiness with one API over three backends: epoll (Linux), kqueue (the
-//! BSDs and macOS) and poll(2) (every Unix). The OS picks its native backend at compile time;
-//! `PERP_POLLER=poll` forces poll(2) at run time so the portable fallback is tested on every
-//! OS (`=epoll` / `=kqueue` name the native one where it exists).
+//! Descriptor readiness with one API over two backends: the kernel's own interface through
+//! mio (epoll on Linux, kqueue on the BSDs and macOS) and poll(2), which every Unix has. The
+//! native one is used unless `PERP_POLLER=poll` asks for poll(2) at run time, so the portable
+//! fallback is tested on every OS (`=epoll` / `=kqueue` name the native one where it exists).
 //!
 //! Semantics shared by all backends, so callers never see a difference:
-//! * Readiness is level-triggered: an fd stays reported until the condition is consumed.
+//! * A source is reported when it becomes ready. The caller then drains it: reads (or
+//!   accepts) until WouldBlock or end of file. A short read from a pipe or a stream socket
+//!   counts as drained (it was empty at that moment, so what arrives later is reported anew)
+//!   unless the event said `hangup`: then the end of file may already wait behind the data,
+//!   and it is not reported again, so read on until it comes. The native backends are
+//!   edge-triggered, as mio is, and say nothing more about a source left undrained; poll(2)
+//!   reports it again. A loop that drains works the same on both and makes no system call per
+//!   event beyond the wait and its own I/O.
+//! * `register` and `modify` report a source that is already ready; `modify` re-arms it even
+//!   with an unchanged interest.
+//! * For a descriptor that cannot be drained (a blocking one read once per wake), use
+//!   [`Poller::level_triggered`].
 //! * `hangup` (peer closed: pipe writer gone, socket EOF) also sets `readable` when READ was
 //!   asked, and `error` sets the flags that were asked: the caller's read or write then
 //!   returns the EOF or the error.
@@ -15,11 +26,9 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-// The one place the native backend is chosen: its module, its type and its name.
+// The one place the native backend is chosen: its name, per OS. mio picks the same interface.
 cfg_if::cfg_if! {
     if #[cfg(any(target_os = "linux", target_os = "android"))] {
-        mod epoll;
-        use epoll::Epoll as Native;
         const NATIVE: Backend = Backend::Epoll;
     } else if #[cfg(any(
         target_os = "netbsd",
@@ -29,15 +38,14 @@ cfg_if::cfg_if! {
         target_os = "macos",
         target_os = "ios"
     ))] {
-        mod kqueue;
-        use kqueue::Kqueue as Native;
         const NATIVE: Backend = Backend::Kqueue;
     } else {
-        use poll::PollSet as Native;
-        const NATIVE: Backend = Backend::Poll;
+        compile_error!("no native poller known for this system: add it to poll/mod.rs");
     }
 }
-// One file per backend (poll/poll.rs is the poll(2) one), as architecture.md lays out.
+mod native;
+use native::Native;
+// One file per backend (poll/poll.rs is the poll(2) one).
 #[allow(clippy::module_inception)]
 mod poll;
 
@@ -125,7 +133,8 @@ impl Interest {
         read: true,
         write: true,
     };
-    /// Nothing asked: epoll and poll(2) still report hangup and error, kqueue reports nothing.
+    /// Nothing asked: the native backends report nothing, poll(2) still reports hangup and
+    /// error.
     pub const NONE: Interest = Interest {
         read: false,
         write: false,
@@ -165,7 +174,7 @@ struct RawReadiness {
 }
 
 enum Inner {
-    /// The native kernel interface (on a system with none, poll(2) again).
+    /// The kernel's own interface, through mio.
     Native(Native),
     Poll(poll::PollSet),
 }
@@ -213,6 +222,14 @@ impl Poller {
         Ok(Poller { inner, backend: b })
     }
 
+    /// The poll(2) backend whatever `PERP_POLLER` says, whose readiness is level-triggered:
+    /// for a loop that reads a descriptor once per wake and cannot drain it, such as a
+    /// blocking standard input (making it non-blocking would change the open file that the
+    /// writer's side, or a terminal's shell, shares).
+    pub fn level_triggered() -> io::Result<Poller> {
+        Poller::with_backend(Backend::Poll)
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -239,31 +256,6 @@ impl Poller {
     pub fn wait(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
         events.clear();
         dispatch!(self, b => b.wait(events, timeout))
-    }
-}
-
-/// Milliseconds for epoll_wait/poll: rounded up, so a deadline is never woken for early and
-/// re-armed with 0 in a busy loop; `-1` for no timeout; capped at `i32::MAX` (~24 days).
-fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
-    match timeout {
-        None => -1,
-        Some(d) => {
-            let ms = d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0);
-            ms.min(i32::MAX as u128) as libc::c_int
-        }
-    }
-}
-
-/// An errno result, with EINTR turned into "no events".
-fn interrupted_is_ok(r: libc::c_int) -> io::Result<usize> {
-    if r >= 0 {
-        return Ok(r as usize);
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EINTR) {
-        Ok(0)
-    } else {
-        Err(e)
     }
 }
 
@@ -303,16 +295,6 @@ mod tests {
             Poller::with_backend(Backend::Kqueue).unwrap_err().kind(),
             io::ErrorKind::Unsupported
         );
-    }
-
-    #[test]
-    fn timeouts_round_up_to_milliseconds() {
-        assert_eq!(timeout_ms(None), -1);
-        assert_eq!(timeout_ms(Some(Duration::ZERO)), 0);
-        assert_eq!(timeout_ms(Some(Duration::from_nanos(1))), 1);
-        assert_eq!(timeout_ms(Some(Duration::from_millis(1500))), 1500);
-        assert_eq!(timeout_ms(Some(Duration::from_micros(1500))), 2);
-        assert_eq!(timeout_ms(Some(Duration::from_secs(u64::MAX))), i32::MAX);
     }
 
     #[test]

@@ -181,7 +181,10 @@ impl Tinylog {
         File::open(".")
             .map_err(|e| Fail::sys(format!("failure open() on log directory {dirname}"), &e))?;
         let lock = acquire_lock(&program, &dirname)?;
-        let mut poller = Poller::new().map_err(|e| Fail::sys("failure creating poller", &e))?;
+        // Level-triggered: stdin may be blocking, so each wake reads it once rather than
+        // draining it, and what is left must be reported again.
+        let mut poller =
+            Poller::level_triggered().map_err(|e| Fail::sys("failure creating poller", &e))?;
         let mut nap_poller = Poller::new().map_err(|e| Fail::sys("failure creating poller", &e))?;
         for p in [&mut poller, &mut nap_poller] {
             p.register(signals.fd(), TOKEN_SIGNALS, Interest::READ)
