@@ -436,18 +436,54 @@ impl fmt::Display for ExitStatus {
 
 /// libc's waitpid: nix's `WaitStatus` holds only the signals its `Signal` names, and a child
 /// killed by any other (a real-time one) must still report its number.
-fn waitpid(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<(i32, ExitStatus)>> {
+/// What a child's run cost, as wait4(2) reports it when the child is reaped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// CPU time in user mode.
+    pub user: std::time::Duration,
+    /// CPU time in the kernel.
+    pub system: std::time::Duration,
+    /// The largest resident set the child (or a child it waited for) reached, in KiB.
+    pub max_rss_kib: u64,
+}
+
+fn duration(tv: libc::timeval) -> std::time::Duration {
+    std::time::Duration::from_secs(tv.tv_sec.max(0) as u64)
+        + std::time::Duration::from_micros(tv.tv_usec.max(0) as u64)
+}
+
+/// wait4(2): every caller of waitpid gets the run's cost along with its status.
+fn wait4(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<(i32, ExitStatus, Usage)>> {
     loop {
         let mut status: libc::c_int = 0;
-        // SAFETY: `status` is a valid out-pointer for the duration of the call.
-        let r = crate::sys::cvt_r(|| unsafe { libc::waitpid(pid, &mut status, flags) })?;
+        // SAFETY: all-zero is a valid rusage, filled in by the call.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `status` and `ru` are valid out-pointers for the duration of the call.
+        let r = crate::sys::cvt_r(|| unsafe { libc::wait4(pid, &mut status, flags, &mut ru) })?;
         if r == 0 {
             return Ok(None);
         }
         // Stopped/continued reports need WUNTRACED/WCONTINUED, which we never pass.
         if let Some(st) = ExitStatus::from_raw(status) {
-            return Ok(Some((r, st)));
+            let usage = Usage {
+                user: duration(ru.ru_utime),
+                system: duration(ru.ru_stime),
+                max_rss_kib: (ru.ru_maxrss.max(0) as u64) * crate::os::MAXRSS_UNIT / 1024,
+            };
+            return Ok(Some((r, st, usage)));
         }
+    }
+}
+
+fn waitpid(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<(i32, ExitStatus)>> {
+    Ok(wait4(pid, flags)?.map(|(p, st, _)| (p, st)))
+}
+
+/// [`reap`] with what the run cost (CPU time, peak resident set).
+pub fn reap_with_usage() -> io::Result<Option<(i32, ExitStatus, Usage)>> {
+    match wait4(-1, libc::WNOHANG) {
+        Err(e) if e.raw_os_error() == Some(libc::ECHILD) => Ok(None),
+        r => r,
     }
 }
 

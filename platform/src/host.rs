@@ -11,6 +11,14 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixDatagram;
 
+/// Eight bytes from the system's random source (/dev/urandom), for names nobody can guess.
+pub fn random_u64() -> io::Result<u64> {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    Ok(u64::from_ne_bytes(b))
+}
+
 /// What perp-setup asks about the system it runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct System {

@@ -12,6 +12,7 @@ pub mod fd;
 pub mod host;
 mod inherit;
 pub mod lock;
+pub mod notify;
 mod os;
 pub mod poll;
 pub mod process;

@@ -115,6 +115,20 @@ pub fn getpgrp() -> i32 {
     nix::unistd::getpgrp().as_raw()
 }
 
+/// The session id of process `pid` (to tell whether a process belongs to a service: each
+/// service's run leads its own session).
+pub fn session_of(pid: i32) -> io::Result<i32> {
+    Ok(nix::unistd::getsid(Some(nix::unistd::Pid::from_raw(pid)))?.as_raw())
+}
+
+/// Makes this process the one that reaps its orphaned descendants, where the system can
+/// (Linux PR_SET_CHILD_SUBREAPER, FreeBSD and DragonFly procctl PROC_REAP_ACQUIRE): a process
+/// whose parent ends is then re-parented here instead of to init. `Ok(false)` where the system
+/// has no such thing (NetBSD, OpenBSD, macOS).
+pub fn become_subreaper() -> io::Result<bool> {
+    crate::os::become_subreaper()
+}
+
 /// The session id of the calling process.
 pub fn getsid() -> io::Result<i32> {
     nix::unistd::getsid(None)

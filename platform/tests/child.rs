@@ -370,3 +370,30 @@ fn ignored_signals_are_default_again_after_exec() {
     );
     drop(w);
 }
+
+/// wait4's cost figures: a child that burns CPU and touches memory reports both.
+#[test]
+fn reap_with_usage_reports_what_a_run_cost() {
+    let _g = serial();
+    // About 8 MiB touched by dd's buffer and a few hundred ms of CPU in the shell's loop.
+    let pid = sh("dd if=/dev/zero of=/dev/null bs=8M count=4 2>/dev/null; i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done")
+        .spawn()
+        .unwrap();
+    let mut got = None;
+    assert!(
+        within(DEADLINE, || {
+            if let Some(r) = child::reap_with_usage().unwrap() {
+                got = Some(r);
+            }
+            got.is_some()
+        }),
+        "child not reaped"
+    );
+    let (p, st, usage) = got.unwrap();
+    assert_eq!((p, st), (pid, ExitStatus::Exited(0)));
+    assert!(
+        usage.user + usage.system >= std::time::Duration::from_millis(20),
+        "{usage:?}"
+    );
+    assert!(usage.max_rss_kib >= 8 * 1024, "{usage:?}");
+}

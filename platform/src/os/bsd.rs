@@ -29,3 +29,23 @@ pub(super) const ERRNO: &[Entry] = &[
 
 /// OOM score adjustment is Linux's alone.
 pub(crate) const OOM_SCORE_ADJ: bool = false;
+
+/// No per-datagram sender credentials here in the form perpd needs: the socket's unguessable
+/// name is the permission.
+pub(crate) fn pass_credentials(_fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<bool> {
+    Ok(false)
+}
+
+/// One datagram; the sender is not known here.
+pub(crate) fn recv_with_sender(
+    fd: std::os::fd::BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, Option<i32>)> {
+    use std::os::fd::AsRawFd;
+    let n = nix::sys::socket::recv(
+        fd.as_raw_fd(),
+        buf,
+        nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+    )?;
+    Ok((n, None))
+}

@@ -37,3 +37,20 @@ pub(crate) fn close_from(low: RawFd, max_fd: RawFd) {
 pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
 }
+
+/// Bytes in one unit of rusage's `ru_maxrss` (kilobytes here).
+pub(crate) const MAXRSS_UNIT: u64 = 1024;
+
+pub(crate) use super::bsd::{pass_credentials, recv_with_sender};
+
+/// Makes this process the reaper of its descendants (procctl PROC_REAP_ACQUIRE).
+pub(crate) fn become_subreaper() -> io::Result<bool> {
+    // SAFETY: PROC_REAP_ACQUIRE takes no data argument; the call acts on this process only.
+    crate::sys::syscall!(procctl(
+        libc::P_PID,
+        libc::getpid() as libc::id_t,
+        libc::PROC_REAP_ACQUIRE,
+        std::ptr::null_mut()
+    ))?;
+    Ok(true)
+}

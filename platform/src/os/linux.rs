@@ -144,3 +144,42 @@ pub(crate) fn spawn_exec(p: &mut Prepared<'_>) -> io::Result<i32> {
     drop(base);
     pid
 }
+
+/// Bytes in one unit of rusage's `ru_maxrss` (kilobytes here).
+pub(crate) const MAXRSS_UNIT: u64 = 1024;
+
+/// Makes this process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER).
+pub(crate) fn become_subreaper() -> io::Result<bool> {
+    nix::sys::prctl::set_child_subreaper(true)?;
+    Ok(true)
+}
+
+/// Asks the kernel to attach the sender's credentials to every datagram (SO_PASSCRED).
+pub(crate) fn pass_credentials(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<bool> {
+    nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::PassCred, &true)?;
+    Ok(true)
+}
+
+/// One datagram and the pid of the process that sent it.
+pub(crate) fn recv_with_sender(
+    fd: std::os::fd::BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> io::Result<(usize, Option<i32>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixCredentials};
+    use std::os::fd::AsRawFd;
+    let mut space = nix::cmsg_space!(UnixCredentials);
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(
+        fd.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut pid = None;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmCredentials(cred) = c {
+            pid = Some(cred.pid());
+        }
+    }
+    Ok((msg.bytes, pid))
+}

@@ -35,3 +35,13 @@ pub(crate) fn close_from(low: RawFd, _max_fd: RawFd) {
 pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
 }
+
+/// Bytes in one unit of rusage's `ru_maxrss` (kilobytes here).
+pub(crate) const MAXRSS_UNIT: u64 = 1024;
+
+pub(crate) use super::bsd::{pass_credentials, recv_with_sender};
+
+/// No way to adopt orphaned descendants here: they go to init.
+pub(crate) fn become_subreaper() -> io::Result<bool> {
+    Ok(false)
+}
