@@ -9,8 +9,8 @@ use std::process::Command;
 
 use docs_common::*;
 
-/// Usage strings of perp-core.md, runtools.md and loggers.md, plus the options each issue
-/// added that the (unchanged) usage lines do not show.
+/// The usage line of every program (perp 2.07's wording where it had the program), plus the
+/// options this implementation added that the (unchanged) usage lines do not show.
 const USAGE: &[(&str, &str)] = &[
     (
         "perpd",

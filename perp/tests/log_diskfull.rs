@@ -247,8 +247,9 @@ impl Drop for Mount {
     }
 }
 
-/// loggers.md scenario 30: a real full file system (a 64 KiB tmpfs, root only), then space
-/// returns by growing it.
+/// tinylog on a real full file system (a 64 KiB tmpfs, root only): writes fail with ENOSPC,
+/// tinylog pauses and stays alive, then space returns by growing the tmpfs and every line
+/// arrives exactly once.
 #[test]
 fn enospc_on_tmpfs_then_space_returns() {
     if platform::process::geteuid() != 0 {

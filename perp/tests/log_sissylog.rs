@@ -1,5 +1,5 @@
-//! sissylog against a test syslog socket (loggers.md §3, scenarios 33–38), and its survival of
-//! a syslogd restart.
+//! sissylog(8) against a test syslog socket: header time, priorities, long lines, facilities,
+//! filtering, read errors and usage, and its survival of a syslogd restart.
 
 mod log_common;
 

@@ -1,5 +1,5 @@
-//! tinylog on the real binary: loggers.md §6 scenarios 1–29 and 31–32, plus the asynchronous
-//! compressor.
+//! tinylog(8) on the real binary: lines, stamps, rotation and archives, the lock, signals,
+//! usage, plus the asynchronous compressor.
 
 mod log_common;
 
@@ -88,7 +88,7 @@ fn control_bytes_filtered_utf8_kept() {
         &[s(&l)],
         b"a\x01b\tc\rd\x7fe\ncaf\xc3\xa9\n\r\n\x00\x1b[0m\n",
     );
-    // Bytes >= 0x80 pass through: a deliberate choice (loggers.md §1.5, see perp::log::line).
+    // Bytes >= 0x80 pass through: a deliberate choice (tinylog(8), see perp::log::line).
     assert_eq!(
         read(&l.join("current")),
         b"a?b\tc?d\x7fe\ncaf\xc3\xa9\n?\n??[0m\n"

@@ -1,5 +1,5 @@
-//! tinylog_run (loggers.md §2, scenarios 39–40): argument check, configuration file, directory
-//! set-up and the hand-over to `runtool -u USER tinylog`.
+//! tinylog_run(8): argument check, configuration file, directory set-up and the hand-over to
+//! `runtool -u USER tinylog`.
 
 mod log_common;
 
@@ -159,8 +159,8 @@ fn as_root_runs_tinylog_as_configured_user() {
     assert_eq!(&text[22..], b": hi\n");
 }
 
-/// Not root: the directory is still prepared, then runtool refuses to change user
-/// (loggers.md §2 step 6). Run as `nobody` through util-linux `setpriv`.
+/// Not root: the directory is still prepared, then runtool refuses to change user (only the
+/// super user can, tinylog_run(8)). Run as `nobody` through util-linux `setpriv`.
 #[test]
 fn not_root_ends_in_runtools_usage_error() {
     if platform::process::geteuid() != 0 {

@@ -1,4 +1,4 @@
-//! perpd lifecycle scenarios (perp-core.md §15.3–§15.5): runscript argv and environment,
+//! perpd lifecycle, as perpd(8) and perpetrate(5) describe it: runscript argv and environment,
 //! the restart governor, flag files, and the control commands, against a real perpd.
 
 mod common_perpd;

@@ -1,5 +1,5 @@
-//! The log pipe (perp-core.md §4.7, §15.3): no line lost across main and logger restarts,
-//! reset output and stderr routing.
+//! The log pipe that perpd(8) keeps open for the life of a service: no line lost across main
+//! and logger restarts, reset output and stderr routing.
 
 mod common_perpd;
 

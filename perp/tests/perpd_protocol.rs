@@ -1,4 +1,4 @@
-//! The control socket at the byte level (perp-core.md §5, §15.7): status bytes, every command
+//! The control socket at the byte level (perp::protocol, perpd(8)): status bytes, every command
 //! letter and error reply, malformed, partial, pipelined and oversize packets, stalled
 //! clients, the connection limit.
 

@@ -1,5 +1,5 @@
 //! Scanning, activation, deactivation, rename, symlinks, replaced directories, HUP storms
-//! and shutdown (perp-core.md §15.1, §15.2, §15.6), against a real perpd.
+//! and shutdown (perpd(8) and perpetrate(5)), against a real perpd.
 
 mod common_perpd;
 
@@ -563,8 +563,9 @@ fn too_long_directory_names_are_retried_without_blocking() {
 
 #[test]
 fn runs_after_a_rename_start_in_the_kept_directory() {
-    // §4.4 step 2: perpd keeps the directory open and runs fchdir to it, so a restart between
-    // a rename and the next scan still runs in the (renamed) service directory.
+    // perpd keeps the service directory open from activation and runs fchdir to it, so a
+    // restart between a rename and the next scan still runs in the (renamed) service directory
+    // (perpd(8), "Services").
     let p = Perpd::running();
     let d = p.add(
         "s",

@@ -243,7 +243,8 @@ fn connection_failures() {
     let out = run_with_env("perpstat", "PERP_BASE", b, ["s"]);
     expect(&out, 111, "", &format!("perpstat fatal: {refused}"));
 
-    // The relative -b fix (§2.5): the socket is found relative to the entered directory.
+    // A relative -b works (perp 2.07's did not): the socket is found relative to the entered
+    // directory, and the message names it as given.
     let parent = t.path().parent().unwrap();
     let rel = t.path().file_name().unwrap().to_str().unwrap();
     let out = run_in(parent, "perpls", &[], &["-b", rel]);
@@ -543,7 +544,8 @@ fn perpboot_help_version_and_usage() {
     );
 }
 
-/// Control paths of 256 bytes or more are refused as the original did (§2.5).
+/// Control paths (base directory plus `/.control/perpd.sock`) of 256 bytes or more are
+/// refused with ENAMETOOLONG, as the original did.
 #[test]
 fn control_path_too_long() {
     let t = tempfile::tempdir().unwrap();
@@ -621,8 +623,9 @@ fn perpctl_chmod_failure_names_the_reason() {
     );
 }
 
-/// perp-setup's start-up configuration (perp-core.md §12.2 steps 6–8), run in a private
-/// mount namespace whose /etc is a temporary directory. Skipped where that is not allowed.
+/// perp-setup's start-up configuration (the inittab or rc.local entry of perp-setup(8)), run
+/// in a private mount namespace whose /etc is a temporary directory. Skipped where that is
+/// not allowed.
 #[test]
 fn perp_setup_init_configuration() {
     let t = tempfile::tempdir().unwrap();

@@ -1,7 +1,8 @@
 //! The query and control tools against a scripted peer (tools_common): every panel, report
 //! line and JSON state compared as exact text, every kind of bad reply, the wire bytes perpctl
 //! sends, the fall-back against a perpd without exit history, and the recommended fixes of
-//! perp-core.md §2.5 and §5.9 (relative `-b`, explicit EOF, EPIPE instead of SIGPIPE).
+//! perp 2.07's clients (a relative `-b` that works, a hang-up reported as EOF, EPIPE instead of
+//! SIGPIPE).
 
 mod tools_common;
 
@@ -29,7 +30,7 @@ fn tool(peer: &Peer, name: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-// Service flags and subservice flags (perp-core.md §5.5).
+// Service flags and subservice flags as they travel in a status reply (perp::protocol).
 const ACT: u8 = 0x01;
 const HASLOG: u8 = 0x02;
 const CULL: u8 = 0x04;
@@ -457,8 +458,9 @@ fn perpls_order_and_base_options() {
     expect(&out, 0, one, "");
 }
 
-/// A relative `-b` works (§2.5 recommendation): the control socket is looked up in the
-/// directory entered, and messages still name it as the original did.
+/// A relative `-b` works: the clients enter the base directory and look the control socket up
+/// relative to it (perp 2.07 used `BASEDIR/.control/perpd.sock` after entering it, which a
+/// relative BASEDIR breaks), and messages still name it as the original did.
 #[test]
 fn relative_base_directory() {
     let peer = Peer::start(
@@ -860,8 +862,8 @@ fn perpctl_wire_bytes_and_replies() {
 }
 
 /// A perpd that hangs up instead of replying: the clients say so (the original said "unknown
-/// packet type", §5.9), and the next request on the dead connection gives EPIPE instead of
-/// killing the client with SIGPIPE.
+/// packet type"), and the next request on the dead connection gives EPIPE instead of
+/// killing the client with SIGPIPE; see DIAGNOSTICS in perpctl(8).
 #[test]
 fn hang_up_is_reported_as_eof_then_epipe() {
     let up = st(ACT, Sub(101, Some(5), 0), NOLOG);
@@ -921,8 +923,8 @@ fn closed_stdout() {
     }
 }
 
-/// Names longer than 80 characters are padded like any other (the original dropped them,
-/// §7.5), and an errno perp has no name for is shown by number (§2.2 recommendation).
+/// Names longer than 80 characters are padded like any other (the original dropped them),
+/// and an errno perp has no name for is shown by number (`E200`, "unknown error").
 #[test]
 fn long_names_and_unknown_errno() {
     let long = "l".repeat(90);

@@ -1,4 +1,5 @@
-//! perpboot with the real perpd (perp-core.md §15.9, scenarios 66–69).
+//! perpboot(8) with the real perpd: wiring, restarts, HUP and shutdown, exec and detach modes,
+//! child set-up and signal relay.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -183,8 +184,8 @@ fn detach_mode() {
     });
 }
 
-/// perp-core.md §11.2 steps 5 and 6: the child's set-up (umask 0, stdin /dev/null, stdout and
-/// stderr into the log pipe), every relayed signal, and SIGINT as a shutdown.
+/// perpboot(8)'s child set-up (umask 0, stdin /dev/null, stdout and stderr into the log
+/// pipe), every relayed signal, and SIGINT as a shutdown.
 #[test]
 fn child_setup_and_signal_relay() {
     let t = tempfile::tempdir().unwrap();

@@ -1,4 +1,5 @@
-//! The control tools against the real perpd (perp-core.md §15.5, §15.8 and the extensions):
+//! The control tools against the real perpd (perpls, perpstat, perpok, perpctl, perphup,
+//! with this implementation's additions such as `--json`, exit history and `perpctl -w`):
 //! each test starts perpd on its own temporary base directory and drives it with the tools.
 
 use std::fs;
@@ -144,8 +145,8 @@ fn v2_lines(s: &str) -> String {
         .collect()
 }
 
-/// The scenario of §15.8: `aa` running with log, `b` not sticky, `ccc` flag.down without
-/// log, `zz` a regular file.
+/// One of each kind of entry perpls lists: `aa` running with log, `b` not sticky, `ccc`
+/// flag.down without log, `zz` a regular file.
 fn listing_base() -> Perpd {
     let dir = tempfile::tempdir().unwrap();
     make_service(dir.path(), "aa", MAIN, Some(LOG), true);
@@ -605,7 +606,8 @@ fn flapping_service() {
     let dir = tempfile::tempdir().unwrap();
     make_service(dir.path(), "flap", "#!/bin/sh\nexit 0\n", None, true);
     let p = Perpd::start(dir);
-    // Whether between runs or just started, it shows as wanting up (§7.4 step 4, §8.3).
+    // Whether between runs or just started, it shows as wanting up (`!..` in perpls(8),
+    // "down, want up!" in perpstat(8)).
     wait_until("the flapping panel", || {
         p.panel("flap") == "[+ !.. ---]  flap  uptime: -s/-s  pids: -/-\n"
     });
@@ -636,7 +638,8 @@ fn read_pid(p: &Path) -> Option<u32> {
     fs::read_to_string(p).ok()?.trim().parse().ok()
 }
 
-/// perp-core.md §15.5 scenarios 31, 34, 38, 39 and §15.8 scenarios 64, 65 with the tools.
+/// perpctl `k` and `-g k` (process vs process group), `-L` on the logger, once mode (`o`,
+/// then `u` to clear it), `p` on a down service, and perpok `-u` against main's uptime.
 #[test]
 fn perpctl_group_log_once_and_perpok_uptime() {
     let dir = tempfile::tempdir().unwrap();
@@ -752,7 +755,8 @@ fn perpctl_group_log_once_and_perpok_uptime() {
     assert_eq!(p.panel("s"), "[+ ... +++]  s  uptime: -s/Ns  pids: -/N\n");
 }
 
-/// A relative base directory (§2.5 recommendation) for the tools that find perpd by its lock.
+/// A relative base directory for the tools that find perpd by its lock (perphup, perpctl
+/// `A`/`X`): the lock is looked up relative to the directory entered, as the socket is.
 #[test]
 fn relative_base_for_lock_users() {
     let dir = tempfile::tempdir().unwrap();
@@ -783,7 +787,7 @@ fn relative_base_for_lock_users() {
     assert!(p.panel("new").starts_with("[+ "), "{}", p.panel("new"));
 }
 
-/// perp-core.md §15.6 scenarios 45, 46 and 49 as the tools show them: a deactivation that
+/// Deactivation and shutdown (perpd(8)) as the tools show them: a deactivation that
 /// waits for a main ignoring SIGTERM, reactivation requested meanwhile, and perpd's shutdown.
 #[test]
 fn deactivation_reactivation_and_shutdown_seen_by_the_tools() {

@@ -264,7 +264,7 @@ pub enum Answer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnHistory {
     /// `E` EPROTO, like the C perpd; and, like it, a connection that sends a second request
-    /// before the first reply is closed (§4.11.2).
+    /// before the first reply is closed.
     Eproto,
     /// Close the connection (a stricter server); no pipelining either.
     Close,
