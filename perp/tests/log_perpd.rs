@@ -1,4 +1,4 @@
-//! tinylog as a perp service's logger (issue 6, "done when"): every line main wrote arrives in
+//! tinylog as a perp service's logger: every line main wrote arrives in
 //! the log directory, exactly once and in order, through main restarts, logger restarts and
 //! rotations (by size and by SIGHUP).
 

@@ -1,4 +1,4 @@
-//! The scenario catalogue (issue 7). Names group by prefix so `--filter lifecycle` selects a
+//! The scenario catalogue. Names group by prefix so `--filter lifecycle` selects a
 //! family.
 
 pub mod exec;
