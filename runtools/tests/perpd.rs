@@ -1,4 +1,4 @@
-//! An rc.main that chains runtools, run by the real perpd : the
+//! An rc.main that chains runtools, run by the real perpd: the
 //! one-process `runtool -e envdir -R … -u nobody …` form and the chain of single tools the
 //! original's documentation shows give the program the same environment, limits, credentials,
 //! umask and directory, and the program is perpd's own child (every tool exec'd in place).
