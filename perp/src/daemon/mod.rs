@@ -13,6 +13,8 @@
 pub mod args;
 pub mod control;
 pub mod notify;
+pub mod policy;
+pub mod readiness;
 pub mod scan;
 pub mod server;
 pub mod service;
