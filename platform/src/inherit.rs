@@ -20,7 +20,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
-use crate::signal::Signal;
+use nix::sys::signal::Signal;
 
 /// Signals this process changed through `platform` (bit n = signal n).
 static CHANGED: AtomicU64 = AtomicU64::new(0);
