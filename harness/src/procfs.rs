@@ -107,10 +107,13 @@ pub fn children(parent: i32) -> Vec<i32> {
         .collect()
 }
 
+/// Environment variable that marks every process a scenario started.
+pub const TAG_VAR: &str = "PERP_HARNESS_TAG";
+
 /// Live processes whose environment carries `PERP_HARNESS_TAG=tag` (Linux /proc only; elsewhere
 /// the tree walk from perpd is what finds leftovers).
 pub fn tagged_processes(tag: &str) -> Vec<i32> {
-    let needle = format!("{}={tag}", crate::scenario::TAG_VAR);
+    let needle = format!("{TAG_VAR}={tag}");
     let me = std::process::id() as i32;
     let mut v = Vec::new();
     let Ok(rd) = fs::read_dir("/proc") else {

@@ -16,8 +16,7 @@ use crate::process::Output;
 use crate::wire::{self, Conn, Reply, Status};
 use crate::{process, wait, R};
 
-/// Environment variable that marks every process a scenario started.
-pub const TAG_VAR: &str = "PERP_HARNESS_TAG";
+pub use crate::procfs::TAG_VAR;
 
 /// Generous bound for anything that should happen "at once" on a loaded machine.
 pub const SOON: Duration = Duration::from_secs(15);
