@@ -73,6 +73,36 @@
 //! Only `start` runs are recorded (reset runs are not exits of the service). A service without
 //! a log has zero restarts and no records for the log. Decoders accept versions ≥ 1 and ignore
 //! bytes after the known fields, so later versions may append data.
+//!
+//! # Extension: `X` — extended status (not in the original perp)
+//!
+//! Everything this implementation knows about a service beyond `S` and `H`, one section per
+//! request, so that each reply stays within a packet. As with `H`, the original C perpd
+//! answers `E` EPROTO, and so does a perpd of this implementation that does not know the
+//! section asked for: clients fall back silently to what they can show without it.
+//!
+//! Request (20 bytes):
+//!
+//! ```text
+//! 02 58 11  dev u64le  ino u64le  section u8
+//! ```
+//!
+//! Replies: `E` ENOTDIR when the dev/ino is unknown, `E` EPROTO for an unknown section,
+//! otherwise an `X` reply whose payload is `version u8 (1), section u8, body`. Decoders accept
+//! versions ≥ 1 and ignore bytes after the fields they know.
+//!
+//! Section 1, `state` (readiness, backoff, quarantine): for main, then for the log, 29 bytes:
+//!
+//! ```text
+//!    0       u8     flags: 0x01 declares readiness (notification-fd or notify-socket),
+//!                   0x02 ready, 0x04 closed its notification without a word,
+//!                   0x08 waiting for its next start (a timer), 0x10 in quarantine
+//!    1..12   tain   ready since (zeros unless ready)
+//!    13..24  tain   next start (zeros unless waiting or in quarantine)
+//!    25..28  u32le  consecutive quick ends (the backoff count)
+//! ```
+//!
+//! then `n u8` and n bytes of main's last `STATUS=` text (UTF-8, at most 64 bytes).
 
 use std::time::Duration;
 
@@ -96,6 +126,8 @@ pub const T_CONTROL: u8 = b'C';
 pub const T_YANK: u8 = b'Y';
 /// Type letter of the exit-history request and reply (extension).
 pub const T_HISTORY: u8 = b'H';
+/// Type letter of the extended-status request and reply (extension).
+pub const T_EXTENDED: u8 = b'X';
 /// Type letter of a status reply.
 pub const T_STATUS: u8 = b'S';
 /// Type letter of an error/result reply.
@@ -105,6 +137,10 @@ pub const T_ERROR: u8 = b'E';
 pub const QUERY_LEN: usize = 16;
 /// Payload length of a `C` request.
 pub const CONTROL_LEN: usize = 18;
+/// Payload length of an `X` request: dev, ino, section.
+pub const EXTENDED_LEN: usize = 17;
+/// Version byte of the `X` reply format written by this module.
+pub const EXTENDED_VERSION: u8 = 1;
 /// Payload length of an `S` reply.
 pub const STATUS_LEN: usize = 66;
 /// Payload length of an `E` reply.
@@ -349,6 +385,8 @@ pub enum Request {
     Yank(Vec<u8>),
     /// `H` (extension): exit history of the service with this identity.
     History(DevIno),
+    /// `X` (extension): one section of the extended status ([`section`]).
+    Extended { id: DevIno, section: u8 },
     /// Framed correctly but not a valid request (unknown type, wrong length, protocol byte
     /// ≠ 2): answer `E` EPROTO, do nothing.
     Invalid { proto: u8, ptype: u8, len: u8 },
@@ -366,6 +404,12 @@ impl Request {
             Request::History(id) => {
                 let mut out = header(T_HISTORY, QUERY_LEN);
                 id.write(&mut out);
+                out
+            }
+            Request::Extended { id, section } => {
+                let mut out = header(T_EXTENDED, EXTENDED_LEN);
+                id.write(&mut out);
+                out.push(*section);
                 out
             }
             Request::Control { id, command, flags } => {
@@ -404,6 +448,10 @@ impl Request {
         match (frame.ptype, p.len()) {
             (T_QUERY, QUERY_LEN) => Request::Query(DevIno::read(p)),
             (T_HISTORY, QUERY_LEN) => Request::History(DevIno::read(p)),
+            (T_EXTENDED, EXTENDED_LEN) => Request::Extended {
+                id: DevIno::read(p),
+                section: p[16],
+            },
             (T_CONTROL, CONTROL_LEN) => Request::Control {
                 id: DevIno::read(p),
                 command: p[16],
@@ -566,6 +614,145 @@ impl History {
     }
 }
 
+/// The sections of the extended status.
+pub mod section {
+    /// Readiness, backoff and quarantine ([`super::StateSection`]).
+    pub const STATE: u8 = 1;
+}
+
+bitflags::bitflags! {
+    /// Flags of one subservice in the `state` section.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct RunFlags: u8 {
+        /// The service declares a readiness notification (`notification-fd`, `notify-socket`).
+        const NOTIFIES = 0x01;
+        /// It has said it is ready.
+        const READY = 0x02;
+        /// It closed its notification without saying so: up, never ready.
+        const SILENT = 0x04;
+        /// No process runs: the next start waits for a timer (governor or backoff).
+        const WAITING = 0x08;
+        /// In flap quarantine until the next start.
+        const QUARANTINED = 0x10;
+    }
+}
+
+/// One subservice in the `state` section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct RunState {
+    pub flags: RunFlags,
+    /// When it said it was ready ([`Tai64n::default()`] if not).
+    pub ready_at: Tai64n,
+    /// When it starts next, where a timer holds it back.
+    pub next_start: Tai64n,
+    /// Consecutive quick ends.
+    pub quick: u32,
+}
+
+/// Bytes of one [`RunState`] on the wire.
+const RUN_STATE_LEN: usize = 29;
+/// The longest `STATUS=` text carried.
+pub const STATUS_TEXT_MAX: usize = 64;
+
+/// The `state` section of an `X` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct StateSection {
+    pub main: RunState,
+    pub log: RunState,
+    /// Main's last `STATUS=` text (cut to [`STATUS_TEXT_MAX`] bytes when encoded).
+    pub status: String,
+}
+
+impl StateSection {
+    fn write(&self, out: &mut Vec<u8>) {
+        for r in [&self.main, &self.log] {
+            out.push(r.flags.bits());
+            out.extend_from_slice(&r.ready_at.to_bytes());
+            out.extend_from_slice(&r.next_start.to_bytes());
+            out.extend_from_slice(&r.quick.to_le_bytes());
+        }
+        let mut end = self.status.len().min(STATUS_TEXT_MAX);
+        while !self.status.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push(end as u8);
+        out.extend_from_slice(&self.status.as_bytes()[..end]);
+    }
+
+    fn read(b: &[u8]) -> Option<StateSection> {
+        let run = |at: usize| -> Option<RunState> {
+            let r = b.get(at..at + RUN_STATE_LEN)?;
+            Some(RunState {
+                flags: RunFlags::from_bits_retain(r[0]),
+                ready_at: tain_at(&r[1..13]),
+                next_start: tain_at(&r[13..25]),
+                quick: u32_le(&r[25..29]),
+            })
+        };
+        let main = run(0)?;
+        let log = run(RUN_STATE_LEN)?;
+        let at = 2 * RUN_STATE_LEN;
+        let n = *b.get(at)? as usize;
+        let text = b.get(at + 1..at + 1 + n)?;
+        Some(StateSection {
+            main,
+            log,
+            status: String::from_utf8_lossy(text).into_owned(),
+        })
+    }
+}
+
+/// The payload of an `X` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Extended {
+    State(StateSection),
+    /// A section this version cannot read (a newer perpd): kept raw.
+    Other {
+        version: u8,
+        section: u8,
+        body: Vec<u8>,
+    },
+}
+
+impl Extended {
+    /// The payload.
+    pub fn to_payload(&self) -> Vec<u8> {
+        match self {
+            Extended::State(s) => {
+                let mut out = vec![EXTENDED_VERSION, section::STATE];
+                s.write(&mut out);
+                out
+            }
+            Extended::Other {
+                version,
+                section,
+                body,
+            } => {
+                let mut out = vec![*version, *section];
+                out.extend_from_slice(&body[..body.len().min(MAX_PAYLOAD - 2)]);
+                out
+            }
+        }
+    }
+
+    /// From a payload; `None` if it is too short, version 0, or a known section is cut.
+    pub fn from_payload(p: &[u8]) -> Option<Extended> {
+        let (&version, rest) = p.split_first()?;
+        let (&sect, body) = rest.split_first()?;
+        if version < 1 {
+            return None;
+        }
+        match sect {
+            section::STATE => StateSection::read(body).map(Extended::State),
+            _ => Some(Extended::Other {
+                version,
+                section: sect,
+                body: body.to_vec(),
+            }),
+        }
+    }
+}
+
 /// A decoded reply.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Reply {
@@ -573,6 +760,7 @@ pub enum Reply {
     /// 0 = success, else a native errno number.
     Error(u32),
     History(History),
+    Extended(Extended),
 }
 
 impl Reply {
@@ -595,6 +783,12 @@ impl Reply {
                 out.extend_from_slice(&p);
                 out
             }
+            Reply::Extended(x) => {
+                let p = x.to_payload();
+                let mut out = header(T_EXTENDED, p.len());
+                out.extend_from_slice(&p);
+                out
+            }
         }
     }
 
@@ -611,6 +805,9 @@ impl Reply {
             T_ERROR if p.len() == ERROR_LEN => Ok(Reply::Error(u32_le(p))),
             T_ERROR => Err(bad_len),
             T_HISTORY => History::from_payload(p).map(Reply::History).ok_or(bad_len),
+            T_EXTENDED => Extended::from_payload(p)
+                .map(Reply::Extended)
+                .ok_or(bad_len),
             t => Err(ReplyError::Type(t)),
         }
     }
@@ -966,6 +1163,49 @@ mod tests {
         })
     }
 
+    #[test]
+    fn extended_golden_bytes() {
+        let req = Request::Extended {
+            id: DevIno { dev: 1, ino: 2 },
+            section: section::STATE,
+        };
+        assert_eq!(
+            req.encode(),
+            hex("02 58 11 01 00 00 00 00 00 00 00 02 00 00 00 00 00 00 00 01")
+        );
+        let x = Extended::State(StateSection {
+            main: RunState {
+                flags: RunFlags::NOTIFIES | RunFlags::READY,
+                ready_at: Tai64n::from_bytes(&[0x40, 0, 0, 0, 0x65, 0x53, 0xF1, 0x0A, 0, 0, 0, 0]),
+                next_start: Tai64n::default(),
+                quick: 3,
+            },
+            log: RunState::default(),
+            status: "ok".into(),
+        });
+        let mut want = hex("02 58 3F 01 01 03 40 00 00 00 65 53 F1 0A 00 00 00 00");
+        want.extend([0; 12]);
+        want.extend([3, 0, 0, 0]);
+        want.extend([0; 29]);
+        want.extend([2, b'o', b'k']);
+        assert_eq!(Reply::Extended(x.clone()).encode(), want);
+        assert_eq!(
+            Reply::decode(&want).unwrap(),
+            Some((Reply::Extended(x), want.len()))
+        );
+        // A section this version does not know is kept raw; a cut known one is refused.
+        assert_eq!(
+            Extended::from_payload(&[1, 9, 7]),
+            Some(Extended::Other {
+                version: 1,
+                section: 9,
+                body: vec![7]
+            })
+        );
+        assert_eq!(Extended::from_payload(&[1, section::STATE, 0]), None);
+        assert_eq!(Extended::from_payload(&[0, section::STATE]), None);
+    }
+
     fn arb_subhist() -> impl Strategy<Value = SubHistory> {
         (
             any::<u32>(),
@@ -998,11 +1238,32 @@ mod tests {
         }
 
         #[test]
+        fn extended_state_round_trip(fm in any::<u8>(), fl in any::<u8>(), ready in arb_tain(),
+                                     next in arb_tain(), q in any::<u32>(),
+                                     status in "\\PC{0,40}") {
+            let run = |f: u8| RunState {
+                flags: RunFlags::from_bits_retain(f), ready_at: ready, next_start: next, quick: q,
+            };
+            let mut text = status.clone();
+            let mut end = text.len().min(STATUS_TEXT_MAX);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            let x = Extended::State(StateSection { main: run(fm), log: run(fl), status: text });
+            let bytes = Reply::Extended(x.clone()).encode();
+            let n = bytes.len();
+            prop_assert!(n <= MAX_PACKET);
+            prop_assert_eq!(Reply::decode(&bytes).unwrap(), Some((Reply::Extended(x), n)));
+        }
+
+        #[test]
         fn request_round_trip(id in arb_devino(), cmd in any::<u8>(), fl in any::<u8>(),
                               y in proptest::collection::vec(any::<u8>(), 0..=255)) {
             for req in [
                 Request::Query(id),
                 Request::History(id),
+                Request::Extended { id, section: cmd },
                 Request::Control { id, command: cmd, flags: CmdFlags(fl) },
                 Request::Yank(y.clone()),
             ] {

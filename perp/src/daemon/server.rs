@@ -370,6 +370,8 @@ impl Daemon {
                     }
                 }
             }
+            // The sections of the extended status come with the features that fill them.
+            Request::Extended { .. } => Reply::Error(e.eproto),
             Request::Yank(_) => Reply::Error(e.enotsup),
             Request::Invalid { .. } => Reply::Error(e.eproto),
         };
