@@ -370,8 +370,9 @@ impl Daemon {
                     }
                 }
             }
-            // The sections of the extended status come with the features that fill them.
-            Request::Extended { .. } => Reply::Error(e.eproto),
+            // The sections of the extended status, and the events, come with the features
+            // that make them.
+            Request::Extended { .. } | Request::Watch { .. } => Reply::Error(e.eproto),
             Request::Yank(_) => Reply::Error(e.enotsup),
             Request::Invalid { .. } => Reply::Error(e.eproto),
         };
