@@ -42,13 +42,6 @@ pub struct Plan<'a> {
     pub fail_prefix: &'a str,
     /// The message for a failed exec.
     pub exec_fail: &'a str,
-    /// Sleep this long before exec, with the caller's blocked signals still blocked (and
-    /// their dispositions already the default). A child that waits cannot borrow the parent's
-    /// memory, so it is made with fork(2).
-    pub delay: std::time::Duration,
-    /// Close descriptors 3 to this (exclusive) after the dups, so that a waiting child holds
-    /// none of the parent's open while it sleeps.
-    pub close_below: Option<RawFd>,
 }
 
 /// A copy of the process environment as `NAME=value` entries, taken once so that each spawn
@@ -152,14 +145,18 @@ fn prepare<'a>(plan: &'a Plan<'a>) -> io::Result<Prepared<'a>> {
 /// own runs in the child before the child resets them.
 pub fn spawn(plan: &Plan<'_>) -> io::Result<i32> {
     let mut p = prepare(plan)?;
-    if plan.delay.is_zero() {
-        crate::os::spawn_exec(&mut p)
-    } else {
-        fork_child(&mut p)
-    }
+    crate::os::spawn_exec(&mut p)
 }
 
-/// The child made with fork(2): it runs on its own copy of the prepared data.
+/// The child made with fork(2), where the OS offers no way to borrow the parent's memory that
+/// is sound from Rust: it runs on its own copy of the prepared data.
+///
+/// vfork(2) would borrow it, but its child returns into the caller's stack frame, and Rust has
+/// no way to tell the compiler that a call returns twice: the child's writes to that frame
+/// (spills, temporaries of its own branch) may clobber what the parent reads after it resumes.
+/// Linux's clone(2) gives the borrowing child a stack of its own, which is why only Linux
+/// borrows.
+#[cfg_attr(any(target_os = "linux", target_os = "android"), allow(dead_code))]
 pub(crate) fn fork_child(p: &mut Prepared<'_>) -> io::Result<i32> {
     // SAFETY: the child runs only `child`, which makes system calls on prepared data.
     match unsafe { crate::process::fork_unchecked() }? {
@@ -232,11 +229,6 @@ pub(crate) fn child(p: &mut Prepared<'_>) -> ! {
                 }
             }
         }
-        if let Some(below) = plan.close_below {
-            for fd in 3..below {
-                libc::close(fd);
-            }
-        }
         if let Some((soft, hard)) = plan.nofile {
             let r = libc::rlimit {
                 rlim_cur: soft as libc::rlim_t,
@@ -261,10 +253,6 @@ pub(crate) fn child(p: &mut Prepared<'_>) -> ! {
             slot[at + n] = 0;
         }
         p.handoff.apply_dispositions();
-        if !plan.delay.is_zero() {
-            // A terminating signal sent meanwhile stays pending and ends the child at unblock.
-            std::thread::sleep(plan.delay);
-        }
         p.handoff.apply_mask();
         libc::execve(p.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
         fail(p, plan.exec_fail, errno())
@@ -305,8 +293,6 @@ mod tests {
             pid_var: Some("MYPID"),
             fail_prefix: "test: ",
             exec_fail: "execve",
-            delay: std::time::Duration::ZERO,
-            close_below: None,
         };
         let pid = spawn(&plan).unwrap();
         drop(w);
@@ -332,8 +318,6 @@ mod tests {
             pid_var: None,
             fail_prefix: "test: fatal: ",
             exec_fail: "failure execve()",
-            delay: std::time::Duration::from_millis(10),
-            close_below: Some(64),
         };
         let pid = spawn(&plan).unwrap();
         drop(w);

@@ -5,14 +5,18 @@
 //! as method calls (activation, a child reaped, the outcome of a spawn, a control command, a
 //! deadline, deactivation); each returns the [`Action`]s the supervisor must carry out, in
 //! order. Nothing here touches a process, a file or a clock: the caller passes the time in
-//! ([`Now`]), and pending timers are data ([`SubState::retry_at`], [`SubState::kill_at`]) the
-//! supervisor arms, so every transition is unit-tested without processes.
+//! ([`Now`]), and pending timers are data ([`SubState::retry_at`], [`SubState::start_at`],
+//! [`SubState::kill_at`]) the supervisor arms, so every transition is unit-tested without
+//! processes.
 //!
 //! Differences from the C perpd, on purpose:
 //! * `ISPAUSED` is cleared on each new start;
 //! * the log pipe is closed only while deactivating, so a logger restarted on its own keeps
 //!   its pipe;
 //! * a failed fork is retried after a pause without blocking the loop;
+//! * the respawn governor is a timer: a start within a second of the last one waits with no
+//!   process at all (the subservice shows down and wanting up), and a `d` meanwhile cancels
+//!   it without a reset run;
 //! * an opt-in stop timeout sends SIGKILL to whatever still runs during deactivation.
 
 use std::collections::VecDeque;
@@ -112,10 +116,10 @@ pub struct SubState {
     /// How the last reaped child ended.
     pub wstat: Option<ExitStatus>,
     pub flags: SubFlags,
-    /// Respawn governor: how long the next start run sleeps before exec.
-    pub governor: Duration,
     /// A failed fork waiting to be retried at this monotonic time.
     pub retry_at: Option<Duration>,
+    /// Respawn governor: a start run waiting until this monotonic time, with no process yet.
+    pub start_at: Option<Duration>,
     /// Stop timeout: SIGKILL the current child at this monotonic time.
     pub kill_at: Option<Duration>,
     /// Start runs forked since activation.
@@ -140,7 +144,10 @@ impl SubState {
     }
     /// The earliest pending deadline of this subservice.
     pub fn next_deadline(&self) -> Option<Duration> {
-        [self.retry_at, self.kill_at].into_iter().flatten().min()
+        [self.retry_at, self.start_at, self.kill_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
@@ -318,29 +325,28 @@ impl Service {
         out.push(Action::Log(Msg::Warn(text)));
     }
 
-    /// Start `sub` unless it runs; within a second of its last start the respawn governor
-    /// becomes the child's sleep before exec.
+    /// Start `sub` unless it runs or already waits to; within a second of its last start the
+    /// respawn governor makes it wait for the rest of that second, with no process meanwhile.
     fn start_request(&mut self, sub: Sub, now: &Now, out: &mut Vec<Action>) {
         if sub == Sub::Log && !self.has(ServiceFlags::HASLOG) {
             return;
         }
         let s = self.sub(sub);
-        if s.pid > 0 {
+        if s.pid > 0 || s.start_at.is_some() {
             return;
         }
         let s = self.sub_mut(sub);
         s.clear(SubFlags::ISRESET | SubFlags::FAILING | SubFlags::ISPAUSED);
         s.retry_at = None;
-        // The fork happens now (so the pid is known at once); the child sleeps the rest of
-        // the governor period before exec.
-        s.governor = s.when_ok.saturating_sub(now.mono);
-        if !s.governor.is_zero() {
+        if s.when_ok > now.mono {
+            s.start_at = Some(s.when_ok);
             let text = format!(
                 "setting respawn governor on 'start' target of service {} for {}",
                 self.display(),
                 sub.script()
             );
             self.warn(out, text);
+            return;
         }
         out.push(Action::Spawn {
             sub,
@@ -389,8 +395,7 @@ impl Service {
                 s.clear(SubFlags::FAILING);
                 s.retry_at = None;
                 if !s.has(SubFlags::ISRESET) {
-                    s.when_ok = now.mono + RESPAWN_GAP + s.governor;
-                    s.governor = Duration::ZERO;
+                    s.when_ok = now.mono + RESPAWN_GAP;
                     s.starts += 1;
                 }
                 if culling {
@@ -499,7 +504,7 @@ impl Service {
     }
 
     fn idle(s: &SubState) -> bool {
-        s.pid == 0 && s.retry_at.is_none()
+        s.pid == 0 && s.retry_at.is_none() && s.start_at.is_none()
     }
 
     fn check_removal(&self, out: &mut Vec<Action>) {
@@ -524,6 +529,7 @@ impl Service {
             let s = self.sub_mut(sub);
             s.set(SubFlags::WANTDOWN);
             s.retry_at = None;
+            s.start_at = None;
             s.clear(SubFlags::FAILING);
         }
         if self.main.pid > 0 {
@@ -536,10 +542,20 @@ impl Service {
         out
     }
 
-    /// Deadlines that have come: fork retries, stop timeouts.
+    /// Deadlines that have come: governed starts, fork retries, stop timeouts.
     pub fn deadline(&mut self, now: &Now) -> Vec<Action> {
         let mut out = Vec::new();
         for sub in [Sub::Log, Sub::Main] {
+            let s = self.sub_mut(sub);
+            if s.start_at.is_some_and(|t| t <= now.mono) {
+                s.start_at = None;
+                if s.pid == 0 && !s.has(SubFlags::WANTDOWN) {
+                    out.push(Action::Spawn {
+                        sub,
+                        run: Run::Start,
+                    });
+                }
+            }
             let s = self.sub_mut(sub);
             if s.retry_at.is_some_and(|t| t <= now.mono) {
                 s.retry_at = None;
@@ -548,7 +564,8 @@ impl Service {
                         let run = Self::reset_run(s, now);
                         out.push(Action::Spawn { sub, run });
                     } else if !s.has(SubFlags::WANTDOWN) {
-                        s.governor = s.when_ok.saturating_sub(now.mono);
+                        // Starts are governed from the last start run that ran; a retry
+                        // comes a pause after a start that was due, so it is due too.
                         out.push(Action::Spawn {
                             sub,
                             run: Run::Start,
@@ -629,6 +646,8 @@ impl Service {
     fn down(&mut self, sub: Sub, group: bool, out: &mut Vec<Action>) {
         let s = self.sub_mut(sub);
         s.set(SubFlags::WANTDOWN);
+        // A start waiting on the governor never ran: it is cancelled, with no reset run.
+        s.start_at = None;
         if s.has(SubFlags::FAILING) && !s.has(SubFlags::ISRESET) {
             s.clear(SubFlags::FAILING);
             s.retry_at = None;

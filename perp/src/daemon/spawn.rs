@@ -1,9 +1,10 @@
 //! Starting a runscript run (perpd(8), perpetrate(5)).
 //!
-//! Why not `platform::child::Command`: the child must learn its own pid for `PERP_SVPID`,
-//! may sleep the governor delay before exec, and prints the original's `(in child for service
-//! NAME)` lines before exiting 111. `platform::spawn` does those steps from a plan prepared
-//! here; runs without a delay borrow perpd's memory instead of copying it.
+//! Why not `platform::child::Command`: the child must learn its own pid for `PERP_SVPID` and
+//! prints the original's `(in child for service NAME)` lines before exiting 111.
+//! `platform::spawn` does those steps from a plan prepared here, in a child that borrows
+//! perpd's memory instead of copying it where the OS allows. A run is created only when it is
+//! due: the respawn governor's wait is a timer in perpd, not a sleeping child.
 
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -28,8 +29,7 @@ pub const CAUGHT: [Signal; 5] = [
     Signal::SIGPIPE,
 ];
 
-/// Descriptors below this that perpd inherited are made close-on-exec at start-up, and a
-/// governed child closes them all before it sleeps.
+/// Descriptors below this that perpd inherited are made close-on-exec at start-up.
 pub const CLOSE_BELOW: i32 = 1024;
 
 /// One run to fork.
@@ -47,8 +47,6 @@ pub struct SpawnSpec<'a> {
     pub stdout: Option<RawFd>,
     /// perpd, whose fatal line the child's error lines take.
     pub log: &'a Program,
-    /// Respawn governor: sleep this long before exec (signals still blocked).
-    pub delay: std::time::Duration,
     /// The descriptor limit perpd started with, restored in the child (perpd raises its own).
     pub nofile: Option<(u64, u64)>,
     /// perpd's environment, captured once at start-up.
@@ -108,10 +106,7 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
     // A reset run's PERP_SVPID names the main that ended; a start run's is its own pid.
     let own_pid = !env.iter().any(|(k, _)| *k == "PERP_SVPID");
     // Every descriptor perpd holds is close-on-exec (inherited ones too: see
-    // `supervisor::Daemon::start`), so a run that execs at once needs no closing. A governed
-    // child closes them anyway, so that it holds no client connection or pipe open while it
-    // sleeps the governor delay.
-    let governed = !spec.delay.is_zero();
+    // `supervisor::Daemon::start`), so the run needs no closing.
     let plan = platform::spawn::Plan {
         setsid: true,
         dir: Some((spec.dir, "failure fchdir() to service directory")),
@@ -124,8 +119,6 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
         pid_var: own_pid.then_some("PERP_SVPID"),
         fail_prefix: &child_msg,
         exec_fail: " failure execve()",
-        delay: spec.delay,
-        close_below: governed.then_some(CLOSE_BELOW),
     };
     // No handler may write into perpd's self-pipe from the child before it resets them.
     signal::block(&CAUGHT)?;

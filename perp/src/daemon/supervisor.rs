@@ -5,8 +5,8 @@
 //!
 //! Services are found by dev/ino and children by pid in hash maps, and pending deadlines sit in
 //! a heap, so the cost of one event does not grow with the number of services. The poll timeout
-//! is the nearest deadline (fork retry, stop timeout, idle client, autoscan, scan retry); with
-//! none pending perpd sleeps until something happens.
+//! is the nearest deadline (governed start, fork retry, stop timeout, idle client, autoscan,
+//! scan retry); with none pending perpd sleeps until something happens.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -378,10 +378,6 @@ impl Daemon {
                         log: &self.log,
                         nofile: self.nofile,
                         environ: &self.environ,
-                        delay: match run {
-                            Run::Start => slot.svc.sub(sub).governor,
-                            Run::Reset { .. } => Duration::ZERO,
-                        },
                     };
                     let t = now();
                     let outcome = match spawn::spawn(&spec) {
