@@ -3,8 +3,9 @@
 //! client connections and their answers in `server`, the control socket's set-up in
 //! `control`; each adds its part to [`Daemon`].
 //!
-//! Services are found by dev/ino and children by pid in hash maps, and pending deadlines sit in
-//! a heap, so the cost of one event does not grow with the number of services. The poll timeout
+//! Services are found by dev/ino and children by pid with binary searches in one compact table
+//! (`table`), and pending deadlines sit in a heap, so the cost of one event grows at most with
+//! the logarithm of the number of services. The poll timeout
 //! is the nearest deadline (governed start, fork retry, stop timeout, idle client, autoscan,
 //! scan retry); with none pending perpd sleeps until something happens.
 
@@ -12,7 +13,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, SystemTime};
 
@@ -27,8 +28,9 @@ use super::control;
 use super::scan::open_reserve;
 use super::server::{Conn, Errnos, FIRST_CONN};
 use super::service::{Action, Msg, Now, Run, SpawnOutcome};
-use super::service::{Key, Service, Sig, Sub};
+use super::service::{Key, Sig, Sub};
 use super::spawn::{self, SpawnSpec, CAUGHT};
+use super::table::{Slot, Table};
 use crate::program::{Fail, Program, Result};
 use crate::protocol::ServiceFlags;
 
@@ -40,17 +42,6 @@ pub(super) const T_LISTEN: Token = Token(1);
 /// clients again: when many services crash together, a status query waits for a few forks
 /// rather than for all of them.
 const REAP_BATCH: usize = 8;
-
-/// A service plus what perpd holds for it.
-pub(super) struct Slot {
-    pub(super) svc: Service,
-    /// The directory held open since activation; every run fchdirs to it.
-    pub(super) dirfd: OwnedFd,
-    /// The log pipe (read end, write end), held open for the service's life.
-    pub(super) pipe: Option<(OwnedFd, OwnedFd)>,
-    /// The deadline pushed on the heap for this service, if any.
-    pub(super) armed: Option<Duration>,
-}
 
 /// The time of an event, for the lifecycle.
 pub(super) fn now() -> Now {
@@ -88,10 +79,7 @@ pub struct Daemon {
     pub(super) _lock: LockFile,
     pub(super) conns: HashMap<usize, Conn>,
     pub(super) next_token: usize,
-    /// Boxed: a map sized for growth then holds a pointer per spare bucket, not a whole
-    /// slot (at 1,000 services 2,048 buckets of 432 bytes were 864 KiB).
-    pub(super) services: HashMap<Key, Box<Slot>>,
-    pub(super) pids: HashMap<i32, (Key, Sub)>,
+    pub(super) services: Table,
     pub(super) heap: BinaryHeap<Reverse<(Duration, Key)>>,
     pub(super) errnos: Errnos,
     pub(super) scan_wanted: bool,
@@ -196,8 +184,7 @@ impl Daemon {
             _lock: lock,
             conns: HashMap::new(),
             next_token: FIRST_CONN,
-            services: HashMap::new(),
-            pids: HashMap::new(),
+            services: Table::default(),
             heap: BinaryHeap::new(),
             errnos: Errnos::find(),
             scan_wanted: true,
@@ -327,8 +314,9 @@ impl Daemon {
     fn rearm(&mut self, key: Key) {
         if let Some(slot) = self.services.get_mut(&key) {
             if let Some(d) = slot.svc.next_deadline() {
-                if slot.armed.map_or(true, |a| d < a) {
-                    slot.armed = Some(d);
+                let at = d.as_nanos() as u64;
+                if at < slot.armed {
+                    slot.armed = at;
                     self.heap.push(Reverse((d, key)));
                 }
             }
@@ -345,10 +333,10 @@ impl Daemon {
             let Some(slot) = self.services.get_mut(&key) else {
                 continue;
             };
-            if slot.armed != Some(d) {
+            if slot.armed != d.as_nanos() as u64 {
                 continue;
             }
-            slot.armed = None;
+            slot.armed = Slot::UNARMED;
             let actions = slot.svc.deadline(&t);
             self.apply(key, actions);
         }
@@ -370,7 +358,7 @@ impl Daemon {
                     };
                     let spec = SpawnSpec {
                         dir: slot.dirfd.as_fd(),
-                        name: &slot.svc.name,
+                        name: slot.svc.name.as_bytes(),
                         sub,
                         run: &run,
                         stdin,
@@ -381,13 +369,13 @@ impl Daemon {
                     };
                     let t = now();
                     let outcome = match spawn::spawn(&spec) {
-                        Ok(pid) => {
-                            self.pids.insert(pid, (key, sub));
-                            SpawnOutcome::Started(pid)
-                        }
+                        Ok(pid) => SpawnOutcome::Started(pid),
                         Err(e) => SpawnOutcome::ForkFailed(platform::errno::describe_io(&e)),
                     };
-                    let more = slot.svc.spawn_result(sub, outcome, &t);
+                    let more = slot.svc.spawn_result(sub, outcome.clone(), &t);
+                    if let SpawnOutcome::Started(pid) = outcome {
+                        self.services.add_pid(pid, &key, sub);
+                    }
                     let mut more: VecDeque<Action> = more.into();
                     more.extend(queue);
                     queue = more;
@@ -439,7 +427,7 @@ impl Daemon {
             let Ok(Some((pid, st))) = child::reap() else {
                 return;
             };
-            let Some((key, sub)) = self.pids.remove(&pid) else {
+            let Some((key, sub)) = self.services.take_pid(pid) else {
                 continue;
             };
             let t = now();
@@ -464,7 +452,7 @@ impl Daemon {
         for (_, c) in self.conns.drain() {
             let _ = self.poller.deregister(c.stream.as_raw_fd());
         }
-        let keys: Vec<Key> = self.services.keys().copied().collect();
+        let keys: Vec<Key> = self.services.keys();
         let t = now();
         for key in keys {
             if let Some(slot) = self.services.get_mut(&key) {
