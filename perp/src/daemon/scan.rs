@@ -137,9 +137,9 @@ pub(super) fn open_reserve() -> Option<fs::File> {
     fs::File::open("/dev/null").ok()
 }
 
-/// Opens a service directory read-only and close-on-exec (the std default) for fchdir.
+/// Opens a service directory for the runs' fchdir (close-on-exec, cheap to hold).
 fn open_dir(entry: &std::ffi::OsStr) -> io::Result<OwnedFd> {
-    fs::File::open(entry).map(OwnedFd::from)
+    fd::open_dir_handle(Path::new(entry))
 }
 
 /// Activation and deactivation: what a scan of the base directory changes.

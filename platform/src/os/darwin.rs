@@ -32,3 +32,6 @@ pub(crate) fn close_from(low: RawFd, max_fd: RawFd) {
 #[used]
 #[link_section = "__DATA,__mod_init_func"]
 static RECORD_AT_START: extern "C" fn() = crate::inherit::record_at_start;
+
+/// Flags of a directory handle kept only for fchdir: a plain read-only open here.
+pub(crate) const DIR_HANDLE_FLAGS: i32 = 0;

@@ -144,3 +144,7 @@ pub(crate) fn spawn_exec(p: &mut Prepared<'_>) -> io::Result<i32> {
     drop(base);
     pid
 }
+
+/// Flags of a directory handle kept only for fchdir: O_PATH reads nothing and is cheap to
+/// close (fchdir accepts it since Linux 3.5).
+pub(crate) const DIR_HANDLE_FLAGS: i32 = libc::O_PATH;

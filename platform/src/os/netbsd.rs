@@ -30,3 +30,6 @@ pub(crate) fn close_from(low: RawFd, _max_fd: RawFd) {
 pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
 }
+
+/// Flags of a directory handle kept only for fchdir: a plain read-only open here.
+pub(crate) const DIR_HANDLE_FLAGS: i32 = 0;
