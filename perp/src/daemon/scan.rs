@@ -303,12 +303,7 @@ impl Daemon {
             },
             &t,
         );
-        self.services.insert(Slot {
-            svc,
-            dirfd,
-            pipe,
-            armed: Slot::UNARMED,
-        });
+        self.services.insert(Slot { svc, dirfd, pipe });
         self.apply(key, actions);
         self.log.info(&format!("activated new service: {shown}"));
         Ok(())

@@ -349,6 +349,9 @@ pub struct Service {
     /// behaviour).
     stop_secs: u32,
     pub flags: ServiceFlags,
+    /// The supervisor's deadline heap holds an entry at [`Service::next_deadline`]; cleared
+    /// by every event that changes that deadline.
+    pub queued: bool,
 }
 
 /// A service name: at most [`NAME_MAX`] bytes, kept inline.
@@ -503,6 +506,16 @@ impl Service {
             .min()
     }
 
+    /// Runs an event; a changed deadline is no longer the one queued.
+    fn tracking<T>(&mut self, event: impl FnOnce(&mut Self) -> T) -> T {
+        let before = self.next_deadline();
+        let r = event(self);
+        if self.next_deadline() != before {
+            self.queued = false;
+        }
+        r
+    }
+
     /// Activate a new service: the log starts first, then main unless `flag.down`.
     pub fn activate(a: Activation, now: &Now) -> (Service, Vec<Action>) {
         let mut flags = ServiceFlags::ACTIVE;
@@ -526,6 +539,7 @@ impl Service {
             main: SubState::new(),
             log: None,
             stop_secs,
+            queued: false,
         };
         let mut out = Vec::new();
         if a.has_log {
@@ -599,6 +613,10 @@ impl Service {
 
     /// The outcome of a spawn the supervisor carried out for `sub`.
     pub fn spawn_result(&mut self, sub: Sub, outcome: SpawnOutcome, now: &Now) -> Vec<Action> {
+        self.tracking(|s| s.spawn_result_(sub, outcome, now))
+    }
+
+    fn spawn_result_(&mut self, sub: Sub, outcome: SpawnOutcome, now: &Now) -> Vec<Action> {
         let mut out = Vec::new();
         let culling = self.has(ServiceFlags::CULL);
         let name = self.display().into_owned();
@@ -645,7 +663,7 @@ impl Service {
                 }
                 let line = format!("(in child for service {name}): {text}");
                 out.push(Action::Log(Msg::ChildFatal(line)));
-                out.extend(self.child_exited(sub, ExitStatus::Exited(111), now));
+                out.extend(self.child_exited_(sub, ExitStatus::Exited(111), now));
             }
         }
         out
@@ -654,6 +672,10 @@ impl Service {
     /// A child of `sub` was reaped: a start run is followed by its reset, a reset by the next
     /// start unless the subservice is to stay down.
     pub fn child_exited(&mut self, sub: Sub, status: ExitStatus, now: &Now) -> Vec<Action> {
+        self.tracking(|s| s.child_exited_(sub, status, now))
+    }
+
+    fn child_exited_(&mut self, sub: Sub, status: ExitStatus, now: &Now) -> Vec<Action> {
         let mut out = Vec::new();
         let Some(s) = self.sub_mut(sub) else {
             return out;
@@ -732,6 +754,10 @@ impl Service {
     /// Start deactivating (a scan no longer finds the service, or shutdown): main is stopped
     /// first, the logger once main is down.
     pub fn deactivate(&mut self, now: &Now) -> Vec<Action> {
+        self.tracking(|s| s.deactivate_(now))
+    }
+
+    fn deactivate_(&mut self, now: &Now) -> Vec<Action> {
         let mut out = Vec::new();
         if self.has(ServiceFlags::CULL) {
             return out;
@@ -758,6 +784,10 @@ impl Service {
 
     /// Deadlines that have come: governed starts, fork retries, stop timeouts.
     pub fn deadline(&mut self, now: &Now) -> Vec<Action> {
+        self.tracking(|s| s.deadline_(now))
+    }
+
+    fn deadline_(&mut self, now: &Now) -> Vec<Action> {
         let mut out = Vec::new();
         let name = self.display().into_owned();
         for sub in [Sub::Log, Sub::Main] {
@@ -885,6 +915,16 @@ impl Service {
     /// A `C` request (perpctl(8)'s commands). `log`: for the log subservice; `group`:
     /// signal the process group.
     pub fn command(
+        &mut self,
+        cmd: u8,
+        log: bool,
+        group: bool,
+        now: &Now,
+    ) -> Result<Vec<Action>, CmdError> {
+        self.tracking(|s| s.command_(cmd, log, group, now))
+    }
+
+    fn command_(
         &mut self,
         cmd: u8,
         log: bool,

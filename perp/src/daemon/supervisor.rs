@@ -30,7 +30,7 @@ use super::server::{Conn, Errnos, FIRST_CONN};
 use super::service::{Action, Msg, Now, Run, SpawnOutcome};
 use super::service::{Key, Sig, Sub};
 use super::spawn::{self, SpawnSpec, CAUGHT};
-use super::table::{Slot, Table};
+use super::table::Table;
 use crate::program::{Fail, Program, Result};
 use crate::protocol::ServiceFlags;
 
@@ -311,14 +311,16 @@ impl Daemon {
         .min()
     }
 
+    /// Queues the service's deadline on the heap unless it is there already. An entry whose
+    /// deadline was changed since stays behind and is skipped when it comes up.
     fn rearm(&mut self, key: Key) {
         if let Some(slot) = self.services.get_mut(&key) {
+            if slot.svc.queued {
+                return;
+            }
             if let Some(d) = slot.svc.next_deadline() {
-                let at = d.as_nanos() as u64;
-                if at < slot.armed {
-                    slot.armed = at;
-                    self.heap.push(Reverse((d, key)));
-                }
+                slot.svc.queued = true;
+                self.heap.push(Reverse((d, key)));
             }
         }
     }
@@ -333,10 +335,10 @@ impl Daemon {
             let Some(slot) = self.services.get_mut(&key) else {
                 continue;
             };
-            if slot.armed != d.as_nanos() as u64 {
+            if slot.svc.next_deadline() != Some(d) {
                 continue;
             }
-            slot.armed = Slot::UNARMED;
+            slot.svc.queued = false;
             let actions = slot.svc.deadline(&t);
             self.apply(key, actions);
         }

@@ -18,13 +18,6 @@ pub(super) struct Slot {
     pub(super) dirfd: OwnedFd,
     /// The log pipe (read end, write end), held open for the service's life.
     pub(super) pipe: Option<(OwnedFd, OwnedFd)>,
-    /// The deadline (monotonic nanoseconds) pushed on the heap for this service;
-    /// [`Slot::UNARMED`] if none.
-    pub(super) armed: u64,
-}
-
-impl Slot {
-    pub(super) const UNARMED: u64 = u64::MAX;
 }
 
 /// Every service, found by dev/ino or by the pid of one of its children.
@@ -80,6 +73,10 @@ impl Table {
         }
         if self.by_key.capacity() - self.by_key.len() < n {
             self.by_key.reserve_exact(n.max(self.by_key.len() / 8));
+        }
+        // Each new service starts one run, its logger another.
+        if self.pids.capacity() - self.pids.len() < n {
+            self.pids.reserve_exact(n.max(self.pids.len() / 8));
         }
     }
 
@@ -174,7 +171,6 @@ mod tests {
             svc: Service::activate(a, &now).0,
             dirfd: std::fs::File::open("/").unwrap().into(),
             pipe: None,
-            armed: Slot::UNARMED,
         }
     }
 
@@ -207,6 +203,6 @@ mod tests {
 
     #[test]
     fn slots_are_compact() {
-        assert!(std::mem::size_of::<Option<Slot>>() <= 144);
+        assert_eq!(std::mem::size_of::<Option<Slot>>(), 136);
     }
 }
