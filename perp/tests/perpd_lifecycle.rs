@@ -77,6 +77,57 @@ fn runs_are_session_leaders_with_dev_null_stdin() {
     assert_eq!(stdin, std::path::Path::new("/dev/null"));
 }
 
+/// The descriptors of `pid` and what each refers to.
+fn fds_of(pid: u32) -> Vec<(i32, String)> {
+    let mut v: Vec<(i32, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(e.path()).ok()?;
+            Some((n, target.to_string_lossy().into_owned()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn runs_get_their_pipe_end_and_none_of_perpds_descriptors() {
+    if !have_proc() {
+        eprintln!("skipped: needs /proc");
+        return;
+    }
+    let p = Perpd::running();
+    // Several logged services, so perpd holds many pipes and directories.
+    for name in ["a", "b", "c"] {
+        p.add(name, SLEEPER, Some(SLEEPER));
+    }
+    let perpd_pipes: Vec<String> = fds_of(p.pid as u32)
+        .into_iter()
+        .map(|(_, t)| t)
+        .filter(|t| t.starts_with("pipe:"))
+        .collect();
+    for name in ["a", "b", "c"] {
+        let main = fds_of(p.main_pid(name, 0));
+        let log = fds_of(p.log_pid(name, 0));
+        // Only 0 to 2 (the shell's own script descriptor aside, which it opened itself).
+        let low = |v: &[(i32, String)]| -> Vec<i32> {
+            v.iter()
+                .filter(|(_, t)| !t.ends_with("/rc.main") && !t.ends_with("/rc.log"))
+                .map(|(n, _)| *n)
+                .collect()
+        };
+        assert_eq!(low(&main), vec![0, 1, 2], "{name} main: {main:?}");
+        assert_eq!(low(&log), vec![0, 1, 2], "{name} log: {log:?}");
+        assert_eq!(main[0].1, "/dev/null");
+        // main writes to the pipe the logger reads: one of the pipes perpd holds.
+        assert!(main[1].1.starts_with("pipe:"), "{main:?}");
+        assert_eq!(main[1].1, log[0].1);
+        assert!(perpd_pipes.contains(&main[1].1));
+    }
+}
+
 #[test]
 fn idle_perpd_does_not_wake_up() {
     if !have_proc() {

@@ -69,6 +69,19 @@ pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// A close-on-exec duplicate of `fd` on the lowest free number from `min` up.
+pub fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
+    let n = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(min))?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(n) })
+}
+
+/// Makes descriptor `to` a close-on-exec duplicate of `from` (replacing what `to` was).
+pub fn dup_cloexec_to(from: BorrowedFd<'_>, to: RawFd) -> io::Result<()> {
+    crate::process::dup_to(from.as_raw_fd(), to)?;
+    set_cloexec(to, true)
+}
+
 /// The portable way to close every descriptor from `low` to `max_fd`: close(2) on each number.
 /// Async-signal-safe.
 #[allow(dead_code)] // unused where close_range(2) or closefrom(3) exists

@@ -42,6 +42,13 @@ pub struct Plan<'a> {
     pub fail_prefix: &'a str,
     /// The message for a failed exec.
     pub exec_fail: &'a str,
+    /// Every descriptor of the parent from this number up is close-on-exec and read by no
+    /// dup, so the child need not get them at all. On Linux it then shares the parent's
+    /// descriptor table until it has entered `dir`, and takes a private one holding only the
+    /// descriptors below this number, instead of copying the whole table when it is created
+    /// and closing each close-on-exec descriptor at exec: a cost that grows with every
+    /// descriptor the parent holds. None: the child gets the usual copy.
+    pub cloexec_from: Option<RawFd>,
 }
 
 /// A copy of the process environment as `NAME=value` entries, taken once so that each spawn
@@ -82,6 +89,14 @@ pub(crate) struct Prepared<'a> {
     pid_slot: Option<(usize, usize)>,
     /// The signal state the program starts with.
     handoff: Handoff,
+}
+
+impl Prepared<'_> {
+    /// The child may share the parent's descriptor table until [`crate::os::private_fds`].
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    pub(crate) fn shares_fds(&self) -> bool {
+        self.plan.cloexec_from.is_some()
+    }
 }
 
 fn cstring(s: &OsStr) -> io::Result<CString> {
@@ -214,6 +229,11 @@ pub(crate) fn child(p: &mut Prepared<'_>) -> ! {
                 fail(p, what, errno());
             }
         }
+        if let Some(low) = plan.cloexec_from {
+            if let Err(e) = crate::os::private_fds(low) {
+                fail(p, "failure unshare() of descriptor table", e);
+            }
+        }
         for &(from, to, what) in &plan.dups {
             if from == to {
                 let flags = libc::fcntl(from, libc::F_GETFD);
@@ -293,6 +313,7 @@ mod tests {
             pid_var: Some("MYPID"),
             fail_prefix: "test: ",
             exec_fail: "execve",
+            cloexec_from: None,
         };
         let pid = spawn(&plan).unwrap();
         drop(w);
@@ -318,6 +339,9 @@ mod tests {
             pid_var: None,
             fail_prefix: "test: fatal: ",
             exec_fail: "failure execve()",
+            // The child shares this process's descriptor table until it takes one with only
+            // the descriptors up to the pipe's write end.
+            cloexec_from: Some(std::os::fd::AsRawFd::as_raw_fd(&w) + 1),
         };
         let pid = spawn(&plan).unwrap();
         drop(w);

@@ -29,7 +29,7 @@ use super::scan::open_reserve;
 use super::server::{Conn, Errnos, FIRST_CONN};
 use super::service::{Action, Msg, Now, Run, SpawnOutcome};
 use super::service::{Key, Sig, Sub};
-use super::spawn::{self, SpawnSpec, CAUGHT};
+use super::spawn::{self, LowSlot, SpawnSpec, CAUGHT};
 use super::table::Table;
 use crate::program::{Fail, Program, Result};
 use crate::protocol::ServiceFlags;
@@ -98,6 +98,8 @@ pub struct Daemon {
     pub(super) nofile: Option<(u64, u64)>,
     /// perpd's environment (with `PERP_BASE`), the base of every run's.
     pub(super) environ: platform::spawn::Environ,
+    /// The descriptor a run's pipe end is put on (see `spawn::LowSlot`).
+    pub(super) low: LowSlot,
     /// A descriptor held in reserve and released only while the base directory is read, so a
     /// perpd whose activations used up every descriptor can still rescan, see services go
     /// away and free theirs.
@@ -158,6 +160,7 @@ impl Daemon {
         platform::process::dup_to(null.as_raw_fd(), 0)
             .map_err(|e| Fail::sys("failure dup2() on /dev/null to stdin", &e))?;
         drop(null);
+        let low = LowSlot::open().map_err(|e| Fail::sys("failure open() on /dev/null", &e))?;
         platform::process::umask(0);
         let (lock, listener) = control::open(&cfg)?;
         std::env::set_current_dir(&base)
@@ -198,6 +201,7 @@ impl Daemon {
             nofile: raise_nofile(),
             reserve: open_reserve(),
             environ: platform::spawn::Environ::capture(),
+            low,
         })
     }
 
@@ -354,8 +358,8 @@ impl Daemon {
             match action {
                 Action::Spawn { sub, run } => {
                     let (stdin, stdout) = match (&slot.pipe, sub, &run) {
-                        (Some((r, _)), Sub::Log, Run::Start) => (Some(r.as_raw_fd()), None),
-                        (Some((_, w)), Sub::Main, _) => (None, Some(w.as_raw_fd())),
+                        (Some((r, _)), Sub::Log, Run::Start) => (Some(r.as_fd()), None),
+                        (Some((_, w)), Sub::Main, _) => (None, Some(w.as_fd())),
                         _ => (None, None),
                     };
                     let spec = SpawnSpec {
@@ -368,6 +372,7 @@ impl Daemon {
                         log: &self.log,
                         nofile: self.nofile,
                         environ: &self.environ,
+                        low: &self.low,
                     };
                     let t = now();
                     let outcome = match spawn::spawn(&spec) {

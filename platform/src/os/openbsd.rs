@@ -38,3 +38,9 @@ pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// Flags of a directory handle kept only for fchdir: a plain read-only open here.
 pub(crate) const DIR_HANDLE_FLAGS: i32 = 0;
+
+/// The child was made with fork(2) and has its own copy of the descriptor table already; the
+/// close-on-exec descriptors go at exec.
+pub(crate) fn private_fds(_low: RawFd) -> Result<(), i32> {
+    Ok(())
+}
