@@ -38,10 +38,11 @@ use crate::protocol::ServiceFlags;
 const T_SIGNALS: Token = Token(0);
 /// The poller's token of the control socket's listener.
 pub(super) const T_LISTEN: Token = Token(1);
-/// At most this many children are reaped (each usually forks a run) before perpd looks at its
-/// clients again: when many services crash together, a status query waits for a few forks
-/// rather than for all of them.
-const REAP_BATCH: usize = 8;
+/// At most this many children are reaped or deadlines served (each usually starts a run)
+/// before perpd looks at its clients again: when many services crash together, or their
+/// governed starts come due together, a status query waits for a few runs to start rather
+/// than for all of them.
+const BATCH: usize = 8;
 
 /// The time of an event, for the lifecycle.
 pub(super) fn now() -> Now {
@@ -83,7 +84,7 @@ pub struct Daemon {
     pub(super) heap: BinaryHeap<Reverse<(Duration, Key)>>,
     pub(super) errnos: Errnos,
     pub(super) scan_wanted: bool,
-    /// Children may be left to reap: the last reap stopped at [`REAP_BATCH`].
+    /// Children may be left to reap: the last reap stopped at [`BATCH`].
     pub(super) reap_pending: bool,
     pub(super) scan_retry_at: Option<Duration>,
     /// While accept() fails for want of descriptors the listener is left out of the poll set
@@ -245,8 +246,9 @@ impl Daemon {
                     _ => {}
                 }
             }
+            let mut budget = BATCH;
             if reap {
-                self.reap();
+                budget -= self.reap();
             }
             let t = platform::time::monotonic();
             if self
@@ -268,7 +270,7 @@ impl Daemon {
                 self.scan();
             }
             self.scan_wanted = false;
-            self.run_deadlines();
+            self.run_deadlines(budget);
             for (n, readable, hangup, error) in conn_events {
                 self.conn_io(n, readable || hangup, hangup, error && !readable);
             }
@@ -329,10 +331,12 @@ impl Daemon {
         }
     }
 
-    fn run_deadlines(&mut self) {
+    /// Serves the deadlines that have come, up to `budget` of them; the rest keep the next
+    /// poll from waiting.
+    fn run_deadlines(&mut self, mut budget: usize) {
         let t = now();
         while let Some(Reverse((d, key))) = self.heap.peek().copied() {
-            if d > t.mono {
+            if d > t.mono || budget == 0 {
                 break;
             }
             self.heap.pop();
@@ -344,6 +348,7 @@ impl Daemon {
             }
             slot.svc.queued = false;
             let actions = slot.svc.deadline(&t);
+            budget -= 1;
             self.apply(key, actions);
         }
     }
@@ -428,11 +433,12 @@ impl Daemon {
         self.rearm(key);
     }
 
-    fn reap(&mut self) {
+    /// Reaps up to [`BATCH`] children; how many.
+    fn reap(&mut self) -> usize {
         self.reap_pending = false;
-        for _ in 0..REAP_BATCH {
+        for n in 0..BATCH {
             let Ok(Some((pid, st))) = child::reap() else {
-                return;
+                return n;
             };
             let Some((key, sub)) = self.services.take_pid(pid) else {
                 continue;
@@ -445,6 +451,7 @@ impl Daemon {
         }
         // Perhaps more: the next loop iteration polls without waiting and reaps again.
         self.reap_pending = true;
+        BATCH
     }
 
     fn shutdown(&mut self) {
