@@ -92,6 +92,31 @@ pub(crate) fn close_each(low: RawFd, max_fd: RawFd) {
     }
 }
 
+/// The contents of the file `name` in the directory `dir` (symbolic links followed), or None
+/// if there is no such file; a file longer than `max` bytes is an error (EFBIG), not a long
+/// read.
+pub fn read_file_at(dir: BorrowedFd<'_>, name: &str, max: usize) -> io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let fd = match nix::fcntl::openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(nix::errno::Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    std::fs::File::from(fd)
+        .take(max as u64 + 1)
+        .read_to_end(&mut out)?;
+    if out.len() > max {
+        return Err(io::Error::from_raw_os_error(libc::EFBIG));
+    }
+    Ok(Some(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

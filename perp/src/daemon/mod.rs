@@ -13,6 +13,7 @@
 
 pub mod args;
 pub mod control;
+pub mod notice;
 pub mod notify;
 pub mod policy;
 pub mod readiness;

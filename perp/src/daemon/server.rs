@@ -21,8 +21,8 @@ use super::service::CmdError;
 use super::service::Service;
 use super::supervisor::{now, Daemon, T_LISTEN};
 use crate::protocol::{
-    CmdFlags, Frame, History, Reply, Request, ServiceFlags, Status as WireStatus, SubHistory,
-    SubStatus,
+    section, CmdFlags, Extended, Frame, History, Reply, Request, ServiceFlags,
+    Status as WireStatus, SubHistory, SubStatus,
 };
 
 /// A connection without a completed reply for longer than this is closed.
@@ -365,9 +365,18 @@ impl Daemon {
                     }
                 }
             }
-            // The sections of the extended status, and the events, come with the features
-            // that make them.
-            Request::Extended { .. } | Request::Watch { .. } => Reply::Error(e.eproto),
+            Request::Extended { id, section } => {
+                match (self.services.get(&(id.dev, id.ino)), section) {
+                    (None, _) => Reply::Error(e.enotdir),
+                    (Some(slot), section::STATE) => {
+                        Reply::Extended(Extended::State(slot.svc.state(&now())))
+                    }
+                    // A section this perpd does not have.
+                    (Some(_), _) => Reply::Error(e.eproto),
+                }
+            }
+            // The events come with the feature that makes them.
+            Request::Watch { .. } => Reply::Error(e.eproto),
             Request::Yank(_) => Reply::Error(e.enotsup),
             Request::Invalid { .. } => Reply::Error(e.eproto),
         };

@@ -24,7 +24,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use platform::child::ExitStatus;
 use platform::time::Tai64n;
 
-use crate::protocol::{ExitRecord, ServiceFlags, SubFlags};
+use super::policy::{Backoff, Flap, Record, Verdict};
+use crate::protocol::{ExitRecord, RunFlags, RunState, ServiceFlags, StateSection, SubFlags};
 
 /// A service's identity: `(st_dev, st_ino)` of its directory (symbolic links followed).
 pub type Key = (u64, u64);
@@ -334,7 +335,7 @@ impl SubState {
     }
 }
 
-/// One service: 112 bytes with its main subservice; the log's state is boxed only for a
+/// One service: 128 bytes with its main subservice; the log's state is boxed only for a
 /// service that has one.
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -352,6 +353,45 @@ pub struct Service {
     /// The supervisor's deadline heap holds an entry at [`Service::next_deadline`]; cleared
     /// by every event that changes that deadline.
     pub queued: bool,
+    /// Readiness, backoff and quarantine of main, for a service that ever used them.
+    extra: Option<Box<Extra>>,
+}
+
+/// What perpd read for one start run of main: how it says it is ready, and what happens
+/// between its runs (perpetrate(5): `notification-fd`, `notify-socket`, `backoff`, `flap`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Policy {
+    pub notifies: bool,
+    pub backoff: Option<Backoff>,
+    pub flap: Option<Flap>,
+}
+
+impl Policy {
+    /// perp 2.07's behaviour: none of the files.
+    fn is_plain(&self) -> bool {
+        !self.notifies && self.backoff.is_none() && self.flap.is_none()
+    }
+}
+
+/// Main's readiness and restart policy state; boxed, so that a service that uses none of it
+/// costs one pointer.
+#[derive(Debug, Clone, Default)]
+struct Extra {
+    policy: Policy,
+    /// When the current start run said it was ready (wall clock for clients, monotonic for
+    /// the backoff's RESET).
+    ready: Option<(Wall, Mono)>,
+    /// The current start run closed its notification without saying ready.
+    silent: bool,
+    /// The last `STATUS=` text.
+    status: String,
+    record: Record,
+    quarantined: bool,
+    /// The next start waits at least until this monotonic time (backoff or quarantine);
+    /// 0: no such wait.
+    hold: Mono,
+    /// The wait the last verdict asked for, for the log.
+    wait: Mono,
 }
 
 /// A service name: at most [`NAME_MAX`] bytes, kept inline.
@@ -389,6 +429,8 @@ pub fn service_name(entry: &[u8]) -> Name {
 pub struct Now {
     pub mono: Duration,
     pub wall: SystemTime,
+    /// A random number in `[0, 1)`, for the backoff's jitter.
+    pub random: f64,
 }
 
 /// Which target of the runscript to run.
@@ -400,6 +442,8 @@ pub enum Run {
         status: ExitStatus,
         svpid: i32,
         svsecs: u64,
+        /// `PERP_SVFAILS`: consecutive quick failures, for a service with `backoff` or `flap`.
+        fails: Option<u32>,
     },
 }
 
@@ -540,6 +584,7 @@ impl Service {
             log: None,
             stop_secs,
             queued: false,
+            extra: None,
         };
         let mut out = Vec::new();
         if a.has_log {
@@ -575,6 +620,28 @@ impl Service {
         s.clear(SubFlags::ISRESET | SubFlags::FAILING | SubFlags::ISPAUSED);
         s.disarm(Timer::Retry);
         let ok = s.when_ok();
+        let hold = match (&self.extra, sub) {
+            (Some(x), Sub::Main) => duration(x.hold),
+            _ => Duration::ZERO,
+        };
+        let Some(s) = self.sub_mut(sub) else {
+            return;
+        };
+        if hold > now.mono && hold > ok {
+            // Backoff or quarantine: the governor's second is part of the wait.
+            s.arm(Timer::Start, hold);
+            let x = self.extra.as_deref().expect("a hold comes from a policy");
+            if !x.quarantined {
+                let text = format!(
+                    "backoff on 'start' target of service {} for {:.3}s after {} quick failures",
+                    self.display(),
+                    duration(x.wait).as_secs_f64(),
+                    x.record.quick
+                );
+                self.warn(out, text);
+            }
+            return;
+        }
         if ok > now.mono {
             s.arm(Timer::Start, ok);
             let text = format!(
@@ -591,11 +658,180 @@ impl Service {
         });
     }
 
-    fn reset_run(s: &SubState, now: &Now) -> Run {
+    fn reset_run(s: &SubState, now: &Now, fails: Option<u32>) -> Run {
         Run::Reset {
             status: s.wstat(),
             svpid: s.pid_prev,
             svsecs: round_secs(now.mono.saturating_sub(duration(s.started))),
+            fails,
+        }
+    }
+
+    /// `PERP_SVFAILS` for main's reset run: set where a policy counts failures.
+    fn fails(&self, sub: Sub) -> Option<u32> {
+        match (&self.extra, sub) {
+            (Some(x), Sub::Main) if x.policy.backoff.is_some() || x.policy.flap.is_some() => {
+                Some(x.record.quick)
+            }
+            _ => None,
+        }
+    }
+
+    /// Main's start run has ended: the backoff and flap verdicts on it, and when the next
+    /// start may come. A run counts from readiness where the service notifies.
+    fn judge_end(&mut self, now: &Now, out: &mut Vec<Action>) {
+        let started = self.main.started;
+        let Some(x) = self.extra.as_deref_mut() else {
+            return;
+        };
+        let p = x.policy;
+        if p.backoff.is_none() && p.flap.is_none() {
+            return;
+        }
+        let from = match (p.notifies, x.ready) {
+            (true, Some((_, at))) => Some(at),
+            (true, None) => None,
+            (false, _) => Some(started),
+        };
+        let ran = from.map_or(Duration::ZERO, |f| {
+            duration(mono(now.mono).saturating_sub(f))
+        });
+        let verdict = x.record.ended(
+            now.mono,
+            ran,
+            p.backoff.as_ref(),
+            p.flap.as_ref(),
+            now.random,
+        );
+        let wait = match verdict {
+            Verdict::After(d) => d,
+            Verdict::Quarantine(h) => {
+                x.quarantined = true;
+                let f = p.flap.expect("quarantine comes from a flap file");
+                let text = format!(
+                    "quarantine of service {} for {}s: {} ends within {}s",
+                    String::from_utf8_lossy(self.name.as_bytes()),
+                    h.as_secs_f64(),
+                    f.deaths,
+                    f.window.as_secs_f64()
+                );
+                out.push(Action::Log(Msg::Warn(text)));
+                h
+            }
+        };
+        x.wait = mono(wait);
+        x.hold = if wait.is_zero() {
+            0
+        } else {
+            mono(now.mono + wait)
+        };
+    }
+
+    /// The supervisor read main's policy files for the start run it is about to make.
+    pub fn set_policy(&mut self, p: Policy) {
+        if p.is_plain() && self.extra.is_none() {
+            return;
+        }
+        self.extra.get_or_insert_with(Default::default).policy = p;
+    }
+
+    /// Main's current start run said it is ready (once; later notices change nothing).
+    pub fn ready(&mut self, now: &Now) {
+        let running = self.main.pid > 0 && !self.main.has(SubFlags::ISRESET);
+        if let Some(x) = self.extra.as_deref_mut() {
+            if running && x.policy.notifies && x.ready.is_none() {
+                x.ready = Some((Wall::of(now.wall), mono(now.mono)));
+            }
+        }
+    }
+
+    /// Main's notification descriptor closed; without a notice first, the run is up but
+    /// will never be ready.
+    pub fn notification_closed(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        let name = self.display().into_owned();
+        if let Some(x) = self.extra.as_deref_mut() {
+            if x.ready.is_none() && !x.silent {
+                x.silent = true;
+                out.push(Action::Log(Msg::Warn(format!(
+                    "service {name} closed its notification descriptor without saying it is ready"
+                ))));
+            }
+        }
+        out
+    }
+
+    /// Main's last `STATUS=` text.
+    pub fn status_text(&mut self, text: String) {
+        if let Some(x) = self.extra.as_deref_mut() {
+            x.status = text;
+        }
+    }
+
+    /// Whether main's current start run was given a notification method.
+    pub fn notifies(&self) -> bool {
+        self.extra.as_ref().is_some_and(|x| x.policy.notifies)
+    }
+
+    /// The `state` section of the extended status at `now`.
+    pub fn state(&self, now: &Now) -> StateSection {
+        let at = |m: Mono| -> Tai64n {
+            let d = duration(m);
+            let wall = if d >= now.mono {
+                now.wall + (d - now.mono)
+            } else {
+                now.wall - (now.mono - d)
+            };
+            Wall::of(wall).tai()
+        };
+        let run = |s: &SubState| {
+            let mut r = RunState::default();
+            if s.pid == 0 && s.timer == Timer::Start {
+                r.flags |= RunFlags::WAITING;
+                r.next_start = at(s.due);
+            }
+            r
+        };
+        let mut main = run(&self.main);
+        let log = if self.log.is_some() {
+            run(self.log())
+        } else {
+            RunState::default()
+        };
+        let mut status = String::new();
+        if let Some(x) = self.extra.as_deref() {
+            if x.policy.notifies {
+                main.flags |= RunFlags::NOTIFIES;
+            }
+            if let Some((w, _)) = x.ready {
+                main.flags |= RunFlags::READY;
+                main.ready_at = w.tai();
+            }
+            if x.silent {
+                main.flags |= RunFlags::SILENT;
+            }
+            if x.quarantined {
+                main.flags |= RunFlags::QUARANTINED;
+            }
+            main.quick = x.record.quick;
+            status = x.status.clone();
+        }
+        StateSection { main, log, status }
+    }
+
+    /// `perpctl u` or `o` on main: the failure count and any quarantine are forgotten, and a
+    /// start that waits for them is no longer held (the caller requests it again: now, or
+    /// when the governor's second is over).
+    fn forgive(&mut self) {
+        let Some(x) = self.extra.as_deref_mut() else {
+            return;
+        };
+        let held = x.hold != 0;
+        x.record.clear();
+        x.quarantined = false;
+        x.hold = 0;
+        if held && self.main.pid == 0 {
+            self.main.disarm(Timer::Start);
         }
     }
 
@@ -629,9 +865,11 @@ impl Service {
                 s.when = Wall::of(now.wall);
                 s.clear(SubFlags::FAILING);
                 s.disarm(Timer::Retry);
-                if !s.has(SubFlags::ISRESET) {
+                let start = !s.has(SubFlags::ISRESET);
+                if start {
                     s.started = mono(now.mono);
                     s.starts += 1;
+                    self.new_start(sub);
                 }
                 if culling {
                     self.arm_kill(sub, now);
@@ -660,6 +898,7 @@ impl Service {
                 if !s.has(SubFlags::ISRESET) {
                     s.started = mono(now.mono);
                     s.starts += 1;
+                    self.new_start(sub);
                 }
                 let line = format!("(in child for service {name}): {text}");
                 out.push(Action::Log(Msg::ChildFatal(line)));
@@ -667,6 +906,20 @@ impl Service {
             }
         }
         out
+    }
+
+    /// A new start run of `sub` began: main is not ready yet, and no longer held.
+    fn new_start(&mut self, sub: Sub) {
+        if sub != Sub::Main {
+            return;
+        }
+        if let Some(x) = self.extra.as_deref_mut() {
+            x.ready = None;
+            x.silent = false;
+            x.status.clear();
+            x.quarantined = false;
+            x.hold = 0;
+        }
     }
 
     /// A child of `sub` was reaped: a start run is followed by its reset, a reset by the next
@@ -677,6 +930,10 @@ impl Service {
 
     fn child_exited_(&mut self, sub: Sub, status: ExitStatus, now: &Now) -> Vec<Action> {
         let mut out = Vec::new();
+        if sub == Sub::Main && !self.main.has(SubFlags::ISRESET) {
+            self.judge_end(now, &mut out);
+        }
+        let fails = self.fails(sub);
         let Some(s) = self.sub_mut(sub) else {
             return out;
         };
@@ -699,7 +956,7 @@ impl Service {
             s.set(SubFlags::ISRESET);
             s.clear(SubFlags::FAILING);
             s.disarm(Timer::Retry);
-            let run = Self::reset_run(s, now);
+            let run = Self::reset_run(s, now, fails);
             out.push(Action::Spawn { sub, run });
         } else if !s.has(SubFlags::WANTDOWN) {
             self.start_request(sub, now, &mut out);
@@ -791,6 +1048,7 @@ impl Service {
         let mut out = Vec::new();
         let name = self.display().into_owned();
         for sub in [Sub::Log, Sub::Main] {
+            let fails = self.fails(sub);
             let Some(s) = self.sub_mut(sub) else {
                 continue;
             };
@@ -811,7 +1069,7 @@ impl Service {
                 Timer::Retry => {
                     if s.pid == 0 && s.has(SubFlags::FAILING) {
                         if s.has(SubFlags::ISRESET) {
-                            let run = Self::reset_run(s, now);
+                            let run = Self::reset_run(s, now, fails);
                             out.push(Action::Spawn { sub, run });
                         } else if !s.has(SubFlags::WANTDOWN) {
                             // Starts are governed from the last start run that ran; a retry
@@ -887,8 +1145,13 @@ impl Service {
             return;
         };
         s.clear(SubFlags::ISONCE | SubFlags::WANTDOWN);
-        if s.pid == 0 {
-            self.start_request(sub, now, out);
+        if sub == Sub::Main {
+            self.forgive();
+        }
+        if let Some(s) = self.sub_mut(sub) {
+            if s.pid == 0 {
+                self.start_request(sub, now, out);
+            }
         }
     }
 
@@ -956,9 +1219,12 @@ impl Service {
                 if let Some(s) = self.sub_mut(sub) {
                     s.set(SubFlags::ISONCE);
                     s.clear(SubFlags::WANTDOWN);
-                    if s.pid == 0 {
-                        self.start_request(sub, now, &mut out);
-                    }
+                }
+                if sub == Sub::Main {
+                    self.forgive();
+                }
+                if self.sub(sub).pid == 0 && (sub == Sub::Main || self.log.is_some()) {
+                    self.start_request(sub, now, &mut out);
                 }
             }
             b'd' => self.down(sub, group, &mut out),

@@ -54,6 +54,17 @@ pub struct SpawnSpec<'a> {
     pub nofile: Option<(u64, u64)>,
     /// perpd's environment, captured once at start-up.
     pub environ: &'a platform::spawn::Environ,
+    /// Main's readiness channel, for a start run of a service that declares one.
+    pub notify: Option<Notify<'a>>,
+}
+
+/// How a start run of main reaches perpd to say it is ready.
+#[derive(Clone, Copy)]
+pub enum Notify<'a> {
+    /// This pipe end goes on this descriptor (`notification-fd`).
+    Fd(BorrowedFd<'a>, i32),
+    /// `NOTIFY_SOCKET` names this socket (`notify-socket`).
+    Socket(&'a std::path::Path),
 }
 
 /// The runscript's argv: `start NAME`, `reset NAME exit CODE` or
@@ -88,12 +99,23 @@ pub fn argv(sub: Sub, name: &[u8], run: &Run) -> Vec<OsString> {
 /// Starts the run; the child's pid, or the error creating it.
 pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
     let args = argv(spec.sub, spec.name, spec.run);
-    let env: Vec<(&str, String)> = match spec.run {
+    let mut env: Vec<(&str, String)> = match spec.run {
         Run::Start => Vec::new(),
-        Run::Reset { svpid, svsecs, .. } => vec![
-            ("PERP_SVPID", svpid.to_string()),
-            ("PERP_SVSECS", svsecs.to_string()),
-        ],
+        Run::Reset {
+            svpid,
+            svsecs,
+            fails,
+            ..
+        } => {
+            let mut v = vec![
+                ("PERP_SVPID", svpid.to_string()),
+                ("PERP_SVSECS", svsecs.to_string()),
+            ];
+            if let Some(n) = fails {
+                v.push(("PERP_SVFAILS", n.to_string()));
+            }
+            v
+        }
     };
     let child_msg = spec.log.fatal_line(&format!(
         "(in child for service {}): ",
@@ -109,6 +131,23 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
     } else if let Some(fd) = spec.stdin {
         fd::dup_cloexec_to(fd, low)?;
         dups.push((low, 0, "failure dup2() on logpipe[0] for logging service"));
+    }
+    // The notification pipe end is not below the low slot: such a run gets a copy of the
+    // whole table (see `cloexec_from`).
+    let mut shares = true;
+    match spec.notify {
+        Some(Notify::Fd(fd, n)) => {
+            dups.push((
+                fd.as_raw_fd(),
+                n,
+                "failure dup2() on notification descriptor",
+            ));
+            shares = false;
+        }
+        Some(Notify::Socket(path)) => {
+            env.push(("NOTIFY_SOCKET", path.to_string_lossy().into_owned()));
+        }
+        None => {}
     }
     // A reset run's PERP_SVPID names the main that ended; a start run's is its own pid.
     let own_pid = !env.iter().any(|(k, _)| *k == "PERP_SVPID");
@@ -127,13 +166,13 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
         pid_var: own_pid.then_some("PERP_SVPID"),
         fail_prefix: &child_msg,
         exec_fail: " failure execve()",
-        cloexec_from: Some(low + 1),
+        cloexec_from: shares.then_some(low + 1),
     };
     // No handler may write into perpd's self-pipe from the child before it resets them.
     signal::block(&CAUGHT)?;
     let spawned = platform::spawn::spawn(&plan);
     let _ = signal::unblock(&CAUGHT);
-    if !plan.dups.is_empty() {
+    if spec.stdout.is_some() || spec.stdin.is_some() {
         // The slot must not keep the pipe open: a logger waits for its end of file.
         fd::dup_cloexec_to(spec.low.null.as_fd(), low)?;
     }
@@ -177,6 +216,7 @@ mod tests {
             status,
             svpid: 1,
             svsecs: 2,
+            fails: None,
         };
         assert_eq!(
             strs(argv(Sub::Log, b"web", &reset(ExitStatus::Exited(3)))),

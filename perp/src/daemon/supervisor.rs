@@ -25,14 +25,15 @@ use platform::signal::{self, Signal, SignalPipe};
 
 use super::args::Config;
 use super::control;
+use super::notice::{self, Channel, ForChild};
 use super::scan::open_reserve;
 use super::server::{Conn, Errnos, FIRST_CONN};
 use super::service::{Action, Msg, Now, Run, SpawnOutcome};
 use super::service::{Key, Sig, Sub};
 use super::spawn::{self, LowSlot, SpawnSpec, CAUGHT};
-use super::table::Table;
+use super::table::{Notifier, Table};
 use crate::program::{Fail, Program, Result};
-use crate::protocol::ServiceFlags;
+use crate::protocol::{ServiceFlags, SubFlags};
 
 /// The poller's token of the signal pipe.
 const T_SIGNALS: Token = Token(0);
@@ -49,7 +50,31 @@ pub(super) fn now() -> Now {
     Now {
         mono: platform::time::monotonic(),
         wall: SystemTime::now(),
+        random: random_unit(),
     }
+}
+
+thread_local! {
+    /// The state of a xorshift64* generator, seeded once from the system's random source.
+    static RANDOM: std::cell::Cell<u64> = std::cell::Cell::new(seed());
+}
+
+fn seed() -> u64 {
+    let clock = platform::time::monotonic().as_nanos() as u64;
+    (platform::host::random_u64().unwrap_or(0) ^ clock) | 1
+}
+
+/// A random number in `[0, 1)`: backoff jitter needs no more than a fast generator whose
+/// sequence differs between perpd instances.
+fn random_unit() -> f64 {
+    RANDOM.with(|r| {
+        let mut x = r.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        r.set(x);
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    })
 }
 
 fn os_signal(s: Sig) -> Signal {
@@ -105,6 +130,12 @@ pub struct Daemon {
     /// perpd whose activations used up every descriptor can still rescan, see services go
     /// away and free theirs.
     pub(super) reserve: Option<fs::File>,
+    /// Readiness channels of the main start runs that declared one (few services do: they
+    /// are kept beside the table, not in every slot), and their services by poller token.
+    pub(super) notifiers: HashMap<Key, Notifier>,
+    pub(super) notify_tokens: HashMap<usize, Key>,
+    /// Where `notify-socket` services' sockets are made.
+    pub(super) notify_dir: std::path::PathBuf,
 }
 
 /// `N active service` / `N active services` and the like.
@@ -164,6 +195,8 @@ impl Daemon {
         let low = LowSlot::open().map_err(|e| Fail::sys("failure open() on /dev/null", &e))?;
         platform::process::umask(0);
         let (lock, listener) = control::open(&cfg)?;
+        let notify_dir = notice::socket_dir();
+        notice::clear_stale(&notify_dir);
         std::env::set_current_dir(&base)
             .map_err(|e| Fail::sys("failure fchdir() to base directory", &e))?;
         let poll_failed = |e: io::Error| Fail::sys("failure poll()", &e);
@@ -203,6 +236,9 @@ impl Daemon {
             reserve: open_reserve(),
             environ: platform::spawn::Environ::capture(),
             low,
+            notifiers: HashMap::new(),
+            notify_tokens: HashMap::new(),
+            notify_dir,
         })
     }
 
@@ -230,10 +266,12 @@ impl Daemon {
             let mut conn_events = Vec::new();
             let mut accept = false;
             let mut got_signals = Vec::new();
+            let mut notices = Vec::new();
             for ev in &events {
                 match ev.token {
                     T_SIGNALS => got_signals.extend(self.signals.drain()),
                     T_LISTEN => accept = true,
+                    Token(n) if self.notify_tokens.contains_key(&n) => notices.push(n),
                     Token(n) => conn_events.push((n, ev.readable, ev.hangup, ev.error)),
                 }
             }
@@ -245,6 +283,9 @@ impl Daemon {
                     Signal::SIGCHLD => reap = true,
                     _ => {}
                 }
+            }
+            for n in notices {
+                self.notice(n);
             }
             let mut budget = BATCH;
             if reap {
@@ -362,6 +403,35 @@ impl Daemon {
             };
             match action {
                 Action::Spawn { sub, run } => {
+                    let starts_main = sub == Sub::Main && run == Run::Start;
+                    let mut chan = None;
+                    if starts_main {
+                        if let Some(n) = self.notifiers.remove(&key) {
+                            self.notify_tokens.remove(&n.token);
+                            let _ = self.poller.deregister(n.chan.fd());
+                        }
+                        let files = notice::Files::read(slot.dirfd.as_fd());
+                        for e in &files.errors {
+                            self.log
+                                .warn(&format!("service {}: {e}", slot.svc.display()));
+                        }
+                        if let Some(m) = files.method {
+                            match Channel::open(m, &self.notify_dir) {
+                                Ok(c) => chan = Some(c),
+                                Err(e) => self.log.warn(&format!(
+                                    "failure making the readiness channel of service {}: {}",
+                                    slot.svc.display(),
+                                    platform::errno::describe_io(&e)
+                                )),
+                            }
+                        }
+                        slot.svc.set_policy(files.policy(chan.is_some()));
+                    }
+                    let notify = match &chan {
+                        Some((c, ForChild::Socket)) => c.path().map(spawn::Notify::Socket),
+                        Some((_, ForChild::Fd(w, n))) => Some(spawn::Notify::Fd(w.as_fd(), *n)),
+                        None => None,
+                    };
                     let (stdin, stdout) = match (&slot.pipe, sub, &run) {
                         (Some((r, _)), Sub::Log, Run::Start) => (Some(r.as_fd()), None),
                         (Some((_, w)), Sub::Main, _) => (None, Some(w.as_fd())),
@@ -378,6 +448,7 @@ impl Daemon {
                         nofile: self.nofile,
                         environ: &self.environ,
                         low: &self.low,
+                        notify,
                     };
                     let t = now();
                     let outcome = match spawn::spawn(&spec) {
@@ -385,6 +456,28 @@ impl Daemon {
                         Err(e) => SpawnOutcome::ForkFailed(platform::errno::describe_io(&e)),
                     };
                     let more = slot.svc.spawn_result(sub, outcome.clone(), &t);
+                    if let (SpawnOutcome::Started(_), Some((c, _))) = (&outcome, chan) {
+                        // The run's end of a pipe is dropped here: perpd sees end of file
+                        // once the run and what it started have closed theirs.
+                        let token = self.next_token;
+                        self.next_token += 1;
+                        match self.poller.register(c.fd(), Token(token), Interest::READ) {
+                            Ok(()) => {
+                                self.notify_tokens.insert(token, key);
+                                let n = Notifier {
+                                    chan: c,
+                                    token,
+                                    refused_logged: false,
+                                };
+                                self.notifiers.insert(key, n);
+                            }
+                            Err(e) => self.log.warn(&format!(
+                                "failure poll() on the readiness channel of service {}: {}",
+                                slot.svc.display(),
+                                platform::errno::describe_io(&e)
+                            )),
+                        }
+                    }
                     if let SpawnOutcome::Started(pid) = outcome {
                         self.services.add_pid(pid, &key, sub);
                     }
@@ -415,6 +508,7 @@ impl Daemon {
                 }
                 Action::ClosePipe => slot.pipe = None,
                 Action::Remove => {
+                    self.drop_notifier(&key);
                     let slot = self.services.remove(&key).expect("present");
                     self.log
                         .info(&format!("deactivating service {}", slot.svc.display()));
@@ -444,6 +538,13 @@ impl Daemon {
                 continue;
             };
             let t = now();
+            let start_run = self
+                .services
+                .get(&key)
+                .is_some_and(|s| !s.svc.sub(sub).has(SubFlags::ISRESET));
+            if sub == Sub::Main && start_run {
+                self.drop_notifier(&key);
+            }
             if let Some(slot) = self.services.get_mut(&key) {
                 let actions = slot.svc.child_exited(sub, st, &t);
                 self.apply(key, actions);
@@ -452,6 +553,49 @@ impl Daemon {
         // Perhaps more: the next loop iteration polls without waiting and reaps again.
         self.reap_pending = true;
         BATCH
+    }
+
+    /// Closes main's readiness channel.
+    fn drop_notifier(&mut self, key: &Key) {
+        if let Some(n) = self.notifiers.remove(key) {
+            self.notify_tokens.remove(&n.token);
+            let _ = self.poller.deregister(n.chan.fd());
+        }
+    }
+
+    /// A readiness channel has something to read.
+    fn notice(&mut self, token: usize) {
+        let Some(&key) = self.notify_tokens.get(&token) else {
+            return;
+        };
+        let Some(slot) = self.services.get_mut(&key) else {
+            return;
+        };
+        let Some(n) = self.notifiers.get_mut(&key) else {
+            return;
+        };
+        let read = n.chan.read(slot.svc.main.pid);
+        if let Some(&pid) = read.refused.first() {
+            if !n.refused_logged {
+                n.refused_logged = true;
+                self.log.warn(&format!(
+                    "refusing notification from pid {pid}, outside the session of service {}",
+                    slot.svc.display()
+                ));
+            }
+        }
+        let t = now();
+        if read.notice.ready {
+            slot.svc.ready(&t);
+        }
+        if let Some(text) = read.notice.status {
+            slot.svc.status_text(text);
+        }
+        if read.closed {
+            let actions = slot.svc.notification_closed();
+            self.drop_notifier(&key);
+            self.apply(key, actions);
+        }
     }
 
     fn shutdown(&mut self) {

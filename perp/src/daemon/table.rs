@@ -20,6 +20,15 @@ pub(super) struct Slot {
     pub(super) pipe: Option<(OwnedFd, OwnedFd)>,
 }
 
+/// perpd's end of a readiness channel and its poller token.
+#[derive(Debug)]
+pub(super) struct Notifier {
+    pub(super) chan: super::notice::Channel,
+    pub(super) token: usize,
+    /// A refused sender has been logged (once per run: a flood must not fill the log).
+    pub(super) refused_logged: bool,
+}
+
 /// Every service, found by dev/ino or by the pid of one of its children.
 #[derive(Debug, Default)]
 pub(super) struct Table {
@@ -158,6 +167,7 @@ mod tests {
         let now = Now {
             mono: Duration::ZERO,
             wall: SystemTime::UNIX_EPOCH,
+            random: 0.0,
         };
         let a = Activation {
             key,
@@ -203,6 +213,6 @@ mod tests {
 
     #[test]
     fn slots_are_compact() {
-        assert_eq!(std::mem::size_of::<Option<Slot>>(), 136);
+        assert_eq!(std::mem::size_of::<Option<Slot>>(), 144);
     }
 }

@@ -6,6 +6,7 @@ fn at(ms: u64) -> Now {
     Now {
         mono: Duration::from_millis(ms),
         wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + ms / 1000),
+        random: 0.0,
     }
 }
 
@@ -116,7 +117,8 @@ fn start_exit_runs_reset_with_status_pid_and_seconds() {
             run: Run::Reset {
                 status: ExitStatus::Exited(3),
                 svpid: 100,
-                svsecs: 2
+                svsecs: 2,
+                fails: None
             }
         }]
     );
@@ -684,7 +686,8 @@ fn exec_failure_counts_as_exit_111() {
             run: Run::Reset {
                 status: ExitStatus::Exited(111),
                 svpid: 0,
-                svsecs: 0
+                svsecs: 0,
+                fails: None
             }
         }
     );
@@ -759,7 +762,7 @@ fn deadline_is_the_earliest() {
 #[test]
 fn state_is_compact() {
     assert_eq!(std::mem::size_of::<SubState>(), 48);
-    assert_eq!(std::mem::size_of::<Service>(), 120);
+    assert_eq!(std::mem::size_of::<Service>(), 128);
 }
 
 #[test]
@@ -794,4 +797,221 @@ fn times_and_statuses_round_trip() {
     ] {
         assert_eq!(Wstat::of(st).get(), st);
     }
+}
+
+/// A service without log whose main start run (pid 100) runs under `policy`.
+fn with_policy(policy: Policy) -> Service {
+    let (mut s, a) = Service::activate(act(false, false, false), &at(0));
+    assert_eq!(a, vec![spawn(Sub::Main)]);
+    s.set_policy(policy);
+    assert!(s
+        .spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(0))
+        .is_empty());
+    s
+}
+
+fn backoff(text: &str) -> Policy {
+    Policy {
+        backoff: Some(super::super::policy::Backoff::parse(text).unwrap()),
+        ..Policy::default()
+    }
+}
+
+/// Main's start run ends at `ms` and its reset run (pid `reset`) ends right after.
+fn crash(s: &mut Service, ms: u64, reset: i32) -> Vec<Action> {
+    let a = s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(ms));
+    assert!(matches!(a[..], [Action::Spawn { .. }]), "{a:?}");
+    assert!(s
+        .spawn_result(Sub::Main, SpawnOutcome::Started(reset), &at(ms))
+        .is_empty());
+    s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(ms + 10))
+}
+
+#[test]
+fn a_plain_service_allocates_nothing_and_gets_no_svfails() {
+    let mut s = with_policy(Policy::default());
+    assert!(s.extra.is_none());
+    let a = s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(300));
+    let Action::Spawn {
+        run: Run::Reset { fails, .. },
+        ..
+    } = &a[0]
+    else {
+        panic!("{a:?}")
+    };
+    assert_eq!(*fails, None);
+    assert_eq!(s.state(&at(300)), StateSection::default());
+}
+
+#[test]
+fn backoff_waits_past_the_governor_and_the_reset_run_counts() {
+    let mut s = with_policy(backoff("100 60 4 0"));
+    // First quick failure: wait 1 s, the governor's second anyway: no backoff line.
+    let a = s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(200));
+    assert_eq!(
+        a,
+        vec![Action::Spawn {
+            sub: Sub::Main,
+            run: Run::Reset {
+                status: ExitStatus::Exited(1),
+                svpid: 100,
+                svsecs: 0,
+                fails: Some(1)
+            }
+        }]
+    );
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(200));
+    let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(210));
+    assert_eq!(s.main.start_at(), Some(Duration::from_millis(1200)));
+    assert_eq!(warns(&a).len(), 1, "{a:?}");
+    // Second: 4 s from the end, past the governor.
+    s.deadline(&at(1200));
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1200));
+    let a = crash(&mut s, 1300, 103);
+    assert_eq!(s.main.start_at(), Some(Duration::from_millis(5300)));
+    assert_eq!(
+        warns(&a),
+        ["backoff on 'start' target of service web for 4.000s after 2 quick failures"]
+    );
+    let st = s.state(&at(1310));
+    assert!(st.main.flags.contains(RunFlags::WAITING));
+    assert_eq!(st.main.quick, 2);
+    assert_eq!(
+        st.main.next_start,
+        Wall::of(at(1310).wall + Duration::from_millis(3990)).tai()
+    );
+    // Nothing is due before the wait is over.
+    assert!(s.deadline(&at(5000)).is_empty());
+    assert_eq!(s.deadline(&at(5300)), vec![spawn(Sub::Main)]);
+}
+
+#[test]
+fn u_during_a_backoff_wait_starts_now_and_forgets_the_count() {
+    let mut s = with_policy(backoff("100 60 4 0"));
+    crash(&mut s, 2000, 101);
+    s.deadline(&at(3000));
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(3000));
+    crash(&mut s, 3100, 103);
+    assert_eq!(s.main.start_at(), Some(Duration::from_millis(7100)));
+    let a = s.command(b'u', false, false, &at(4500)).unwrap();
+    assert_eq!(a, vec![spawn(Sub::Main)]);
+    assert_eq!(s.state(&at(4500)).main.quick, 0);
+    // Within the governor's second, u waits for the rest of it only.
+    let mut s = with_policy(backoff("100 60 4 0"));
+    crash(&mut s, 300, 101);
+    s.deadline(&at(1000));
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1000));
+    crash(&mut s, 1100, 103);
+    let a = s.command(b'u', false, false, &at(1500)).unwrap();
+    assert!(!a.contains(&spawn(Sub::Main)));
+    assert_eq!(s.main.start_at(), Some(Duration::from_millis(2000)));
+}
+
+#[test]
+fn d_during_a_backoff_wait_cancels_it() {
+    let mut s = with_policy(backoff("100 60 4 0"));
+    crash(&mut s, 2000, 101);
+    s.deadline(&at(3000));
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(3000));
+    crash(&mut s, 3100, 103);
+    assert!(s.command(b'd', false, false, &at(3200)).unwrap().is_empty());
+    assert_eq!(s.next_deadline(), None);
+    assert!(!s.state(&at(3200)).main.flags.contains(RunFlags::WAITING));
+}
+
+#[test]
+fn readiness_counts_the_run_from_ready_and_is_cleared_by_a_new_start() {
+    let p = Policy {
+        notifies: true,
+        ..backoff("100 5 2 0")
+    };
+    let mut s = with_policy(p);
+    assert_eq!(
+        s.state(&at(10)).main.flags,
+        RunFlags::NOTIFIES,
+        "declared, not ready"
+    );
+    s.ready(&at(8000));
+    let st = s.state(&at(8000));
+    assert!(st.main.flags.contains(RunFlags::READY));
+    assert_eq!(st.main.ready_at, Wall::of(at(8000).wall).tai());
+    // Ran 10 s from exec but only 3 s from ready: quick (RESET 5 s).
+    let a = s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(11_000));
+    assert!(matches!(
+        a[0],
+        Action::Spawn {
+            run: Run::Reset { fails: Some(1), .. },
+            ..
+        }
+    ));
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(11_000));
+    s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(11_010));
+    s.deadline(&at(12_010));
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(12_010));
+    let st = s.state(&at(12_010));
+    assert!(!st.main.flags.contains(RunFlags::READY));
+    // A notice during the reset run, or a second one, changes nothing.
+    s.ready(&at(13_000));
+    s.ready(&at(14_000));
+    assert_eq!(
+        s.state(&at(14_000)).main.ready_at,
+        Wall::of(at(13_000).wall).tai()
+    );
+}
+
+#[test]
+fn a_closed_notification_is_logged_once_unless_ready() {
+    let mut s = with_policy(Policy {
+        notifies: true,
+        ..Policy::default()
+    });
+    let a = s.notification_closed();
+    assert_eq!(
+        warns(&a),
+        ["service web closed its notification descriptor without saying it is ready"]
+    );
+    assert!(s.notification_closed().is_empty());
+    assert!(s.state(&at(0)).main.flags.contains(RunFlags::SILENT));
+    let mut s = with_policy(Policy {
+        notifies: true,
+        ..Policy::default()
+    });
+    s.ready(&at(5));
+    assert!(s.notification_closed().is_empty());
+    s.status_text("serving".into());
+    assert_eq!(s.state(&at(6)).status, "serving");
+}
+
+#[test]
+fn quarantine_is_logged_held_and_cleared_by_u() {
+    let mut s = with_policy(Policy {
+        flap: Some(super::super::policy::Flap::parse("2 30 60").unwrap()),
+        ..Policy::default()
+    });
+    crash(&mut s, 100, 101);
+    s.deadline(&at(1000));
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1000));
+    let a = s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(1100));
+    assert_eq!(
+        warns(&a),
+        ["quarantine of service web for 60s: 2 ends within 30s"]
+    );
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(103), &at(1100));
+    let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(1110));
+    assert!(warns(&a).is_empty(), "logged once: {a:?}");
+    assert_eq!(s.main.start_at(), Some(Duration::from_millis(61_100)));
+    assert!(s
+        .state(&at(1200))
+        .main
+        .flags
+        .contains(RunFlags::QUARANTINED | RunFlags::WAITING));
+    assert_eq!(
+        s.command(b'u', false, false, &at(5000)).unwrap(),
+        vec![spawn(Sub::Main)]
+    );
+    assert!(!s
+        .state(&at(5000))
+        .main
+        .flags
+        .contains(RunFlags::QUARANTINED));
 }
