@@ -270,6 +270,41 @@ fn stubborn_is_killed_after_its_timeout() {
     d.wait_log("stubborn", "stubborn: ended (signal 9 SIGKILL)", 20);
 }
 
+#[test]
+fn warmup_says_when_it_is_ready() {
+    if !core() {
+        return;
+    }
+    let d = Demo::start(&["warmup"], |_| {});
+    d.wait_log("warmup", "warmup: warming up", 20);
+    d.wait_log("warmup", "warmup: ready", 20);
+    // perpd read the newline on descriptor 3: the service is up and was never closed silently.
+    assert!(
+        !d.perpd_log().contains("without saying it is ready"),
+        "{}",
+        d.perpd_log()
+    );
+    d.wait_panel("warmup", "[+ +++ +++]", 20);
+}
+
+#[test]
+fn crashy_backs_off_and_counts_its_failures() {
+    if !core() {
+        return;
+    }
+    let d = Demo::start(&["crashy"], |_| {});
+    // flag.down: nothing runs until perpctl u.
+    d.wait_panel("crashy", "[+ ... +++]", 20);
+    let out = d.perpctl(&["u", "crashy"]);
+    assert!(out.status.success(), "perpctl u: {}", stderr_of(&out));
+    d.wait_log("crashy", "quick failures: 2", 30);
+    let ok = within(Duration::from_secs(30), || {
+        d.perpd_log()
+            .contains("backoff on 'start' target of service crashy")
+    });
+    assert!(ok, "no backoff line; perpd log:\n{}", d.perpd_log());
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released at once).
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
