@@ -158,6 +158,8 @@ pub const T_HISTORY: u8 = b'H';
 pub const T_EXTENDED: u8 = b'X';
 /// Type letter of the watch request (extension).
 pub const T_WATCH: u8 = b'W';
+/// Request type `R` (extension): re-execute perpd in place (perphup(8) `-x`), empty payload.
+pub const T_REEXEC: u8 = b'R';
 /// Type letter of a pushed event record (extension).
 pub const T_EVENT: u8 = b'V';
 /// Payload length of an event record.
@@ -426,6 +428,9 @@ pub enum Request {
     /// `W` (extension): subscribe to the events of `kinds` (0: all) of `ids` (empty: every
     /// service).
     Watch { kinds: u16, ids: Vec<DevIno> },
+    /// `R` (extension): replace perpd's image by the binary it was started from, keeping
+    /// every service; answered `E` 0 just before the exec, or with the errno that refused it.
+    Reexec,
     /// Framed correctly but not a valid request (unknown type, wrong length, protocol byte
     /// ≠ 2): answer `E` EPROTO, do nothing.
     Invalid { proto: u8, ptype: u8, len: u8 },
@@ -467,6 +472,7 @@ impl Request {
                 out.push(flags.bits());
                 out
             }
+            Request::Reexec => header(T_REEXEC, 0),
             Request::Yank(payload) => {
                 let n = payload.len().min(MAX_PAYLOAD);
                 let mut out = header(T_YANK, n);
@@ -512,6 +518,7 @@ impl Request {
                 flags: CmdFlags::from_bits_retain(p[17]),
             },
             (T_YANK, _) => Request::Yank(p.to_vec()),
+            (T_REEXEC, 0) => Request::Reexec,
             _ => invalid,
         }
     }
@@ -1187,6 +1194,14 @@ mod tests {
             hex("02 48 10 02 01 00 00 00 00 00 00 11 10 0F 0E 0D 0C 0B 0A")
         );
         assert_eq!(Request::Yank(vec![]).encode(), hex("02 59 00"));
+        assert_eq!(Request::Reexec.encode(), hex("02 52 00"));
+        let bytes = hex("02 52 00");
+        let f = Frame::parse(&bytes).unwrap().0;
+        assert_eq!(Request::from_frame(&f), Request::Reexec);
+        // A payload makes it invalid: nothing to misread as a re-exec.
+        let bytes = hex("02 52 01 00");
+        let f = Frame::parse(&bytes).unwrap().0;
+        assert!(matches!(Request::from_frame(&f), Request::Invalid { .. }));
     }
 
     #[test]

@@ -504,9 +504,48 @@ pub fn wait(pid: i32) -> io::Result<ExitStatus> {
     }
 }
 
+/// Waits up to `limit` for child `pid` to end; one that takes longer is killed (SIGKILL),
+/// reaped, and reported as `None`.
+pub fn wait_within(pid: i32, limit: std::time::Duration) -> io::Result<Option<ExitStatus>> {
+    let deadline = crate::time::monotonic() + limit;
+    loop {
+        if let Some((_, st)) = waitpid(pid, libc::WNOHANG)? {
+            return Ok(Some(st));
+        }
+        if crate::time::monotonic() >= deadline {
+            let _ = crate::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            wait(pid)?;
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wait_within_reaps_a_quick_child_and_kills_a_slow_one() {
+        let quick = Command::new("/bin/sh")
+            .args(["sh", "-c", ":"])
+            .spawn()
+            .unwrap();
+        let st = wait_within(quick, std::time::Duration::from_secs(20)).unwrap();
+        assert_eq!(st, Some(ExitStatus::Exited(0)));
+        let slow = Command::new("/bin/sh")
+            .args(["sh", "-c", "sleep 30"])
+            .spawn()
+            .unwrap();
+        let t = crate::time::monotonic();
+        assert_eq!(
+            wait_within(slow, std::time::Duration::from_millis(100)).unwrap(),
+            None
+        );
+        assert!(crate::time::monotonic() - t < std::time::Duration::from_secs(20));
+        // Reaped: no such child any more.
+        assert!(wait(slow).is_err());
+    }
 
     #[test]
     fn display_is_perps_text() {

@@ -146,6 +146,12 @@ pub fn drop_to(uid: u32, gid: u32, groups: Groups) -> io::Result<()> {
     Ok(())
 }
 
+/// The effective uid of the process at the other end of a connected AF_UNIX socket
+/// (SO_PEERCRED on Linux, getpeereid(3) elsewhere).
+pub fn peer_uid(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
+    crate::os::peer_uid(fd)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,22 @@ fn cstr(s: &OsStr) -> io::Result<CString> {
 /// changed (SIGPIPE, which the Rust runtime ignores, included) as they were inherited, and a
 /// standard descriptor that arrived closed closed again.
 pub fn exec(program: &OsStr, argv: &[OsString], env: Option<&[OsString]>) -> io::Error {
+    execute(program, argv, env, true)
+}
+
+/// execve(2) with every descriptor, disposition and the signal mask exactly as they are: for
+/// a program that runs a new image of itself and hands it descriptors on purpose (perpd's
+/// in-place upgrade), where [`exec`]'s hand-off could close one of them.
+pub fn exec_keeping(program: &OsStr, argv: &[OsString], env: Option<&[OsString]>) -> io::Error {
+    execute(program, argv, env, false)
+}
+
+fn execute(
+    program: &OsStr,
+    argv: &[OsString],
+    env: Option<&[OsString]>,
+    hand_off: bool,
+) -> io::Error {
     let prog = match cstr(program) {
         Ok(p) => p,
         Err(e) => return e,
@@ -37,12 +53,14 @@ pub fn exec(program: &OsStr, argv: &[OsString], env: Option<&[OsString]>) -> io:
     };
     let mut arg_ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     arg_ptrs.push(std::ptr::null());
-    let handoff = crate::inherit::Handoff::in_place();
-    // SAFETY: the process is about to be replaced; should execve fail, the caller only reports
-    // the error (or tries the next candidate, which needs the same state).
-    unsafe {
-        handoff.apply_dispositions();
-        handoff.apply_fds();
+    if hand_off {
+        let handoff = crate::inherit::Handoff::in_place();
+        // SAFETY: the process is about to be replaced; should execve fail, the caller only
+        // reports the error (or tries the next candidate, which needs the same state).
+        unsafe {
+            handoff.apply_dispositions();
+            handoff.apply_fds();
+        }
     }
     match env {
         None => {
@@ -137,6 +155,24 @@ pub fn execvx(
         Ok(()) => unreachable!("exec returned success"),
         Err(e) => e,
     }
+}
+
+/// The absolute path [`execvx`] would run for `name`: `name` itself if it holds a slash,
+/// else the first executable regular file of that name along `PATH`. A program that wants to
+/// run itself again later records this at start-up: after a package upgrade replaced the
+/// file, `/proc/self/exe` names the deleted old one.
+pub fn locate(name: &OsStr) -> io::Result<std::path::PathBuf> {
+    let found = search(name, None, |cand| {
+        let path = std::path::Path::new(cand);
+        let md = std::fs::metadata(path)?;
+        let exec = nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok();
+        if md.is_file() && exec {
+            Ok(path.to_path_buf())
+        } else {
+            Err(io::Error::from_raw_os_error(EACCES))
+        }
+    })?;
+    std::path::absolute(found)
 }
 
 #[cfg(test)]

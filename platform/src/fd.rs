@@ -92,6 +92,16 @@ pub(crate) fn close_each(low: RawFd, max_fd: RawFd) {
     }
 }
 
+/// Takes ownership of descriptor `n`, which this process holds open and nothing in it owns
+/// yet: one an earlier image of the program passed on across exec, by number. EBADF if `n`
+/// is not open.
+pub fn adopt(n: RawFd) -> io::Result<OwnedFd> {
+    fcntl(borrow(n)?, FcntlArg::F_GETFD)?;
+    // SAFETY: `n` is open (F_GETFD succeeded) and, by the caller's promise, owned by nothing
+    // else in this process.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(n) })
+}
+
 /// The contents of the file `name` in the directory `dir` (symbolic links followed), or None
 /// if there is no such file; a file longer than `max` bytes is an error (EFBIG), not a long
 /// read.

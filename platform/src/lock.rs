@@ -49,6 +49,14 @@ impl LockFile {
         Ok(LockFile { file })
     }
 
+    /// A lock file this process already holds open (a re-executed perpd takes back the
+    /// descriptor its earlier image kept open across exec, lock and all).
+    pub fn from_owned_fd(fd: std::os::fd::OwnedFd) -> LockFile {
+        LockFile {
+            file: File::from(fd),
+        }
+    }
+
     /// Non-blocking exclusive lock on the whole file. `Ok(false)` if another process holds a
     /// conflicting lock (EAGAIN/EACCES); EINTR is retried.
     pub fn try_lock(&self) -> io::Result<bool> {

@@ -40,6 +40,17 @@ impl NotifySocket {
         })
     }
 
+    /// A socket this process bound before (a re-executed perpd takes back its descriptor).
+    pub fn from_parts(fd: std::os::fd::OwnedFd, path: PathBuf) -> io::Result<NotifySocket> {
+        let sock = UnixDatagram::from(fd);
+        let senders = crate::os::pass_credentials(sock.as_fd())?;
+        Ok(NotifySocket {
+            sock,
+            path,
+            senders,
+        })
+    }
+
     /// The path services send to.
     pub fn path(&self) -> &Path {
         &self.path

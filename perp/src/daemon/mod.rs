@@ -20,19 +20,29 @@ pub mod readiness;
 pub mod scan;
 pub mod server;
 pub mod service;
+pub mod snapshot;
 pub mod spawn;
 pub mod supervisor;
 mod table;
+pub mod upgrade;
 
 use std::ffi::OsString;
 
 use platform::cli::Style;
 
-use crate::program::{Lines, Program, Result};
+use crate::program::{Fail, Lines, Program, Result};
 use supervisor::Daemon;
 
 pub fn main(argv: Vec<OsString>) -> ! {
     let program = Program::new(&argv, "perpd", args::USAGE, Style::Core, Lines::Logged);
+    if let Some(code) = upgrade::check(&argv) {
+        // The check run of an upgrade: nothing is started, nothing is said.
+        program.finish(if code == 0 {
+            Ok(())
+        } else {
+            Err(Fail::Exit(code))
+        });
+    }
     // The daemon stays in this frame until the process exits: dropping it would restore
     // SIGTERM's default action, and a second TERM arriving before the exit would then end
     // perpd by signal instead of with its exit code.
@@ -43,6 +53,8 @@ pub fn main(argv: Vec<OsString>) -> ! {
 
 /// Parses `argv`, starts, supervises until a shutdown is complete.
 fn run(program: &Program, argv: &[OsString], daemon: &mut Option<Daemon>) -> Result<()> {
+    // Taken out of the environment before anything else: the services must not see it.
+    let restore = upgrade::take_restore_fd();
     let cfg = args::parse(
         argv.get(1..).unwrap_or_default(),
         std::env::var_os("PERP_BASE"),
@@ -50,9 +62,17 @@ fn run(program: &Program, argv: &[OsString], daemon: &mut Option<Daemon>) -> Res
     )?;
     // Taken out of the environment before the daemon captures it for the services.
     let readiness = notify::Readiness::from_env();
-    let daemon = daemon.insert(Daemon::start(cfg, program.clone())?);
-    // The control socket is listening: a client connecting now is answered.
-    readiness.ready(program);
+    let origin = upgrade::Origin::of(argv);
+    let daemon = match restore {
+        // An upgrade: perpd's own supervisor was told long ago.
+        Some(fd) => daemon.insert(Daemon::restore(cfg, program.clone(), origin, fd)?),
+        None => {
+            let d = daemon.insert(Daemon::start(cfg, program.clone(), origin)?);
+            // The control socket is listening: a client connecting now is answered.
+            readiness.ready(program);
+            d
+        }
+    };
     daemon.run();
     Ok(())
 }

@@ -201,11 +201,10 @@ pub fn clear_stale(dir: &Path) {
     }
 }
 
-/// The directory of notification sockets: `notify` in the control directory, by its absolute
-/// path (services run in their own directories).
-pub fn socket_dir() -> PathBuf {
-    // perpd's current directory is `.control` when this is called at start-up.
-    std::env::current_dir()
-        .unwrap_or_else(|_| PathBuf::from("."))
-        .join("notify")
+/// The directory of notification sockets: `notify` in the control directory of `base`, by
+/// its real absolute path (services run in their own directories, and a `.control` that links
+/// elsewhere gives a shorter socket path).
+pub fn socket_dir(base: &Path) -> PathBuf {
+    let control = base.join(".control");
+    fs::canonicalize(&control).unwrap_or(control).join("notify")
 }

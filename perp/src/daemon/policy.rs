@@ -188,6 +188,30 @@ impl Record {
     pub fn clear(&mut self) {
         *self = Record::default();
     }
+
+    /// For an in-place upgrade (perpd(8)).
+    pub fn save(&self, w: &mut super::snapshot::Writer) {
+        w.u32(self.quick);
+        w.u32(self.ends.len() as u32);
+        for e in &self.ends {
+            w.duration(*e);
+        }
+        w.bool(self.on_probation);
+    }
+
+    pub fn load(r: &mut super::snapshot::Reader<'_>) -> Option<Record> {
+        let quick = r.u32()?;
+        let n = r.u32()?.min(1000);
+        let mut ends = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            ends.push(r.duration()?);
+        }
+        Some(Record {
+            quick,
+            ends,
+            on_probation: r.bool()?,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -51,6 +51,9 @@ pub struct Conn {
     /// socket: the end of file may already wait behind the data, and it is reported only
     /// once, so reading goes on until it is read.
     pub hangup: bool,
+    /// The effective uid of the client, where the system says (only perpd's own may ask for
+    /// an upgrade).
+    pub peer_uid: Option<u32>,
 }
 
 /// What the supervisor must do with a connection after I/O.
@@ -66,7 +69,10 @@ pub enum Next {
 
 impl Conn {
     pub fn new(stream: UnixStream, now: Duration) -> Conn {
+        use std::os::fd::AsFd;
+        let peer_uid = platform::creds::peer_uid(stream.as_fd()).ok();
         Conn {
+            peer_uid,
             stream,
             inbuf: Vec::new(),
             outbuf: Vec::new(),
@@ -177,6 +183,7 @@ pub(super) struct Errnos {
     enotdir: u32,
     eproto: u32,
     enotsup: u32,
+    pub(super) eperm: u32,
 }
 
 /// The number of the errno `name`; every name asked for here is in the table on every OS.
@@ -193,6 +200,7 @@ impl Errnos {
             enotdir: n("ENOTDIR"),
             eproto: n("EPROTO"),
             enotsup: n("ENOTSUP"),
+            eperm: n("EPERM"),
         }
     }
 }
@@ -304,7 +312,8 @@ impl Daemon {
         conn.hangup |= hangup;
         let mut next = None;
         if readable {
-            next = conn.on_readable(&mut |req| self.answer(req));
+            let uid = conn.peer_uid;
+            next = conn.on_readable(&mut |req| self.answer(req, uid));
         }
         if next.is_none() && error {
             next = Some(Next::CloseWarn("error on client socket".into()));
@@ -336,7 +345,7 @@ impl Daemon {
 
     /// The reply to one request: a status, a history, or an errno (0 for a control command
     /// carried out).
-    fn answer(&mut self, req: Request) -> Vec<u8> {
+    fn answer(&mut self, req: Request, peer_uid: Option<u32>) -> Vec<u8> {
         let e = &self.errnos;
         let reply = match req {
             Request::Query(id) => match self.services.get(&(id.dev, id.ino)) {
@@ -378,6 +387,7 @@ impl Daemon {
             // The events come with the feature that makes them.
             Request::Watch { .. } => Reply::Error(e.eproto),
             Request::Yank(_) => Reply::Error(e.enotsup),
+            Request::Reexec => Reply::Error(self.reexec_request(peer_uid)),
             Request::Invalid { .. } => Reply::Error(e.eproto),
         };
         reply.encode()

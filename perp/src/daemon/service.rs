@@ -1263,5 +1263,7 @@ impl Service {
     }
 }
 
+mod persist;
+
 #[cfg(test)]
 mod tests;

@@ -194,6 +194,16 @@ impl LowSlot {
         let null = fd::dup_at_least(devnull.as_fd(), 3)?;
         Ok(LowSlot { slot, null })
     }
+
+    /// The slot's descriptor and the parked /dev/null's, for an upgrade to hand on.
+    pub fn fds(&self) -> (i32, i32) {
+        (self.slot.as_raw_fd(), self.null.as_raw_fd())
+    }
+
+    /// The two descriptors an earlier image of perpd handed on.
+    pub fn adopt(slot: OwnedFd, null: OwnedFd) -> LowSlot {
+        LowSlot { slot, null }
+    }
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ use super::service::{Action, Msg, Now, Run, SpawnOutcome};
 use super::service::{Key, Sig, Sub};
 use super::spawn::{self, LowSlot, SpawnSpec, CAUGHT};
 use super::table::{Notifier, Table};
+use super::upgrade::Origin;
 use crate::program::{Fail, Program, Result};
 use crate::protocol::{ServiceFlags, SubFlags};
 
@@ -136,6 +137,23 @@ pub struct Daemon {
     pub(super) notify_tokens: HashMap<usize, Key>,
     /// Where `notify-socket` services' sockets are made.
     pub(super) notify_dir: std::path::PathBuf,
+    /// The command line and binary an upgrade runs again.
+    pub(super) origin: Origin,
+    /// In-place upgrades since perpd started.
+    pub(super) upgrades: u32,
+    /// An upgrade was accepted: perpd re-executes once its reply is out.
+    pub(super) upgrade_due: bool,
+}
+
+/// What start-up or an upgrade's restore hands to [`Daemon::assemble`].
+pub(super) struct Parts {
+    pub(super) signals: SignalPipe,
+    pub(super) listener: UnixListener,
+    pub(super) lock: LockFile,
+    pub(super) low: LowSlot,
+    pub(super) started: SystemTime,
+    pub(super) nofile: Option<(u64, u64)>,
+    pub(super) upgrades: u32,
 }
 
 /// `N active service` / `N active services` and the like.
@@ -166,7 +184,7 @@ fn raise_nofile() -> Option<(u64, u64)> {
 impl Daemon {
     /// Start-up: everything before the main loop. Fails with perpd's fatal messages (exit
     /// 111); the control socket is listening when this returns.
-    pub fn start(cfg: Config, log: Program) -> Result<Daemon> {
+    pub fn start(cfg: Config, log: Program, origin: Origin) -> Result<Daemon> {
         // Descriptors perpd inherited must not reach the runscripts; marking them
         // close-on-exec once spares every run a close() of each possible descriptor (all
         // that perpd opens itself is close-on-exec already).
@@ -195,10 +213,40 @@ impl Daemon {
         let low = LowSlot::open().map_err(|e| Fail::sys("failure open() on /dev/null", &e))?;
         platform::process::umask(0);
         let (lock, listener) = control::open(&cfg)?;
-        let notify_dir = notice::socket_dir();
-        notice::clear_stale(&notify_dir);
         std::env::set_current_dir(&base)
             .map_err(|e| Fail::sys("failure fchdir() to base directory", &e))?;
+        notice::clear_stale(&notice::socket_dir(&base));
+        log.info(&format!("starting on {} ...", base.display()));
+        let parts = Parts {
+            signals,
+            listener,
+            lock,
+            low,
+            started: SystemTime::now(),
+            nofile: raise_nofile(),
+            upgrades: 0,
+        };
+        Daemon::assemble(cfg, log, origin, parts)
+    }
+
+    /// The daemon around what start-up or an upgrade's restore prepared; the services come
+    /// after.
+    pub(super) fn assemble(
+        cfg: Config,
+        log: Program,
+        origin: Origin,
+        parts: Parts,
+    ) -> Result<Daemon> {
+        let Parts {
+            signals,
+            listener,
+            lock,
+            low,
+            started,
+            nofile,
+            upgrades,
+        } = parts;
+        let notify_dir = notice::socket_dir(&cfg.basedir);
         let poll_failed = |e: io::Error| Fail::sys("failure poll()", &e);
         let mut poller = Poller::new().map_err(poll_failed)?;
         poller
@@ -207,8 +255,6 @@ impl Daemon {
         poller
             .register(listener.as_raw_fd(), T_LISTEN, Interest::READ)
             .map_err(poll_failed)?;
-        let started = SystemTime::now();
-        log.info(&format!("starting on {} ...", base.display()));
         let next_autoscan = cfg.autoscan.map(|a| platform::time::monotonic() + a);
         Ok(Daemon {
             cfg,
@@ -232,13 +278,16 @@ impl Daemon {
             shutting_down: false,
             logged_services: None,
             logged_conns: None,
-            nofile: raise_nofile(),
+            nofile,
             reserve: open_reserve(),
             environ: platform::spawn::Environ::capture(),
             low,
             notifiers: HashMap::new(),
             notify_tokens: HashMap::new(),
             notify_dir,
+            origin,
+            upgrades,
+            upgrade_due: false,
         })
     }
 
@@ -318,6 +367,9 @@ impl Daemon {
             if accept && !self.shutting_down {
                 self.accept();
             }
+            if self.upgrade_due {
+                self.reexec();
+            }
         }
     }
 
@@ -360,7 +412,7 @@ impl Daemon {
 
     /// Queues the service's deadline on the heap unless it is there already. An entry whose
     /// deadline was changed since stays behind and is skipped when it comes up.
-    fn rearm(&mut self, key: Key) {
+    pub(super) fn rearm(&mut self, key: Key) {
         if let Some(slot) = self.services.get_mut(&key) {
             if slot.svc.queued {
                 return;
@@ -459,24 +511,7 @@ impl Daemon {
                     if let (SpawnOutcome::Started(_), Some((c, _))) = (&outcome, chan) {
                         // The run's end of a pipe is dropped here: perpd sees end of file
                         // once the run and what it started have closed theirs.
-                        let token = self.next_token;
-                        self.next_token += 1;
-                        match self.poller.register(c.fd(), Token(token), Interest::READ) {
-                            Ok(()) => {
-                                self.notify_tokens.insert(token, key);
-                                let n = Notifier {
-                                    chan: c,
-                                    token,
-                                    refused_logged: false,
-                                };
-                                self.notifiers.insert(key, n);
-                            }
-                            Err(e) => self.log.warn(&format!(
-                                "failure poll() on the readiness channel of service {}: {}",
-                                slot.svc.display(),
-                                platform::errno::describe_io(&e)
-                            )),
-                        }
+                        self.watch_notifier(key, c);
                     }
                     if let SpawnOutcome::Started(pid) = outcome {
                         self.services.add_pid(pid, &key, sub);
@@ -553,6 +588,37 @@ impl Daemon {
         // Perhaps more: the next loop iteration polls without waiting and reaps again.
         self.reap_pending = true;
         BATCH
+    }
+
+    /// Watches main's readiness channel.
+    pub(super) fn watch_notifier(&mut self, key: Key, chan: Channel) {
+        let token = self.next_token;
+        self.next_token += 1;
+        match self
+            .poller
+            .register(chan.fd(), Token(token), Interest::READ)
+        {
+            Ok(()) => {
+                self.notify_tokens.insert(token, key);
+                let n = Notifier {
+                    chan,
+                    token,
+                    refused_logged: false,
+                };
+                self.notifiers.insert(key, n);
+            }
+            Err(e) => {
+                let name = self
+                    .services
+                    .get(&key)
+                    .map(|s| s.svc.display().into_owned());
+                self.log.warn(&format!(
+                    "failure poll() on the readiness channel of service {}: {}",
+                    name.unwrap_or_default(),
+                    platform::errno::describe_io(&e)
+                ))
+            }
+        }
     }
 
     /// Closes main's readiness channel.

@@ -49,3 +49,9 @@ pub(crate) fn recv_with_sender(
     )?;
     Ok((n, None))
 }
+
+/// The effective uid of the process at the other end of a connected AF_UNIX socket
+/// (getpeereid(3)).
+pub(crate) fn peer_uid(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<u32> {
+    Ok(nix::unistd::getpeereid(fd)?.0.as_raw())
+}

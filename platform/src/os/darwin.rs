@@ -36,7 +36,7 @@ static RECORD_AT_START: extern "C" fn() = crate::inherit::record_at_start;
 /// Bytes in one unit of rusage's `ru_maxrss` (bytes here).
 pub(crate) const MAXRSS_UNIT: u64 = 1;
 
-pub(crate) use super::bsd::{pass_credentials, recv_with_sender};
+pub(crate) use super::bsd::{pass_credentials, peer_uid, recv_with_sender};
 
 /// No way to adopt orphaned descendants here: they go to init.
 pub(crate) fn become_subreaper() -> std::io::Result<bool> {

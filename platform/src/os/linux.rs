@@ -213,3 +213,10 @@ pub(crate) fn private_fds(low: RawFd) -> Result<(), i32> {
         }
     }
 }
+
+/// The effective uid of the process at the other end of a connected AF_UNIX socket
+/// (SO_PEERCRED).
+pub(crate) fn peer_uid(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
+    let cred = nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::PeerCredentials)?;
+    Ok(cred.uid())
+}

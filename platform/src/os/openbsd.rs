@@ -39,7 +39,7 @@ pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
 /// Bytes in one unit of rusage's `ru_maxrss` (kilobytes here).
 pub(crate) const MAXRSS_UNIT: u64 = 1024;
 
-pub(crate) use super::bsd::{pass_credentials, recv_with_sender};
+pub(crate) use super::bsd::{pass_credentials, peer_uid, recv_with_sender};
 
 /// No way to adopt orphaned descendants here: they go to init.
 pub(crate) fn become_subreaper() -> io::Result<bool> {

@@ -1015,3 +1015,32 @@ fn quarantine_is_logged_held_and_cleared_by_u() {
         .flags
         .contains(RunFlags::QUARANTINED));
 }
+
+#[test]
+fn a_saved_service_reads_back_the_same() {
+    use super::super::snapshot::{Reader, Writer};
+    let p = Policy {
+        notifies: true,
+        flap: Some(super::super::policy::Flap::parse("5 30 60").unwrap()),
+        ..backoff("100 60 4 0.5")
+    };
+    let (mut s, _) = Service::activate(act(true, false, false), &at(0));
+    s.set_policy(p);
+    s.spawn_result(Sub::Log, SpawnOutcome::Started(99), &at(0));
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(0));
+    crash(&mut s, 300, 101);
+    s.status_text("warming up".into());
+    let mut w = Writer::default();
+    s.save(&mut w);
+    let mut r = Reader::new(&w.buf);
+    let back = Service::load(&mut r).unwrap();
+    assert!(r.done());
+    assert_eq!(format!("{back:?}"), format!("{s:?}"));
+    // Every shorter prefix is refused, never misread.
+    for n in 0..w.buf.len() {
+        assert!(
+            Service::load(&mut Reader::new(&w.buf[..n])).is_none(),
+            "{n}"
+        );
+    }
+}
