@@ -515,3 +515,35 @@ fn ready_states_are_documented() {
         assert!(quoted.contains(s), "ready state {s} not documented");
     }
 }
+
+/// A stricter server that hangs up on the unknown request: each client reconnects once, asks
+/// no more, and prints what it printed without `X`.
+#[test]
+fn a_server_that_hangs_up_on_x() {
+    let peer = peer_eproto();
+    peer.hang_up_on_x();
+    expect(&tool(&peer, "perpls", &[]), 0, &listing(false), "");
+    assert_eq!(peer.state_requests(), 1);
+    // perpls reconnected once; it sent nothing more, so the peer may count the connection
+    // after perpls has ended.
+    testkit::wait_until("the peer counts the second connection", || {
+        peer.seen.lock().unwrap().connections == 2
+    });
+    let names: Vec<&str> = cases().iter().map(|c| c.name).collect();
+    let want: String = names.iter().map(|n| report(n, false)).collect();
+    expect(&tool(&peer, "perpstat", &names), 0, &want, "");
+    assert_eq!(peer.state_requests(), 2);
+    expect(
+        &tool(&peer, "perpctl", &["-w", "5", "u", "ready", "silent"]),
+        0,
+        "",
+        "ready: ok\nsilent: ok\n",
+    );
+    expect(
+        &tool(&peer, "perpok", &["-v", "-r", "-u", "25", "ready"]),
+        0,
+        "",
+        "perpok: ready: ok: service uptime ok\n",
+    );
+    assert_eq!(peer.seen.lock().unwrap().pipelined, 0);
+}

@@ -438,6 +438,8 @@ pub struct Peer {
     answers: Arc<Mutex<HashMap<DevIno, Answer>>>,
     /// `None`: `X` gets `E` EPROTO, as from the C perpd.
     states: Arc<Mutex<Option<States>>>,
+    /// `X` closes the connection instead (a stricter server), unless states are served.
+    hang_up_on_x: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Peer {
@@ -450,20 +452,31 @@ impl Peer {
             seen: Arc::default(),
             answers: Arc::default(),
             states: Arc::default(),
+            hang_up_on_x: Arc::default(),
         };
         for (name, a) in services {
             peer.add(name, a.clone());
         }
-        let (seen, answers, states) =
-            (peer.seen.clone(), peer.answers.clone(), peer.states.clone());
+        let (seen, answers, states, hang) = (
+            peer.seen.clone(),
+            peer.answers.clone(),
+            peer.states.clone(),
+            peer.hang_up_on_x.clone(),
+        );
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
                 seen.lock().unwrap().connections += 1;
-                let (s, a, x) = (seen.clone(), answers.clone(), states.clone());
-                std::thread::spawn(move || serve(conn, mode, s, a, x));
+                let (s, a, x, h) = (seen.clone(), answers.clone(), states.clone(), hang.clone());
+                std::thread::spawn(move || serve(conn, mode, s, a, x, h));
             }
         });
         peer
+    }
+
+    /// From now on `X` makes the peer close the connection instead of answering EPROTO.
+    pub fn hang_up_on_x(&self) {
+        self.hang_up_on_x
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// From now on the peer answers `X` like a perpd that knows the state section (and serves
@@ -578,6 +591,7 @@ fn serve(
     seen: Arc<Mutex<Seen>>,
     answers: Arc<Mutex<HashMap<DevIno, Answer>>>,
     states: Arc<Mutex<Option<States>>>,
+    hang_up_on_x: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let anchor = SystemTime::now();
     let mut buf = Vec::new();
@@ -628,6 +642,10 @@ fn serve(
                 Request::Extended { id, section } => {
                     let known = answers.lock().unwrap().contains_key(id);
                     let r = match states.lock().unwrap().as_mut() {
+                        None if hang_up_on_x.load(std::sync::atomic::Ordering::SeqCst) => {
+                            let _ = conn.write_all(&wire);
+                            return;
+                        }
                         None => Reply::Error(EPROTO),
                         Some(st) => state_reply(anchor, id, *section, known, st),
                     };
