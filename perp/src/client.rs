@@ -15,7 +15,8 @@ use platform::errno;
 use crate::program::{self, Fail};
 
 use crate::protocol::{
-    DevIno, Frame, History, Reply, ReplyError, Request, Status, SubFlags, SubStatus, MAX_PACKET,
+    section, DevIno, Extended, Frame, History, Reply, ReplyError, Request, RunFlags, RunState,
+    StateSection, Status, SubFlags, SubStatus, MAX_PACKET,
 };
 use platform::time::Tai64n;
 
@@ -188,6 +189,14 @@ enum HistorySupport {
     No,
 }
 
+/// Whether the connected perpd answers the `X` request for the state section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StateSupport {
+    Unknown,
+    Yes,
+    No,
+}
+
 /// How many queries [`Conn::query_many`] sends in one write before reading their replies:
 /// small enough that requests and replies always fit in the socket buffers.
 const PIPELINE_BATCH: usize = 64;
@@ -196,6 +205,7 @@ const PIPELINE_BATCH: usize = 64;
 pub struct Conn {
     stream: UnixStream,
     history: HistorySupport,
+    state: StateSupport,
     /// Bytes read from perpd and not yet consumed (a reply is read with one system call when
     /// it is all there, instead of header and payload separately).
     inbuf: Vec<u8>,
@@ -212,6 +222,7 @@ impl Conn {
             Ok(stream) => Ok(Conn {
                 stream,
                 history: HistorySupport::Unknown,
+                state: StateSupport::Unknown,
                 inbuf: Vec::with_capacity(2 * MAX_PACKET),
             }),
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Err(ConnectError::Refused),
@@ -246,11 +257,11 @@ impl Conn {
         }
     }
 
-    /// True once this perpd has answered an `H` request: it is this implementation, which
-    /// serves pipelined requests (the original closes a connection that sends a second
+    /// True once this perpd has answered an `H` or an `X` request: it is this implementation,
+    /// which serves pipelined requests (the original closes a connection that sends a second
     /// request before reading the first reply).
     pub fn pipelines(&self) -> bool {
-        self.history == HistorySupport::Yes
+        self.history == HistorySupport::Yes || self.state == StateSupport::Yes
     }
 
     /// `Q` for each service, replies in order. When [`Conn::pipelines`], the queries go out
@@ -321,6 +332,173 @@ impl Conn {
             }
         }
     }
+}
+
+impl Conn {
+    /// The state section (readiness, backoff, quarantine) of the extended status, if this
+    /// perpd offers it. `E` EPROTO (the C perpd, which does not know the request, or a perpd
+    /// that does not know the section) and a failed exchange mean "not offered": the
+    /// connection asks no more, and after a failed exchange it is re-established so that later
+    /// requests keep working. Another `E` (an unknown service) is `None` for this service only.
+    pub fn state(&mut self, id: DevIno) -> Option<StateSection> {
+        if self.state == StateSupport::No {
+            return None;
+        }
+        let req = Request::Extended {
+            id,
+            section: section::STATE,
+        };
+        let reply = self.request(&req);
+        self.take_state(reply)
+    }
+
+    /// What one reply to an `X` state request says, and what it teaches about the peer.
+    fn take_state(&mut self, reply: Result<Reply, ExchangeError>) -> Option<StateSection> {
+        match reply {
+            Ok(Reply::Extended(x)) => {
+                self.state = StateSupport::Yes;
+                match x {
+                    Extended::State(s) => Some(s),
+                    Extended::Other { .. } => None,
+                }
+            }
+            Ok(Reply::Error(code)) if code != eproto() => None,
+            Ok(_) => {
+                self.state = StateSupport::No;
+                None
+            }
+            Err(_) => {
+                self.state = StateSupport::No;
+                if let Ok(s) = UnixStream::connect(SOCKET) {
+                    self.stream = s;
+                    self.inbuf.clear();
+                }
+                None
+            }
+        }
+    }
+
+    /// [`Conn::state`] for each service, in order. The first answer decides whether the
+    /// others are asked at all; when [`Conn::pipelines`], they go out in batches, each in one
+    /// write, before their replies are read.
+    pub fn states(&mut self, ids: &[DevIno]) -> Vec<Option<StateSection>> {
+        let mut out = Vec::with_capacity(ids.len());
+        while out.len() < ids.len() && self.state == StateSupport::Unknown {
+            let id = ids[out.len()];
+            out.push(self.state(id));
+        }
+        if self.state == StateSupport::Yes && self.pipelines() {
+            let mut wire = Vec::with_capacity(PIPELINE_BATCH * 20);
+            while out.len() < ids.len() && self.state == StateSupport::Yes {
+                let batch = &ids[out.len()..ids.len().min(out.len() + PIPELINE_BATCH)];
+                wire.clear();
+                for id in batch {
+                    let req = Request::Extended {
+                        id: *id,
+                        section: section::STATE,
+                    };
+                    wire.extend_from_slice(&req.encode());
+                }
+                if let Err(e) = self.stream.write_all(&wire) {
+                    self.take_state(Err(ExchangeError::Write(e)));
+                    break;
+                }
+                for _ in batch {
+                    let reply = self.read_reply();
+                    let failed = reply.is_err();
+                    out.push(self.take_state(reply));
+                    if failed {
+                        // The replies still to come went with the old connection.
+                        break;
+                    }
+                }
+            }
+        }
+        while out.len() < ids.len() {
+            let id = ids[out.len()];
+            out.push(self.state(id));
+        }
+        out
+    }
+}
+
+/// EPROTO, the answer of a perpd that does not know a request or section.
+fn eproto() -> u32 {
+    errno::from_name("EPROTO").map_or(u32::MAX, |n| n as u32)
+}
+
+/// Whole seconds from `now` until `when` (rounded as [`uptime`]), 0 if it has passed.
+pub fn seconds_until(when: &Tai64n, now: &Tai64n) -> u64 {
+    if when <= now {
+        0
+    } else {
+        uptime(when, now)
+    }
+}
+
+/// Where a subservice stands with its readiness notification, for one that declares one
+/// and runs its start program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// It said it is ready.
+    Ready,
+    /// Not yet.
+    NotReady,
+    /// It closed its notification without saying so: up, never ready.
+    Never,
+}
+
+impl Readiness {
+    /// The readiness of `sub` as the state section reports it: `None` if it declares no
+    /// notification. A subservice that does not run its start program (down, or running its
+    /// reset) is not ready, whatever its last run said.
+    pub fn of(sub: &SubStatus, run: &RunState) -> Option<Readiness> {
+        let f = run.flags;
+        if !f.contains(RunFlags::NOTIFIES) {
+            return None;
+        }
+        if sub.pid == 0 || sub.flags.contains(SubFlags::ISRESET) {
+            return Some(Readiness::NotReady);
+        }
+        Some(if f.contains(RunFlags::READY) {
+            Readiness::Ready
+        } else if f.contains(RunFlags::SILENT) {
+            Readiness::Never
+        } else {
+            Readiness::NotReady
+        })
+    }
+}
+
+/// A start held back by a timer, as the clients show it: in quarantine, or in backoff (a
+/// wait after quick failures; the plain respawn governor's wait after no failure is not
+/// shown, as before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Seconds until the next start, after this many quick failures.
+    Backoff(u64, u32),
+    /// Seconds until the one try.
+    Quarantine(u64),
+}
+
+impl Held {
+    pub fn of(run: &RunState, now: &Tai64n) -> Option<Held> {
+        let left = seconds_until(&run.next_start, now);
+        if run.flags.contains(RunFlags::QUARANTINED) {
+            Some(Held::Quarantine(left))
+        } else if run.flags.contains(RunFlags::WAITING) && run.quick > 0 {
+            Some(Held::Backoff(left, run.quick))
+        } else {
+            None
+        }
+    }
+}
+
+/// A `STATUS=` text as one line of terminal output: control characters become `?`.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// The pid of the perpd running on base directory `base` (the current directory), from the
@@ -439,6 +617,9 @@ pub fn enter(base: &OsStr) -> io::Result<()> {
 pub struct SvReport {
     pub status: Status,
     pub history: Option<History>,
+    /// The state section of the extended status, when perpd offers it (boxed: most
+    /// reports have none).
+    pub state: Option<Box<StateSection>>,
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ const USAGE: &[(&str, &str)] = &[
     ),
     ("perpls", "[-hV] [-b basedir] [-cGgKrt] [--json] [sv ...]"),
     ("perpstat", "[-hV] [-b basedir] [--json] sv [sv ...]"),
-    ("perpok", "[-hV] [-b basedir] [-u secs] [-v] sv"),
+    ("perpok", "[-hV] [-b basedir] [-r] [-u secs] [-v] sv"),
     ("perphup", "[-hV] [-q] [-t] [basedir]"),
     ("perpboot", "[-hV] [-d] [-x] [dir]"),
     (

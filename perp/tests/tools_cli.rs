@@ -62,7 +62,7 @@ const USAGES: &[(&str, &str)] = &[
     ),
     ("perpls", "[-hV] [-b basedir] [-cGgrt] [sv ...]"),
     ("perpstat", "[-hV] [-b basedir] sv [sv ...]"),
-    ("perpok", "[-hV] [-b basedir] [-u secs] [-v] sv"),
+    ("perpok", "[-hV] [-b basedir] [-r] [-u secs] [-v] sv"),
     ("perphup", "[-hV] [-q] [-t] [basedir]"),
 ];
 
@@ -149,7 +149,7 @@ fn other_usage_errors() {
         "",
         "perpstat usage error: missing argument\nusage: perpstat [-hV] [-b basedir] sv [sv ...]\n",
     );
-    let u = "usage: perpok [-hV] [-b basedir] [-u secs] [-v] sv\n";
+    let u = "usage: perpok [-hV] [-b basedir] [-r] [-u secs] [-v] sv\n";
     expect(
         &run("perpok", &[]),
         100,
@@ -346,7 +346,7 @@ fn perpctl_sticky_without_perpd() {
 fn perpok_local_checks() {
     let t = base();
     let b = t.path().to_str().unwrap();
-    let u = "usage: perpok [-hV] [-b basedir] [-u secs] [-v] sv\n";
+    let u = "usage: perpok [-hV] [-b basedir] [-r] [-u secs] [-v] sv\n";
     expect(
         &run("perpok", &["-b", b, "f"]),
         100,

@@ -29,6 +29,11 @@
 //! | `flags` | object | booleans `reset`, `once`, `paused`, `want_down`, `failing` (the status reply's bytes 46/64) |
 //! | `restarts` | integer | only when perpd offers exit history: start runs since activation, minus the first |
 //! | `exits` | array | only when perpd offers exit history: the last exits of start runs, newest first, each `{"time": number, "exit_code": integer or null, "signal": integer or null, "ran_seconds": number}` — `time` in Unix seconds (with milliseconds), exactly one of `exit_code`/`signal` is non-null, `ran_seconds` with millisecond precision |
+//! | `ready` | object or null | only when perpd offers the state section: `null` if the subservice declares no readiness notification, else `{"state": string, "time": number or null, "seconds": integer or null}` — `state` `"ready"`, `"not-ready"` (not yet, or not running its start program) or `"never-ready"` (closed its notification without saying so), `time` (Unix seconds) and `seconds` (since then) of the readiness, `null` unless ready |
+//! | `quick` | integer | only with the state section: consecutive quick failures (the backoff count) |
+//! | `next_start` | number or null | only with the state section: Unix time of the next start where a timer holds it back (respawn delay, backoff, quarantine), else `null` |
+//! | `quarantined` | boolean | only with the state section: in flap quarantine until `next_start` |
+//! | `status` | string or null | main only, only with the state section: the last `STATUS=` text it sent, `null` if none |
 //!
 //! Example (one line each in real output):
 //!
@@ -45,10 +50,10 @@ use std::fmt::Write as _;
 
 use platform::time::{Tai64n, TAI_EPOCH};
 
-use crate::client::{self, SubState, SvReport};
+use crate::client::{self, Readiness, SubState, SvReport};
 use platform::child::ExitStatus;
 
-use crate::protocol::{ServiceFlags, SubFlags, SubHistory, SubStatus};
+use crate::protocol::{RunFlags, RunState, ServiceFlags, SubFlags, SubHistory, SubStatus};
 
 /// The `schema_version` written by this module.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -101,7 +106,72 @@ fn ms_seconds(ms: u64) -> String {
     format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
-fn sub_object(sub: &SubStatus, hist: Option<&SubHistory>, now: &Tai64n) -> String {
+/// Unix seconds with milliseconds of a label; labels before 1970 count as 0 s.
+fn unix_time(t: &Tai64n) -> String {
+    let secs = t.secs.saturating_sub(TAI_EPOCH);
+    let millis = t.nanos.min(999_999_999) / 1_000_000;
+    format!("{secs}.{millis:03}")
+}
+
+/// The state-section members of a subservice object; `status` is main's `STATUS=` text
+/// (`None` for the log, which has no such member).
+fn state_members(
+    o: &mut String,
+    sub: &SubStatus,
+    run: &RunState,
+    status: Option<&str>,
+    now: &Tai64n,
+) {
+    o.push_str(",\"ready\":");
+    match Readiness::of(sub, run) {
+        None => o.push_str("null"),
+        Some(r) => {
+            let (word, at) = match r {
+                Readiness::Ready => ("ready", Some(&run.ready_at)),
+                Readiness::NotReady => ("not-ready", None),
+                Readiness::Never => ("never-ready", None),
+            };
+            let (time, secs) = match at {
+                Some(t) => (unix_time(t), client::uptime(t, now).to_string()),
+                None => ("null".to_string(), "null".to_string()),
+            };
+            let _ = write!(
+                o,
+                "{{\"state\":{},\"time\":{time},\"seconds\":{secs}}}",
+                string(word)
+            );
+        }
+    }
+    let held = run
+        .flags
+        .intersects(RunFlags::WAITING | RunFlags::QUARANTINED);
+    let next = if held && !run.next_start.is_zero() {
+        unix_time(&run.next_start)
+    } else {
+        "null".to_string()
+    };
+    let _ = write!(
+        o,
+        ",\"quick\":{},\"next_start\":{next},\"quarantined\":{}",
+        run.quick,
+        run.flags.contains(RunFlags::QUARANTINED)
+    );
+    if let Some(text) = status {
+        o.push_str(",\"status\":");
+        if text.is_empty() {
+            o.push_str("null");
+        } else {
+            o.push_str(&string(text));
+        }
+    }
+}
+
+fn sub_object(
+    sub: &SubStatus,
+    hist: Option<&SubHistory>,
+    state: Option<(&RunState, Option<&str>)>,
+    now: &Tai64n,
+) -> String {
     let f = sub.flags;
     let seconds = if sub.when.is_zero() {
         "null".to_string()
@@ -125,24 +195,23 @@ fn sub_object(sub: &SubStatus, hist: Option<&SubHistory>, now: &Tai64n) -> Strin
             if i > 0 {
                 o.push(',');
             }
-            // Unix seconds and milliseconds of the label; labels before 1970 count as 0 s.
-            let secs = e.when.secs.saturating_sub(TAI_EPOCH);
-            let millis = e.when.nanos.min(999_999_999) / 1_000_000;
             let (code, sig) = match e.status {
                 ExitStatus::Exited(c) => (c.to_string(), "null".to_string()),
                 ExitStatus::Signaled(s) => ("null".to_string(), s.to_string()),
             };
             let _ = write!(
                 o,
-                "{{\"time\":{}.{:03},\"exit_code\":{},\"signal\":{},\"ran_seconds\":{}}}",
-                secs,
-                millis,
+                "{{\"time\":{},\"exit_code\":{},\"signal\":{},\"ran_seconds\":{}}}",
+                unix_time(&e.when),
                 code,
                 sig,
                 ms_seconds(e.ran.as_millis() as u64)
             );
         }
         o.push(']');
+    }
+    if let Some((run, status)) = state {
+        state_members(&mut o, sub, run, status, now);
     }
     o.push('}');
     o
@@ -175,16 +244,27 @@ pub fn status(name: &str, rep: &SvReport, now: &Tai64n) -> String {
         f.contains(ServiceFlags::ONCE),
     );
     let hist = rep.history.as_ref();
+    let state = rep.state.as_ref();
     let _ = write!(
         o,
         ",\"main\":{}",
-        sub_object(&st.main, hist.map(|h| &h.main), now)
+        sub_object(
+            &st.main,
+            hist.map(|h| &h.main),
+            state.map(|s| (&s.main, Some(s.status.as_str()))),
+            now
+        )
     );
     if f.contains(ServiceFlags::HASLOG) {
         let _ = write!(
             o,
             ",\"log\":{}}}",
-            sub_object(&st.log, hist.map(|h| &h.log), now)
+            sub_object(
+                &st.log,
+                hist.map(|h| &h.log),
+                state.map(|s| (&s.log, None)),
+                now
+            )
         );
     } else {
         o.push_str(",\"log\":null}");
@@ -251,6 +331,7 @@ mod tests {
                 log: SubStatus::default(),
             },
             history,
+            state: None,
         }
     }
 
@@ -325,5 +406,56 @@ mod tests {
         assert_eq!(b, ["-rb/x", "sv"]);
         let mut c: Vec<OsString> = ["sv", "--json"].iter().map(OsString::from).collect();
         assert!(!take_flag(&mut c, "b"));
+    }
+
+    #[test]
+    fn state_members_of_main_and_log() {
+        use crate::protocol::{RunFlags as F, RunState, StateSection};
+        let now = at(100);
+        let mut r = report(None);
+        r.status.flags = ServiceFlags::ACTIVE | ServiceFlags::HASLOG;
+        r.status.log = SubStatus {
+            pid: 0,
+            when: at(99),
+            flags: SubFlags::ISLOG,
+        };
+        r.state = Some(Box::new(StateSection {
+            main: RunState {
+                flags: F::NOTIFIES | F::READY,
+                ready_at: Tai64n {
+                    secs: TAI_EPOCH + 60,
+                    nanos: 250_000_000,
+                },
+                next_start: Tai64n::default(),
+                quick: 0,
+            },
+            log: RunState {
+                flags: F::WAITING | F::QUARANTINED,
+                ready_at: Tai64n::default(),
+                next_start: at(155),
+                quick: 4,
+            },
+            status: "up \"1\"".into(),
+        }));
+        let v: serde_json::Value = serde_json::from_str(&status("x", &r, &now)).unwrap();
+        let m = &v["main"];
+        assert_eq!(m["ready"]["state"], "ready");
+        assert_eq!(m["ready"]["time"], 60.25);
+        assert_eq!(m["ready"]["seconds"], 40);
+        assert_eq!(m["quick"], 0);
+        assert!(m["next_start"].is_null());
+        assert_eq!(m["quarantined"], false);
+        assert_eq!(m["status"], "up \"1\"");
+        let l = &v["log"];
+        assert!(l["ready"].is_null());
+        assert_eq!(l["quick"], 4);
+        assert_eq!(l["next_start"], 155.0);
+        assert_eq!(l["quarantined"], true);
+        assert!(l.get("status").is_none());
+        // Without the section none of these members is there.
+        let plain = status("x", &report(None), &now);
+        for k in ["ready", "quick", "next_start", "quarantined", "status"] {
+            assert!(!plain.contains(&format!("\"{k}\"")), "{k}");
+        }
     }
 }

@@ -5,11 +5,11 @@
 //!
 //! | command | waits until |
 //! |---|---|
-//! | `u` (`-L u`) | main (log) runs a start for more than 1.5 s, longer than the respawn governor's 1 s delay (a crash-looping service never counts as up) |
-//! | `U` | main and, if the service has one, the log are up |
+//! | `u` (`-L u`) | main (log) runs a start for more than 1.5 s, longer than the respawn governor's 1 s delay (a crash-looping service never counts as up); where it declares a readiness notification: runs a start that said it is ready |
+//! | `U` | main and, if the service has one, the log are up (ready, where they notify) |
 //! | `d` (`-L d`) | main (log) has no process any more (its reset finished) |
 //! | `D` | main and log have no process |
-//! | `o` (`-L o`) | main (log) ran and finished: no process, and its last run began after the command |
+//! | `o` (`-L o`) | main (log) ran and finished: no process, and its last run began after the command; where it notifies, also when its start said it is ready |
 //! | `A` | perpd reports the service (activated, not being deactivated) |
 //! | `X` | perpd no longer knows the service |
 //! | others | nothing to wait for: `-w` returns at once |
@@ -19,6 +19,13 @@
 //! `error: SV: timed out after N seconds waiting for STATE` (STATE: `up`, `down`,
 //! `once to finish`, `activation`, `deactivation`) and perpctl exits 111.
 //! `-w 0` checks once without waiting. The usage line is the original's (it does not list -w).
+//!
+//! perpd tells whether a service notifies, and whether it said it is ready, in the state
+//! section of the extended status, asked for `u`, `U` and `o` only. A start that closed its
+//! notification without saying so will not become ready: perpctl stops waiting for it with
+//! `error: SV: never ready (notification closed)` and exits 111. A service that declares no
+//! notification, and any perpd that does not offer the section (the C perpd answers EPROTO),
+//! are waited for as above; a timeout on a notifying service says `waiting for ready`.
 
 use std::ffi::OsString;
 use std::time::SystemTime;
@@ -29,7 +36,8 @@ use platform::cli::{parse_u32, Opt, Style, EXIT_FATAL};
 use crate::client::{self, Conn, ExchangeError};
 use crate::program::{Fail, Lines, Program, Result};
 use crate::protocol::{
-    CmdFlags, Command, DevIno, Reply, Request, ServiceFlags, Status, SubFlags, SubStatus,
+    CmdFlags, Command, DevIno, Reply, Request, RunFlags, RunState, ServiceFlags, StateSection,
+    Status, SubFlags, SubStatus,
 };
 use platform::time::Tai64n;
 
@@ -50,6 +58,15 @@ pub enum Goal {
     OnceDone(bool),
     Activated,
     Deactivated,
+}
+
+/// Where a service stands with the goal of `-w`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Reached,
+    Pending,
+    /// It will not get there: a start closed its notification without saying it is ready.
+    Never,
 }
 
 impl Goal {
@@ -78,9 +95,107 @@ impl Goal {
         }
     }
 
-    /// Whether a query answer (`Ok(status)` or `Err(errno code)`) shows the goal reached.
-    /// `since` is the time the command was sent.
+    /// Whether the state section matters to this goal (it is asked only then).
+    pub fn wants_state(self) -> bool {
+        matches!(self, Goal::Up(_) | Goal::BothUp | Goal::OnceDone(_))
+    }
+
+    /// Whether `u`/`U` wait for a readiness notification according to `state` (the timeout
+    /// message then says `ready`).
+    pub fn awaits_readiness(self, state: &StateSection) -> bool {
+        let n = |r: &RunState| r.flags.contains(RunFlags::NOTIFIES);
+        match self {
+            Goal::Up(false) => n(&state.main),
+            Goal::Up(true) => n(&state.log),
+            Goal::BothUp => n(&state.main) || n(&state.log),
+            _ => false,
+        }
+    }
+
+    /// Whether a query answer (`Ok(status)` or `Err(errno code)`) shows the goal reached,
+    /// without the state section. `since` is the time the command was sent.
     pub fn reached(
+        self,
+        answer: std::result::Result<&Status, u32>,
+        now: &Tai64n,
+        since: &Tai64n,
+    ) -> bool {
+        self.progress(answer, None, now, since) == Progress::Reached
+    }
+
+    /// Where a query answer and, when perpd offers it, the state section put the service.
+    /// Where a subservice declares a readiness notification, "up" means its start said it is
+    /// ready (and "never" that it closed its notification without saying so).
+    pub fn progress(
+        self,
+        answer: std::result::Result<&Status, u32>,
+        state: Option<&StateSection>,
+        now: &Tai64n,
+        since: &Tai64n,
+    ) -> Progress {
+        let reached = |ok: bool| {
+            if ok {
+                Progress::Reached
+            } else {
+                Progress::Pending
+            }
+        };
+        let st = match answer {
+            Ok(st) => st,
+            Err(_) => return reached(self.reached_v2(answer, now, since)),
+        };
+        let run = |log: bool| {
+            state
+                .map(|x| if log { &x.log } else { &x.main })
+                .filter(|r| r.flags.contains(RunFlags::NOTIFIES))
+        };
+        let sub = |log: bool| if log { &st.log } else { &st.main };
+        let ready = |s: &SubStatus, r: &RunState| {
+            if s.pid == 0 || s.flags.contains(SubFlags::ISRESET) {
+                Progress::Pending
+            } else if r.flags.contains(RunFlags::READY) {
+                Progress::Reached
+            } else if r.flags.contains(RunFlags::SILENT) {
+                Progress::Never
+            } else {
+                Progress::Pending
+            }
+        };
+        let one_up = |log: bool| match run(log) {
+            Some(r) => ready(sub(log), r),
+            None => reached(Goal::Up(log).reached_v2(answer, now, since)),
+        };
+        match self {
+            Goal::Up(log) => one_up(log),
+            Goal::BothUp => {
+                let mut all = vec![one_up(false)];
+                if st.flags.contains(ServiceFlags::HASLOG) {
+                    all.push(one_up(true));
+                }
+                if all.contains(&Progress::Never) {
+                    Progress::Never
+                } else if all.iter().all(|p| *p == Progress::Reached) {
+                    Progress::Reached
+                } else {
+                    Progress::Pending
+                }
+            }
+            Goal::OnceDone(log) => {
+                if self.reached_v2(answer, now, since) {
+                    return Progress::Reached;
+                }
+                match run(log) {
+                    Some(r) => ready(sub(log), r),
+                    None => Progress::Pending,
+                }
+            }
+            _ => reached(self.reached_v2(answer, now, since)),
+        }
+    }
+
+    /// [`Goal::reached`] from the status reply alone, as against a perpd without the state
+    /// section.
+    fn reached_v2(
         self,
         answer: std::result::Result<&Status, u32>,
         now: &Tai64n,
@@ -245,7 +360,7 @@ fn do_control(
     done
 }
 
-/// `-w`: polls until every service reached `goal` or the time is up.
+/// `-w`: polls until every service reached `goal`, will not, or the time is up.
 fn wait_all(
     ctx: &mut Ctx,
     conn: Option<Conn>,
@@ -262,12 +377,14 @@ fn wait_all(
         None => Conn::connect(&ctx.base).map_err(|e| Fail::fatal(e.message(&ctx.base)))?,
     };
     let deadline = Instant::now() + Duration::from_secs(u64::from(secs));
-    let mut pending = svs;
+    // Each pending service with whether its last state section said it notifies.
+    let mut pending: Vec<(OsString, DevIno, bool)> =
+        svs.into_iter().map(|(sv, id)| (sv, id, false)).collect();
     let mut pause = Duration::from_millis(20);
     loop {
         let now = Tai64n::from_system_time(SystemTime::now());
         let mut still = Vec::new();
-        for (sv, id) in pending {
+        for (sv, id, mut notifies) in pending {
             let answer = match conn.query(id) {
                 Ok(Reply::Status(st)) => Some(Ok(st)),
                 Ok(Reply::Error(code)) => Some(Err(code)),
@@ -280,13 +397,25 @@ fn wait_all(
                     None
                 }
             };
-            let ok = match &answer {
-                Some(Ok(st)) => goal.reached(Ok(st), &now, &since),
-                Some(Err(code)) => goal.reached(Err(*code), &now, &since),
-                None => false,
+            let state = match answer {
+                Some(Ok(_)) if goal.wants_state() => conn.state(id),
+                _ => None,
             };
-            if !ok {
-                still.push((sv, id));
+            if let Some(x) = &state {
+                notifies = goal.awaits_readiness(x);
+            }
+            let progress = match &answer {
+                Some(Ok(st)) => goal.progress(Ok(st), state.as_ref(), &now, &since),
+                Some(Err(code)) => goal.progress(Err(*code), None, &now, &since),
+                None => Progress::Pending,
+            };
+            match progress {
+                Progress::Reached => {}
+                Progress::Pending => still.push((sv, id, notifies)),
+                Progress::Never => ctx.error(&format!(
+                    "error: {}: never ready (notification closed)",
+                    client::show(&sv)
+                )),
             }
         }
         pending = still;
@@ -300,11 +429,11 @@ fn wait_all(
         std::thread::sleep(pause.min(left));
         pause = (pause * 2).min(Duration::from_millis(200));
     }
-    for (sv, _) in pending {
+    for (sv, _, notifies) in pending {
+        let word = if notifies { "ready" } else { goal.word() };
         ctx.error(&format!(
-            "error: {}: timed out after {secs} seconds waiting for {}",
+            "error: {}: timed out after {secs} seconds waiting for {word}",
             client::show(&sv),
-            goal.word()
         ));
     }
     Ok(())
@@ -468,5 +597,68 @@ mod tests {
         assert_eq!(Goal::of(b'D', false), Some(Goal::BothDown));
         assert_eq!(Goal::of(b't', false), None);
         assert_eq!(Goal::OnceDone(false).word(), "once to finish");
+    }
+
+    #[test]
+    fn goals_with_readiness() {
+        use crate::protocol::{RunFlags as F, RunState, StateSection};
+        let now = at(100);
+        let since = at(90);
+        let x = |main: F, log: F| StateSection {
+            main: RunState {
+                flags: main,
+                ..RunState::default()
+            },
+            log: RunState {
+                flags: log,
+                ..RunState::default()
+            },
+            status: String::new(),
+        };
+        let p = |g: Goal, s: &Status, x: &StateSection| g.progress(Ok(s), Some(x), &now, &since);
+        let up = st(3, (5, 95, 0), (6, 50, 1));
+        let fresh = st(3, (5, 100, 0), (6, 50, 1));
+        let e = F::empty();
+        let n = F::NOTIFIES;
+        // Not notifying: the status alone decides, as without the section.
+        assert_eq!(p(Goal::Up(false), &up, &x(e, e)), Progress::Reached);
+        assert_eq!(p(Goal::Up(false), &fresh, &x(e, e)), Progress::Pending);
+        // Notifying: up for a long time is not enough; ready is, even when just started.
+        assert_eq!(p(Goal::Up(false), &up, &x(n, e)), Progress::Pending);
+        assert_eq!(
+            p(Goal::Up(false), &fresh, &x(n | F::READY, e)),
+            Progress::Reached
+        );
+        assert_eq!(
+            p(Goal::Up(false), &up, &x(n | F::SILENT, e)),
+            Progress::Never
+        );
+        // A stale READY of a run that is not running does not count.
+        let down = st(3, (0, 95, 0), (6, 50, 1));
+        assert_eq!(
+            p(Goal::Up(false), &down, &x(n | F::READY, e)),
+            Progress::Pending
+        );
+        // -L u looks at the log's state.
+        assert_eq!(p(Goal::Up(true), &up, &x(n, e)), Progress::Reached);
+        assert_eq!(p(Goal::Up(true), &up, &x(e, n)), Progress::Pending);
+        assert_eq!(p(Goal::BothUp, &up, &x(n | F::READY, e)), Progress::Reached);
+        assert_eq!(p(Goal::BothUp, &up, &x(n | F::SILENT, e)), Progress::Never);
+        assert_eq!(p(Goal::BothUp, &up, &x(n | F::READY, n)), Progress::Pending);
+        // o: finished, or ready where it notifies.
+        let once = st(3, (7, 95, 0x04), (6, 50, 1));
+        assert_eq!(p(Goal::OnceDone(false), &once, &x(n, e)), Progress::Pending);
+        assert_eq!(
+            p(Goal::OnceDone(false), &once, &x(n | F::READY, e)),
+            Progress::Reached
+        );
+        assert_eq!(p(Goal::OnceDone(false), &once, &x(e, e)), Progress::Pending);
+        let done = st(3, (0, 95, 0x04), (6, 50, 1));
+        assert_eq!(p(Goal::OnceDone(false), &done, &x(n, e)), Progress::Reached);
+        // Other goals ignore it.
+        assert_eq!(p(Goal::Down(false), &down, &x(n, e)), Progress::Reached);
+        assert!(Goal::Up(false).awaits_readiness(&x(n, e)));
+        assert!(!Goal::Up(true).awaits_readiness(&x(n, e)));
+        assert!(!Goal::OnceDone(false).awaits_readiness(&x(n, e)));
     }
 }

@@ -2,6 +2,12 @@
 //!
 //! Implementation choice for `-t`: the documented sort — by main uptime, shortest
 //! first, ties by name — not the original's accidental name order.
+//!
+//! Where perpd offers the state section of the extended status, a line of an active service
+//! ends with marks for what it says: main's readiness (`ready`, `starting`, `never ready`), a
+//! start held back (`backoff 4s`, `quarantined 55s`), the same for the log prefixed `log `, and
+//! main's `STATUS=` text in double quotes. Without anything to say (every perp 2.07 service
+//! definition, and any C perpd, which does not know the request) the line is the original's.
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -10,9 +16,11 @@ use std::time::SystemTime;
 
 use platform::cli::{Opt, Style};
 
-use crate::client::{self, Conn, ExchangeError, SvDir, SvReport};
+use crate::client::{self, Conn, ExchangeError, Held, Readiness, SvDir, SvReport};
 use crate::program::{Fail, Lines, Program, Result};
-use crate::protocol::{DevIno, History, Reply, ServiceFlags, SubFlags, SubStatus};
+use crate::protocol::{
+    DevIno, History, Reply, RunState, ServiceFlags, StateSection, SubFlags, SubStatus,
+};
 use crate::tools::json;
 use platform::time::Tai64n;
 
@@ -165,11 +173,46 @@ pub fn cap_attr(db: &str, key: &str) -> String {
         .unwrap_or_else(|| "0".to_string())
 }
 
+/// The marks of one subservice: its readiness, or the timer holding its next start.
+fn sub_marks(marks: &mut Vec<String>, prefix: &str, sub: &SubStatus, run: &RunState, now: &Tai64n) {
+    let word = match Readiness::of(sub, run) {
+        Some(Readiness::Ready) => Some("ready".to_string()),
+        Some(Readiness::Never) => Some("never ready".to_string()),
+        // Only a running start is on its way to readiness.
+        Some(Readiness::NotReady) if sub.pid != 0 && !sub.flags.contains(SubFlags::ISRESET) => {
+            Some("starting".to_string())
+        }
+        _ => None,
+    };
+    let word = word.or_else(|| match Held::of(run, now)? {
+        Held::Backoff(left, _) => Some(format!("backoff {left}s")),
+        Held::Quarantine(left) => Some(format!("quarantined {left}s")),
+    });
+    if let Some(w) = word {
+        marks.push(format!("{prefix}{w}"));
+    }
+}
+
+/// What the state section adds to the line of an active service (each mark with its two
+/// leading spaces); empty when it says nothing.
+pub fn marks(st: &crate::protocol::Status, state: &StateSection, now: &Tai64n) -> String {
+    let mut marks = Vec::new();
+    sub_marks(&mut marks, "", &st.main, &state.main, now);
+    if st.flags.contains(ServiceFlags::HASLOG) {
+        sub_marks(&mut marks, "log ", &st.log, &state.log, now);
+    }
+    if !state.status.is_empty() {
+        marks.push(format!("\"{}\"", client::printable(&state.status)));
+    }
+    marks.iter().map(|m| format!("  {m}")).collect()
+}
+
 /// One output line (with newline) for a name padded to `width`.
 pub fn line(
     name: &[u8],
     outcome: &Outcome,
     p: &Panel,
+    now: &Tai64n,
     width: usize,
     color: Option<&str>,
 ) -> Vec<u8> {
@@ -200,13 +243,22 @@ pub fn line(
         (b'E', Outcome::Error(msg, errno)) => format!("  error: {msg} [{errno}]"),
         (b'+', _) => {
             let (m, l) = (shown(p.text[4]), shown(p.text[8]));
-            format!(
+            let mut s = format!(
                 "  uptime: {}s/{}s  pids: {}/{}",
                 num(m, p.up_main),
                 num(l, p.up_log),
                 num(m, p.pid_main as u64),
                 num(l, p.pid_log as u64)
-            )
+            );
+            if let Outcome::Status(SvReport {
+                status,
+                state: Some(state),
+                ..
+            }) = outcome
+            {
+                s.push_str(&marks(status, state, now));
+            }
+            s
         }
         (b'-', _) => "  (service not activated)".to_string(),
         (b'!', _) => "  (service deactivation in progress)".to_string(),
@@ -251,9 +303,14 @@ fn examine(stat: &std::io::Result<SvDir>) -> Checked {
 fn reply_outcome(
     reply: std::result::Result<Reply, ExchangeError>,
     history: Option<History>,
+    state: Option<StateSection>,
 ) -> Outcome {
     match reply {
-        Ok(Reply::Status(status)) => Outcome::Status(SvReport { status, history }),
+        Ok(Reply::Status(status)) => Outcome::Status(SvReport {
+            status,
+            history,
+            state: state.map(Box::new),
+        }),
         Ok(Reply::Error(code)) => Outcome::Error(
             "error reported in status reply",
             client::errno_name(code as i32),
@@ -376,9 +433,10 @@ fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
                 Checked::Query(id) => match conn.query(id) {
                     r @ Ok(Reply::Status(_)) => {
                         let h = conn.history(id);
-                        reply_outcome(r, h)
+                        let x = conn.state(id);
+                        reply_outcome(r, h, x)
                     }
-                    r => reply_outcome(r, None),
+                    r => reply_outcome(r, None, None),
                 },
             });
         }
@@ -388,12 +446,27 @@ fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
         if ids.len() >= PIPELINE_MIN {
             let _ = conn.history(ids[0]);
         }
-        let mut replies = conn.query_many(&ids).into_iter();
+        let replies = conn.query_many(&ids);
+        // The state section of the services perpd reported on, asked only where the first
+        // answer shows that perpd offers it.
+        let reported: Vec<DevIno> = ids
+            .iter()
+            .zip(&replies)
+            .filter(|(_, r)| matches!(r, Ok(Reply::Status(_))))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut states = conn.states(&reported).into_iter();
+        let mut replies = replies.into_iter();
         for c in checked {
             outcomes.push(match c {
                 Checked::Done(o) => o,
                 Checked::Query(_) => {
-                    reply_outcome(replies.next().expect("one reply per query"), None)
+                    let r = replies.next().expect("one reply per query");
+                    let x = match r {
+                        Ok(Reply::Status(_)) => states.next().expect("one state per status"),
+                        _ => None,
+                    };
+                    reply_outcome(r, None, x)
                 }
             });
         }
@@ -432,7 +505,14 @@ fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
             out.extend_from_slice(obj.as_bytes());
             out.push(b'\n');
         } else {
-            out.extend_from_slice(&line(name.as_bytes(), outcome, p, width, color.as_deref()));
+            out.extend_from_slice(&line(
+                name.as_bytes(),
+                outcome,
+                p,
+                &now,
+                width,
+                color.as_deref(),
+            ));
         }
     }
     client::out(&out)
@@ -471,12 +551,13 @@ mod tests {
                 log: sub(log),
             },
             history: None,
+            state: None,
         })
     }
 
     fn render(name: &str, o: &Outcome, width: usize, color: Option<&str>) -> String {
         let p = panel(o, &at(100));
-        String::from_utf8(line(name.as_bytes(), o, &p, width, color)).unwrap()
+        String::from_utf8(line(name.as_bytes(), o, &p, &at(100), width, color)).unwrap()
     }
 
     #[test]
@@ -582,5 +663,100 @@ mod tests {
         assert_eq!(k("[+ ++p +++]"), "ap");
         assert_eq!(k("[+ ++r +++]"), "ar");
         assert_eq!(k("[+ +o+ ---]"), "an");
+    }
+
+    fn with_state(o: Outcome, main: RunState, log: RunState, status: &str) -> Outcome {
+        match o {
+            Outcome::Status(mut rep) => {
+                rep.state = Some(Box::new(StateSection {
+                    main,
+                    log,
+                    status: status.into(),
+                }));
+                Outcome::Status(rep)
+            }
+            other => other,
+        }
+    }
+
+    fn run(flags: crate::protocol::RunFlags, ready: u64, next: u64, quick: u32) -> RunState {
+        let t = |s: u64| if s == 0 { Tai64n::default() } else { at(s) };
+        RunState {
+            flags,
+            ready_at: t(ready),
+            next_start: t(next),
+            quick,
+        }
+    }
+
+    #[test]
+    fn state_marks() {
+        use crate::protocol::RunFlags as F;
+        let up = || status(3, (278, 95, 0), (269, 95, 1));
+        let none = RunState::default();
+        let r = |o: &Outcome| render("foo", o, 3, None);
+        // Nothing to say: the original's line.
+        assert_eq!(
+            r(&with_state(up(), none, none, "")),
+            "[+ +++ +++]  foo  uptime: 5s/5s  pids: 278/269\n"
+        );
+        // The plain respawn governor (waiting, no quick failure) is not shown either.
+        let gov = run(F::WAITING, 0, 101, 0);
+        assert_eq!(
+            r(&with_state(
+                status(3, (0, 99, 0), (269, 95, 1)),
+                gov,
+                none,
+                ""
+            )),
+            "[+ !.. +++]  foo  uptime: -s/5s  pids: -/269\n"
+        );
+        let n = F::NOTIFIES;
+        assert_eq!(
+            r(&with_state(
+                up(),
+                run(n | F::READY, 97, 0, 0),
+                none,
+                "ok \u{7}go"
+            )),
+            "[+ +++ +++]  foo  uptime: 5s/5s  pids: 278/269  ready  \"ok ?go\"\n"
+        );
+        assert_eq!(
+            r(&with_state(up(), run(n, 0, 0, 0), none, "")),
+            "[+ +++ +++]  foo  uptime: 5s/5s  pids: 278/269  starting\n"
+        );
+        assert_eq!(
+            r(&with_state(up(), run(n | F::SILENT, 0, 0, 0), none, "")),
+            "[+ +++ +++]  foo  uptime: 5s/5s  pids: 278/269  never ready\n"
+        );
+        let down = || status(3, (0, 99, 0), (269, 95, 1));
+        assert_eq!(
+            r(&with_state(
+                down(),
+                run(n | F::WAITING, 0, 104, 3),
+                none,
+                ""
+            )),
+            "[+ !.. +++]  foo  uptime: -s/5s  pids: -/269  backoff 4s\n"
+        );
+        assert_eq!(
+            r(&with_state(
+                down(),
+                run(F::WAITING | F::QUARANTINED, 0, 155, 9),
+                run(F::WAITING, 0, 102, 2),
+                ""
+            )),
+            "[+ !.. +++]  foo  uptime: -s/5s  pids: -/269  quarantined 55s  log backoff 2s\n"
+        );
+        // Deactivation lines keep their text.
+        assert_eq!(
+            r(&with_state(
+                status(7, (8, 50, 0x12), (9, 50, 1)),
+                run(n, 0, 0, 0),
+                none,
+                "x"
+            )),
+            "[! !+r +++]  foo  (service deactivation in progress)\n"
+        );
     }
 }

@@ -11,15 +11,22 @@
 //!   `        restarts: 3; last exits: exit 3 after 2 seconds (12 seconds ago), signal 9 SIGKILL after 61 seconds (80 seconds ago)`
 //!   (just `        restarts: N` when nothing exited yet). Against a perpd without the
 //!   extension the output is exactly the original's.
+//! * When perpd offers the state section of the extended status, lines indented the same way
+//!   follow a subservice's line (before its history line) where it has something to say:
+//!   `ready for N seconds`, `not ready`, `never ready (notification closed)` for a subservice
+//!   that declares a readiness notification and runs its start program; `status: TEXT` for
+//!   main's last `STATUS=` text; `backoff: N quick failures, next start in S seconds`;
+//!   `quarantined: next try in S seconds`. A perp 2.07 service definition (nothing to say)
+//!   and the C perpd (which does not know the request) give the original's output.
 
 use std::ffi::OsString;
 use std::time::SystemTime;
 
 use platform::cli::{Opt, Style};
 
-use crate::client::{self, Conn, ExchangeError, SvReport};
+use crate::client::{self, Conn, ExchangeError, Held, Readiness, SvReport};
 use crate::program::{Fail, Lines, Program, Result};
-use crate::protocol::{Reply, ServiceFlags, SubFlags, SubHistory, SubStatus};
+use crate::protocol::{Reply, RunState, ServiceFlags, SubFlags, SubHistory, SubStatus};
 use crate::tools::json;
 use platform::time::Tai64n;
 
@@ -74,6 +81,36 @@ pub fn history_line(h: &SubHistory, now: &Tai64n) -> String {
     s
 }
 
+/// The state lines of one subservice (each with newline); `status` is main's `STATUS=` text.
+pub fn state_lines(sub: &SubStatus, run: &RunState, status: &str, now: &Tai64n) -> String {
+    let mut s = String::new();
+    match Readiness::of(sub, run) {
+        Some(Readiness::Ready) => s.push_str(&format!(
+            "        ready for {} seconds\n",
+            client::uptime(&run.ready_at, now)
+        )),
+        Some(Readiness::Never) => s.push_str("        never ready (notification closed)\n"),
+        Some(Readiness::NotReady) if sub.pid != 0 && !sub.flags.contains(SubFlags::ISRESET) => {
+            s.push_str("        not ready\n")
+        }
+        _ => {}
+    }
+    if !status.is_empty() {
+        s.push_str(&format!("        status: {}\n", client::printable(status)));
+    }
+    match Held::of(run, now) {
+        Some(Held::Backoff(left, n)) => s.push_str(&format!(
+            "        backoff: {n} quick {}, next start in {left} seconds\n",
+            if n == 1 { "failure" } else { "failures" }
+        )),
+        Some(Held::Quarantine(left)) => s.push_str(&format!(
+            "        quarantined: next try in {left} seconds\n"
+        )),
+        None => {}
+    }
+    s
+}
+
 /// The report of one service perpd answered for.
 pub fn report(name: &str, rep: &SvReport, now: &Tai64n) -> String {
     let st = &rep.status;
@@ -88,11 +125,17 @@ pub fn report(name: &str, rep: &SvReport, now: &Tai64n) -> String {
         s.push_str(", flagged for reactivation");
     }
     s.push_str(&format!("\n  main: {}\n", sub_state(&st.main, now)));
+    if let Some(x) = &rep.state {
+        s.push_str(&state_lines(&st.main, &x.main, &x.status, now));
+    }
     if let Some(h) = &rep.history {
         s.push_str(&history_line(&h.main, now));
     }
     if st.flags.contains(ServiceFlags::HASLOG) {
         s.push_str(&format!("   log: {}\n", sub_state(&st.log, now)));
+        if let Some(x) = &rep.state {
+            s.push_str(&state_lines(&st.log, &x.log, "", now));
+        }
         if let Some(h) = &rep.history {
             s.push_str(&history_line(&h.log, now));
         }
@@ -167,7 +210,12 @@ fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
         match conn.query(dir.id) {
             Ok(Reply::Status(status)) => {
                 let history = conn.history(dir.id);
-                let rep = SvReport { status, history };
+                let state = conn.state(dir.id).map(Box::new);
+                let rep = SvReport {
+                    status,
+                    history,
+                    state,
+                };
                 let text = if as_json {
                     format!("{}\n", json::status(&name, &rep, &now))
                 } else {
@@ -248,6 +296,7 @@ mod tests {
                 log,
             },
             history: None,
+            state: None,
         }
     }
 
@@ -344,5 +393,60 @@ mod tests {
             report("s", &r, &now),
             "s: activated 100 seconds\n  main: up 10 seconds (pid 5)\n        restarts: 2; last exits: exit 3 after 2 seconds (10 seconds ago), signal 9 SIGKILL after 61 seconds (80 seconds ago)\n   log: up 50 seconds (pid 6)\n        restarts: 0\n"
         );
+    }
+
+    #[test]
+    fn state_lines_of_each_kind() {
+        use crate::protocol::{RunFlags as F, RunState, StateSection};
+        let now = at(100);
+        let run = |flags: F, ready: u64, next: u64, quick: u32| RunState {
+            flags,
+            ready_at: if ready == 0 {
+                Tai64n::default()
+            } else {
+                at(ready)
+            },
+            next_start: if next == 0 {
+                Tai64n::default()
+            } else {
+                at(next)
+            },
+            quick,
+        };
+        let mut r = rep(3, sub(5, at(90), 0), sub(0, at(95), 1));
+        r.status.activated = at(0);
+        r.state = Some(Box::new(StateSection {
+            main: run(F::NOTIFIES | F::READY, 60, 0, 0),
+            log: run(F::WAITING, 0, 104, 1),
+            status: "serving\n".into(),
+        }));
+        assert_eq!(
+            report("s", &r, &now),
+            "s: activated 100 seconds\n  main: up 10 seconds (pid 5)\n        ready for 40 seconds\n        status: serving?\n   log: down 5 seconds, want up!\n        backoff: 1 quick failure, next start in 4 seconds\n"
+        );
+        let s = sub(5, at(90), 0);
+        assert_eq!(
+            state_lines(&s, &run(F::NOTIFIES, 0, 0, 0), "", &now),
+            "        not ready\n"
+        );
+        assert_eq!(
+            state_lines(&s, &run(F::NOTIFIES | F::SILENT, 0, 0, 0), "", &now),
+            "        never ready (notification closed)\n"
+        );
+        let down = sub(0, at(90), 0);
+        assert_eq!(
+            state_lines(&down, &run(F::NOTIFIES | F::WAITING, 0, 103, 4), "", &now),
+            "        backoff: 4 quick failures, next start in 3 seconds\n"
+        );
+        assert_eq!(
+            state_lines(&down, &run(F::QUARANTINED, 0, 155, 0), "", &now),
+            "        quarantined: next try in 55 seconds\n"
+        );
+        // The governor's plain wait, and a state section with nothing in it, add nothing.
+        assert_eq!(
+            state_lines(&down, &run(F::WAITING, 0, 101, 0), "", &now),
+            ""
+        );
+        assert_eq!(state_lines(&s, &RunState::default(), "", &now), "");
     }
 }

@@ -1,7 +1,9 @@
 //! Shared by the tools_* tests: a strict validator for the JSON schema documented in
 //! perpls(8) (section JSON SCHEMA), and a scripted peer that stands in for a perpd on a real
 //! socket, answering each service the way a test asks (any status, an error, a malformed
-//! reply, a hang-up) so that every output format can be compared as exact text.
+//! reply, a hang-up) so that every output format can be compared as exact text. On request it
+//! also answers the extended-status request `X` with scripted state sections (readiness,
+//! backoff, quarantine) that may change from one request to the next.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -13,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use perp::protocol::{
-    DevIno, ExitRecord, Frame, History, Reply, Request, ServiceFlags, Status, SubHistory, SubStatus,
+    DevIno, ExitRecord, Extended, Frame, History, Reply, Request, RunFlags, RunState, ServiceFlags,
+    StateSection, Status, SubHistory, SubStatus,
 };
 use platform::child::ExitStatus;
 use platform::time::Tai64n;
@@ -54,10 +57,28 @@ const SERVICE_FLAGS: &[&str] = &[
 const SUB_FLAGS: &[&str] = &["reset", "once", "paused", "want_down", "failing"];
 /// The members of an entry of `exits`.
 const EXIT_MEMBERS: &[&str] = &["time", "exit_code", "signal", "ran_seconds"];
+/// The members a subservice object has when perpd offers the state section (`status`: main
+/// only).
+const STATE_MEMBERS: &[&str] = &["ready", "quick", "next_start", "quarantined", "status"];
+/// The members of a `ready` object.
+const READY_MEMBERS: &[&str] = &["state", "time", "seconds"];
+/// The values of a `ready` object's `state`.
+pub const READY_STATES: &[&str] = &["ready", "not-ready", "never-ready"];
 
 /// Every member name the schema documents (objects at all levels), each once.
 pub fn schema_members() -> Vec<&'static str> {
-    [OBJECT_MEMBERS, SERVICE_FLAGS, SUB_FLAGS, EXIT_MEMBERS].concat()
+    let mut all = [
+        OBJECT_MEMBERS,
+        SERVICE_FLAGS,
+        SUB_FLAGS,
+        EXIT_MEMBERS,
+        STATE_MEMBERS,
+        READY_MEMBERS,
+    ]
+    .concat();
+    all.sort_unstable();
+    all.dedup();
+    all
 }
 /// The values of a service's `state`.
 pub const SERVICE_STATES: &[&str] = &[
@@ -111,8 +132,9 @@ fn flag_object(v: &Value, names: &[&str]) {
 }
 
 /// Checks one subservice object; `history` says whether `restarts`/`exits` must be present.
+/// The state-section members are all there or none (`status` on main only).
 #[track_caller]
-fn validate_sub(v: &Value, history: Option<bool>) {
+fn validate_sub(v: &Value, history: Option<bool>, is_main: bool) {
     let has_hist = v.get("restarts").is_some();
     assert_eq!(
         has_hist,
@@ -125,6 +147,34 @@ fn validate_sub(v: &Value, history: Option<bool>) {
     let mut want = vec!["pid", "state", "seconds", "flags"];
     if has_hist {
         want.extend(["restarts", "exits"]);
+    }
+    let has_state = v.get("quick").is_some();
+    if has_state {
+        want.extend(["ready", "quick", "next_start", "quarantined"]);
+        if is_main {
+            want.push("status");
+        }
+        uint(&v["quick"], "quick");
+        assert!(v["quarantined"].is_boolean(), "quarantined: {v}");
+        assert!(
+            v["next_start"].is_null() || v["next_start"].as_f64().is_some_and(|t| t > 0.0),
+            "next_start: {v}"
+        );
+        if is_main {
+            assert!(v["status"].is_null() || v["status"].is_string(), "{v}");
+        }
+        let r = &v["ready"];
+        if !r.is_null() {
+            exact_keys(r, READY_MEMBERS);
+            let s = r["state"].as_str().expect("ready state is a string");
+            assert!(READY_STATES.contains(&s), "unknown ready state {s}");
+            assert_eq!(r["time"].is_null(), s != "ready", "{v}");
+            assert_eq!(r["seconds"].is_null(), s != "ready", "{v}");
+            if s == "ready" {
+                assert!(r["time"].as_f64().is_some_and(|t| t > 0.0), "{v}");
+                uint(&r["seconds"], "ready seconds");
+            }
+        }
     }
     exact_keys(v, &want);
     let pid = uint(&v["pid"], "pid");
@@ -219,9 +269,14 @@ pub fn validate(line: &str, history: Option<bool>) -> Value {
             assert_eq!(f("cull"), state != "active", "{line}");
             assert_eq!(f("cycle"), state == "reactivating", "{line}");
             assert_eq!(f("haslog"), !v["log"].is_null(), "{line}");
-            validate_sub(&v["main"], history);
+            validate_sub(&v["main"], history, true);
             if !v["log"].is_null() {
-                validate_sub(&v["log"], history);
+                validate_sub(&v["log"], history, false);
+                assert_eq!(
+                    v["main"].get("quick").is_some(),
+                    v["log"].get("quick").is_some(),
+                    "state members on main and log alike: {line}"
+                );
             }
         }
     }
@@ -241,6 +296,8 @@ pub fn validate_all(out: &str, history: Option<bool>) -> Vec<Value> {
 pub const EPROTO: u32 = 71;
 pub const ENOTDIR: u32 = 20;
 pub const EBUSY: u32 = 16;
+/// ENOENT: this perpd's answer to `X` for a service it does not know.
+pub const ENOENT: u32 = 2;
 
 /// One subservice: pid, age of its "when" in seconds (`None`: zero timestamp), flags.
 #[derive(Debug, Clone, Copy)]
@@ -322,6 +379,47 @@ pub fn history_at(anchor: SystemTime) -> History {
     }
 }
 
+/// One subservice of a scripted state section: flags ([`RunFlags`] bits), seconds since it
+/// said it is ready, seconds until its next start, consecutive quick failures.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Run(pub u8, pub Option<u32>, pub Option<u32>, pub u32);
+
+/// A state section as the peer serves it, times relative to the connection's start.
+#[derive(Debug, Clone, Default)]
+pub struct XState {
+    pub main: Run,
+    pub log: Run,
+    pub status: String,
+}
+
+impl XState {
+    /// Main's run alone, no STATUS text.
+    pub fn main(r: Run) -> XState {
+        XState {
+            main: r,
+            ..XState::default()
+        }
+    }
+}
+
+fn run_at(anchor: SystemTime, r: Run) -> RunState {
+    RunState {
+        flags: RunFlags::from_bits_retain(r.0),
+        ready_at: r.1.map(|a| tain_ago(anchor, a)).unwrap_or_default(),
+        next_start: r
+            .2
+            .map(|n| {
+                Tai64n::from_system_time(anchor + Duration::from_secs_f64(f64::from(n) + 0.25))
+            })
+            .unwrap_or_default(),
+        quick: r.3,
+    }
+}
+
+/// The state sections the peer serves when it answers `X`: per service, a script and how many
+/// `X` requests it has answered for it.
+type States = HashMap<DevIno, (Vec<XState>, usize)>;
+
 /// What the peer saw.
 #[derive(Debug, Default)]
 pub struct Seen {
@@ -329,6 +427,8 @@ pub struct Seen {
     pub connections: usize,
     /// Connections closed because a second request came before the first reply.
     pub pipelined: usize,
+    /// How many requests each read of the peer held, in order.
+    pub per_read: Vec<usize>,
 }
 
 /// A base directory with sticky service directories and the peer on its control socket.
@@ -336,6 +436,10 @@ pub struct Peer {
     pub dir: tempfile::TempDir,
     pub seen: Arc<Mutex<Seen>>,
     answers: Arc<Mutex<HashMap<DevIno, Answer>>>,
+    /// `None`: `X` gets `E` EPROTO, as from the C perpd.
+    states: Arc<Mutex<Option<States>>>,
+    /// `X` closes the connection instead (a stricter server), unless states are served.
+    hang_up_on_x: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Peer {
@@ -347,19 +451,69 @@ impl Peer {
             dir,
             seen: Arc::default(),
             answers: Arc::default(),
+            states: Arc::default(),
+            hang_up_on_x: Arc::default(),
         };
         for (name, a) in services {
             peer.add(name, a.clone());
         }
-        let (seen, answers) = (peer.seen.clone(), peer.answers.clone());
+        let (seen, answers, states, hang) = (
+            peer.seen.clone(),
+            peer.answers.clone(),
+            peer.states.clone(),
+            peer.hang_up_on_x.clone(),
+        );
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
                 seen.lock().unwrap().connections += 1;
-                let (s, a) = (seen.clone(), answers.clone());
-                std::thread::spawn(move || serve(conn, mode, s, a));
+                let (s, a, x, h) = (seen.clone(), answers.clone(), states.clone(), hang.clone());
+                std::thread::spawn(move || serve(conn, mode, s, a, x, h));
             }
         });
         peer
+    }
+
+    /// From now on `X` makes the peer close the connection instead of answering EPROTO.
+    pub fn hang_up_on_x(&self) {
+        self.hang_up_on_x
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// From now on the peer answers `X` like a perpd that knows the state section (and serves
+    /// pipelined requests): a service without a script gets an empty section, an unknown one
+    /// `E` ENOENT.
+    pub fn serve_states(&self) {
+        let mut st = self.states.lock().unwrap();
+        if st.is_none() {
+            *st = Some(HashMap::new());
+        }
+    }
+
+    /// The state sections service `name` gets, one per `X` request, the last one repeated;
+    /// turns on [`Peer::serve_states`].
+    pub fn set_states(&self, name: &str, script: Vec<XState>) {
+        assert!(!script.is_empty());
+        self.serve_states();
+        let md = std::fs::metadata(self.base().join(name)).unwrap();
+        let id = DevIno {
+            dev: md.dev(),
+            ino: md.ino(),
+        };
+        self.states
+            .lock()
+            .unwrap()
+            .as_mut()
+            .unwrap()
+            .insert(id, (script, 0));
+    }
+
+    /// How many `X` requests the peer received.
+    pub fn state_requests(&self) -> usize {
+        let s = self.seen.lock().unwrap();
+        s.requests
+            .iter()
+            .filter(|r| matches!(r, Request::Extended { .. }))
+            .count()
     }
 
     pub fn base(&self) -> &Path {
@@ -402,11 +556,42 @@ impl Peer {
     }
 }
 
+/// The reply to `X` for `id` where the peer serves state sections.
+fn state_reply(
+    anchor: SystemTime,
+    id: &DevIno,
+    section: u8,
+    known: bool,
+    states: &mut States,
+) -> Reply {
+    if section != perp::protocol::section::STATE {
+        return Reply::Error(EPROTO);
+    }
+    if !known {
+        return Reply::Error(ENOENT);
+    }
+    let x = match states.get_mut(id) {
+        None => XState::default(),
+        Some((script, asked)) => {
+            let x = script[(*asked).min(script.len() - 1)].clone();
+            *asked += 1;
+            x
+        }
+    };
+    Reply::Extended(Extended::State(StateSection {
+        main: run_at(anchor, x.main),
+        log: run_at(anchor, x.log),
+        status: x.status,
+    }))
+}
+
 fn serve(
     mut conn: UnixStream,
     mode: OnHistory,
     seen: Arc<Mutex<Seen>>,
     answers: Arc<Mutex<HashMap<DevIno, Answer>>>,
+    states: Arc<Mutex<Option<States>>>,
+    hang_up_on_x: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let anchor = SystemTime::now();
     let mut buf = Vec::new();
@@ -422,7 +607,12 @@ fn serve(
             reqs.push(Request::from_frame(&frame));
             buf.drain(..used);
         }
-        if reqs.len() > 1 && mode != OnHistory::Answer {
+        if reqs.is_empty() {
+            continue;
+        }
+        seen.lock().unwrap().per_read.push(reqs.len());
+        let x_known = states.lock().unwrap().is_some();
+        if reqs.len() > 1 && mode != OnHistory::Answer && !x_known {
             seen.lock().unwrap().pipelined += 1;
             return;
         }
@@ -449,6 +639,19 @@ fn serve(
                         continue;
                     }
                 },
+                Request::Extended { id, section } => {
+                    let known = answers.lock().unwrap().contains_key(id);
+                    let r = match states.lock().unwrap().as_mut() {
+                        None if hang_up_on_x.load(std::sync::atomic::Ordering::SeqCst) => {
+                            let _ = conn.write_all(&wire);
+                            return;
+                        }
+                        None => Reply::Error(EPROTO),
+                        Some(st) => state_reply(anchor, id, *section, known, st),
+                    };
+                    wire.extend(r.encode());
+                    continue;
+                }
                 _ => {
                     wire.extend(Reply::Error(EPROTO).encode());
                     continue;
