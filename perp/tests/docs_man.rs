@@ -23,7 +23,7 @@ const USAGE: &[(&str, &str)] = &[
     ("perpls", "[-hV] [-b basedir] [-cGgKrt] [--json] [sv ...]"),
     ("perpstat", "[-hV] [-b basedir] [--json] sv [sv ...]"),
     ("perpok", "[-hV] [-b basedir] [-r] [-u secs] [-v] sv"),
-    ("perphup", "[-hV] [-q] [-t] [basedir]"),
+    ("perphup", "[-hV] [-q] [-t] [basedir] [-x]"),
     ("perpboot", "[-hV] [-d] [-x] [dir]"),
     (
         "perp-setup",
