@@ -694,8 +694,10 @@ fn governed_up_waits_then_starts_a_second_after_the_last() {
         .nth(1)
         .unwrap()
         .clone();
-    // The run is created when the second is over, so it runs its script at once.
-    if second.time - first < 0.95 {
+    // The run is created when the second is over. The times are those the scripts read
+    // once running, which a loaded machine may delay by a scheduling slice or two after
+    // each fork; without the governor the second start would follow the u at once.
+    if second.time - first < 0.75 {
         panic!("start {:.3} s after the previous one", second.time - first);
     }
     assert_eq!(second.pid as u32, second_pid);

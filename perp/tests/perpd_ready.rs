@@ -312,8 +312,11 @@ fn perpd_sleeps_while_a_service_waits_in_quarantine() {
     }
     let p = Perpd::running();
     add_with(&p, "flappy", "exit 1\n", &[("flap", "2 30 60")]);
+    // WAITING too: the reset run has ended and only the timer is left.
     wait_state(&p, "flappy", "quarantine", |s| {
-        s.main.flags.contains(RunFlags::QUARANTINED)
+        s.main
+            .flags
+            .contains(RunFlags::QUARANTINED | RunFlags::WAITING)
     });
     let switches = || {
         let s = fs::read_to_string(format!("/proc/{}/status", p.pid)).unwrap();

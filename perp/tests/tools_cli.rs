@@ -70,7 +70,7 @@ const USAGES: &[(&str, &str)] = &[
 fn help_version_and_bad_options() {
     for (prog, usage) in USAGES {
         let u = format!("usage: {prog} {usage}\n");
-        expect(&run(prog, &["-h", "-x"]), 0, "", &u);
+        expect(&run(prog, &["-h", "-y"]), 0, "", &u);
         expect(
             &run(prog, &["-V"]),
             0,
@@ -80,10 +80,10 @@ fn help_version_and_bad_options() {
         expect(&run(prog, &["-?"]), 100, "", &u);
         let colon = if *prog == "perpctl" { ":" } else { "" };
         expect(
-            &run(prog, &["-x", "-h"]),
+            &run(prog, &["-y", "-h"]),
             100,
             "",
-            &format!("{prog} usage error: invalid option{colon} -x\n{u}"),
+            &format!("{prog} usage error: invalid option{colon} -y\n{u}"),
         );
     }
     expect(
