@@ -496,6 +496,19 @@ pub fn reap() -> io::Result<Option<(i32, ExitStatus)>> {
     }
 }
 
+/// The pid of a child that has ended, left unreaped so that its session can still be asked
+/// (waitid with WNOWAIT); `Ok(None)` when none has. ENOSYS where waitid cannot leave the child
+/// unreaped; those systems have no subreaper either, so no stranger's orphan comes to ask
+/// about.
+pub fn peek_ended() -> io::Result<Option<i32>> {
+    crate::os::peek_ended()
+}
+
+/// Reaps child `pid` if it has ended (waitpid with WNOHANG).
+pub fn reap_pid(pid: i32) -> io::Result<Option<ExitStatus>> {
+    Ok(waitpid(pid, libc::WNOHANG)?.map(|(_, st)| st))
+}
+
 /// Blocks until child `pid` ends; EINTR is retried.
 pub fn wait(pid: i32) -> io::Result<ExitStatus> {
     match waitpid(pid, 0)? {

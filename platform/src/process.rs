@@ -129,6 +129,25 @@ pub fn become_subreaper() -> io::Result<bool> {
     crate::os::become_subreaper()
 }
 
+/// Ends every process of the tree that a run of pid `run` started (the run included, if it
+/// still runs), by SIGKILL, stopping them first so that none forks meanwhile, round after
+/// round until none is left (at most [`KILL_TREE_ROUNDS`]); how many were signalled. `run`
+/// led its own session.
+///
+/// * Linux: the processes whose session or process group is `run`, the descendants of those
+///   by parent, and those whose environment holds the entry `mark` (a `NAME=value` unique to
+///   the run, which children inherit): a process that left the session, cleared that
+///   variable and lost its parent is not found.
+/// * FreeBSD: the calling process must be a subreaper (see [`become_subreaper`]) and `run` its
+///   child: procctl(PROC_REAP_KILL) on the run's subtree finds every descendant.
+/// * Elsewhere: the process group `run` only.
+pub fn kill_tree(run: i32, mark: Option<&[u8]>) -> io::Result<usize> {
+    crate::os::kill_tree(run, mark)
+}
+
+/// Rounds of [`kill_tree`] before it gives up on processes that keep appearing.
+pub const KILL_TREE_ROUNDS: usize = 20;
+
 /// The session id of the calling process.
 pub fn getsid() -> io::Result<i32> {
     nix::unistd::getsid(None)

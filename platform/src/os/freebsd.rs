@@ -63,3 +63,67 @@ pub(crate) const DIR_HANDLE_FLAGS: i32 = 0;
 pub(crate) fn private_fds(_low: RawFd) -> Result<(), i32> {
     Ok(())
 }
+
+/// See [`crate::child::peek_ended`].
+pub(crate) fn peek_ended() -> io::Result<Option<i32>> {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    match waitid(Id::All, flags) {
+        Ok(WaitStatus::StillAlive) => Ok(None),
+        Ok(st) => Ok(st.pid().map(|p| p.as_raw())),
+        Err(nix::errno::Errno::ECHILD) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// procctl(2)'s `struct procctl_reaper_kill`, which the libc crate does not declare.
+#[repr(C)]
+struct ReaperKill {
+    rk_sig: libc::c_int,
+    rk_flags: libc::c_uint,
+    rk_subtree: libc::pid_t,
+    rk_killed: libc::c_uint,
+    rk_fpid: libc::pid_t,
+    rk_pad0: [libc::c_uint; 15],
+}
+
+/// Kill only the subtree rooted at `rk_subtree`, a child of the reaper.
+const REAPER_KILL_SUBTREE: libc::c_uint = 0x2;
+
+/// See [`crate::process::kill_tree`].
+pub(crate) fn kill_tree(run: i32, _mark: Option<&[u8]>) -> io::Result<usize> {
+    let mut total = 0;
+    for _ in 0..crate::process::KILL_TREE_ROUNDS {
+        let mut rk = ReaperKill {
+            rk_sig: libc::SIGKILL,
+            rk_flags: REAPER_KILL_SUBTREE,
+            rk_subtree: run,
+            rk_killed: 0,
+            rk_fpid: -1,
+            rk_pad0: [0; 15],
+        };
+        // SAFETY: PROC_REAP_KILL reads and fills exactly this structure.
+        let r = unsafe {
+            libc::procctl(
+                libc::P_PID,
+                libc::getpid() as libc::id_t,
+                libc::PROC_REAP_KILL,
+                &mut rk as *mut ReaperKill as *mut libc::c_void,
+            )
+        };
+        if r != 0 {
+            let e = io::Error::last_os_error();
+            // ESRCH: nothing left to kill.
+            return if e.raw_os_error() == Some(libc::ESRCH) {
+                Ok(total)
+            } else {
+                Err(e)
+            };
+        }
+        if rk.rk_killed == 0 {
+            break;
+        }
+        total += rk.rk_killed as usize;
+    }
+    Ok(total)
+}

@@ -220,3 +220,98 @@ pub(crate) fn peer_uid(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
     let cred = nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::PeerCredentials)?;
     Ok(cred.uid())
 }
+
+/// See [`crate::child::peek_ended`].
+pub(crate) fn peek_ended() -> io::Result<Option<i32>> {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    match waitid(Id::All, flags) {
+        Ok(WaitStatus::StillAlive) => Ok(None),
+        Ok(st) => Ok(st.pid().map(|p| p.as_raw())),
+        Err(nix::errno::Errno::ECHILD) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One process as /proc shows it: (pid, parent, process group, session, a zombie).
+fn proc_stat(pid: i32) -> Option<(i32, i32, i32, bool)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: the fields follow the last ')'.
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let field = |i: usize| rest.get(i)?.parse::<i32>().ok();
+    Some((field(1)?, field(2)?, field(3)?, rest.first() == Some(&"Z")))
+}
+
+fn holds_mark(pid: i32, mark: &[u8]) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|env| env.split(|&b| b == 0).any(|v| v == mark))
+        .unwrap_or(false)
+}
+
+/// The live processes of the tree of `run` (see [`crate::process::kill_tree`]).
+fn tree_members(run: i32, mark: Option<&[u8]>) -> io::Result<Vec<i32>> {
+    let me = std::process::id() as i32;
+    let mut all = Vec::new();
+    for e in std::fs::read_dir("/proc")?.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Some((ppid, pgrp, sid, zombie)) = proc_stat(pid) {
+            all.push((pid, ppid, pgrp, sid, zombie));
+        }
+    }
+    let mut found: Vec<i32> = all
+        .iter()
+        .filter(|&&(pid, _, pgrp, sid, _)| {
+            pid != me
+                && (pid == run
+                    || sid == run
+                    || pgrp == run
+                    || mark.is_some_and(|m| holds_mark(pid, m)))
+        })
+        .map(|&(pid, ..)| pid)
+        .collect();
+    // Descendants by parent of what was found, however many levels down.
+    loop {
+        let more: Vec<i32> = all
+            .iter()
+            .filter(|&&(pid, ppid, ..)| pid != me && found.contains(&ppid) && !found.contains(&pid))
+            .map(|&(pid, ..)| pid)
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        found.extend(more);
+    }
+    let zombie = |p: &i32| all.iter().any(|&(pid, .., z)| pid == *p && z);
+    found.retain(|p| !zombie(p));
+    Ok(found)
+}
+
+/// See [`crate::process::kill_tree`].
+pub(crate) fn kill_tree(run: i32, mark: Option<&[u8]>) -> io::Result<usize> {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let mut signalled = 0;
+    for _ in 0..crate::process::KILL_TREE_ROUNDS {
+        let procs = tree_members(run, mark)?;
+        if procs.is_empty() {
+            break;
+        }
+        for &p in &procs {
+            let _ = kill(Pid::from_raw(p), Signal::SIGSTOP);
+        }
+        for &p in &procs {
+            if kill(Pid::from_raw(p), Signal::SIGKILL).is_ok() {
+                signalled += 1;
+            }
+        }
+        // A killed process leaves /proc's list of the living only once it is a zombie.
+        let gone = |p: i32| proc_stat(p).is_none_or(|(.., z)| z);
+        let deadline = crate::time::monotonic() + std::time::Duration::from_millis(200);
+        while !procs.iter().all(|&p| gone(p)) && crate::time::monotonic() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    Ok(signalled)
+}

@@ -54,3 +54,15 @@ pub(crate) const DIR_HANDLE_FLAGS: i32 = 0;
 pub(crate) fn private_fds(_low: RawFd) -> Result<(), i32> {
     Ok(())
 }
+
+/// No waitid(WNOWAIT) here, and no subreaper to need it.
+pub(crate) fn peek_ended() -> std::io::Result<Option<i32>> {
+    Err(std::io::Error::from_raw_os_error(libc::ENOSYS))
+}
+
+/// See [`crate::process::kill_tree`]: the process group only.
+pub(crate) fn kill_tree(run: i32, _mark: Option<&[u8]>) -> std::io::Result<usize> {
+    // SAFETY: killpg(2) only sends a signal.
+    let r = unsafe { libc::killpg(run, libc::SIGKILL) };
+    Ok(usize::from(r == 0))
+}
