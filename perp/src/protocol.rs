@@ -129,8 +129,11 @@
 //!    56..67  tain   until: the next start for `backoff` and `quarantine`, else zeros
 //! ```
 //!
-//! A subscriber that does not read fills its queue; perpd then drops what would follow and,
-//! once there is room, sends one `overflow` record: events were lost, query again.
+//! Sequence numbers count every event of the perpd, so a filtered subscription sees gaps.
+//! A subscriber that does not read fills its queue; the event that does not fit is replaced
+//! by one `overflow` record (its sequence number, no service), nothing follows it, and perpd
+//! closes the connection once that record is written: events were lost, subscribe again and
+//! query what was missed. Requests sent after `W` are not answered.
 
 use std::time::Duration;
 

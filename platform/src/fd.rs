@@ -92,6 +92,14 @@ pub(crate) fn close_each(low: RawFd, max_fd: RawFd) {
     }
 }
 
+/// Asks for a socket send buffer of `bytes` (SO_SNDBUF; the kernel rounds it, Linux doubles
+/// it), so that what a peer does not read waits in the sender's own bounded queue rather than
+/// in the kernel.
+pub fn set_send_buffer(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+    nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::SndBuf, &bytes)?;
+    Ok(())
+}
+
 /// The contents of the file `name` in the directory `dir` (symbolic links followed), or None
 /// if there is no such file; a file longer than `max` bytes is an error (EFBIG), not a long
 /// read.

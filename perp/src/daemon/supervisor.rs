@@ -136,6 +136,12 @@ pub struct Daemon {
     pub(super) notify_tokens: HashMap<usize, Key>,
     /// Where `notify-socket` services' sockets are made.
     pub(super) notify_dir: std::path::PathBuf,
+    /// The last event's sequence number.
+    pub(super) seq: u64,
+    /// perpd's start time as event records carry it.
+    pub(super) generation: platform::time::Tai64n,
+    /// Subscriber connections with events queued since the last flush.
+    pub(super) to_flush: Vec<usize>,
 }
 
 /// `N active service` / `N active services` and the like.
@@ -239,6 +245,9 @@ impl Daemon {
             notifiers: HashMap::new(),
             notify_tokens: HashMap::new(),
             notify_dir,
+            seq: 0,
+            generation: platform::time::Tai64n::from_system_time_usec(started),
+            to_flush: Vec::new(),
         })
     }
 
@@ -318,6 +327,7 @@ impl Daemon {
             if accept && !self.shutting_down {
                 self.accept();
             }
+            self.flush_watchers();
         }
     }
 
@@ -341,7 +351,8 @@ impl Daemon {
         let conns = self
             .conns
             .values()
-            .map(|c| c.deadline() + Duration::from_millis(1));
+            .filter_map(|c| c.deadline())
+            .map(|d| d + Duration::from_millis(1));
         [
             self.heap.peek().map(|Reverse((d, _))| *d),
             if self.shutting_down {
@@ -517,6 +528,7 @@ impl Daemon {
                     }
                     return;
                 }
+                Action::Event(ev) => self.publish(Some(key), ev),
                 Action::Log(m) => match m {
                     Msg::Info(t) => self.log.info(&t),
                     Msg::Warn(t) => self.log.warn(&t),
@@ -585,17 +597,18 @@ impl Daemon {
             }
         }
         let t = now();
+        let mut actions = Vec::new();
         if read.notice.ready {
-            slot.svc.ready(&t);
+            actions = slot.svc.ready(&t);
         }
         if let Some(text) = read.notice.status {
             slot.svc.status_text(text);
         }
         if read.closed {
-            let actions = slot.svc.notification_closed();
+            actions.extend(slot.svc.notification_closed());
             self.drop_notifier(&key);
-            self.apply(key, actions);
         }
+        self.apply(key, actions);
     }
 
     fn shutdown(&mut self) {
