@@ -25,6 +25,7 @@ use std::time::Duration;
 use platform::poll::{Interest, Token};
 use platform::time::Tai64n;
 
+use super::facts::Facts;
 use super::service::{CmdError, Ev, Key, Service};
 use super::supervisor::{now, Daemon, T_LISTEN};
 use crate::protocol::{
@@ -472,6 +473,16 @@ impl Daemon {
                     (None, _) => Reply::Error(e.enotdir),
                     (Some(slot), section::STATE) => {
                         Reply::Extended(Extended::State(slot.svc.state(&now())))
+                    }
+                    (Some(slot), section::DRIFT | section::DRIFT_FILES | section::USAGE) => {
+                        // Before the first start nothing is recorded and nothing ran.
+                        let none = Facts::default();
+                        let f = slot.facts.as_deref().unwrap_or(&none);
+                        Reply::Extended(match section {
+                            section::DRIFT => Extended::Drift(f.drift()),
+                            section::DRIFT_FILES => Extended::DriftFiles(f.drift_files()),
+                            _ => Extended::Usage(f.usage()),
+                        })
                     }
                     // A section this perpd does not have.
                     (Some(_), _) => Reply::Error(e.eproto),

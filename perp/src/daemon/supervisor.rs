@@ -438,6 +438,11 @@ impl Daemon {
                         }
                         slot.svc.set_policy(files.policy(chan.is_some()));
                     }
+                    if run == Run::Start {
+                        slot.facts
+                            .get_or_insert_with(Default::default)
+                            .record_start(slot.dirfd.as_fd(), sub);
+                    }
                     let notify = match &chan {
                         Some((c, ForChild::Socket)) => c.path().map(spawn::Notify::Socket),
                         Some((_, ForChild::Fd(w, n))) => Some(spawn::Notify::Fd(w.as_fd(), *n)),
@@ -543,7 +548,7 @@ impl Daemon {
     fn reap(&mut self) -> usize {
         self.reap_pending = false;
         for n in 0..BATCH {
-            let Ok(Some((pid, st))) = child::reap() else {
+            let Ok(Some((pid, st, usage))) = child::reap_with_usage() else {
                 return n;
             };
             let Some((key, sub)) = self.services.take_pid(pid) else {
@@ -558,6 +563,11 @@ impl Daemon {
                 self.drop_notifier(&key);
             }
             if let Some(slot) = self.services.get_mut(&key) {
+                if start_run {
+                    if let Some(f) = slot.facts.as_deref_mut() {
+                        f.charge(sub, &usage);
+                    }
+                }
                 let actions = slot.svc.child_exited(sub, st, &t);
                 self.apply(key, actions);
             }
