@@ -28,7 +28,7 @@ MANMODE ?= 0644
 
 # The perp core programs, the loggers and the runtools (the cat* test helpers are not
 # installed, as in perp 2.07).
-PERP_PROGS = perpd perpctl perpls perpstat perpok perphup perpboot perp-setup
+PERP_PROGS = perpd perpctl perpls perpstat perpok perphup perpwatch perpboot perp-setup
 LOG_PROGS = tinylog tinylog_run sissylog
 RUN_PROGS = runargs runargv0 runchoom rundetach rundeux runenv runfile runlimit runlock \
 	runpause runsession runtool runtrap runuid

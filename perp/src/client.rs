@@ -359,7 +359,7 @@ impl Conn {
                 self.state = StateSupport::Yes;
                 match x {
                     Extended::State(s) => Some(s),
-                    Extended::Other { .. } => None,
+                    _ => None,
                 }
             }
             Ok(Reply::Error(code)) if code != eproto() => None,

@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod daemon;
+pub mod drift;
 pub mod log;
 pub mod program;
 pub mod protocol;

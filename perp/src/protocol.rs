@@ -104,6 +104,35 @@
 //!
 //! then `n u8` and n bytes of main's last `STATUS=` text (UTF-8, at most 64 bytes).
 //!
+//! Sections 2, `drift` (the runscripts), and 3, `drift-files` (the files read for a start of
+//! main), say what perpd found of each file when it last started the run that reads it, so a
+//! client can compare with the files on disk ([`crate::drift`]):
+//!
+//! ```text
+//!    0..1    u16le  recorded: bit i set when file i was looked at
+//!    2..3    u16le  present: bit i set when file i existed then
+//!    then, for each present file in order, 32 bytes:
+//!            u64le dev, u64le ino, u64le size, i64le mtime (nanoseconds from the Unix epoch)
+//! ```
+//!
+//! Files of `drift`: 0 `rc.main` (symbolic links followed), 1 `rc.main` itself when it is a
+//! symbolic link (else absent), 2 `rc.log`, 3 `rc.log` itself. Files of `drift-files`: 0
+//! `flag.down`, 1 `flag.once`, 2 `timeout-kill`, 3 `notification-fd`, 4 `notify-socket`,
+//! 5 `backoff`, 6 `flap` (symbolic links followed).
+//!
+//! Section 4, `usage` (what the start runs cost, from wait4(2)): for main, then for the log,
+//! 52 bytes:
+//!
+//! ```text
+//!    0..3    u32le  start runs reaped since activation
+//!    4..11   u64le  last run: user CPU, microseconds
+//!    12..19  u64le  last run: system CPU, microseconds
+//!    20..27  u64le  last run: largest resident set, KiB
+//!    28..35  u64le  since activation: user CPU, microseconds
+//!    36..43  u64le  since activation: system CPU, microseconds
+//!    44..51  u64le  since activation: largest resident set of any run, KiB
+//! ```
+//!
 //! # Extension: `W` — watch: events pushed to a subscriber (not in the original perp)
 //!
 //! Request: `02 57 L  mask u16le  n × (dev u64le, ino u64le)`, L = 2 + 16n, n ≤ 15. `mask`
@@ -129,8 +158,11 @@
 //!    56..67  tain   until: the next start for `backoff` and `quarantine`, else zeros
 //! ```
 //!
-//! A subscriber that does not read fills its queue; perpd then drops what would follow and,
-//! once there is room, sends one `overflow` record: events were lost, query again.
+//! Sequence numbers count every event of the perpd, so a filtered subscription sees gaps.
+//! A subscriber that does not read fills its queue; the event that does not fit is replaced
+//! by one `overflow` record (its sequence number, no service), nothing follows it, and perpd
+//! closes the connection once that record is written: events were lost, subscribe again and
+//! query what was missed. Requests sent after `W` are not answered.
 
 use std::time::Duration;
 
@@ -679,6 +711,176 @@ impl History {
 pub mod section {
     /// Readiness, backoff and quarantine ([`super::StateSection`]).
     pub const STATE: u8 = 1;
+    /// The runscripts as last started ([`super::DriftSection`]).
+    pub const DRIFT: u8 = 2;
+    /// The files read for main's last start ([`super::DriftSection`]).
+    pub const DRIFT_FILES: u8 = 3;
+    /// What the start runs cost ([`super::UsageSection`]).
+    pub const USAGE: u8 = 4;
+}
+
+/// Identity, size and modification time of a file, as recorded at a start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FileStamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    /// Nanoseconds from the Unix epoch (negative before it).
+    pub mtime_ns: i64,
+}
+
+/// Bytes of a [`FileStamp`] on the wire.
+const STAMP_LEN: usize = 32;
+/// Most files one drift section describes.
+pub const DRIFT_MAX: usize = 16;
+
+/// What perpd found of one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum FileRecord {
+    /// Not looked at (the run that reads it never started).
+    #[default]
+    Unrecorded,
+    Absent,
+    Present(FileStamp),
+}
+
+/// A `drift` or `drift-files` section: one record per file, in the section's order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct DriftSection {
+    pub files: Vec<FileRecord>,
+}
+
+impl DriftSection {
+    fn write(&self, out: &mut Vec<u8>) {
+        let (mut recorded, mut present) = (0u16, 0u16);
+        for (i, f) in self.files.iter().take(DRIFT_MAX).enumerate() {
+            match f {
+                FileRecord::Unrecorded => {}
+                FileRecord::Absent => recorded |= 1 << i,
+                FileRecord::Present(_) => {
+                    recorded |= 1 << i;
+                    present |= 1 << i;
+                }
+            }
+        }
+        out.extend_from_slice(&recorded.to_le_bytes());
+        out.extend_from_slice(&present.to_le_bytes());
+        for f in self.files.iter().take(DRIFT_MAX) {
+            if let FileRecord::Present(st) = f {
+                out.extend_from_slice(&st.dev.to_le_bytes());
+                out.extend_from_slice(&st.ino.to_le_bytes());
+                out.extend_from_slice(&st.size.to_le_bytes());
+                out.extend_from_slice(&st.mtime_ns.to_le_bytes());
+            }
+        }
+    }
+
+    /// `n` files from a body; `None` if it is cut.
+    fn read(b: &[u8], n: usize) -> Option<DriftSection> {
+        let recorded = u16::from_le_bytes([*b.first()?, *b.get(1)?]);
+        let present = u16::from_le_bytes([*b.get(2)?, *b.get(3)?]);
+        let mut at = 4;
+        let mut files = Vec::with_capacity(n);
+        for i in 0..n {
+            let f = if present & (1 << i) != 0 {
+                let r = b.get(at..at + STAMP_LEN)?;
+                at += STAMP_LEN;
+                FileRecord::Present(FileStamp {
+                    dev: u64_le(&r[0..8]),
+                    ino: u64_le(&r[8..16]),
+                    size: u64_le(&r[16..24]),
+                    mtime_ns: u64_le(&r[24..32]) as i64,
+                })
+            } else if recorded & (1 << i) != 0 {
+                FileRecord::Absent
+            } else {
+                FileRecord::Unrecorded
+            };
+            files.push(f);
+        }
+        Some(DriftSection { files })
+    }
+}
+
+/// The files of the `drift` section, in order: (name, the link itself rather than its target).
+pub const DRIFT_SCRIPTS: [(&str, bool); 4] = [
+    ("rc.main", false),
+    ("rc.main", true),
+    ("rc.log", false),
+    ("rc.log", true),
+];
+/// The files of the `drift-files` section, in order.
+pub const DRIFT_CONFIG: [&str; 7] = [
+    "flag.down",
+    "flag.once",
+    "timeout-kill",
+    "notification-fd",
+    "notify-socket",
+    "backoff",
+    "flap",
+];
+
+/// What the start runs of one subservice cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct RunCost {
+    /// Start runs reaped since activation.
+    pub runs: u32,
+    pub last_user: Duration,
+    pub last_system: Duration,
+    pub last_max_rss_kib: u64,
+    pub total_user: Duration,
+    pub total_system: Duration,
+    /// The largest resident set of any run since activation.
+    pub peak_rss_kib: u64,
+}
+
+/// Bytes of a [`RunCost`] on the wire.
+const RUN_COST_LEN: usize = 52;
+
+/// The `usage` section of an `X` reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct UsageSection {
+    pub main: RunCost,
+    pub log: RunCost,
+}
+
+impl UsageSection {
+    fn write(&self, out: &mut Vec<u8>) {
+        let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        for c in [&self.main, &self.log] {
+            out.extend_from_slice(&c.runs.to_le_bytes());
+            for v in [
+                us(c.last_user),
+                us(c.last_system),
+                c.last_max_rss_kib,
+                us(c.total_user),
+                us(c.total_system),
+                c.peak_rss_kib,
+            ] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+
+    fn read(b: &[u8]) -> Option<UsageSection> {
+        let cost = |at: usize| -> Option<RunCost> {
+            let r = b.get(at..at + RUN_COST_LEN)?;
+            let v = |i: usize| u64_le(&r[4 + 8 * i..12 + 8 * i]);
+            Some(RunCost {
+                runs: u32_le(&r[0..4]),
+                last_user: Duration::from_micros(v(0)),
+                last_system: Duration::from_micros(v(1)),
+                last_max_rss_kib: v(2),
+                total_user: Duration::from_micros(v(3)),
+                total_system: Duration::from_micros(v(4)),
+                peak_rss_kib: v(5),
+            })
+        };
+        Some(UsageSection {
+            main: cost(0)?,
+            log: cost(RUN_COST_LEN)?,
+        })
+    }
 }
 
 bitflags::bitflags! {
@@ -767,6 +969,11 @@ impl StateSection {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Extended {
     State(StateSection),
+    /// Section `drift`: the runscripts ([`DRIFT_SCRIPTS`]).
+    Drift(DriftSection),
+    /// Section `drift-files`: the files read for main's start ([`DRIFT_CONFIG`]).
+    DriftFiles(DriftSection),
+    Usage(UsageSection),
     /// A section this version cannot read (a newer perpd): kept raw.
     Other {
         version: u8,
@@ -782,6 +989,21 @@ impl Extended {
             Extended::State(s) => {
                 let mut out = vec![EXTENDED_VERSION, section::STATE];
                 s.write(&mut out);
+                out
+            }
+            Extended::Drift(d) => {
+                let mut out = vec![EXTENDED_VERSION, section::DRIFT];
+                d.write(&mut out);
+                out
+            }
+            Extended::DriftFiles(d) => {
+                let mut out = vec![EXTENDED_VERSION, section::DRIFT_FILES];
+                d.write(&mut out);
+                out
+            }
+            Extended::Usage(u) => {
+                let mut out = vec![EXTENDED_VERSION, section::USAGE];
+                u.write(&mut out);
                 out
             }
             Extended::Other {
@@ -805,6 +1027,11 @@ impl Extended {
         }
         match sect {
             section::STATE => StateSection::read(body).map(Extended::State),
+            section::DRIFT => DriftSection::read(body, DRIFT_SCRIPTS.len()).map(Extended::Drift),
+            section::DRIFT_FILES => {
+                DriftSection::read(body, DRIFT_CONFIG.len()).map(Extended::DriftFiles)
+            }
+            section::USAGE => UsageSection::read(body).map(Extended::Usage),
             _ => Some(Extended::Other {
                 version,
                 section: sect,
@@ -1469,6 +1696,119 @@ mod tests {
         );
         assert_eq!(EventKind::from_byte(12), None);
         assert_eq!(EventKind::from_byte(0), None);
+    }
+
+    #[test]
+    fn drift_and_usage_golden_bytes() {
+        let st = FileStamp {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime_ns: -1,
+        };
+        let d = Extended::Drift(DriftSection {
+            files: vec![
+                FileRecord::Present(st),
+                FileRecord::Absent,
+                FileRecord::Unrecorded,
+                FileRecord::Unrecorded,
+            ],
+        });
+        let mut want = hex("02 58 26 01 02  03 00  01 00");
+        want.extend(hex("01 00 00 00 00 00 00 00 02 00 00 00 00 00 00 00"));
+        want.extend(hex("03 00 00 00 00 00 00 00 FF FF FF FF FF FF FF FF"));
+        assert_eq!(Reply::Extended(d.clone()).encode(), want);
+        assert_eq!(
+            Reply::decode(&want).unwrap(),
+            Some((Reply::Extended(d), want.len()))
+        );
+        // Every config file present still fits one packet.
+        let all = Extended::DriftFiles(DriftSection {
+            files: vec![FileRecord::Present(st); DRIFT_CONFIG.len()],
+        });
+        assert!(Reply::Extended(all).encode().len() <= MAX_PACKET);
+        let u = Extended::Usage(UsageSection {
+            main: RunCost {
+                runs: 2,
+                last_user: Duration::from_micros(5),
+                last_system: Duration::from_micros(6),
+                last_max_rss_kib: 7,
+                total_user: Duration::from_micros(8),
+                total_system: Duration::from_micros(9),
+                peak_rss_kib: 10,
+            },
+            log: RunCost::default(),
+        });
+        let mut want = hex("02 58 6A 01 04 02 00 00 00");
+        for v in [5u8, 6, 7, 8, 9, 10] {
+            want.push(v);
+            want.extend([0; 7]);
+        }
+        want.extend([0; 52]);
+        assert_eq!(Reply::Extended(u.clone()).encode(), want);
+        assert_eq!(
+            Reply::decode(&want).unwrap(),
+            Some((Reply::Extended(u), 109))
+        );
+        assert_eq!(Extended::from_payload(&[1, section::USAGE, 0]), None);
+        assert_eq!(
+            Extended::from_payload(&[1, section::DRIFT, 1, 0, 1, 0]),
+            None
+        );
+    }
+
+    fn arb_stamp() -> impl Strategy<Value = FileRecord> {
+        (
+            0u8..3,
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<i64>(),
+        )
+            .prop_map(|(k, dev, ino, size, mtime_ns)| match k {
+                0 => FileRecord::Unrecorded,
+                1 => FileRecord::Absent,
+                _ => FileRecord::Present(FileStamp {
+                    dev,
+                    ino,
+                    size,
+                    mtime_ns,
+                }),
+            })
+    }
+
+    fn arb_cost() -> impl Strategy<Value = RunCost> {
+        (any::<u32>(), proptest::array::uniform6(0u64..1 << 50)).prop_map(|(runs, v)| RunCost {
+            runs,
+            last_user: Duration::from_micros(v[0]),
+            last_system: Duration::from_micros(v[1]),
+            last_max_rss_kib: v[2],
+            total_user: Duration::from_micros(v[3]),
+            total_system: Duration::from_micros(v[4]),
+            peak_rss_kib: v[5],
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn drift_round_trip(s in proptest::collection::vec(arb_stamp(), 4),
+                            c in proptest::collection::vec(arb_stamp(), 7)) {
+            for x in [Extended::Drift(DriftSection { files: s.clone() }),
+                      Extended::DriftFiles(DriftSection { files: c.clone() })] {
+                let bytes = Reply::Extended(x.clone()).encode();
+                let n = bytes.len();
+                prop_assert!(n <= MAX_PACKET);
+                prop_assert_eq!(Reply::decode(&bytes).unwrap(), Some((Reply::Extended(x), n)));
+            }
+        }
+
+        #[test]
+        fn usage_round_trip(main in arb_cost(), log in arb_cost()) {
+            let x = Extended::Usage(UsageSection { main, log });
+            let bytes = Reply::Extended(x.clone()).encode();
+            let n = bytes.len();
+            prop_assert_eq!(Reply::decode(&bytes).unwrap(), Some((Reply::Extended(x), n)));
+        }
     }
 
     fn arb_subhist() -> impl Strategy<Value = SubHistory> {

@@ -102,6 +102,53 @@ pub fn adopt(n: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(n) })
 }
 
+/// Asks for a socket send buffer of `bytes` (SO_SNDBUF; the kernel rounds it, Linux doubles
+/// it), so that what a peer does not read waits in the sender's own bounded queue rather than
+/// in the kernel.
+pub fn set_send_buffer(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+    nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::SndBuf, &bytes)?;
+    Ok(())
+}
+
+/// What fstatat(2) says of a file: its identity, size and modification time, and whether it
+/// is a symbolic link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    /// Nanoseconds from the Unix epoch (negative before it).
+    pub mtime_ns: i64,
+    pub is_symlink: bool,
+}
+
+/// fstatat(2) of `name` in the directory `dir` (which may be a handle from
+/// [`open_dir_handle`]), following a symbolic link or not; `None` when there is no such file.
+// dev_t, ino_t, off_t and time_t have other widths on other systems.
+#[allow(clippy::unnecessary_cast)]
+pub fn stat_at(dir: BorrowedFd<'_>, name: &str, follow: bool) -> io::Result<Option<FileStat>> {
+    use nix::fcntl::AtFlags;
+    let flags = if follow {
+        AtFlags::empty()
+    } else {
+        AtFlags::AT_SYMLINK_NOFOLLOW
+    };
+    let st = match nix::sys::stat::fstatat(dir, name, flags) {
+        Ok(st) => st,
+        Err(nix::errno::Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Some(FileStat {
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        size: st.st_size.max(0) as u64,
+        mtime_ns: (st.st_mtime as i64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(st.st_mtime_nsec as i64),
+        is_symlink: st.st_mode as u32 & libc::S_IFMT as u32 == libc::S_IFLNK as u32,
+    }))
+}
+
 /// The contents of the file `name` in the directory `dir` (symbolic links followed), or None
 /// if there is no such file; a file longer than `max` bytes is an error (EFBIG), not a long
 /// read.
@@ -130,6 +177,25 @@ pub fn read_file_at(dir: BorrowedFd<'_>, name: &str, max: usize) -> io::Result<O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_at_follows_links_or_not() {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("f"), "abc").unwrap();
+        std::os::unix::fs::symlink("f", t.path().join("l")).unwrap();
+        let dir = open_dir_handle(t.path()).unwrap();
+        let m = std::fs::metadata(t.path().join("f")).unwrap();
+        let f = stat_at(dir.as_fd(), "f", true).unwrap().unwrap();
+        assert_eq!((f.dev, f.ino, f.size), (m.dev(), m.ino(), 3));
+        assert_eq!(f.mtime_ns, m.mtime() * 1_000_000_000 + m.mtime_nsec());
+        assert!(!f.is_symlink);
+        assert_eq!(stat_at(dir.as_fd(), "l", true).unwrap(), Some(f));
+        let l = stat_at(dir.as_fd(), "l", false).unwrap().unwrap();
+        assert!(l.is_symlink && l.ino != f.ino);
+        assert_eq!(stat_at(dir.as_fd(), "none", true).unwrap(), None);
+    }
 
     #[test]
     fn flags_set_and_clear() {

@@ -13,6 +13,7 @@
 
 pub mod args;
 pub mod control;
+pub mod facts;
 pub mod notice;
 pub mod notify;
 pub mod policy;

@@ -8,7 +8,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use platform::fd;
 
-use super::service::Activation;
 use super::service::{service_name, Key, Service, DIRNAME_MAX, RETRY_PAUSE};
+use super::service::{Activation, Ev, Sub};
 use super::supervisor::{now, Daemon};
 use super::table::Slot;
-use crate::protocol::ServiceFlags;
+use crate::protocol::{EventKind, ServiceFlags};
 
 /// The sticky bit: a directory with it is an active service.
 const S_ISVTX: u32 = 0o1000;
@@ -191,6 +191,7 @@ impl Daemon {
                 starved = e == Unactivated::NoDescriptors;
             }
         }
+        self.notice_drift();
         let t = now();
         if let Some(e) = result.readdir_error {
             self.log.warn(&format!(
@@ -225,6 +226,35 @@ impl Daemon {
         }
         // Reading the directory allocated per entry; none of that stays.
         platform::process::release_free_memory();
+    }
+
+    /// Compares each running service's files with those its runs were started from, and
+    /// tells subscribers of each subservice that drifted since its start, once. perpd looks
+    /// at service directories only when it scans, so this is when drift is noticed.
+    fn notice_drift(&mut self) {
+        let mut drifted = Vec::new();
+        for slot in self.services.iter_mut() {
+            let Some(f) = slot.facts.as_deref_mut() else {
+                continue;
+            };
+            if slot.svc.has(ServiceFlags::CULL) {
+                continue;
+            }
+            for sub in [Sub::Main, Sub::Log] {
+                let started = slot.svc.sub(sub).starts > 0;
+                if started && f.newly_drifted(slot.dirfd.as_fd(), sub) {
+                    drifted.push((slot.svc.key, sub));
+                }
+            }
+        }
+        for (key, sub) in drifted {
+            let ev = Ev::of(sub.event_sub(), EventKind::Drift, self.pid_of(&key, sub));
+            self.publish(Some(key), ev);
+        }
+    }
+
+    fn pid_of(&self, key: &Key, sub: Sub) -> i32 {
+        self.services.get(key).map_or(0, |s| s.svc.sub(sub).pid)
     }
 
     /// An activation failure: its warning, then `unable to activate new service NAME`.
@@ -303,7 +333,12 @@ impl Daemon {
             },
             &t,
         );
-        self.services.insert(Slot { svc, dirfd, pipe });
+        self.services.insert(Slot {
+            svc,
+            dirfd,
+            pipe,
+            facts: None,
+        });
         self.apply(key, actions);
         self.log.info(&format!("activated new service: {shown}"));
         Ok(())

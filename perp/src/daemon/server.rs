@@ -8,27 +8,66 @@
 //! [`IDLE_TIMEOUT`] is closed. When accept() fails (typically for want of descriptors) the
 //! listener rests for a moment instead of spinning; when the connections are at their limit
 //! (`-c`), the one idle longest makes room for the newcomer.
+//!
+//! A connection that sends `W` becomes a subscriber (perpd(8), EVENTS): it is answered `E` 0
+//! once, then carries only the event records perpd pushes, and is read only to see its end.
+//! Its queue is [`WATCH_QUEUE`] bytes (and a small socket send buffer): a subscriber that does
+//! not keep up gets one `overflow` record where the next event would have gone, nothing after
+//! it, and is closed once that record is written (or [`IDLE_TIMEOUT`] later if it still does
+//! not read); it must subscribe again and query what it missed. Subscribers have no idle
+//! timeout otherwise, and at most [`MAX_WATCHERS`] connections are subscribers at a time.
 
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use platform::poll::{Interest, Token};
 use platform::time::Tai64n;
 
-use super::service::CmdError;
-use super::service::Service;
+use super::facts::Facts;
+use super::service::{CmdError, Ev, Key, Service};
 use super::supervisor::{now, Daemon, T_LISTEN};
 use crate::protocol::{
-    section, CmdFlags, Extended, Frame, History, Reply, Request, ServiceFlags,
-    Status as WireStatus, SubHistory, SubStatus,
+    section, CmdFlags, DevIno, Event, EventKind, EventSub, Extended, Frame, History, Reply,
+    Request, ServiceFlags, Status as WireStatus, SubHistory, SubStatus, EVENT_LEN, HEADER_LEN,
 };
 
 /// A connection without a completed reply for longer than this is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(8);
 /// Stop reading a client whose unsent replies exceed this.
 const OUT_HIGH: usize = 64 * 1024;
+/// Bytes of one event record on the wire.
+const RECORD: usize = HEADER_LEN + EVENT_LEN;
+/// A subscriber's queue in perpd: 256 records (18 KiB), the last place kept for `overflow`;
+/// enough for the burst of a scan that activates a hundred services.
+pub const WATCH_QUEUE: usize = 256 * RECORD;
+/// The send buffer asked for on a subscriber's socket, so that its queue is mostly perpd's
+/// own, of known size.
+const WATCH_SNDBUF: usize = 8192;
+/// Most subscribers at a time; one more is answered EBUSY.
+pub const MAX_WATCHERS: usize = 16;
+/// The reply that makes a connection a subscriber.
+const SUBSCRIBED: [u8; 7] = [2, b'E', 4, 0, 0, 0, 0];
+
+/// What a subscriber asked for, and whether it has lost events.
+#[derive(Debug)]
+pub struct Watch {
+    /// Event kinds wanted (bit `k - 1` for kind k); 0 for all.
+    kinds: u16,
+    /// Services wanted; empty for all.
+    ids: Vec<DevIno>,
+    /// When the queue overflowed: the `overflow` record is queued and nothing follows it.
+    overflowed: Option<Duration>,
+}
+
+impl Watch {
+    fn wants(&self, e: &Event) -> bool {
+        e.kind == EventKind::Overflow
+            || ((self.kinds == 0 || self.kinds & e.kind.bit() != 0)
+                && (self.ids.is_empty() || self.ids.contains(&e.id)))
+    }
+}
 
 /// One client.
 #[derive(Debug)]
@@ -54,6 +93,8 @@ pub struct Conn {
     /// The effective uid of the client, where the system says (only perpd's own may ask for
     /// an upgrade).
     pub peer_uid: Option<u32>,
+    /// Set once the connection subscribed to events.
+    pub watch: Option<Box<Watch>>,
 }
 
 /// What the supervisor must do with a connection after I/O.
@@ -81,17 +122,53 @@ impl Conn {
             watched: (true, false),
             unread: false,
             hangup: false,
+            watch: None,
         }
     }
 
-    /// When this connection becomes stale.
-    pub fn deadline(&self) -> Duration {
-        self.last + IDLE_TIMEOUT
+    /// When this connection becomes stale; never for a subscriber that has not overflowed.
+    pub fn deadline(&self) -> Option<Duration> {
+        match &self.watch {
+            None => Some(self.last + IDLE_TIMEOUT),
+            Some(w) => w.overflowed.map(|t| t + IDLE_TIMEOUT),
+        }
     }
 
     /// Stale: idle strictly longer than the timeout.
     pub fn is_stale(&self, now: Duration) -> bool {
-        now > self.deadline()
+        self.deadline().is_some_and(|d| now > d)
+    }
+
+    /// Whether this connection is a subscriber.
+    pub fn is_watcher(&self) -> bool {
+        self.watch.is_some()
+    }
+
+    /// Queues event `e` if this is a subscriber that wants it; true if something was queued.
+    /// A full queue gets the `overflow` record instead, and nothing after it.
+    pub fn push_event(&mut self, e: &Event, now: Duration) -> bool {
+        let Some(w) = self.watch.as_deref_mut() else {
+            return false;
+        };
+        if w.overflowed.is_some() || !w.wants(e) {
+            return false;
+        }
+        if self.outbuf.len() + 2 * RECORD > WATCH_QUEUE {
+            let lost = Event {
+                id: DevIno::default(),
+                sub: EventSub::Service,
+                kind: EventKind::Overflow,
+                pid: 0,
+                status: None,
+                until: Tai64n::default(),
+                ..*e
+            };
+            self.outbuf.extend_from_slice(&Reply::Event(lost).encode());
+            w.overflowed = Some(now);
+        } else {
+            self.outbuf.extend_from_slice(&Reply::Event(*e).encode());
+        }
+        true
     }
 
     /// Read what is available and answer every complete request with `answer`.
@@ -132,9 +209,30 @@ impl Conn {
     fn answer(&mut self, answer: &mut dyn FnMut(Request) -> Vec<u8>) {
         let mut used = 0;
         while let Some((frame, n)) = Frame::parse(&self.inbuf[used..]) {
-            let reply = answer(Request::from_frame(&frame));
+            if self.watch.is_some() {
+                break;
+            }
+            let req = Request::from_frame(&frame);
+            let watch = match &req {
+                Request::Watch { kinds, ids } => Some((*kinds, ids.clone())),
+                _ => None,
+            };
+            let reply = answer(req);
+            if let (Some((kinds, ids)), true) = (watch, reply == SUBSCRIBED) {
+                // Best effort: without it the kernel's buffer comes before perpd's queue.
+                let _ = platform::fd::set_send_buffer(self.stream.as_fd(), WATCH_SNDBUF);
+                self.watch = Some(Box::new(Watch {
+                    kinds,
+                    ids,
+                    overflowed: None,
+                }));
+            }
             self.outbuf.extend_from_slice(&reply);
             used += n;
+        }
+        if self.watch.is_some() {
+            // A subscriber's requests are not answered: its connection carries events only.
+            used = self.inbuf.len();
         }
         self.inbuf.drain(..used);
     }
@@ -161,6 +259,11 @@ impl Conn {
             }
         }
         if self.eof {
+            return Next::Close;
+        }
+        let lost = self.watch.as_ref().is_some_and(|w| w.overflowed.is_some());
+        if lost && self.outbuf.is_empty() {
+            // The overflow record is out: the subscriber must subscribe again.
             return Next::Close;
         }
         Next::Keep {
@@ -242,7 +345,7 @@ impl Daemon {
                         let oldest = self
                             .conns
                             .iter()
-                            .min_by_key(|(_, c)| c.deadline())
+                            .min_by_key(|(_, c)| c.deadline().unwrap_or(Duration::MAX))
                             .map(|(n, _)| *n);
                         match oldest {
                             Some(n) => {
@@ -380,17 +483,72 @@ impl Daemon {
                     (Some(slot), section::STATE) => {
                         Reply::Extended(Extended::State(slot.svc.state(&now())))
                     }
+                    (Some(slot), section::DRIFT | section::DRIFT_FILES | section::USAGE) => {
+                        // Before the first start nothing is recorded and nothing ran.
+                        let none = Facts::default();
+                        let f = slot.facts.as_deref().unwrap_or(&none);
+                        Reply::Extended(match section {
+                            section::DRIFT => Extended::Drift(f.drift()),
+                            section::DRIFT_FILES => Extended::DriftFiles(f.drift_files()),
+                            _ => Extended::Usage(f.usage()),
+                        })
+                    }
                     // A section this perpd does not have.
                     (Some(_), _) => Reply::Error(e.eproto),
                 }
             }
-            // The events come with the feature that makes them.
-            Request::Watch { .. } => Reply::Error(e.eproto),
+            // The connection becomes a subscriber on this reply (`Conn::answer`).
+            Request::Watch { .. } => {
+                if self.conns.values().filter(|c| c.is_watcher()).count() >= MAX_WATCHERS {
+                    Reply::Error(e.ebusy)
+                } else {
+                    Reply::Error(0)
+                }
+            }
             Request::Yank(_) => Reply::Error(e.enotsup),
             Request::Reexec => Reply::Error(self.reexec_request(peer_uid)),
             Request::Invalid { .. } => Reply::Error(e.eproto),
         };
         reply.encode()
+    }
+
+    /// Sends an event to the subscribers that want it; `key` is the service (None for
+    /// perpd's own events).
+    pub(super) fn publish(&mut self, key: Option<Key>, ev: Ev) {
+        self.seq += 1;
+        let (dev, ino) = key.unwrap_or_default();
+        let e = Event {
+            seq: self.seq,
+            generation: self.generation,
+            id: DevIno { dev, ino },
+            sub: ev.sub,
+            kind: ev.kind,
+            pid: ev.pid.max(0) as u32,
+            status: ev.status,
+            when: Tai64n::from_system_time_usec(std::time::SystemTime::now()),
+            until: ev.until.tai(),
+        };
+        let t = platform::time::monotonic();
+        for (n, c) in self.conns.iter_mut() {
+            if !c.push_event(&e, t) {
+                continue;
+            }
+            if c.outbuf.len() > WATCH_QUEUE / 2 {
+                // A burst: write now rather than at the end of the turn, while the
+                // subscriber may be reading. What this finds wrong, the flush finds again.
+                let _ = c.flush(t);
+            }
+            if !self.to_flush.contains(n) {
+                self.to_flush.push(*n);
+            }
+        }
+    }
+
+    /// Writes what was queued for subscribers since the last time.
+    pub(super) fn flush_watchers(&mut self) {
+        for n in std::mem::take(&mut self.to_flush) {
+            self.conn_io(n, false, false, false);
+        }
     }
 
     fn status(&self, svc: &Service) -> WireStatus {
@@ -501,6 +659,75 @@ mod tests {
         let mut got = Vec::new();
         peer.read_to_end(&mut got).unwrap();
         assert_eq!(got, vec![2, b'E', 4, 9, 0, 0, 0]);
+    }
+
+    fn ev(seq: u64, kind: EventKind, ino: u64) -> Event {
+        Event {
+            seq,
+            generation: Tai64n::default(),
+            id: DevIno { dev: 1, ino },
+            sub: EventSub::Main,
+            kind,
+            pid: 7,
+            status: None,
+            when: Tai64n::default(),
+            until: Tai64n::default(),
+        }
+    }
+
+    #[test]
+    fn a_subscriber_queue_is_bounded_and_ends_with_one_overflow() {
+        let (mut c, mut peer) = pair();
+        let mut subscribe = |req: Request| match req {
+            Request::Watch { .. } => SUBSCRIBED.to_vec(),
+            _ => Reply::Error(71).encode(),
+        };
+        let w = Request::Watch {
+            kinds: EventKind::Started.bit() | EventKind::Exited.bit(),
+            ids: vec![DevIno { dev: 1, ino: 2 }],
+        };
+        peer.write_all(&w.encode()).unwrap();
+        c.on_readable(&mut subscribe);
+        assert!(c.is_watcher());
+        assert_eq!(c.deadline(), None, "no idle timeout");
+        // Filtered out: another kind, another service.
+        assert!(!c.push_event(&ev(1, EventKind::Ready, 2), Duration::ZERO));
+        assert!(!c.push_event(&ev(2, EventKind::Started, 3), Duration::ZERO));
+        // Requests after W are not answered.
+        peer.write_all(&Request::Query(DevIno::default()).encode())
+            .unwrap();
+        c.on_readable(&mut subscribe);
+        for seq in 3..1000 {
+            c.push_event(&ev(seq, EventKind::Exited, 2), Duration::from_secs(1));
+            assert!(c.outbuf.len() <= WATCH_QUEUE, "bounded");
+        }
+        assert_eq!(c.deadline(), Some(Duration::from_secs(1) + IDLE_TIMEOUT));
+        let reader = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            peer.read_to_end(&mut all).unwrap();
+            all
+        });
+        // Written out (as the socket takes it), then closed.
+        while !matches!(c.flush(Duration::ZERO), Next::Close) {
+            std::thread::yield_now();
+        }
+        drop(c);
+        let peer_rx = reader.join().unwrap();
+        assert_eq!(&peer_rx[..7], &SUBSCRIBED);
+        let recs: Vec<Event> = peer_rx[7..]
+            .chunks(RECORD)
+            .map(|r| match Reply::decode(r).unwrap().unwrap().0 {
+                Reply::Event(e) => e,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(recs.len(), (WATCH_QUEUE - SUBSCRIBED.len()) / RECORD);
+        let last = recs.last().unwrap();
+        assert_eq!(last.kind, EventKind::Overflow);
+        assert_eq!(last.id, DevIno::default());
+        assert!(recs[..recs.len() - 1]
+            .windows(2)
+            .all(|w| w[1].seq == w[0].seq + 1 && w[0].kind == EventKind::Exited));
     }
 
     #[test]

@@ -25,7 +25,9 @@ use platform::child::ExitStatus;
 use platform::time::Tai64n;
 
 use super::policy::{Backoff, Flap, Record, Verdict};
-use crate::protocol::{ExitRecord, RunFlags, RunState, ServiceFlags, StateSection, SubFlags};
+use crate::protocol::{
+    EventKind, EventSub, ExitRecord, RunFlags, RunState, ServiceFlags, StateSection, SubFlags,
+};
 
 /// A service's identity: `(st_dev, st_ino)` of its directory (symbolic links followed).
 pub type Key = (u64, u64);
@@ -125,6 +127,14 @@ impl Sub {
         match self {
             Sub::Main => "./rc.main",
             Sub::Log => "./rc.log",
+        }
+    }
+
+    /// The part of the service an event names.
+    pub fn event_sub(self) -> EventSub {
+        match self {
+            Sub::Main => EventSub::Main,
+            Sub::Log => EventSub::Log,
         }
     }
 
@@ -476,6 +486,50 @@ pub enum Action {
     /// Deactivation is complete: forget the service (and rescan if it has `CYCLE`).
     Remove,
     Log(Msg),
+    /// Tell the subscribers (perpd(8), EVENTS).
+    Event(Ev),
+}
+
+/// An event as the lifecycle sees it; the supervisor adds the sequence number, perpd's
+/// generation, the service's identity and the time before it sends it to subscribers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ev {
+    pub sub: EventSub,
+    pub kind: EventKind,
+    /// The process concerned, 0 where none.
+    pub pid: i32,
+    /// How a run ended (`exited`, `reset-done`).
+    pub status: Option<ExitStatus>,
+    /// The next start (`backoff`, `quarantine`), else [`Wall::NEVER`].
+    pub until: Wall,
+}
+
+impl Ev {
+    /// An event of `sub` without status or time.
+    pub fn of(sub: EventSub, kind: EventKind, pid: i32) -> Ev {
+        Ev {
+            sub,
+            kind,
+            pid,
+            status: None,
+            until: Wall::NEVER,
+        }
+    }
+}
+
+fn event(sub: Sub, kind: EventKind, pid: i32) -> Action {
+    Action::Event(Ev::of(sub.event_sub(), kind, pid))
+}
+
+/// The wall-clock time of the monotonic time `m`, as seen at `now`.
+fn wall_at(now: &Now, m: Mono) -> Wall {
+    let d = duration(m);
+    let wall = if d >= now.mono {
+        now.wall + (d - now.mono)
+    } else {
+        now.wall - (now.mono - d)
+    };
+    Wall::of(wall)
 }
 
 /// The outcome of an [`Action::Spawn`].
@@ -586,7 +640,11 @@ impl Service {
             queued: false,
             extra: None,
         };
-        let mut out = Vec::new();
+        let mut out = vec![Action::Event(Ev::of(
+            EventSub::Service,
+            EventKind::Activated,
+            0,
+        ))];
         if a.has_log {
             let mut log = SubState::new();
             log.set(SubFlags::ISLOG);
@@ -631,6 +689,15 @@ impl Service {
             // Backoff or quarantine: the governor's second is part of the wait.
             s.arm(Timer::Start, hold);
             let x = self.extra.as_deref().expect("a hold comes from a policy");
+            let kind = if x.quarantined {
+                EventKind::Quarantine
+            } else {
+                EventKind::Backoff
+            };
+            out.push(Action::Event(Ev {
+                until: wall_at(now, mono(hold)),
+                ..Ev::of(sub.event_sub(), kind, 0)
+            }));
             if !x.quarantined {
                 let text = format!(
                     "backoff on 'start' target of service {} for {:.3}s after {} quick failures",
@@ -644,6 +711,11 @@ impl Service {
         }
         if ok > now.mono {
             s.arm(Timer::Start, ok);
+            // The respawn governor's wait is a backoff too, of one second at most.
+            out.push(Action::Event(Ev {
+                until: wall_at(now, mono(ok)),
+                ..Ev::of(sub.event_sub(), EventKind::Backoff, 0)
+            }));
             let text = format!(
                 "setting respawn governor on 'start' target of service {} for {}",
                 self.display(),
@@ -736,13 +808,16 @@ impl Service {
     }
 
     /// Main's current start run said it is ready (once; later notices change nothing).
-    pub fn ready(&mut self, now: &Now) {
+    pub fn ready(&mut self, now: &Now) -> Vec<Action> {
         let running = self.main.pid > 0 && !self.main.has(SubFlags::ISRESET);
+        let pid = self.main.pid;
         if let Some(x) = self.extra.as_deref_mut() {
             if running && x.policy.notifies && x.ready.is_none() {
                 x.ready = Some((Wall::of(now.wall), mono(now.mono)));
+                return vec![event(Sub::Main, EventKind::Ready, pid)];
             }
         }
+        Vec::new()
     }
 
     /// Main's notification descriptor closed; without a notice first, the run is up but
@@ -775,15 +850,7 @@ impl Service {
 
     /// The `state` section of the extended status at `now`.
     pub fn state(&self, now: &Now) -> StateSection {
-        let at = |m: Mono| -> Tai64n {
-            let d = duration(m);
-            let wall = if d >= now.mono {
-                now.wall + (d - now.mono)
-            } else {
-                now.wall - (now.mono - d)
-            };
-            Wall::of(wall).tai()
-        };
+        let at = |m: Mono| -> Tai64n { wall_at(now, m).tai() };
         let run = |s: &SubState| {
             let mut r = RunState::default();
             if s.pid == 0 && s.timer == Timer::Start {
@@ -870,6 +937,7 @@ impl Service {
                     s.started = mono(now.mono);
                     s.starts += 1;
                     self.new_start(sub);
+                    out.push(event(sub, EventKind::Started, pid));
                 }
                 if culling {
                     self.arm_kill(sub, now);
@@ -899,6 +967,7 @@ impl Service {
                     s.started = mono(now.mono);
                     s.starts += 1;
                     self.new_start(sub);
+                    out.push(event(sub, EventKind::Started, 0));
                 }
                 let line = format!("(in child for service {name}): {text}");
                 out.push(Action::Log(Msg::ChildFatal(line)));
@@ -938,12 +1007,22 @@ impl Service {
             return out;
         };
         let was_reset = s.has(SubFlags::ISRESET);
+        let kind = if was_reset {
+            EventKind::ResetDone
+        } else {
+            EventKind::Exited
+        };
+        out.push(Action::Event(Ev {
+            status: Some(status),
+            ..Ev::of(sub.event_sub(), kind, s.pid)
+        }));
         s.pid_prev = s.pid;
         s.pid = 0;
         s.wstat = Wstat::of(status);
         s.disarm(Timer::Kill);
-        if s.has(SubFlags::ISONCE) {
+        if s.has(SubFlags::ISONCE) && !s.has(SubFlags::WANTDOWN) {
             s.set(SubFlags::WANTDOWN);
+            out.push(event(sub, EventKind::WantDown, 0));
         }
         if !was_reset {
             let e = Exit {
@@ -1004,8 +1083,18 @@ impl Service {
 
     fn check_removal(&self, out: &mut Vec<Action>) {
         if self.has(ServiceFlags::CULL) && Self::idle(&self.main) && Self::idle(self.log()) {
-            out.push(Action::Remove);
+            Self::remove(out);
         }
+    }
+
+    /// Deactivation is complete.
+    fn remove(out: &mut Vec<Action>) {
+        out.push(Action::Event(Ev::of(
+            EventSub::Service,
+            EventKind::Deactivated,
+            0,
+        )));
+        out.push(Action::Remove);
     }
 
     /// Start deactivating (a scan no longer finds the service, or shutdown): main is stopped
@@ -1034,7 +1123,7 @@ impl Service {
         } else if self.log().pid > 0 {
             self.stop(Sub::Log, now, &mut out);
         } else {
-            out.push(Action::Remove);
+            Self::remove(&mut out);
         }
         out
     }
@@ -1159,6 +1248,9 @@ impl Service {
         let Some(s) = self.sub_mut(sub) else {
             return;
         };
+        if !s.has(SubFlags::WANTDOWN) {
+            out.push(event(sub, EventKind::WantDown, s.pid));
+        }
         s.set(SubFlags::WANTDOWN);
         // A start waiting on the governor never ran: it is cancelled, with no reset run.
         s.disarm(Timer::Start);

@@ -137,6 +137,12 @@ pub struct Daemon {
     pub(super) notify_tokens: HashMap<usize, Key>,
     /// Where `notify-socket` services' sockets are made.
     pub(super) notify_dir: std::path::PathBuf,
+    /// The last event's sequence number.
+    pub(super) seq: u64,
+    /// perpd's start time as event records carry it.
+    pub(super) generation: platform::time::Tai64n,
+    /// Subscriber connections with events queued since the last flush.
+    pub(super) to_flush: Vec<usize>,
     /// The command line and binary an upgrade runs again.
     pub(super) origin: Origin,
     /// In-place upgrades since perpd started.
@@ -288,6 +294,9 @@ impl Daemon {
             origin,
             upgrades,
             upgrade_due: false,
+            seq: 0,
+            generation: platform::time::Tai64n::from_system_time_usec(started),
+            to_flush: Vec::new(),
         })
     }
 
@@ -367,6 +376,7 @@ impl Daemon {
             if accept && !self.shutting_down {
                 self.accept();
             }
+            self.flush_watchers();
             if self.upgrade_due {
                 self.reexec();
             }
@@ -393,7 +403,8 @@ impl Daemon {
         let conns = self
             .conns
             .values()
-            .map(|c| c.deadline() + Duration::from_millis(1));
+            .filter_map(|c| c.deadline())
+            .map(|d| d + Duration::from_millis(1));
         [
             self.heap.peek().map(|Reverse((d, _))| *d),
             if self.shutting_down {
@@ -479,6 +490,11 @@ impl Daemon {
                         }
                         slot.svc.set_policy(files.policy(chan.is_some()));
                     }
+                    if run == Run::Start {
+                        slot.facts
+                            .get_or_insert_with(Default::default)
+                            .record_start(slot.dirfd.as_fd(), sub);
+                    }
                     let notify = match &chan {
                         Some((c, ForChild::Socket)) => c.path().map(spawn::Notify::Socket),
                         Some((_, ForChild::Fd(w, n))) => Some(spawn::Notify::Fd(w.as_fd(), *n)),
@@ -552,6 +568,7 @@ impl Daemon {
                     }
                     return;
                 }
+                Action::Event(ev) => self.publish(Some(key), ev),
                 Action::Log(m) => match m {
                     Msg::Info(t) => self.log.info(&t),
                     Msg::Warn(t) => self.log.warn(&t),
@@ -566,7 +583,7 @@ impl Daemon {
     fn reap(&mut self) -> usize {
         self.reap_pending = false;
         for n in 0..BATCH {
-            let Ok(Some((pid, st))) = child::reap() else {
+            let Ok(Some((pid, st, usage))) = child::reap_with_usage() else {
                 return n;
             };
             let Some((key, sub)) = self.services.take_pid(pid) else {
@@ -581,6 +598,11 @@ impl Daemon {
                 self.drop_notifier(&key);
             }
             if let Some(slot) = self.services.get_mut(&key) {
+                if start_run {
+                    if let Some(f) = slot.facts.as_deref_mut() {
+                        f.charge(sub, &usage);
+                    }
+                }
                 let actions = slot.svc.child_exited(sub, st, &t);
                 self.apply(key, actions);
             }
@@ -651,17 +673,18 @@ impl Daemon {
             }
         }
         let t = now();
+        let mut actions = Vec::new();
         if read.notice.ready {
-            slot.svc.ready(&t);
+            actions = slot.svc.ready(&t);
         }
         if let Some(text) = read.notice.status {
             slot.svc.status_text(text);
         }
         if read.closed {
-            let actions = slot.svc.notification_closed();
+            actions.extend(slot.svc.notification_closed());
             self.drop_notifier(&key);
-            self.apply(key, actions);
         }
+        self.apply(key, actions);
     }
 
     fn shutdown(&mut self) {

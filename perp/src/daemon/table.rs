@@ -18,6 +18,8 @@ pub(super) struct Slot {
     pub(super) dirfd: OwnedFd,
     /// The log pipe (read end, write end), held open for the service's life.
     pub(super) pipe: Option<(OwnedFd, OwnedFd)>,
+    /// What its starts were made from and what its runs cost; from its first start on.
+    pub(super) facts: Option<Box<super::facts::Facts>>,
 }
 
 /// perpd's end of a readiness channel and its poller token.
@@ -181,6 +183,7 @@ mod tests {
             svc: Service::activate(a, &now).0,
             dirfd: std::fs::File::open("/").unwrap().into(),
             pipe: None,
+            facts: None,
         }
     }
 
@@ -213,6 +216,6 @@ mod tests {
 
     #[test]
     fn slots_are_compact() {
-        assert_eq!(std::mem::size_of::<Option<Slot>>(), 144);
+        assert_eq!(std::mem::size_of::<Option<Slot>>(), 152);
     }
 }

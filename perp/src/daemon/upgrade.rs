@@ -29,6 +29,7 @@ use platform::notify::NotifySocket;
 use platform::signal::{self, SignalPipe};
 
 use super::args::Config;
+use super::facts::Facts;
 use super::notice::Channel;
 use super::service::{Key, Service, Sub};
 use super::snapshot::{Reader, Writer};
@@ -93,6 +94,7 @@ pub fn take_restore_fd() -> Option<RawFd> {
 /// One service as read back.
 struct SavedSlot {
     svc: Service,
+    facts: Option<Box<Facts>>,
     dir: RawFd,
     pipe: Option<(RawFd, RawFd)>,
     notify: Option<(RawFd, Option<PathBuf>)>,
@@ -102,6 +104,7 @@ struct SavedSlot {
 struct Saved {
     started: SystemTime,
     upgrades: u32,
+    seq: u64,
     nofile: Option<(u64, u64)>,
     lock: RawFd,
     listener: RawFd,
@@ -117,6 +120,7 @@ fn load(b: &[u8]) -> Option<Saved> {
     }
     let started = UNIX_EPOCH + r.duration()?;
     let upgrades = r.u32()?;
+    let seq = r.u64()?;
     let nofile = r.option(|r| Some((r.u64()?, r.u64()?)))?;
     let lock = r.i32()?;
     let listener = r.i32()?;
@@ -133,8 +137,10 @@ fn load(b: &[u8]) -> Option<Saved> {
             Some((fd, path))
         })?;
         let svc = Service::load(&mut r)?;
+        let facts = r.option(Facts::load)?.map(Box::new);
         slots.push(SavedSlot {
             svc,
+            facts,
             dir,
             pipe,
             notify,
@@ -143,6 +149,7 @@ fn load(b: &[u8]) -> Option<Saved> {
     r.done().then_some(Saved {
         started,
         upgrades,
+        seq,
         nofile,
         lock,
         listener,
@@ -167,6 +174,7 @@ impl Daemon {
         w.u32(STATE_VERSION);
         w.duration(self.started.duration_since(UNIX_EPOCH).unwrap_or_default());
         w.u32(self.upgrades + 1);
+        w.u64(self.seq);
         w.option(self.nofile, |w, (s, h)| {
             w.u64(s);
             w.u64(h);
@@ -197,6 +205,7 @@ impl Daemon {
                 w.option(n.chan.path(), |w, p| w.bytes(p.as_os_str().as_bytes()));
             });
             s.svc.save(&mut w);
+            w.option(s.facts.as_deref(), |w, f| f.save(w));
         }
         (w.buf, fds)
     }
@@ -347,6 +356,8 @@ impl Daemon {
         };
         let mut d = Daemon::assemble(cfg, log, origin, parts)?;
         d.scan_wanted = false;
+        // Sequence numbers go on: a subscriber that comes back sees no restart of perpd.
+        d.seq = saved.seq;
         let n = saved.slots.len();
         for s in saved.slots {
             let key: Key = s.svc.key;
@@ -359,6 +370,7 @@ impl Daemon {
                 svc: s.svc,
                 dirfd: take(s.dir)?,
                 pipe,
+                facts: s.facts,
             });
             for (pid, sub) in pids {
                 if pid > 0 {

@@ -10,5 +10,6 @@ pub mod perphup;
 pub mod perpls;
 pub mod perpok;
 pub mod perpstat;
+pub mod perpwatch;
 pub mod setup_gen;
 pub mod setup_user;

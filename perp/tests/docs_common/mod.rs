@@ -22,6 +22,7 @@ pub const PROGRAMS: &[&str] = &[
     "perpstat",
     "perpok",
     "perphup",
+    "perpwatch",
     "perpboot",
     "perp-setup",
     "tinylog",

@@ -307,7 +307,7 @@ pub(crate) fn kill_tree(run: i32, mark: Option<&[u8]>) -> io::Result<usize> {
             }
         }
         // A killed process leaves /proc's list of the living only once it is a zombie.
-        let gone = |p: i32| proc_stat(p).is_none_or(|(.., z)| z);
+        let gone = |p: i32| proc_stat(p).map_or(true, |(.., z)| z);
         let deadline = crate::time::monotonic() + std::time::Duration::from_millis(200);
         while !procs.iter().all(|&p| gone(p)) && crate::time::monotonic() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(1));

@@ -2,6 +2,34 @@
 
 use super::*;
 
+/// What a transition returns, without its events (the tests of events look at them apart).
+trait Plain {
+    fn plain(self) -> Self;
+}
+
+impl Plain for Vec<Action> {
+    fn plain(mut self) -> Self {
+        self.retain(|a| !matches!(a, Action::Event(_)));
+        self
+    }
+}
+
+impl<E> Plain for Result<Vec<Action>, E> {
+    fn plain(self) -> Self {
+        self.map(Plain::plain)
+    }
+}
+
+impl Plain for (Service, Vec<Action>) {
+    fn plain(self) -> Self {
+        (self.0, self.1.plain())
+    }
+}
+
+fn plain<T: Plain>(t: T) -> T {
+    t.plain()
+}
+
 fn at(ms: u64) -> Now {
     Now {
         mono: Duration::from_millis(ms),
@@ -48,14 +76,10 @@ fn warns(a: &[Action]) -> Vec<String> {
 
 /// A service with log, main pid 100 and log pid 99, both running start runs.
 fn running() -> Service {
-    let (mut s, a) = Service::activate(act(true, false, false), &at(0));
+    let (mut s, a) = plain(Service::activate(act(true, false, false), &at(0)));
     assert_eq!(a, vec![spawn(Sub::Log), spawn(Sub::Main)]);
-    assert!(s
-        .spawn_result(Sub::Log, SpawnOutcome::Started(99), &at(0))
-        .is_empty());
-    assert!(s
-        .spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(0))
-        .is_empty());
+    assert!(plain(s.spawn_result(Sub::Log, SpawnOutcome::Started(99), &at(0))).is_empty());
+    assert!(plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(0))).is_empty());
     s
 }
 
@@ -72,7 +96,7 @@ fn activation_starts_log_first_then_main() {
 
 #[test]
 fn activation_without_log_starts_only_main() {
-    let (s, a) = Service::activate(act(false, false, false), &at(0));
+    let (s, a) = plain(Service::activate(act(false, false, false), &at(0)));
     assert_eq!(a, vec![spawn(Sub::Main)]);
     assert_eq!(s.flags, ServiceFlags::ACTIVE);
     assert!(s.log().flags.is_empty());
@@ -80,7 +104,7 @@ fn activation_without_log_starts_only_main() {
 
 #[test]
 fn flag_down_starts_only_the_log() {
-    let (s, a) = Service::activate(act(true, true, false), &at(0));
+    let (s, a) = plain(Service::activate(act(true, true, false), &at(0)));
     assert_eq!(a, vec![spawn(Sub::Log)]);
     assert_eq!(s.main.flags, SubFlags::WANTDOWN);
     assert_eq!(s.flags & ServiceFlags::DOWN, ServiceFlags::DOWN);
@@ -89,7 +113,7 @@ fn flag_down_starts_only_the_log() {
 
 #[test]
 fn flag_once_marks_main_once() {
-    let (s, a) = Service::activate(act(false, false, true), &at(0));
+    let (s, a) = plain(Service::activate(act(false, false, true), &at(0)));
     assert_eq!(a, vec![spawn(Sub::Main)]);
     assert_eq!(s.main.flags, SubFlags::ISONCE);
     assert_eq!(s.flags & ServiceFlags::ONCE, ServiceFlags::ONCE);
@@ -97,7 +121,7 @@ fn flag_once_marks_main_once() {
 
 #[test]
 fn both_flags_down_wins_but_once_is_recorded() {
-    let (s, a) = Service::activate(act(false, true, true), &at(0));
+    let (s, a) = plain(Service::activate(act(false, true, true), &at(0)));
     assert!(a.is_empty());
     assert_eq!(s.main.flags, SubFlags::WANTDOWN);
     assert_eq!(
@@ -109,7 +133,7 @@ fn both_flags_down_wins_but_once_is_recorded() {
 #[test]
 fn start_exit_runs_reset_with_status_pid_and_seconds() {
     let mut s = running();
-    let a = s.child_exited(Sub::Main, ExitStatus::Exited(3), &at(2_400));
+    let a = plain(s.child_exited(Sub::Main, ExitStatus::Exited(3), &at(2_400)));
     assert_eq!(
         a,
         vec![Action::Spawn {
@@ -125,15 +149,15 @@ fn start_exit_runs_reset_with_status_pid_and_seconds() {
     assert!(s.main.has(SubFlags::ISRESET));
     assert_eq!(s.main.exits().len(), 1);
     assert_eq!(s.main.exits()[0].ran, Duration::from_millis(2_400));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(2_400));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(2_400)));
     assert_eq!(s.main.pid, 101);
     // the reset ended: start again at once (it ran longer than 1 s)
-    let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(2_500));
+    let a = plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(2_500)));
     assert_eq!(a, vec![spawn(Sub::Main)]);
     assert!(!s.main.has(SubFlags::ISRESET));
     // resets are not history
     assert_eq!(s.main.exits().len(), 1);
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(2_500));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(2_500)));
     assert_eq!(s.main.restarts(), 1);
 }
 
@@ -147,11 +171,11 @@ fn svsecs_rounds_like_clients() {
 /// A service without log whose main (pid 100, started at 0) crashed at 100 ms and whose reset
 /// (pid 101) ended at 200 ms: the next start waits on the governor until 1 s.
 fn governed() -> (Service, Vec<Action>) {
-    let (mut s, _) = Service::activate(act(false, false, false), &at(0));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(0));
-    s.child_exited(Sub::Main, ExitStatus::Signaled(9), &at(100));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(100));
-    let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(200));
+    let (mut s, _) = plain(Service::activate(act(false, false, false), &at(0)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(0)));
+    plain(s.child_exited(Sub::Main, ExitStatus::Signaled(9), &at(100)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(100)));
+    let a = plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(200)));
     (s, a)
 }
 
@@ -169,12 +193,12 @@ fn governor_waits_with_no_process_then_starts_when_due() {
     // Down and wanting up, as clients see it: no pid, no WANTDOWN, not resetting.
     assert!(s.main.flags.is_empty());
     // Not due yet: nothing.
-    assert!(s.deadline(&at(999)).is_empty());
+    assert!(plain(s.deadline(&at(999))).is_empty());
     assert_eq!(s.main.start_at(), Some(Duration::from_secs(1)));
     // Due: the start run is spawned now.
-    assert_eq!(s.deadline(&at(1_000)), vec![spawn(Sub::Main)]);
+    assert_eq!(plain(s.deadline(&at(1_000))), vec![spawn(Sub::Main)]);
     assert_eq!(s.main.start_at(), None);
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1_000));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1_000)));
     assert_eq!(s.main.pid, 102);
     assert_eq!(s.main.when_ok(), Duration::from_secs(2));
     assert_eq!(s.main.restarts(), 1);
@@ -184,9 +208,9 @@ fn governor_waits_with_no_process_then_starts_when_due() {
 #[test]
 fn no_governor_after_a_long_run() {
     let mut s = running();
-    s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(5_000));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(5_000));
-    let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(5_100));
+    plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(5_000)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(5_000)));
+    let a = plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(5_100)));
     assert_eq!(a, vec![spawn(Sub::Main)]);
     assert_eq!(s.main.start_at(), None);
 }
@@ -194,13 +218,13 @@ fn no_governor_after_a_long_run() {
 #[test]
 fn down_during_governor_wait_cancels_the_start_without_a_reset() {
     let (mut s, _) = governed();
-    let a = s.command(b'd', false, false, &at(300)).unwrap();
+    let a = plain(s.command(b'd', false, false, &at(300))).unwrap();
     // Nothing to signal and nothing to reset: the start never ran.
     assert!(a.is_empty());
     assert!(s.main.has(SubFlags::WANTDOWN));
     assert_eq!(s.main.start_at(), None);
     assert_eq!(s.next_deadline(), None);
-    assert!(s.deadline(&at(1_000)).is_empty());
+    assert!(plain(s.deadline(&at(1_000))).is_empty());
     assert_eq!(s.main.pid, 0);
     assert_eq!(s.main.restarts(), 0);
 }
@@ -208,33 +232,35 @@ fn down_during_governor_wait_cancels_the_start_without_a_reset() {
 #[test]
 fn up_during_governor_wait_keeps_the_wait() {
     let (mut s, _) = governed();
-    assert!(s.command(b'u', false, false, &at(300)).unwrap().is_empty());
+    assert!(plain(s.command(b'u', false, false, &at(300)))
+        .unwrap()
+        .is_empty());
     assert_eq!(s.main.start_at(), Some(Duration::from_secs(1)));
-    assert_eq!(s.deadline(&at(1_000)), vec![spawn(Sub::Main)]);
+    assert_eq!(plain(s.deadline(&at(1_000))), vec![spawn(Sub::Main)]);
 }
 
 #[test]
 fn once_during_governor_wait_starts_once_when_due() {
     let (mut s, _) = governed();
-    assert!(s.command(b'o', false, false, &at(300)).unwrap().is_empty());
+    assert!(plain(s.command(b'o', false, false, &at(300)))
+        .unwrap()
+        .is_empty());
     assert!(s.main.has(SubFlags::ISONCE));
     assert_eq!(s.main.start_at(), Some(Duration::from_secs(1)));
-    assert_eq!(s.deadline(&at(1_000)), vec![spawn(Sub::Main)]);
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1_000));
+    assert_eq!(plain(s.deadline(&at(1_000))), vec![spawn(Sub::Main)]);
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1_000)));
     // It ends: reset, then it stays down.
-    s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(1_500));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(103), &at(1_500));
-    assert!(s
-        .child_exited(Sub::Main, ExitStatus::Exited(0), &at(1_600))
-        .is_empty());
+    plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(1_500)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(103), &at(1_500)));
+    assert!(plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(1_600))).is_empty());
     assert!(s.main.has(SubFlags::WANTDOWN));
 }
 
 #[test]
 fn down_then_up_during_governor_wait_waits_again() {
     let (mut s, _) = governed();
-    s.command(b'd', false, false, &at(300)).unwrap();
-    let a = s.command(b'u', false, false, &at(400)).unwrap();
+    plain(s.command(b'd', false, false, &at(300))).unwrap();
+    let a = plain(s.command(b'u', false, false, &at(400))).unwrap();
     assert_eq!(a, vec![Action::Log(Msg::Warn(GOVERNOR_LINE.into()))]);
     assert_eq!(s.main.start_at(), Some(Duration::from_secs(1)));
 }
@@ -243,16 +269,18 @@ fn down_then_up_during_governor_wait_waits_again() {
 fn signals_and_pause_during_governor_wait_do_nothing() {
     let (mut s, _) = governed();
     for c in [b't', b'k', b'p', b'c', b'h'] {
-        assert!(s.command(c, false, false, &at(300)).unwrap().is_empty());
+        assert!(plain(s.command(c, false, false, &at(300)))
+            .unwrap()
+            .is_empty());
     }
     assert!(!s.main.has(SubFlags::ISPAUSED));
-    assert_eq!(s.deadline(&at(1_000)), vec![spawn(Sub::Main)]);
+    assert_eq!(plain(s.deadline(&at(1_000))), vec![spawn(Sub::Main)]);
 }
 
 #[test]
 fn deactivation_during_governor_wait_removes_at_once() {
     let (mut s, _) = governed();
-    assert_eq!(s.deactivate(&at(300)), vec![Action::Remove]);
+    assert_eq!(plain(s.deactivate(&at(300))), vec![Action::Remove]);
     assert_eq!(s.main.start_at(), None);
     assert_eq!(s.next_deadline(), None);
 }
@@ -260,24 +288,24 @@ fn deactivation_during_governor_wait_removes_at_once() {
 #[test]
 fn deactivation_during_governor_wait_stops_the_log_next() {
     let mut s = running();
-    s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(100));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(100));
-    let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(200));
+    plain(s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(100)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(100)));
+    let a = plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(200)));
     assert_eq!(warns(&a).len(), 1);
     // Shutdown deactivates every service the same way.
     assert_eq!(
-        s.deactivate(&at(300)),
+        plain(s.deactivate(&at(300))),
         vec![
             Action::ClosePipe,
             sig(Sub::Log, 99, Sig::Term),
             sig(Sub::Log, 99, Sig::Cont)
         ]
     );
-    assert!(s.deadline(&at(1_000)).is_empty());
-    s.child_exited(Sub::Log, ExitStatus::Exited(0), &at(1_100));
-    s.spawn_result(Sub::Log, SpawnOutcome::Started(98), &at(1_100));
+    assert!(plain(s.deadline(&at(1_000))).is_empty());
+    plain(s.child_exited(Sub::Log, ExitStatus::Exited(0), &at(1_100)));
+    plain(s.spawn_result(Sub::Log, SpawnOutcome::Started(98), &at(1_100)));
     assert_eq!(
-        s.child_exited(Sub::Log, ExitStatus::Exited(0), &at(1_200)),
+        plain(s.child_exited(Sub::Log, ExitStatus::Exited(0), &at(1_200))),
         vec![Action::Remove]
     );
 }
@@ -285,41 +313,39 @@ fn deactivation_during_governor_wait_stops_the_log_next() {
 #[test]
 fn the_logger_is_governed_on_its_own() {
     let mut s = running();
-    s.child_exited(Sub::Log, ExitStatus::Exited(1), &at(100));
-    s.spawn_result(Sub::Log, SpawnOutcome::Started(98), &at(100));
-    let a = s.child_exited(Sub::Log, ExitStatus::Exited(0), &at(200));
+    plain(s.child_exited(Sub::Log, ExitStatus::Exited(1), &at(100)));
+    plain(s.spawn_result(Sub::Log, SpawnOutcome::Started(98), &at(100)));
+    let a = plain(s.child_exited(Sub::Log, ExitStatus::Exited(0), &at(200)));
     assert_eq!(
         warns(&a),
         vec!["setting respawn governor on 'start' target of service web for ./rc.log"]
     );
     assert_eq!(s.log().start_at(), Some(Duration::from_secs(1)));
     assert_eq!(s.main.pid, 100);
-    assert_eq!(s.deadline(&at(1_000)), vec![spawn(Sub::Log)]);
+    assert_eq!(plain(s.deadline(&at(1_000))), vec![spawn(Sub::Log)]);
 }
 
 #[test]
 fn fork_failure_when_due_is_retried() {
     let (mut s, _) = governed();
-    s.deadline(&at(1_000));
-    s.spawn_result(Sub::Main, SpawnOutcome::ForkFailed("x".into()), &at(1_000));
+    plain(s.deadline(&at(1_000)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::ForkFailed("x".into()), &at(1_000)));
     assert!(s.main.has(SubFlags::FAILING));
     assert_eq!(
         s.next_deadline(),
         Some(Duration::from_secs(1) + RETRY_PAUSE)
     );
-    assert_eq!(s.deadline(&at(1_600)), vec![spawn(Sub::Main)]);
+    assert_eq!(plain(s.deadline(&at(1_600))), vec![spawn(Sub::Main)]);
 }
 
 #[test]
 fn up_is_governed_too() {
     let mut s = running();
-    s.command(b'd', false, false, &at(100)).unwrap();
-    s.child_exited(Sub::Main, ExitStatus::Signaled(15), &at(150));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(150));
-    assert!(s
-        .child_exited(Sub::Main, ExitStatus::Exited(0), &at(200))
-        .is_empty());
-    let a = s.command(b'u', false, false, &at(300)).unwrap();
+    plain(s.command(b'd', false, false, &at(100))).unwrap();
+    plain(s.child_exited(Sub::Main, ExitStatus::Signaled(15), &at(150)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(150)));
+    assert!(plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(200))).is_empty());
+    let a = plain(s.command(b'u', false, false, &at(300))).unwrap();
     assert_eq!(warns(&a).len(), 1);
     assert!(!a.contains(&spawn(Sub::Main)));
     assert_eq!(s.main.start_at(), Some(Duration::from_secs(1)));
@@ -327,9 +353,9 @@ fn up_is_governed_too() {
 
 #[test]
 fn once_mode_runs_reset_and_stays_down() {
-    let (mut s, _) = Service::activate(act(false, false, true), &at(0));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(0));
-    let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(5_000));
+    let (mut s, _) = plain(Service::activate(act(false, false, true), &at(0)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(0)));
+    let a = plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(5_000)));
     assert!(matches!(
         a[0],
         Action::Spawn {
@@ -338,16 +364,14 @@ fn once_mode_runs_reset_and_stays_down() {
         }
     ));
     assert!(s.main.has(SubFlags::WANTDOWN | SubFlags::ISONCE));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(5_000));
-    assert!(s
-        .child_exited(Sub::Main, ExitStatus::Exited(0), &at(5_100))
-        .is_empty());
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(5_000)));
+    assert!(plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(5_100))).is_empty());
     assert_eq!(
         s.main.flags,
         SubFlags::ISONCE | SubFlags::WANTDOWN | SubFlags::ISRESET
     );
     // u clears once and starts
-    let a = s.command(b'u', false, false, &at(6_000)).unwrap();
+    let a = plain(s.command(b'u', false, false, &at(6_000))).unwrap();
     assert_eq!(a, vec![spawn(Sub::Main)]);
     assert!(!s
         .main
@@ -358,25 +382,25 @@ fn once_mode_runs_reset_and_stays_down() {
 #[test]
 fn o_on_running_service_then_exit_stays_down() {
     let mut s = running();
-    assert!(s.command(b'o', false, false, &at(10)).unwrap().is_empty());
-    assert!(s.main.has(SubFlags::ISONCE));
-    s.child_exited(Sub::Main, ExitStatus::Signaled(9), &at(20));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(20));
-    assert!(s
-        .child_exited(Sub::Main, ExitStatus::Exited(0), &at(30))
+    assert!(plain(s.command(b'o', false, false, &at(10)))
+        .unwrap()
         .is_empty());
+    assert!(s.main.has(SubFlags::ISONCE));
+    plain(s.child_exited(Sub::Main, ExitStatus::Signaled(9), &at(20)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(20)));
+    assert!(plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(30))).is_empty());
     // o on a down subservice starts it
-    let a = s.command(b'o', false, false, &at(2_000)).unwrap();
+    let a = plain(s.command(b'o', false, false, &at(2_000))).unwrap();
     assert_eq!(a, vec![spawn(Sub::Main)]);
 }
 
 #[test]
 fn d_sends_term_then_cont_and_clears_pause() {
     let mut s = running();
-    let a = s.command(b'p', false, false, &at(10)).unwrap();
+    let a = plain(s.command(b'p', false, false, &at(10))).unwrap();
     assert_eq!(a, vec![sig(Sub::Main, 100, Sig::Stop)]);
     assert!(s.main.has(SubFlags::ISPAUSED));
-    let a = s.command(b'd', false, false, &at(20)).unwrap();
+    let a = plain(s.command(b'd', false, false, &at(20))).unwrap();
     assert_eq!(
         a,
         vec![
@@ -390,30 +414,34 @@ fn d_sends_term_then_cont_and_clears_pause() {
 #[test]
 fn u_on_running_does_nothing() {
     let mut s = running();
-    assert!(s.command(b'u', false, false, &at(10)).unwrap().is_empty());
+    assert!(plain(s.command(b'u', false, false, &at(10)))
+        .unwrap()
+        .is_empty());
     assert_eq!(s.main.pid, 100);
 }
 
 #[test]
 fn pause_continue_and_pause_when_down() {
     let mut s = running();
-    s.command(b'p', false, false, &at(10)).unwrap();
-    let a = s.command(b'c', false, false, &at(20)).unwrap();
+    plain(s.command(b'p', false, false, &at(10))).unwrap();
+    let a = plain(s.command(b'c', false, false, &at(20))).unwrap();
     assert_eq!(a, vec![sig(Sub::Main, 100, Sig::Cont)]);
     assert!(!s.main.has(SubFlags::ISPAUSED));
-    let (mut d, _) = Service::activate(act(false, true, false), &at(0));
-    assert!(d.command(b'p', false, false, &at(10)).unwrap().is_empty());
+    let (mut d, _) = plain(Service::activate(act(false, true, false), &at(0)));
+    assert!(plain(d.command(b'p', false, false, &at(10)))
+        .unwrap()
+        .is_empty());
     assert!(!d.main.has(SubFlags::ISPAUSED));
 }
 
 #[test]
 fn pause_is_cleared_by_a_new_start() {
     let mut s = running();
-    s.command(b'p', false, false, &at(10)).unwrap();
-    s.command(b'k', false, false, &at(20)).unwrap();
-    s.child_exited(Sub::Main, ExitStatus::Signaled(9), &at(2_000));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(2_000));
-    s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(2_100));
+    plain(s.command(b'p', false, false, &at(10))).unwrap();
+    plain(s.command(b'k', false, false, &at(20))).unwrap();
+    plain(s.child_exited(Sub::Main, ExitStatus::Signaled(9), &at(2_000)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(2_000)));
+    plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(2_100)));
     assert!(!s.main.has(SubFlags::ISPAUSED));
 }
 
@@ -433,13 +461,13 @@ fn every_signal_letter() {
     for (c, want) in table {
         let mut s = running();
         assert_eq!(
-            s.command(c, false, false, &at(10)).unwrap(),
+            plain(s.command(c, false, false, &at(10))).unwrap(),
             vec![sig(Sub::Main, 100, want)],
             "{}",
             c as char
         );
         assert_eq!(
-            s.command(c, true, true, &at(10)).unwrap(),
+            plain(s.command(c, true, true, &at(10))).unwrap(),
             vec![Action::Signal {
                 sub: Sub::Log,
                 pid: 99,
@@ -454,32 +482,40 @@ fn every_signal_letter() {
 fn unknown_letter_is_eproto_and_changes_nothing() {
     let mut s = running();
     let before = s.main.flags;
-    assert_eq!(s.command(b'z', false, false, &at(10)), Err(CmdError::Proto));
-    assert_eq!(s.command(b'X', false, false, &at(10)), Err(CmdError::Proto));
+    assert_eq!(
+        plain(s.command(b'z', false, false, &at(10))),
+        Err(CmdError::Proto)
+    );
+    assert_eq!(
+        plain(s.command(b'X', false, false, &at(10))),
+        Err(CmdError::Proto)
+    );
     assert_eq!(s.main.flags, before);
 }
 
 #[test]
 fn signals_to_a_reset_run() {
     let mut s = running();
-    s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(10));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(10));
-    let a = s.command(b't', false, false, &at(20)).unwrap();
+    plain(s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(10)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(10)));
+    let a = plain(s.command(b't', false, false, &at(20))).unwrap();
     assert_eq!(
         warns(&a),
         vec!["dropping signal SIGTERM to resetting service web (main)"]
     );
     assert_eq!(a.len(), 1);
-    assert!(s.command(b'p', false, false, &at(20)).unwrap().is_empty());
+    assert!(plain(s.command(b'p', false, false, &at(20)))
+        .unwrap()
+        .is_empty());
     assert!(!s.main.has(SubFlags::ISPAUSED));
-    let a = s.command(b'k', false, false, &at(20)).unwrap();
+    let a = plain(s.command(b'k', false, false, &at(20))).unwrap();
     assert_eq!(
         warns(&a),
         vec!["sending signal SIGKILL to resetting service web (main)"]
     );
     assert_eq!(a[1], sig(Sub::Main, 101, Sig::Kill));
     // d during reset: TERM dropped, CONT sent, stays down after the reset
-    let a = s.command(b'd', false, false, &at(30)).unwrap();
+    let a = plain(s.command(b'd', false, false, &at(30))).unwrap();
     assert_eq!(
         warns(&a),
         vec![
@@ -487,22 +523,26 @@ fn signals_to_a_reset_run() {
             "sending signal SIGCONT to resetting service web (main)"
         ]
     );
-    assert!(s
-        .child_exited(Sub::Main, ExitStatus::Signaled(9), &at(40))
-        .is_empty());
+    assert!(plain(s.child_exited(Sub::Main, ExitStatus::Signaled(9), &at(40))).is_empty());
     assert_eq!(s.main.pid, 0);
 }
 
 #[test]
 fn log_flag_commands_and_logless_service() {
     let mut s = running();
-    let a = s.command(b't', true, false, &at(10)).unwrap();
+    let a = plain(s.command(b't', true, false, &at(10))).unwrap();
     assert_eq!(a, vec![sig(Sub::Log, 99, Sig::Term)]);
-    let (mut n, _) = Service::activate(act(false, false, false), &at(0));
-    n.spawn_result(Sub::Main, SpawnOutcome::Started(5), &at(0));
-    assert!(n.command(b't', true, false, &at(10)).unwrap().is_empty());
-    assert!(n.command(b'u', true, false, &at(10)).unwrap().is_empty());
-    assert!(n.command(b'o', true, false, &at(10)).unwrap().is_empty());
+    let (mut n, _) = plain(Service::activate(act(false, false, false), &at(0)));
+    plain(n.spawn_result(Sub::Main, SpawnOutcome::Started(5), &at(0)));
+    assert!(plain(n.command(b't', true, false, &at(10)))
+        .unwrap()
+        .is_empty());
+    assert!(plain(n.command(b'u', true, false, &at(10)))
+        .unwrap()
+        .is_empty());
+    assert!(plain(n.command(b'o', true, false, &at(10)))
+        .unwrap()
+        .is_empty());
     // A service without rc.log has no log state to change.
     assert!(n.log().flags.is_empty());
 }
@@ -510,7 +550,7 @@ fn log_flag_commands_and_logless_service() {
 #[test]
 fn meta_commands() {
     let mut s = running();
-    let a = s.command(b'D', false, false, &at(10)).unwrap();
+    let a = plain(s.command(b'D', false, false, &at(10))).unwrap();
     assert_eq!(
         a,
         vec![
@@ -520,27 +560,29 @@ fn meta_commands() {
             sig(Sub::Log, 99, Sig::Cont)
         ]
     );
-    assert!(s.command(b'D', true, false, &at(10)).unwrap().is_empty());
+    assert!(plain(s.command(b'D', true, false, &at(10)))
+        .unwrap()
+        .is_empty());
     // bring both down, then U starts log before main
     for (sub, pid) in [(Sub::Main, 100), (Sub::Log, 99)] {
-        s.child_exited(sub, ExitStatus::Signaled(15), &at(2_000));
-        s.spawn_result(sub, SpawnOutcome::Started(pid + 10), &at(2_000));
+        plain(s.child_exited(sub, ExitStatus::Signaled(15), &at(2_000)));
+        plain(s.spawn_result(sub, SpawnOutcome::Started(pid + 10), &at(2_000)));
     }
     // main reset ends first; the pipe is NOT closed outside deactivation
-    let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(2_100));
+    let a = plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(2_100)));
     assert!(a.is_empty(), "{a:?}");
-    assert!(s
-        .child_exited(Sub::Log, ExitStatus::Exited(0), &at(2_100))
+    assert!(plain(s.child_exited(Sub::Log, ExitStatus::Exited(0), &at(2_100))).is_empty());
+    assert!(plain(s.command(b'U', true, false, &at(3_000)))
+        .unwrap()
         .is_empty());
-    assert!(s.command(b'U', true, false, &at(3_000)).unwrap().is_empty());
-    let a = s.command(b'U', false, false, &at(3_000)).unwrap();
+    let a = plain(s.command(b'U', false, false, &at(3_000))).unwrap();
     assert_eq!(a, vec![spawn(Sub::Log), spawn(Sub::Main)]);
 }
 
 #[test]
 fn deactivation_order_main_reset_then_log() {
     let mut s = running();
-    let a = s.deactivate(&at(10));
+    let a = plain(s.deactivate(&at(10)));
     assert_eq!(
         a,
         vec![
@@ -549,9 +591,12 @@ fn deactivation_order_main_reset_then_log() {
         ]
     );
     assert!(s.has(ServiceFlags::CULL));
-    assert_eq!(s.command(b'u', false, false, &at(10)), Err(CmdError::Busy));
+    assert_eq!(
+        plain(s.command(b'u', false, false, &at(10))),
+        Err(CmdError::Busy)
+    );
     // main's start ends -> its reset runs while the logger lives
-    let a = s.child_exited(Sub::Main, ExitStatus::Signaled(15), &at(20));
+    let a = plain(s.child_exited(Sub::Main, ExitStatus::Signaled(15), &at(20)));
     assert!(matches!(
         a[0],
         Action::Spawn {
@@ -559,9 +604,9 @@ fn deactivation_order_main_reset_then_log() {
             run: Run::Reset { .. }
         }
     ));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(20));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(20)));
     // main's reset ends -> close the pipe, TERM+CONT the logger
-    let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(30));
+    let a = plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(30)));
     assert_eq!(
         a,
         vec![
@@ -570,7 +615,7 @@ fn deactivation_order_main_reset_then_log() {
             sig(Sub::Log, 99, Sig::Cont)
         ]
     );
-    let a = s.child_exited(Sub::Log, ExitStatus::Signaled(15), &at(40));
+    let a = plain(s.child_exited(Sub::Log, ExitStatus::Signaled(15), &at(40)));
     assert!(matches!(
         a[0],
         Action::Spawn {
@@ -578,25 +623,25 @@ fn deactivation_order_main_reset_then_log() {
             run: Run::Reset { .. }
         }
     ));
-    s.spawn_result(Sub::Log, SpawnOutcome::Started(98), &at(40));
+    plain(s.spawn_result(Sub::Log, SpawnOutcome::Started(98), &at(40)));
     assert_eq!(
-        s.child_exited(Sub::Log, ExitStatus::Exited(0), &at(50)),
+        plain(s.child_exited(Sub::Log, ExitStatus::Exited(0), &at(50))),
         vec![Action::Remove]
     );
 }
 
 #[test]
 fn deactivation_with_nothing_running_removes_at_once() {
-    let (mut s, _) = Service::activate(act(false, true, false), &at(0));
-    assert_eq!(s.deactivate(&at(10)), vec![Action::Remove]);
+    let (mut s, _) = plain(Service::activate(act(false, true, false), &at(0)));
+    assert_eq!(plain(s.deactivate(&at(10))), vec![Action::Remove]);
 }
 
 #[test]
 fn deactivation_with_main_down_stops_the_log() {
-    let (mut s, _) = Service::activate(act(true, true, false), &at(0));
-    s.spawn_result(Sub::Log, SpawnOutcome::Started(7), &at(0));
+    let (mut s, _) = plain(Service::activate(act(true, true, false), &at(0)));
+    plain(s.spawn_result(Sub::Log, SpawnOutcome::Started(7), &at(0)));
     assert_eq!(
-        s.deactivate(&at(10)),
+        plain(s.deactivate(&at(10))),
         vec![
             Action::ClosePipe,
             sig(Sub::Log, 7, Sig::Term),
@@ -608,29 +653,32 @@ fn deactivation_with_main_down_stops_the_log() {
 #[test]
 fn deactivation_during_main_reset_sends_only_cont() {
     let mut s = running();
-    s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(10));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(10));
-    assert_eq!(s.deactivate(&at(20)), vec![sig(Sub::Main, 101, Sig::Cont)]);
+    plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(10)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(10)));
+    assert_eq!(
+        plain(s.deactivate(&at(20))),
+        vec![sig(Sub::Main, 101, Sig::Cont)]
+    );
 }
 
 #[test]
 fn stop_timeout_kills_what_ignores_term() {
     let mut a = act(false, false, false);
     a.stop_timeout = Some(Duration::from_secs(2));
-    let (mut s, _) = Service::activate(a, &at(0));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(5), &at(0));
-    s.deactivate(&at(1_000));
+    let (mut s, _) = plain(Service::activate(a, &at(0)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(5), &at(0)));
+    plain(s.deactivate(&at(1_000)));
     assert_eq!(s.next_deadline(), Some(Duration::from_secs(3)));
-    assert!(s.deadline(&at(2_999)).is_empty());
-    let a = s.deadline(&at(3_000));
+    assert!(plain(s.deadline(&at(2_999))).is_empty());
+    let a = plain(s.deadline(&at(3_000)));
     assert_eq!(a.last(), Some(&sig(Sub::Main, 5, Sig::Kill)));
     assert_eq!(warns(&a).len(), 1);
     // the reset run during deactivation gets its own deadline
-    s.child_exited(Sub::Main, ExitStatus::Signaled(9), &at(3_010));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(6), &at(3_010));
+    plain(s.child_exited(Sub::Main, ExitStatus::Signaled(9), &at(3_010)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(6), &at(3_010)));
     assert_eq!(s.next_deadline(), Some(Duration::from_millis(5_010)));
     assert_eq!(
-        s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(3_020)),
+        plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(3_020))),
         vec![Action::Remove]
     );
 }
@@ -638,41 +686,41 @@ fn stop_timeout_kills_what_ignores_term() {
 #[test]
 fn no_stop_timeout_by_default() {
     let mut s = running();
-    s.deactivate(&at(10));
+    plain(s.deactivate(&at(10)));
     assert_eq!(s.next_deadline(), None);
 }
 
 #[test]
 fn fork_failure_is_retried_after_a_pause() {
-    let (mut s, _) = Service::activate(act(false, false, false), &at(0));
-    let a = s.spawn_result(
+    let (mut s, _) = plain(Service::activate(act(false, false, false), &at(0)));
+    let a = plain(s.spawn_result(
         Sub::Main,
         SpawnOutcome::ForkFailed("temporary i/o failure (EAGAIN)".into()),
         &at(0),
-    );
+    ));
     assert_eq!(
         warns(&a),
         vec!["failure fork() for service web: temporary i/o failure (EAGAIN)"]
     );
     assert!(s.main.has(SubFlags::FAILING));
     assert_eq!(s.next_deadline(), Some(RETRY_PAUSE));
-    assert_eq!(s.deadline(&at(600)), vec![spawn(Sub::Main)]);
-    let a = s.spawn_result(Sub::Main, SpawnOutcome::ForkFailed("x".into()), &at(600));
+    assert_eq!(plain(s.deadline(&at(600))), vec![spawn(Sub::Main)]);
+    let a = plain(s.spawn_result(Sub::Main, SpawnOutcome::ForkFailed("x".into()), &at(600)));
     assert_eq!(warns(&a)[1], "pausing on persistent fork() failure...");
-    s.deadline(&at(1_200));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(9), &at(1_200));
+    plain(s.deadline(&at(1_200)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(9), &at(1_200)));
     assert!(!s.main.has(SubFlags::FAILING));
     assert_eq!(s.next_deadline(), None);
 }
 
 #[test]
 fn exec_failure_counts_as_exit_111() {
-    let (mut s, _) = Service::activate(act(false, false, false), &at(0));
-    let a = s.spawn_result(
+    let (mut s, _) = plain(Service::activate(act(false, false, false), &at(0)));
+    let a = plain(s.spawn_result(
         Sub::Main,
         SpawnOutcome::ExecFailed(" failure execve(): file does not exist (ENOENT)".into()),
         &at(0),
-    );
+    ));
     assert_eq!(
         a[0],
         Action::Log(Msg::ChildFatal(
@@ -692,7 +740,7 @@ fn exec_failure_counts_as_exit_111() {
         }
     );
     // the reset fails the same way; the next start is governed
-    let a = s.spawn_result(Sub::Main, SpawnOutcome::ExecFailed("x".into()), &at(5));
+    let a = plain(s.spawn_result(Sub::Main, SpawnOutcome::ExecFailed("x".into()), &at(5)));
     assert_eq!(warns(&a).len(), 1);
     assert!(!a.contains(&spawn(Sub::Main)));
     assert_eq!(s.main.start_at(), Some(Duration::from_secs(1)));
@@ -703,10 +751,10 @@ fn history_keeps_the_last_exits() {
     let mut s = running();
     for i in 0..(HISTORY_LEN as u64 + 3) {
         let t = 2_000 * (i + 1);
-        s.child_exited(Sub::Main, ExitStatus::Exited(i as i32), &at(t));
-        s.spawn_result(Sub::Main, SpawnOutcome::Started(200), &at(t));
-        s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(t + 10));
-        s.spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(t + 10));
+        plain(s.child_exited(Sub::Main, ExitStatus::Exited(i as i32), &at(t)));
+        plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(200), &at(t)));
+        plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(t + 10)));
+        plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(t + 10)));
     }
     assert_eq!(s.main.exits().len(), HISTORY_LEN);
     let last = HISTORY_LEN as i32 + 2;
@@ -720,17 +768,15 @@ fn history_keeps_the_last_exits() {
 #[test]
 fn removal_after_log_died_on_its_own_during_cull() {
     let mut s = running();
-    s.deactivate(&at(10));
+    plain(s.deactivate(&at(10)));
     // logger dies by itself: reset, then it stays down (WANTDOWN)
-    s.child_exited(Sub::Log, ExitStatus::Exited(1), &at(20));
-    s.spawn_result(Sub::Log, SpawnOutcome::Started(98), &at(20));
-    assert!(s
-        .child_exited(Sub::Log, ExitStatus::Exited(0), &at(30))
-        .is_empty());
-    s.child_exited(Sub::Main, ExitStatus::Signaled(15), &at(40));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(40));
+    plain(s.child_exited(Sub::Log, ExitStatus::Exited(1), &at(20)));
+    plain(s.spawn_result(Sub::Log, SpawnOutcome::Started(98), &at(20)));
+    assert!(plain(s.child_exited(Sub::Log, ExitStatus::Exited(0), &at(30))).is_empty());
+    plain(s.child_exited(Sub::Main, ExitStatus::Signaled(15), &at(40)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(40)));
     assert_eq!(
-        s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(50)),
+        plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(50))),
         vec![Action::Remove]
     );
 }
@@ -749,11 +795,11 @@ fn names_are_cut_at_31_bytes() {
 fn deadline_is_the_earliest() {
     let mut a = act(true, false, false);
     a.stop_timeout = Some(Duration::from_secs(5));
-    let (mut s, _) = Service::activate(a, &at(0));
-    s.spawn_result(Sub::Log, SpawnOutcome::Started(99), &at(0));
-    s.spawn_result(Sub::Main, SpawnOutcome::ForkFailed("x".into()), &at(0));
+    let (mut s, _) = plain(Service::activate(a, &at(0)));
+    plain(s.spawn_result(Sub::Log, SpawnOutcome::Started(99), &at(0)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::ForkFailed("x".into()), &at(0)));
     assert_eq!(s.next_deadline(), Some(RETRY_PAUSE));
-    s.deactivate(&at(100));
+    plain(s.deactivate(&at(100)));
     // The retry is dropped; the log's stop timeout remains.
     assert_eq!(s.main.next_deadline(), None);
     assert_eq!(s.next_deadline(), Some(Duration::from_millis(5_100)));
@@ -801,12 +847,10 @@ fn times_and_statuses_round_trip() {
 
 /// A service without log whose main start run (pid 100) runs under `policy`.
 fn with_policy(policy: Policy) -> Service {
-    let (mut s, a) = Service::activate(act(false, false, false), &at(0));
+    let (mut s, a) = plain(Service::activate(act(false, false, false), &at(0)));
     assert_eq!(a, vec![spawn(Sub::Main)]);
     s.set_policy(policy);
-    assert!(s
-        .spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(0))
-        .is_empty());
+    assert!(plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(0))).is_empty());
     s
 }
 
@@ -819,19 +863,17 @@ fn backoff(text: &str) -> Policy {
 
 /// Main's start run ends at `ms` and its reset run (pid `reset`) ends right after.
 fn crash(s: &mut Service, ms: u64, reset: i32) -> Vec<Action> {
-    let a = s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(ms));
+    let a = plain(s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(ms)));
     assert!(matches!(a[..], [Action::Spawn { .. }]), "{a:?}");
-    assert!(s
-        .spawn_result(Sub::Main, SpawnOutcome::Started(reset), &at(ms))
-        .is_empty());
-    s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(ms + 10))
+    assert!(plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(reset), &at(ms))).is_empty());
+    plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(ms + 10)))
 }
 
 #[test]
 fn a_plain_service_allocates_nothing_and_gets_no_svfails() {
     let mut s = with_policy(Policy::default());
     assert!(s.extra.is_none());
-    let a = s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(300));
+    let a = plain(s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(300)));
     let Action::Spawn {
         run: Run::Reset { fails, .. },
         ..
@@ -847,7 +889,7 @@ fn a_plain_service_allocates_nothing_and_gets_no_svfails() {
 fn backoff_waits_past_the_governor_and_the_reset_run_counts() {
     let mut s = with_policy(backoff("100 60 4 0"));
     // First quick failure: wait 1 s, the governor's second anyway: no backoff line.
-    let a = s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(200));
+    let a = plain(s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(200)));
     assert_eq!(
         a,
         vec![Action::Spawn {
@@ -860,13 +902,13 @@ fn backoff_waits_past_the_governor_and_the_reset_run_counts() {
             }
         }]
     );
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(200));
-    let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(210));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(200)));
+    let a = plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(210)));
     assert_eq!(s.main.start_at(), Some(Duration::from_millis(1200)));
     assert_eq!(warns(&a).len(), 1, "{a:?}");
     // Second: 4 s from the end, past the governor.
-    s.deadline(&at(1200));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1200));
+    plain(s.deadline(&at(1200)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1200)));
     let a = crash(&mut s, 1300, 103);
     assert_eq!(s.main.start_at(), Some(Duration::from_millis(5300)));
     assert_eq!(
@@ -881,28 +923,28 @@ fn backoff_waits_past_the_governor_and_the_reset_run_counts() {
         Wall::of(at(1310).wall + Duration::from_millis(3990)).tai()
     );
     // Nothing is due before the wait is over.
-    assert!(s.deadline(&at(5000)).is_empty());
-    assert_eq!(s.deadline(&at(5300)), vec![spawn(Sub::Main)]);
+    assert!(plain(s.deadline(&at(5000))).is_empty());
+    assert_eq!(plain(s.deadline(&at(5300))), vec![spawn(Sub::Main)]);
 }
 
 #[test]
 fn u_during_a_backoff_wait_starts_now_and_forgets_the_count() {
     let mut s = with_policy(backoff("100 60 4 0"));
     crash(&mut s, 2000, 101);
-    s.deadline(&at(3000));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(3000));
+    plain(s.deadline(&at(3000)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(3000)));
     crash(&mut s, 3100, 103);
     assert_eq!(s.main.start_at(), Some(Duration::from_millis(7100)));
-    let a = s.command(b'u', false, false, &at(4500)).unwrap();
+    let a = plain(s.command(b'u', false, false, &at(4500))).unwrap();
     assert_eq!(a, vec![spawn(Sub::Main)]);
     assert_eq!(s.state(&at(4500)).main.quick, 0);
     // Within the governor's second, u waits for the rest of it only.
     let mut s = with_policy(backoff("100 60 4 0"));
     crash(&mut s, 300, 101);
-    s.deadline(&at(1000));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1000));
+    plain(s.deadline(&at(1000)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1000)));
     crash(&mut s, 1100, 103);
-    let a = s.command(b'u', false, false, &at(1500)).unwrap();
+    let a = plain(s.command(b'u', false, false, &at(1500))).unwrap();
     assert!(!a.contains(&spawn(Sub::Main)));
     assert_eq!(s.main.start_at(), Some(Duration::from_millis(2000)));
 }
@@ -911,10 +953,12 @@ fn u_during_a_backoff_wait_starts_now_and_forgets_the_count() {
 fn d_during_a_backoff_wait_cancels_it() {
     let mut s = with_policy(backoff("100 60 4 0"));
     crash(&mut s, 2000, 101);
-    s.deadline(&at(3000));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(3000));
+    plain(s.deadline(&at(3000)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(3000)));
     crash(&mut s, 3100, 103);
-    assert!(s.command(b'd', false, false, &at(3200)).unwrap().is_empty());
+    assert!(plain(s.command(b'd', false, false, &at(3200)))
+        .unwrap()
+        .is_empty());
     assert_eq!(s.next_deadline(), None);
     assert!(!s.state(&at(3200)).main.flags.contains(RunFlags::WAITING));
 }
@@ -931,12 +975,12 @@ fn readiness_counts_the_run_from_ready_and_is_cleared_by_a_new_start() {
         RunFlags::NOTIFIES,
         "declared, not ready"
     );
-    s.ready(&at(8000));
+    plain(s.ready(&at(8000)));
     let st = s.state(&at(8000));
     assert!(st.main.flags.contains(RunFlags::READY));
     assert_eq!(st.main.ready_at, Wall::of(at(8000).wall).tai());
     // Ran 10 s from exec but only 3 s from ready: quick (RESET 5 s).
-    let a = s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(11_000));
+    let a = plain(s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(11_000)));
     assert!(matches!(
         a[0],
         Action::Spawn {
@@ -944,15 +988,15 @@ fn readiness_counts_the_run_from_ready_and_is_cleared_by_a_new_start() {
             ..
         }
     ));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(11_000));
-    s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(11_010));
-    s.deadline(&at(12_010));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(12_010));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(11_000)));
+    plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(11_010)));
+    plain(s.deadline(&at(12_010)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(12_010)));
     let st = s.state(&at(12_010));
     assert!(!st.main.flags.contains(RunFlags::READY));
     // A notice during the reset run, or a second one, changes nothing.
-    s.ready(&at(13_000));
-    s.ready(&at(14_000));
+    plain(s.ready(&at(13_000)));
+    plain(s.ready(&at(14_000)));
     assert_eq!(
         s.state(&at(14_000)).main.ready_at,
         Wall::of(at(13_000).wall).tai()
@@ -965,19 +1009,19 @@ fn a_closed_notification_is_logged_once_unless_ready() {
         notifies: true,
         ..Policy::default()
     });
-    let a = s.notification_closed();
+    let a = plain(s.notification_closed());
     assert_eq!(
         warns(&a),
         ["service web closed its notification descriptor without saying it is ready"]
     );
-    assert!(s.notification_closed().is_empty());
+    assert!(plain(s.notification_closed()).is_empty());
     assert!(s.state(&at(0)).main.flags.contains(RunFlags::SILENT));
     let mut s = with_policy(Policy {
         notifies: true,
         ..Policy::default()
     });
-    s.ready(&at(5));
-    assert!(s.notification_closed().is_empty());
+    plain(s.ready(&at(5)));
+    assert!(plain(s.notification_closed()).is_empty());
     s.status_text("serving".into());
     assert_eq!(s.state(&at(6)).status, "serving");
 }
@@ -989,15 +1033,15 @@ fn quarantine_is_logged_held_and_cleared_by_u() {
         ..Policy::default()
     });
     crash(&mut s, 100, 101);
-    s.deadline(&at(1000));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1000));
-    let a = s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(1100));
+    plain(s.deadline(&at(1000)));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1000)));
+    let a = plain(s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(1100)));
     assert_eq!(
         warns(&a),
         ["quarantine of service web for 60s: 2 ends within 30s"]
     );
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(103), &at(1100));
-    let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(1110));
+    plain(s.spawn_result(Sub::Main, SpawnOutcome::Started(103), &at(1100)));
+    let a = plain(s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(1110)));
     assert!(warns(&a).is_empty(), "logged once: {a:?}");
     assert_eq!(s.main.start_at(), Some(Duration::from_millis(61_100)));
     assert!(s
@@ -1006,7 +1050,7 @@ fn quarantine_is_logged_held_and_cleared_by_u() {
         .flags
         .contains(RunFlags::QUARANTINED | RunFlags::WAITING));
     assert_eq!(
-        s.command(b'u', false, false, &at(5000)).unwrap(),
+        plain(s.command(b'u', false, false, &at(5000))).unwrap(),
         vec![spawn(Sub::Main)]
     );
     assert!(!s
@@ -1043,4 +1087,118 @@ fn a_saved_service_reads_back_the_same() {
             "{n}"
         );
     }
+}
+
+/// The events among a transition's actions: (part, kind, pid, status).
+fn events(a: &[Action]) -> Vec<(EventSub, EventKind, i32, Option<ExitStatus>)> {
+    a.iter()
+        .filter_map(|a| match a {
+            Action::Event(e) => Some((e.sub, e.kind, e.pid, e.status)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn events_of_a_run_its_crash_and_its_reset() {
+    use EventKind::*;
+    use EventSub::{Log, Main};
+    let (mut s, a) = Service::activate(act(true, false, false), &at(0));
+    assert_eq!(events(&a), [(EventSub::Service, Activated, 0, None)]);
+    let a = s.spawn_result(Sub::Log, SpawnOutcome::Started(99), &at(0));
+    assert_eq!(events(&a), [(Log, Started, 99, None)]);
+    let a = s.spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(0));
+    assert_eq!(events(&a), [(Main, Started, 100, None)]);
+    let dead = Some(ExitStatus::Signaled(9));
+    let a = s.child_exited(Sub::Main, ExitStatus::Signaled(9), &at(200));
+    assert_eq!(events(&a), [(Main, Exited, 100, dead)]);
+    // The reset run is no start.
+    let a = s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(200));
+    assert!(events(&a).is_empty());
+    // Its end, then the governor's wait: a backoff until one second after the last start.
+    let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(300));
+    let ok = Some(ExitStatus::Exited(0));
+    assert_eq!(
+        events(&a),
+        [(Main, ResetDone, 101, ok), (Main, Backoff, 0, None)]
+    );
+    let Some(Action::Event(b)) = a
+        .iter()
+        .find(|a| matches!(a, Action::Event(e) if e.kind == Backoff))
+    else {
+        unreachable!()
+    };
+    assert_eq!(b.until, Wall::of(at(300).wall + Duration::from_millis(700)));
+    // A failed exec is a start that exited 111 at once.
+    let a = s.deadline(&at(1000));
+    assert_eq!(a, vec![spawn(Sub::Main)]);
+    let a = s.spawn_result(Sub::Main, SpawnOutcome::ExecFailed("x".into()), &at(1000));
+    assert_eq!(
+        events(&a),
+        [
+            (Main, Started, 0, None),
+            (Main, Exited, 0, Some(ExitStatus::Exited(111)))
+        ]
+    );
+}
+
+#[test]
+fn events_of_want_down_once_and_deactivation() {
+    use EventKind::*;
+    use EventSub::Main;
+    let mut s = running();
+    let a = s.command(b'd', false, false, &at(10)).unwrap();
+    assert_eq!(events(&a), [(Main, WantDown, 100, None)]);
+    // Already wanting down: nothing new to tell.
+    let a = s.command(b'd', false, false, &at(20)).unwrap();
+    assert!(events(&a).is_empty());
+    // A once run that ends wants down.
+    let mut o = running();
+    o.command(b'o', false, false, &at(10)).unwrap();
+    let a = o.child_exited(Sub::Main, ExitStatus::Exited(0), &at(20));
+    assert_eq!(
+        events(&a),
+        [
+            (Main, Exited, 100, Some(ExitStatus::Exited(0))),
+            (Main, WantDown, 0, None)
+        ]
+    );
+    // Deactivation is told when it is complete, just before the service is forgotten.
+    let (mut d, _) = Service::activate(act(false, true, false), &at(0));
+    let a = d.deactivate(&at(10));
+    assert_eq!(events(&a), [(EventSub::Service, Deactivated, 0, None)]);
+    assert_eq!(a.last(), Some(&Action::Remove));
+}
+
+#[test]
+fn events_of_readiness_and_quarantine() {
+    use EventKind::*;
+    use EventSub::Main;
+    let mut s = with_policy(Policy {
+        notifies: true,
+        flap: Some(super::super::policy::Flap::parse("2 30 60").unwrap()),
+        ..Policy::default()
+    });
+    assert_eq!(events(&s.ready(&at(50))), [(Main, Ready, 100, None)]);
+    assert!(s.ready(&at(60)).is_empty(), "once per run");
+    crash(&mut s, 100, 101);
+    s.deadline(&at(1000));
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1000));
+    s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(1100));
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(103), &at(1100));
+    let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(1110));
+    assert_eq!(
+        events(&a),
+        [
+            (Main, ResetDone, 103, Some(ExitStatus::Exited(0))),
+            (Main, Quarantine, 0, None)
+        ]
+    );
+    let Some(Action::Event(q)) = a.last() else {
+        unreachable!()
+    };
+    assert_eq!(
+        q.until,
+        Wall::of(at(1110).wall + Duration::from_millis(59_990))
+    );
 }
