@@ -717,6 +717,43 @@ pub mod section {
     pub const DRIFT_FILES: u8 = 3;
     /// What the start runs cost ([`super::UsageSection`]).
     pub const USAGE: u8 = 4;
+    /// Containment and upgrades ([`super::TreeSection`]).
+    pub const TREE: u8 = 5;
+}
+
+/// The `tree` section of an `X` reply: what perpd knows of the service's process tree, and
+/// of its own in-place upgrades.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct TreeSection {
+    /// Orphans of the service that perpd adopted and reaped (as a subreaper).
+    pub strays: u32,
+    /// `flag.killtree`: stop and the stop timeout end the whole tree of main.
+    pub killtree: bool,
+    /// Whether perpd adopts orphans on this system at all.
+    pub subreaper: bool,
+    /// perpd's in-place upgrades since it started.
+    pub upgrades: u32,
+}
+
+/// Bytes of a [`TreeSection`] on the wire.
+const TREE_LEN: usize = 9;
+
+impl TreeSection {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.strays.to_le_bytes());
+        out.push(u8::from(self.killtree) | u8::from(self.subreaper) << 1);
+        out.extend_from_slice(&self.upgrades.to_le_bytes());
+    }
+
+    fn read(b: &[u8]) -> Option<TreeSection> {
+        let b = b.get(..TREE_LEN)?;
+        Some(TreeSection {
+            strays: u32_le(&b[0..4]),
+            killtree: b[4] & 1 != 0,
+            subreaper: b[4] & 2 != 0,
+            upgrades: u32_le(&b[5..9]),
+        })
+    }
 }
 
 /// Identity, size and modification time of a file, as recorded at a start.
@@ -974,6 +1011,7 @@ pub enum Extended {
     /// Section `drift-files`: the files read for main's start ([`DRIFT_CONFIG`]).
     DriftFiles(DriftSection),
     Usage(UsageSection),
+    Tree(TreeSection),
     /// A section this version cannot read (a newer perpd): kept raw.
     Other {
         version: u8,
@@ -1006,6 +1044,11 @@ impl Extended {
                 u.write(&mut out);
                 out
             }
+            Extended::Tree(t) => {
+                let mut out = vec![EXTENDED_VERSION, section::TREE];
+                t.write(&mut out);
+                out
+            }
             Extended::Other {
                 version,
                 section,
@@ -1032,6 +1075,7 @@ impl Extended {
                 DriftSection::read(body, DRIFT_CONFIG.len()).map(Extended::DriftFiles)
             }
             section::USAGE => UsageSection::read(body).map(Extended::Usage),
+            section::TREE => TreeSection::read(body).map(Extended::Tree),
             _ => Some(Extended::Other {
                 version,
                 section: sect,
@@ -1652,6 +1696,21 @@ mod tests {
         );
         assert_eq!(Extended::from_payload(&[1, section::STATE, 0]), None);
         assert_eq!(Extended::from_payload(&[0, section::STATE]), None);
+    }
+
+    #[test]
+    fn tree_section_golden_bytes() {
+        let x = Extended::Tree(TreeSection {
+            strays: 3,
+            killtree: true,
+            subreaper: true,
+            upgrades: 0x0102,
+        });
+        let want = hex("02 58 0B 01 05 03 00 00 00 03 02 01 00 00");
+        assert_eq!(Reply::Extended(x.clone()).encode(), want);
+        let f = Frame::parse(&want).unwrap().0;
+        assert_eq!(Reply::from_frame(&f).unwrap(), Reply::Extended(x));
+        assert_eq!(Extended::from_payload(&[1, section::TREE, 0, 0]), None);
     }
 
     #[test]

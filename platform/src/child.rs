@@ -504,9 +504,9 @@ pub fn peek_ended() -> io::Result<Option<i32>> {
     crate::os::peek_ended()
 }
 
-/// Reaps child `pid` if it has ended (waitpid with WNOHANG).
-pub fn reap_pid(pid: i32) -> io::Result<Option<ExitStatus>> {
-    Ok(waitpid(pid, libc::WNOHANG)?.map(|(_, st)| st))
+/// Reaps child `pid` if it has ended, with what it cost (wait4 with WNOHANG).
+pub fn reap_pid(pid: i32) -> io::Result<Option<(ExitStatus, Usage)>> {
+    Ok(wait4(pid, libc::WNOHANG)?.map(|(_, st, u)| (st, u)))
 }
 
 /// Blocks until child `pid` ends; EINTR is retried.

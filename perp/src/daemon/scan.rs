@@ -75,6 +75,7 @@ pub fn scan(dir: &Path) -> io::Result<ScanResult> {
 pub struct ServiceFiles {
     pub flag_down: bool,
     pub flag_once: bool,
+    pub flag_killtree: bool,
     /// `rc.log` exists and is owner-executable.
     pub has_log: bool,
     /// `rc.log` exists but is not owner-executable (warned about).
@@ -107,6 +108,7 @@ pub fn service_files(dir: &Path) -> ServiceFiles {
     ServiceFiles {
         flag_down: exists("flag.down"),
         flag_once: exists("flag.once"),
+        flag_killtree: exists("flag.killtree"),
         has_log,
         log_not_executable,
         stop_timeout,
@@ -329,6 +331,7 @@ impl Daemon {
                 has_log: files.has_log,
                 flag_down: files.flag_down,
                 flag_once: files.flag_once,
+                killtree: files.flag_killtree,
                 stop_timeout,
             },
             &t,
@@ -395,6 +398,7 @@ mod tests {
             ServiceFiles {
                 flag_down: false,
                 flag_once: false,
+                flag_killtree: false,
                 has_log: false,
                 log_not_executable: false,
                 stop_timeout: None,

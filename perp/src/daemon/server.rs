@@ -480,6 +480,9 @@ impl Daemon {
             Request::Extended { id, section } => {
                 match (self.services.get(&(id.dev, id.ino)), section) {
                     (None, _) => Reply::Error(e.enotdir),
+                    (Some(slot), section::TREE) => Reply::Extended(Extended::Tree(
+                        slot.svc.tree(self.subreaper, self.upgrades),
+                    )),
                     (Some(slot), section::STATE) => {
                         Reply::Extended(Extended::State(slot.svc.state(&now())))
                     }

@@ -244,7 +244,7 @@ impl History {
 pub struct SubState {
     /// Current child (start or reset run), 0 if none.
     pub pid: i32,
-    /// Last reaped child (PERP_SVPID of the reset run).
+    /// The last start run reaped (PERP_SVPID of the reset run).
     pub pid_prev: i32,
     /// Wall-clock fork time of the current/last child (zeros on the wire before the first).
     pub when: Wall,
@@ -363,6 +363,8 @@ pub struct Service {
     /// The supervisor's deadline heap holds an entry at [`Service::next_deadline`]; cleared
     /// by every event that changes that deadline.
     pub queued: bool,
+    /// `flag.killtree` (perpetrate(5)).
+    killtree: bool,
     /// Readiness, backoff and quarantine of main, for a service that ever used them.
     extra: Option<Box<Extra>>,
 }
@@ -402,6 +404,11 @@ struct Extra {
     hold: Mono,
     /// The wait the last verdict asked for, for the log.
     wait: Mono,
+    /// Orphans of the service perpd adopted and reaped.
+    strays: u32,
+    /// The mark of main's current start run of a `flag.killtree` service (its environment's
+    /// `PERP_TREE`), which its whole tree inherits.
+    tree_mark: u64,
 }
 
 /// A service name: at most [`NAME_MAX`] bytes, kept inline.
@@ -485,6 +492,12 @@ pub enum Action {
     ClosePipe,
     /// Deactivation is complete: forget the service (and rescan if it has `CYCLE`).
     Remove,
+    /// End every process of the tree of the run `run` (`flag.killtree`), found by its
+    /// session and by `mark` in their environment.
+    KillTree {
+        run: i32,
+        mark: Option<u64>,
+    },
     Log(Msg),
     /// Tell the subscribers (perpd(8), EVENTS).
     Event(Ev),
@@ -559,6 +572,8 @@ pub struct Activation {
     pub has_log: bool,
     pub flag_down: bool,
     pub flag_once: bool,
+    /// `flag.killtree`: stopping main ends its whole process tree.
+    pub killtree: bool,
     pub stop_timeout: Option<Duration>,
 }
 
@@ -638,6 +653,7 @@ impl Service {
             log: None,
             stop_secs,
             queued: false,
+            killtree: a.killtree,
             extra: None,
         };
         let mut out = vec![Action::Event(Ev::of(
@@ -843,6 +859,43 @@ impl Service {
         }
     }
 
+    /// `flag.killtree`.
+    pub fn killtree(&self) -> bool {
+        self.killtree
+    }
+
+    /// The mark main's next start run gets in its environment (`flag.killtree` services).
+    pub fn set_tree_mark(&mut self, mark: u64) {
+        self.extra.get_or_insert_with(Default::default).tree_mark = mark;
+    }
+
+    /// An orphan of this service's tree was reaped.
+    pub fn stray(&mut self) {
+        let x = self.extra.get_or_insert_with(Default::default);
+        x.strays = x.strays.saturating_add(1);
+    }
+
+    /// The `tree` section of the extended status.
+    pub fn tree(&self, subreaper: bool, upgrades: u32) -> crate::protocol::TreeSection {
+        crate::protocol::TreeSection {
+            strays: self.extra.as_ref().map_or(0, |x| x.strays),
+            killtree: self.killtree,
+            subreaper,
+            upgrades,
+        }
+    }
+
+    /// Ends the tree of main's run `run` (its start run, or the reset).
+    fn kill_tree_of(&self, run: i32, start_run: bool) -> Action {
+        let mark = self
+            .extra
+            .as_ref()
+            .filter(|_| start_run)
+            .map(|x| x.tree_mark)
+            .filter(|&m| m != 0);
+        Action::KillTree { run, mark }
+    }
+
     /// Whether main's current start run was given a notification method.
     pub fn notifies(&self) -> bool {
         self.extra.as_ref().is_some_and(|x| x.policy.notifies)
@@ -1001,6 +1054,10 @@ impl Service {
         let mut out = Vec::new();
         if sub == Sub::Main && !self.main.has(SubFlags::ISRESET) {
             self.judge_end(now, &mut out);
+            // Stopped on purpose: what it started goes with it.
+            if self.killtree && self.main.has(SubFlags::WANTDOWN) {
+                out.push(self.kill_tree_of(self.main.pid, true));
+            }
         }
         let fails = self.fails(sub);
         let Some(s) = self.sub_mut(sub) else {
@@ -1016,7 +1073,11 @@ impl Service {
             status: Some(status),
             ..Ev::of(sub.event_sub(), kind, s.pid)
         }));
-        s.pid_prev = s.pid;
+        if !was_reset {
+            // A reset run is never a PERP_SVPID, and the start run's pid stays known: it
+            // led the session of whatever orphans that run left.
+            s.pid_prev = s.pid;
+        }
         s.pid = 0;
         s.wstat = Wstat::of(status);
         s.disarm(Timer::Kill);
@@ -1135,6 +1196,9 @@ impl Service {
 
     fn deadline_(&mut self, now: &Now) -> Vec<Action> {
         let mut out = Vec::new();
+        // The run whose tree the stop timeout ends too (`flag.killtree`), and whether it is
+        // main's start run.
+        let mut tree_of = None;
         let name = self.display().into_owned();
         for sub in [Sub::Log, Sub::Main] {
             let fails = self.fails(sub);
@@ -1185,9 +1249,15 @@ impl Service {
                             group: false,
                             sig: Sig::Kill,
                         });
+                        if sub == Sub::Main {
+                            tree_of = Some((pid, !s.has(SubFlags::ISRESET)));
+                        }
                     }
                 }
             }
+        }
+        if let Some((run, start_run)) = tree_of.filter(|_| self.killtree) {
+            out.push(self.kill_tree_of(run, start_run));
         }
         if out.is_empty() {
             self.check_removal(&mut out);

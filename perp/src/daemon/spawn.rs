@@ -56,6 +56,13 @@ pub struct SpawnSpec<'a> {
     pub environ: &'a platform::spawn::Environ,
     /// Main's readiness channel, for a start run of a service that declares one.
     pub notify: Option<Notify<'a>>,
+    /// The mark of main's start run of a `flag.killtree` service.
+    pub mark: Option<u64>,
+}
+
+/// The environment entry that marks every process of a `flag.killtree` run's tree.
+pub fn tree_mark(mark: u64) -> String {
+    format!("PERP_TREE={mark:016x}")
 }
 
 /// How a start run of main reaches perpd to say it is ready.
@@ -148,6 +155,9 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
             env.push(("NOTIFY_SOCKET", path.to_string_lossy().into_owned()));
         }
         None => {}
+    }
+    if let Some(m) = spec.mark {
+        env.push(("PERP_TREE", format!("{m:016x}")));
     }
     // A reset run's PERP_SVPID names the main that ended; a start run's is its own pid.
     let own_pid = !env.iter().any(|(k, _)| *k == "PERP_SVPID");

@@ -149,6 +149,8 @@ pub struct Daemon {
     pub(super) upgrades: u32,
     /// An upgrade was accepted: perpd re-executes once its reply is out.
     pub(super) upgrade_due: bool,
+    /// perpd adopts the orphans of its services' trees (a subreaper), and reaps them.
+    pub(super) subreaper: bool,
 }
 
 /// What start-up or an upgrade's restore hands to [`Daemon::assemble`].
@@ -294,6 +296,7 @@ impl Daemon {
             origin,
             upgrades,
             upgrade_due: false,
+            subreaper: platform::process::become_subreaper().unwrap_or(false),
             seq: 0,
             generation: platform::time::Tai64n::from_system_time_usec(started),
             to_flush: Vec::new(),
@@ -490,6 +493,12 @@ impl Daemon {
                         }
                         slot.svc.set_policy(files.policy(chan.is_some()));
                     }
+                    // A mark the whole tree inherits, unique to this run.
+                    let mark = (starts_main && slot.svc.killtree())
+                        .then(|| (random_unit() * (1u64 << 53) as f64) as u64 | 1);
+                    if let Some(m) = mark {
+                        slot.svc.set_tree_mark(m);
+                    }
                     if run == Run::Start {
                         slot.facts
                             .get_or_insert_with(Default::default)
@@ -517,6 +526,7 @@ impl Daemon {
                         environ: &self.environ,
                         low: &self.low,
                         notify,
+                        mark,
                     };
                     let t = now();
                     let outcome = match spawn::spawn(&spec) {
@@ -558,6 +568,21 @@ impl Daemon {
                     }
                 }
                 Action::ClosePipe => slot.pipe = None,
+                Action::KillTree { run, mark } => {
+                    let mark = mark.map(spawn::tree_mark);
+                    match platform::process::kill_tree(run, mark.as_deref().map(str::as_bytes)) {
+                        Ok(0) => {}
+                        Ok(n) => self.log.info(&format!(
+                            "killtree: ended {n} processes of service {}",
+                            slot.svc.display()
+                        )),
+                        Err(e) => self.log.warn(&format!(
+                            "failure ending the process tree of service {}: {}",
+                            slot.svc.display(),
+                            platform::errno::describe_io(&e)
+                        )),
+                    }
+                }
                 Action::Remove => {
                     self.drop_notifier(&key);
                     let slot = self.services.remove(&key).expect("present");
@@ -583,10 +608,11 @@ impl Daemon {
     fn reap(&mut self) -> usize {
         self.reap_pending = false;
         for n in 0..BATCH {
-            let Ok(Some((pid, st, usage))) = child::reap_with_usage() else {
+            let Some((pid, st, usage, session)) = self.next_ended() else {
                 return n;
             };
             let Some((key, sub)) = self.services.take_pid(pid) else {
+                self.stray(pid, st, session);
                 continue;
             };
             let t = now();
@@ -610,6 +636,39 @@ impl Daemon {
         // Perhaps more: the next loop iteration polls without waiting and reaps again.
         self.reap_pending = true;
         BATCH
+    }
+
+    /// The next child that ended, reaped, with what it cost; and, for an orphan perpd adopted,
+    /// its session, asked before it is reaped.
+    fn next_ended(&self) -> Option<(i32, child::ExitStatus, child::Usage, Option<i32>)> {
+        if self.subreaper {
+            if let Ok(peeked) = child::peek_ended() {
+                let pid = peeked?;
+                let session = (!self.services.has_pid(pid))
+                    .then(|| platform::process::session_of(pid).ok())
+                    .flatten();
+                let (st, usage) = child::reap_pid(pid).ok()??;
+                return Some((pid, st, usage, session));
+            }
+        }
+        let (pid, st, usage) = child::reap_with_usage().ok()??;
+        Some((pid, st, usage, None))
+    }
+
+    /// An orphan perpd adopted has ended: counted for the service whose run led its session,
+    /// where that is known.
+    fn stray(&mut self, pid: i32, st: child::ExitStatus, session: Option<i32>) {
+        let owner = session.and_then(|sid| self.services.owner_of_session(sid));
+        match owner.and_then(|key| self.services.get_mut(&key)) {
+            Some(slot) => {
+                slot.svc.stray();
+                self.log.info(&format!(
+                    "reaped stray process {pid} ({st}) of service {}",
+                    slot.svc.display()
+                ));
+            }
+            None => self.log.info(&format!("reaped stray process {pid} ({st})")),
+        }
     }
 
     /// Watches main's readiness channel.

@@ -149,6 +149,25 @@ impl Table {
         }
     }
 
+    /// Whether `pid` is a run perpd started.
+    pub(super) fn has_pid(&self, pid: i32) -> bool {
+        self.pids.binary_search_by_key(&pid, |&(p, _)| p).is_ok()
+    }
+
+    /// The service one of whose runs, running or last ended, led session `sid` (every run is
+    /// a session leader).
+    pub(super) fn owner_of_session(&self, sid: i32) -> Option<Key> {
+        if let Ok(k) = self.pids.binary_search_by_key(&sid, |&(p, _)| p) {
+            let v = self.pids[k].1;
+            return Some(self.slots.get((v / 2) as usize)?.as_ref()?.svc.key);
+        }
+        self.by_key
+            .iter()
+            .map(|&i| &self.slot(i).svc)
+            .find(|s| s.main.pid_prev == sid || s.log().pid_prev == sid)
+            .map(|s| s.key)
+    }
+
     /// Forgets `pid`; whose child it was.
     pub(super) fn take_pid(&mut self, pid: i32) -> Option<(Key, Sub)> {
         let k = self.pids.binary_search_by_key(&pid, |&(p, _)| p).ok()?;
@@ -177,6 +196,7 @@ mod tests {
             has_log: false,
             flag_down: true,
             flag_once: false,
+            killtree: false,
             stop_timeout: None,
         };
         Slot {

@@ -15,6 +15,7 @@ impl Service {
         w.option(self.log.as_deref(), |w, s| save_sub(s, w));
         w.u32(self.stop_secs);
         w.u8(self.flags.bits());
+        w.bool(self.killtree);
         w.option(self.extra.as_deref(), |w, x| save_extra(x, w));
     }
 
@@ -33,6 +34,7 @@ impl Service {
             stop_secs: r.u32()?,
             flags: ServiceFlags::from_bits_retain(r.u8()?),
             queued: false,
+            killtree: r.bool()?,
             extra: r.option(load_extra)?.map(Box::new),
         })
     }
@@ -130,6 +132,8 @@ fn save_extra(x: &Extra, w: &mut Writer) {
     w.bool(x.quarantined);
     w.u64(x.hold);
     w.u64(x.wait);
+    w.u32(x.strays);
+    w.u64(x.tree_mark);
 }
 
 fn load_extra(r: &mut Reader<'_>) -> Option<Extra> {
@@ -160,5 +164,7 @@ fn load_extra(r: &mut Reader<'_>) -> Option<Extra> {
         quarantined: r.bool()?,
         hold: r.u64()?,
         wait: r.u64()?,
+        strays: r.u32()?,
+        tree_mark: r.u64()?,
     })
 }

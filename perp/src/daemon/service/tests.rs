@@ -45,6 +45,7 @@ fn act(log: bool, down: bool, once: bool) -> Activation {
         has_log: log,
         flag_down: down,
         flag_once: once,
+        killtree: false,
         stop_timeout: None,
     }
 }
@@ -1201,4 +1202,51 @@ fn events_of_readiness_and_quarantine() {
         q.until,
         Wall::of(at(1110).wall + Duration::from_millis(59_990))
     );
+}
+
+#[test]
+fn killtree_ends_the_tree_of_a_stopped_main_and_at_the_stop_timeout() {
+    let mut a = act(false, false, false);
+    a.killtree = true;
+    a.stop_timeout = Some(Duration::from_secs(2));
+    let (mut s, _) = Service::activate(a, &at(0));
+    s.set_tree_mark(0xabc);
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(0));
+    // A crash is no stop: nothing else is ended.
+    let a = s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(500));
+    assert!(!a.iter().any(|a| matches!(a, Action::KillTree { .. })));
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(500));
+    s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(510));
+    s.deadline(&at(1000));
+    s.set_tree_mark(0xdef);
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1000));
+    // perpctl d, then main ends: its tree goes, found by this run's mark.
+    s.command(b'd', false, false, &at(2000)).unwrap();
+    let a = s.child_exited(Sub::Main, ExitStatus::Signaled(15), &at(2100));
+    assert!(a.contains(&Action::KillTree {
+        run: 102,
+        mark: Some(0xdef)
+    }));
+    // Deactivating a main that ignores TERM: the stop timeout kills it and its tree.
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(103), &at(2100));
+    s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(2110));
+    s.command(b'u', false, false, &at(3000)).unwrap();
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(104), &at(3000));
+    s.deactivate(&at(4000));
+    let a = s.deadline(&at(6000));
+    assert!(a.contains(&sig(Sub::Main, 104, Sig::Kill)), "{a:?}");
+    assert!(a
+        .iter()
+        .any(|a| matches!(a, Action::KillTree { run: 104, .. })));
+    assert_eq!(s.tree(true, 0).killtree, true);
+}
+
+#[test]
+fn strays_are_counted() {
+    let (mut s, _) = Service::activate(act(false, false, false), &at(0));
+    assert_eq!(s.tree(true, 2).strays, 0);
+    s.stray();
+    s.stray();
+    let t = s.tree(true, 2);
+    assert_eq!((t.strays, t.subreaper, t.upgrades), (2, true, 2));
 }
