@@ -2,8 +2,8 @@
 //! so scenarios observe services precisely and portably without depending on shell features.
 //!
 //! * `__probe FILE ARG… [-- CMD…]` appends one record line (time, pid, pgid, sid, umask, cwd,
-//!   PERP_* variables, argv) to FILE, then execs CMD (pid unchanged) or exits 0. `-- __exit N`
-//!   exits N instead.
+//!   PERP_BASE, PERP_SVPID, PERP_SVSECS, PERP_SVFAILS, argv) to FILE, then execs CMD (pid
+//!   unchanged) or exits 0. `-- __exit N` exits N instead.
 //! * `__sigrec FILE LABEL [--child]` records every catchable signal it receives as
 //!   `LABEL SIGNAME PID` lines; with `--child` it first starts a second recorder in its own
 //!   process group (`LABEL-child`).
@@ -20,6 +20,9 @@
 //!   CMD or waits forever. The binary's `main` runs it first thing; what Rust's start-up
 //!   changes before `main` (SIGPIPE, closed standard descriptors) comes from the record
 //!   `platform` takes before the runtime's set-up.
+//! * `__notify [--after FILE] LINE…` sends the lines, joined by newlines, as one datagram to
+//!   `$NOTIFY_SOCKET` (sd_notify's message); with `--after FILE` it first waits for FILE to
+//!   exist. Then it waits forever, so a runscript can `exec` it as the service.
 //! * `__dirty IGNORE BLOCK PROG ARG…` hands PROG the signal state a service manager or a shell
 //!   may leave behind: the signals numbered in IGNORE ignored, those in BLOCK blocked
 //!   (comma-separated numbers, `-` for none), then execs PROG in place, which keeps both.
@@ -96,6 +99,7 @@ pub fn dispatch(args: &[OsString]) -> Option<i32> {
         Some("__fake-perpd") => Some(fake_perpd(rest)),
         Some("__slow-perpd") => Some(slow_perpd(rest)),
         Some("__dirty") => Some(dirty(rest)),
+        Some("__notify") => Some(notify(rest)),
         _ => None,
     }
 }
@@ -219,6 +223,32 @@ fn dirty(args: &[String]) -> i32 {
     111
 }
 
+/// `__notify [--after FILE] LINE…`.
+fn notify(args: &[String]) -> i32 {
+    let mut lines = args;
+    if let [flag, file, rest @ ..] = args {
+        if flag == "--after" {
+            while !Path::new(file).exists() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            lines = rest;
+        }
+    }
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        eprintln!("__notify: NOTIFY_SOCKET is not set");
+        return 111;
+    };
+    let sent = std::os::unix::net::UnixDatagram::unbound()
+        .and_then(|s| s.send_to(lines.join("\n").as_bytes(), &path));
+    if let Err(e) = sent {
+        eprintln!("__notify: send to {}: {e}", path.to_string_lossy());
+        return 111;
+    }
+    loop {
+        std::thread::park();
+    }
+}
+
 fn append(file: &str, line: &str) {
     if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(file) {
         // One write per record so concurrent writers never interleave within a line.
@@ -241,7 +271,7 @@ fn probe(args: &[String]) -> i32 {
     nix::sys::stat::umask(mask);
     let pid = std::process::id();
     let line = format!(
-        "t={:.6}\tpid={pid}\tppid={}\tpgid={}\tsid={}\tumask={:04o}\tcwd={}\tbase={}\tsvpid={}\tsvsecs={}\targv={}\n",
+        "t={:.6}\tpid={pid}\tppid={}\tpgid={}\tsid={}\tumask={:04o}\tcwd={}\tbase={}\tsvpid={}\tsvsecs={}\tsvfails={}\targv={}\n",
         crate::process::wall_secs(),
         nix::unistd::getppid(),
         nix::unistd::getpgrp(),
@@ -251,6 +281,7 @@ fn probe(args: &[String]) -> i32 {
         env("PERP_BASE"),
         env("PERP_SVPID"),
         env("PERP_SVSECS"),
+        env("PERP_SVFAILS"),
         argv.join(" "),
     );
     append(file, &line);
