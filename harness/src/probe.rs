@@ -14,7 +14,8 @@
 //! * `__fake-perpd BASEDIR` is a broken perpd: it serves the socket, never starts anything.
 //! * `__slow-perpd PERPD ARG…` is a slow perpd: it runs the real PERPD (on a mirror of the base
 //!   directory) and serves the control socket in front of it, holding back every answer for
-//!   `PERP_HARNESS_DELAY_MS` (default 1000) milliseconds.
+//!   `PERP_HARNESS_DELAY_MS` (default 1000) milliseconds; with `PERP_HARNESS_REFUSE_X` set it
+//!   answers every extended-status request `X` itself with EPROTO, as perp 2.07 does.
 //! * `__inherit LABEL [-- CMD…]` writes one JSON line to stdout with what the process inherited
 //!   (ignored and blocked signals, open descriptors, umask, ids, cwd, environment), then execs
 //!   CMD or waits forever. The binary's `main` runs it first thing; what Rust's start-up
@@ -471,6 +472,36 @@ fn relay(mut from: UnixStream, mut to: UnixStream, delay: Duration) {
     let _ = to.shutdown(std::net::Shutdown::Write);
 }
 
+/// Copy requests from `client` to `upstream` packet by packet, answering every `X` (extended
+/// status) request itself with `E` EPROTO, as perp 2.07's perpd does. The answer is written
+/// beside the relayed replies, so a client that pipelines `X` behind other requests may see
+/// it out of order; the harness asks for `X` alone on a connection of its own.
+fn relay_refusing_x(mut client: UnixStream, mut upstream: UnixStream) {
+    let Ok(mut answer) = client.try_clone() else {
+        return;
+    };
+    let mut hdr = [0u8; 3];
+    while client.read_exact(&mut hdr).is_ok() {
+        let mut payload = vec![0u8; hdr[2] as usize];
+        if client.read_exact(&mut payload).is_err() {
+            break;
+        }
+        let sent = if hdr[1] == b'X' {
+            let mut reply = vec![2, b'E', 4];
+            reply.extend_from_slice(&(libc::EPROTO as u32).to_le_bytes());
+            answer.write_all(&reply)
+        } else {
+            upstream
+                .write_all(&hdr)
+                .and_then(|_| upstream.write_all(&payload))
+        };
+        if sent.is_err() {
+            break;
+        }
+    }
+    let _ = upstream.shutdown(std::net::Shutdown::Write);
+}
+
 /// Mirror the service directories of `base` into `mirror` as symlinks (perpd follows a
 /// symlinked service directory), leaving out `.control`.
 fn mirror_services(base: &Path, mirror: &Path) {
@@ -558,6 +589,7 @@ fn slow_perpd(args: &[String]) -> i32 {
             return 111;
         }
     };
+    let refuse_x = std::env::var_os("PERP_HARNESS_REFUSE_X").is_some();
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(client) = client else { continue };
@@ -573,7 +605,13 @@ fn slow_perpd(args: &[String]) -> i32 {
                     };
                     let _ = std::thread::Builder::new()
                         .stack_size(64 << 10)
-                        .spawn(move || relay(c2, u2, Duration::ZERO));
+                        .spawn(move || {
+                            if refuse_x {
+                                relay_refusing_x(c2, u2)
+                            } else {
+                                relay(c2, u2, Duration::ZERO)
+                            }
+                        });
                     relay(upstream, client, delay);
                 });
         }
