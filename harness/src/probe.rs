@@ -2,8 +2,8 @@
 //! so scenarios observe services precisely and portably without depending on shell features.
 //!
 //! * `__probe FILE ARG… [-- CMD…]` appends one record line (time, pid, pgid, sid, umask, cwd,
-//!   PERP_* variables, argv) to FILE, then execs CMD (pid unchanged) or exits 0. `-- __exit N`
-//!   exits N instead.
+//!   PERP_BASE, PERP_SVPID, PERP_SVSECS, PERP_SVFAILS, argv) to FILE, then execs CMD (pid
+//!   unchanged) or exits 0. `-- __exit N` exits N instead.
 //! * `__sigrec FILE LABEL [--child]` records every catchable signal it receives as
 //!   `LABEL SIGNAME PID` lines; with `--child` it first starts a second recorder in its own
 //!   process group (`LABEL-child`).
@@ -14,12 +14,16 @@
 //! * `__fake-perpd BASEDIR` is a broken perpd: it serves the socket, never starts anything.
 //! * `__slow-perpd PERPD ARG…` is a slow perpd: it runs the real PERPD (on a mirror of the base
 //!   directory) and serves the control socket in front of it, holding back every answer for
-//!   `PERP_HARNESS_DELAY_MS` (default 1000) milliseconds.
+//!   `PERP_HARNESS_DELAY_MS` (default 1000) milliseconds; with `PERP_HARNESS_REFUSE_X` set it
+//!   answers every extended-status request `X` itself with EPROTO, as perp 2.07 does.
 //! * `__inherit LABEL [-- CMD…]` writes one JSON line to stdout with what the process inherited
 //!   (ignored and blocked signals, open descriptors, umask, ids, cwd, environment), then execs
 //!   CMD or waits forever. The binary's `main` runs it first thing; what Rust's start-up
 //!   changes before `main` (SIGPIPE, closed standard descriptors) comes from the record
 //!   `platform` takes before the runtime's set-up.
+//! * `__notify [--after FILE] LINE…` sends the lines, joined by newlines, as one datagram to
+//!   `$NOTIFY_SOCKET` (sd_notify's message); with `--after FILE` it first waits for FILE to
+//!   exist. Then it waits forever, so a runscript can `exec` it as the service.
 //! * `__dirty IGNORE BLOCK PROG ARG…` hands PROG the signal state a service manager or a shell
 //!   may leave behind: the signals numbered in IGNORE ignored, those in BLOCK blocked
 //!   (comma-separated numbers, `-` for none), then execs PROG in place, which keeps both.
@@ -96,6 +100,7 @@ pub fn dispatch(args: &[OsString]) -> Option<i32> {
         Some("__fake-perpd") => Some(fake_perpd(rest)),
         Some("__slow-perpd") => Some(slow_perpd(rest)),
         Some("__dirty") => Some(dirty(rest)),
+        Some("__notify") => Some(notify(rest)),
         _ => None,
     }
 }
@@ -219,6 +224,32 @@ fn dirty(args: &[String]) -> i32 {
     111
 }
 
+/// `__notify [--after FILE] LINE…`.
+fn notify(args: &[String]) -> i32 {
+    let mut lines = args;
+    if let [flag, file, rest @ ..] = args {
+        if flag == "--after" {
+            while !Path::new(file).exists() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            lines = rest;
+        }
+    }
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        eprintln!("__notify: NOTIFY_SOCKET is not set");
+        return 111;
+    };
+    let sent = std::os::unix::net::UnixDatagram::unbound()
+        .and_then(|s| s.send_to(lines.join("\n").as_bytes(), &path));
+    if let Err(e) = sent {
+        eprintln!("__notify: send to {}: {e}", path.to_string_lossy());
+        return 111;
+    }
+    loop {
+        std::thread::park();
+    }
+}
+
 fn append(file: &str, line: &str) {
     if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(file) {
         // One write per record so concurrent writers never interleave within a line.
@@ -241,7 +272,7 @@ fn probe(args: &[String]) -> i32 {
     nix::sys::stat::umask(mask);
     let pid = std::process::id();
     let line = format!(
-        "t={:.6}\tpid={pid}\tppid={}\tpgid={}\tsid={}\tumask={:04o}\tcwd={}\tbase={}\tsvpid={}\tsvsecs={}\targv={}\n",
+        "t={:.6}\tpid={pid}\tppid={}\tpgid={}\tsid={}\tumask={:04o}\tcwd={}\tbase={}\tsvpid={}\tsvsecs={}\tsvfails={}\targv={}\n",
         crate::process::wall_secs(),
         nix::unistd::getppid(),
         nix::unistd::getpgrp(),
@@ -251,6 +282,7 @@ fn probe(args: &[String]) -> i32 {
         env("PERP_BASE"),
         env("PERP_SVPID"),
         env("PERP_SVSECS"),
+        env("PERP_SVFAILS"),
         argv.join(" "),
     );
     append(file, &line);
@@ -440,6 +472,36 @@ fn relay(mut from: UnixStream, mut to: UnixStream, delay: Duration) {
     let _ = to.shutdown(std::net::Shutdown::Write);
 }
 
+/// Copy requests from `client` to `upstream` packet by packet, answering every `X` (extended
+/// status) request itself with `E` EPROTO, as perp 2.07's perpd does. The answer is written
+/// beside the relayed replies, so a client that pipelines `X` behind other requests may see
+/// it out of order; the harness asks for `X` alone on a connection of its own.
+fn relay_refusing_x(mut client: UnixStream, mut upstream: UnixStream) {
+    let Ok(mut answer) = client.try_clone() else {
+        return;
+    };
+    let mut hdr = [0u8; 3];
+    while client.read_exact(&mut hdr).is_ok() {
+        let mut payload = vec![0u8; hdr[2] as usize];
+        if client.read_exact(&mut payload).is_err() {
+            break;
+        }
+        let sent = if hdr[1] == b'X' {
+            let mut reply = vec![2, b'E', 4];
+            reply.extend_from_slice(&(libc::EPROTO as u32).to_le_bytes());
+            answer.write_all(&reply)
+        } else {
+            upstream
+                .write_all(&hdr)
+                .and_then(|_| upstream.write_all(&payload))
+        };
+        if sent.is_err() {
+            break;
+        }
+    }
+    let _ = upstream.shutdown(std::net::Shutdown::Write);
+}
+
 /// Mirror the service directories of `base` into `mirror` as symlinks (perpd follows a
 /// symlinked service directory), leaving out `.control`.
 fn mirror_services(base: &Path, mirror: &Path) {
@@ -527,6 +589,7 @@ fn slow_perpd(args: &[String]) -> i32 {
             return 111;
         }
     };
+    let refuse_x = std::env::var_os("PERP_HARNESS_REFUSE_X").is_some();
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(client) = client else { continue };
@@ -542,7 +605,13 @@ fn slow_perpd(args: &[String]) -> i32 {
                     };
                     let _ = std::thread::Builder::new()
                         .stack_size(64 << 10)
-                        .spawn(move || relay(c2, u2, Duration::ZERO));
+                        .spawn(move || {
+                            if refuse_x {
+                                relay_refusing_x(c2, u2)
+                            } else {
+                                relay(c2, u2, Duration::ZERO)
+                            }
+                        });
                     relay(upstream, client, delay);
                 });
         }

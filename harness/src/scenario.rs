@@ -92,6 +92,8 @@ pub struct Call {
     pub base: String,
     pub svpid: String,
     pub svsecs: String,
+    /// `PERP_SVFAILS` (`-` where unset).
+    pub svfails: String,
     pub argv: Vec<String>,
 }
 
@@ -120,6 +122,7 @@ impl Call {
                 "base" => c.base = v.into(),
                 "svpid" => c.svpid = v.into(),
                 "svsecs" => c.svsecs = v.into(),
+                "svfails" => c.svfails = v.into(),
                 "argv" => {
                     c.argv = v
                         .split(' ')
@@ -459,6 +462,47 @@ impl Scenario {
         self.query(name)?
             .status()
             .map_err(|e| format!("status of {name}: {e}"))
+    }
+
+    /// The `state` section of a service's extended status (`X`); perp 2.07's EPROTO is the
+    /// failure "no extended status (…)".
+    pub fn state(&self, name: &str) -> R<wire::State> {
+        let (dev, ino) = wire::devino(&self.svc(name)).map_err(|e| format!("stat {name}: {e}"))?;
+        let mut c = Conn::try_connect(&self.base)
+            .map_err(|e| format!("connect to perpd: {e}"))?
+            .ok_or("connect to perpd: its listen backlog is full")?;
+        c.request(&wire::extended_packet(dev, ino, wire::SECTION_STATE))
+            .map_err(|e| format!("extended status of {name}: {e}"))?
+            .state()
+            .map_err(|e| format!("{name}: {e}"))
+    }
+
+    /// Wait until a predicate on the `state` section of `name` holds; an error reply (no
+    /// extended status at all) ends the wait at once.
+    pub fn wait_state(
+        &self,
+        name: &str,
+        what: &str,
+        mut pred: impl FnMut(&wire::State) -> bool,
+    ) -> R<wire::State> {
+        let mut last = None;
+        wait::until_some(SOON, &format!("{name}: {what}"), || {
+            let s = self.state(name)?;
+            if pred(&s) {
+                return Ok(Some(s));
+            }
+            last = Some(s);
+            Ok(None)
+        })
+        .map_err(|e| match last {
+            Some(s) => format!(
+                "{e} (last state: main {} quick {}, status {:?})",
+                s.main.flag_names(),
+                s.main.quick,
+                s.status
+            ),
+            None => e,
+        })
     }
 
     /// Wait until perpd reports main running a start (not reset) for `name`; returns the status.

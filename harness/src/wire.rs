@@ -133,6 +133,125 @@ pub fn decode_reply(pkt: &[u8]) -> Reply {
     }
 }
 
+/// The extension request `X`: one section of a service's extended status (perpd(8),
+/// EXTENDED STATUS). perp 2.07's perpd answers it with `E` EPROTO.
+pub const T_EXTENDED: u8 = b'X';
+/// Section 1 of `X`: readiness, backoff and quarantine.
+pub const SECTION_STATE: u8 = 1;
+
+/// Flags of one subservice in the `state` section.
+pub const RUN_NOTIFIES: u8 = 0x01;
+pub const RUN_READY: u8 = 0x02;
+pub const RUN_SILENT: u8 = 0x04;
+pub const RUN_WAITING: u8 = 0x08;
+pub const RUN_QUARANTINED: u8 = 0x10;
+
+/// One subservice in the `state` section: 29 bytes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunState {
+    /// `RUN_*` bits.
+    pub flags: u8,
+    /// When it said it was ready (the zero stamp if not).
+    pub ready_at: Tain,
+    /// When a timer will start it (the zero stamp unless waiting).
+    pub next_start: Tain,
+    /// Consecutive quick ends (the backoff count).
+    pub quick: u32,
+}
+
+impl RunState {
+    pub fn has(&self, flag: u8) -> bool {
+        self.flags & flag == flag
+    }
+
+    /// The flags by name, for messages: `NOTIFIES|READY`.
+    pub fn flag_names(&self) -> String {
+        let names = [
+            (RUN_NOTIFIES, "NOTIFIES"),
+            (RUN_READY, "READY"),
+            (RUN_SILENT, "SILENT"),
+            (RUN_WAITING, "WAITING"),
+            (RUN_QUARANTINED, "QUARANTINED"),
+        ];
+        let set: Vec<&str> = names
+            .iter()
+            .filter(|(bit, _)| self.has(*bit))
+            .map(|(_, n)| *n)
+            .collect();
+        if set.is_empty() {
+            "none".into()
+        } else {
+            set.join("|")
+        }
+    }
+}
+
+/// The `state` section of an `X` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct State {
+    pub main: RunState,
+    pub log: RunState,
+    /// Main's last `STATUS=` text.
+    pub status: String,
+}
+
+const RUN_STATE_LEN: usize = 29;
+
+/// Decode the payload of an `X` reply carrying the `state` section: `version u8 (≥ 1),
+/// section u8 (1)`, main's and the log's 29 bytes each, then `n u8` and n bytes of text.
+/// Bytes after those are a later version's and ignored.
+pub fn decode_state(payload: &[u8]) -> Result<State, String> {
+    let cut = || format!("X reply cut short or malformed: {payload:02x?}");
+    let (&version, rest) = payload.split_first().ok_or_else(cut)?;
+    let (&section, body) = rest.split_first().ok_or_else(cut)?;
+    if version < 1 || section != SECTION_STATE {
+        return Err(format!(
+            "X reply of version {version} section {section}, expected the state section {SECTION_STATE}"
+        ));
+    }
+    let run = |at: usize| -> Option<RunState> {
+        let r = body.get(at..at + RUN_STATE_LEN)?;
+        Some(RunState {
+            flags: r[0],
+            ready_at: Tain::parse(&r[1..13]),
+            next_start: Tain::parse(&r[13..25]),
+            quick: u32::from_le_bytes([r[25], r[26], r[27], r[28]]),
+        })
+    };
+    let main = run(0).ok_or_else(cut)?;
+    let log = run(RUN_STATE_LEN).ok_or_else(cut)?;
+    let at = 2 * RUN_STATE_LEN;
+    let n = *body.get(at).ok_or_else(cut)? as usize;
+    let text = body.get(at + 1..at + 1 + n).ok_or_else(cut)?;
+    Ok(State {
+        main,
+        log,
+        status: String::from_utf8_lossy(text).into_owned(),
+    })
+}
+
+impl Reply {
+    /// The `state` section from the reply to an `X` request. An `E` reply (perp 2.07's EPROTO)
+    /// is "no extended status", with the code named.
+    pub fn state(self) -> Result<State, String> {
+        match self {
+            Reply::Other {
+                proto: 2,
+                kind: T_EXTENDED,
+                payload,
+            } => decode_state(&payload),
+            Reply::Code(c) => Err(format!(
+                "no extended status ({}): perpd cannot tell readiness, backoff or quarantine",
+                platform::errno::describe(c as i32)
+            )),
+            Reply::Status(_) => Err("perpd answered X with a status packet".into()),
+            Reply::Other { proto, kind, .. } => Err(format!(
+                "unexpected reply packet proto {proto} type {kind:#x} to X"
+            )),
+        }
+    }
+}
+
 /// dev/ino of a service directory, following symlinks, as clients send them.
 pub fn devino(path: &Path) -> io::Result<(u64, u64)> {
     let m = std::fs::metadata(path)?;
@@ -152,6 +271,15 @@ pub fn command_packet(dev: u64, ino: u64, cmd: u8, flags: u8) -> Vec<u8> {
     v.extend_from_slice(&ino.to_le_bytes());
     v.push(cmd);
     v.push(flags);
+    v
+}
+
+/// `X` for one section of the extended status.
+pub fn extended_packet(dev: u64, ino: u64, section: u8) -> Vec<u8> {
+    let mut v = vec![2, T_EXTENDED, 17];
+    v.extend_from_slice(&dev.to_le_bytes());
+    v.extend_from_slice(&ino.to_le_bytes());
+    v.push(section);
     v
 }
 
@@ -272,5 +400,50 @@ mod tests {
     fn packets_have_spec_sizes() {
         assert_eq!(query_packet(1, 2).len(), 19);
         assert_eq!(command_packet(1, 2, b'u', 0).len(), 21);
+        assert_eq!(extended_packet(1, 2, SECTION_STATE).len(), 20);
+    }
+
+    #[test]
+    fn decodes_a_state_section() {
+        // perpd(8)'s layout: main NOTIFIES|READY since a stamp, 3 quick ends; the log plain;
+        // STATUS "ok"; then a byte a later version might add.
+        let mut p = vec![
+            1,
+            SECTION_STATE,
+            0x03,
+            0x40,
+            0,
+            0,
+            0,
+            0x65,
+            0x53,
+            0xF1,
+            0x0A,
+            0,
+            0,
+            0,
+            0,
+        ];
+        p.extend([0; 12]);
+        p.extend([3, 0, 0, 0]);
+        p.extend([0; 29]);
+        p.extend([2, b'o', b'k', 9]);
+        let mut pkt = vec![2, b'X', p.len() as u8];
+        pkt.extend(&p);
+        let s = decode_reply(&pkt).state().unwrap();
+        assert!(s.main.has(RUN_NOTIFIES | RUN_READY) && !s.main.has(RUN_SILENT));
+        assert_eq!(s.main.flag_names(), "NOTIFIES|READY");
+        assert_eq!(s.main.quick, 3);
+        assert_eq!(s.main.next_start.unix(), None);
+        let t = s.main.ready_at.unix().unwrap();
+        assert!((t - 1_700_000_000.0).abs() < 0.001, "{t}");
+        assert_eq!(s.log, RunState::default());
+        assert_eq!(s.status, "ok");
+        // perp 2.07 answers EPROTO, a cut reply is refused.
+        let e = decode_reply(&[2, b'E', 4, 71, 0, 0, 0])
+            .state()
+            .unwrap_err();
+        assert!(e.starts_with("no extended status ("), "{e}");
+        assert!(decode_state(&p[..40]).is_err());
     }
 }

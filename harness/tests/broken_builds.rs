@@ -6,7 +6,10 @@
 //!   every runtool) fails `exec`;
 //! * a perpd whose answers come 1 s late (the real perpd behind `perp-harness __slow-perpd`)
 //!   fails `faults.packets` and `faults.stalled-clients`, while the same relay without the
-//!   delay passes `faults.packets`.
+//!   delay passes `faults.packets`;
+//! * a perpd whose extended status `X` is answered with EPROTO (perp 2.07's answer, put in
+//!   front of the real one by the same relay) fails every readiness and backoff scenario with
+//!   "no extended status", and `--compat-2.07` skips each of them.
 //!
 //! The real programs are taken from the directory cargo built perp-harness into (or the release
 //! directory beside it); they are there when the whole workspace is built (`cargo test
@@ -144,4 +147,72 @@ fn answers_a_second_late_fail_packets_and_stalled_clients() {
     );
     assert_eq!(code, Some(0), "{stdout}");
     line(&stdout, "PASS faults.packets ");
+}
+
+/// The scenarios of readiness, backoff and quarantine, judged by the extended status `X`.
+const STATE_SCENARIOS: [&str; 8] = [
+    "ready.notification-fd",
+    "ready.silent",
+    "ready.notify-socket",
+    "ready.foreign-sender",
+    "backoff.delays",
+    "backoff.jitter",
+    "backoff.quarantine",
+    "backoff.idle",
+];
+
+#[test]
+fn a_perpd_without_the_extended_status_fails_readiness_and_backoff() {
+    let Some(real) = real_bin_dir(&["perpd", "perpctl"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    sh_script(
+        &dir.path().join("perpd"),
+        &format!(
+            "exec '{HARNESS}' __slow-perpd '{}' \"$@\"\n",
+            real.join("perpd").display()
+        ),
+    );
+    std::os::unix::fs::symlink(real.join("perpctl"), dir.path().join("perpctl")).unwrap();
+    // Our perpd behind a relay that answers X with EPROTO, as perp 2.07 does.
+    let env = [
+        ("PERP_HARNESS_DELAY_MS", "0"),
+        ("PERP_HARNESS_REFUSE_X", "1"),
+    ];
+    let mut failed = 0;
+    for name in STATE_SCENARIOS {
+        let (code, stdout) = harness(dir.path(), &["--filter", name], &env);
+        // A scenario may say SKIP where this machine lacks what it needs (nc, /proc); any
+        // other verdict must be the failure with its reason.
+        if stdout.contains(&format!("SKIP {name}: ")) {
+            continue;
+        }
+        assert_eq!(code, Some(1), "{stdout}");
+        let fail = line(&stdout, &format!("FAIL {name}: "));
+        assert!(
+            fail.contains("no extended status (") && fail.contains("EPROTO"),
+            "{fail}"
+        );
+        failed += 1;
+    }
+    assert!(failed >= 5, "only {failed} of the scenarios ran");
+    // --compat-2.07 leaves each out and names it in the summary.
+    for name in STATE_SCENARIOS {
+        let (code, stdout) = harness(dir.path(), &["--filter", name, "--compat-2.07"], &env);
+        assert_eq!(code, Some(0), "{stdout}");
+        assert!(
+            line(&stdout, &format!("SKIP {name}: ")).contains("--compat-2.07"),
+            "{stdout}"
+        );
+        line(&stdout, &format!("  - {name}: "));
+    }
+    // The relay itself is sound: passing X on, the same perpd passes.
+    let (code, stdout) = harness(
+        dir.path(),
+        &["--filter", "ready.silent"],
+        &[("PERP_HARNESS_DELAY_MS", "0")],
+    );
+    assert_eq!(code, Some(0), "{stdout}");
+    line(&stdout, "PASS ready.silent ");
 }

@@ -1,11 +1,13 @@
 //! The scenario catalogue. Names group by prefix so `--filter lifecycle` selects a
 //! family.
 
+pub mod backoff;
 pub mod exec;
 pub mod faults;
 pub mod flap;
 pub mod lifecycle;
 pub mod logging;
+pub mod readiness;
 pub mod restart;
 pub mod scale;
 pub mod signal;
@@ -107,6 +109,46 @@ pub fn all() -> Vec<Def> {
             name: "faults.stop-timeout",
             needs: CORE,
             run: faults::stop_timeout,
+        },
+        Def {
+            name: "ready.notification-fd",
+            needs: CORE,
+            run: readiness::notification_fd,
+        },
+        Def {
+            name: "ready.silent",
+            needs: CORE,
+            run: readiness::silent,
+        },
+        Def {
+            name: "ready.notify-socket",
+            needs: CORE,
+            run: readiness::notify_socket,
+        },
+        Def {
+            name: "ready.foreign-sender",
+            needs: CORE,
+            run: readiness::foreign_sender,
+        },
+        Def {
+            name: "backoff.delays",
+            needs: CORE,
+            run: backoff::delays,
+        },
+        Def {
+            name: "backoff.jitter",
+            needs: CORE,
+            run: backoff::jitter,
+        },
+        Def {
+            name: "backoff.quarantine",
+            needs: CTL,
+            run: backoff::quarantine,
+        },
+        Def {
+            name: "backoff.idle",
+            needs: CORE,
+            run: backoff::idle,
         },
         Def {
             name: "scale",
