@@ -217,3 +217,45 @@ fn only_perpds_own_user_may_upgrade_it() {
     assert_eq!(reexec(&p), errno("EPERM"));
     p.wait_log("refusing upgrade: asked by another user than perpd's");
 }
+
+#[test]
+fn subscribers_get_end_of_file_and_the_sequence_goes_on_after_an_upgrade() {
+    use perp::protocol::{Event, EventKind};
+    let p = Perpd::running();
+    p.add("s", "[ \"$1\" = start ] && exec sleep 300\nexit 0\n", None);
+    let subscribe = || {
+        let mut s = p.connect();
+        let r = roundtrip(
+            &mut s,
+            &Request::Watch {
+                kinds: EventKind::Started.bit(),
+                ids: vec![],
+            }
+            .encode(),
+        );
+        assert_eq!(r, Reply::Error(0));
+        s
+    };
+    let started = |s: &mut std::os::unix::net::UnixStream| -> Event {
+        match read_reply(s) {
+            Reply::Event(e) => e,
+            other => panic!("not an event: {other:?}"),
+        }
+    };
+    let mut w = subscribe();
+    let pid = p.main_pid("s", 0);
+    assert_eq!(p.ctl("s", b'k', 0), 0);
+    let before = started(&mut w);
+    p.main_pid("s", pid);
+    assert_eq!(reexec(&p), 0);
+    let mut b = [0u8; 16];
+    assert_eq!(w.read(&mut b).unwrap(), 0, "a clean end of file");
+    answered(&p);
+    let mut w = subscribe();
+    let pid = p.main_pid("s", 0);
+    assert_eq!(p.ctl("s", b'k', 0), 0);
+    let after = started(&mut w);
+    assert!(after.seq > before.seq, "{before:?} then {after:?}");
+    assert_eq!(after.generation, before.generation);
+    assert_ne!(after.pid, pid);
+}
