@@ -69,7 +69,7 @@ install-man:
 
 install-completions:
 	$(INSTALL) -d -m 0755 "$(DESTDIR)$(COMPDIR_BASH)" "$(DESTDIR)$(COMPDIR_ZSH)"
-	@for p in perpctl perpls perpstat perpok perphup; do \
+	@for p in perpctl perpls perpstat perpok perphup perpwatch; do \
 		echo "$(INSTALL) -m $(MANMODE) completions/perp.bash $(DESTDIR)$(COMPDIR_BASH)/$$p"; \
 		$(INSTALL) -m $(MANMODE) completions/perp.bash "$(DESTDIR)$(COMPDIR_BASH)/$$p" || exit 1; \
 	done
@@ -87,7 +87,7 @@ uninstall: uninstall-completions
 	done
 
 uninstall-completions:
-	@for p in perpctl perpls perpstat perpok perphup; do \
+	@for p in perpctl perpls perpstat perpok perphup perpwatch; do \
 		rm -f "$(DESTDIR)$(COMPDIR_BASH)/$$p"; \
 	done
 	rm -f "$(DESTDIR)$(COMPDIR_ZSH)/_perp"

@@ -1,4 +1,4 @@
-# bash completion for perp's clients: perpctl, perpls, perpstat, perpok, perphup.
+# bash completion for perp's clients: perpctl, perpls, perpstat, perpok, perphup, perpwatch.
 # Service names are the directories of the base directory: the -b argument, else
 # $PERP_BASE, else the current directory (as the clients themselves decide).
 # Install: source it from ~/.bashrc, or copy it to the bash-completion directory once per
@@ -60,10 +60,11 @@ _perp()
     if [[ $cur == -* ]] && ((operands == 0)); then
         case $cmd in
         perpctl) COMPREPLY=($(compgen -W '-h -V -b -g -L -q -w' -- "$cur")) ;;
-        perpls) COMPREPLY=($(compgen -W '-h -V -b -c -G -g -K -r -t --json' -- "$cur")) ;;
+        perpls) COMPREPLY=($(compgen -W '-h -V -b -c -D -G -g -K -r -t --json' -- "$cur")) ;;
         perpstat) COMPREPLY=($(compgen -W '-h -V -b --json' -- "$cur")) ;;
         perpok) COMPREPLY=($(compgen -W '-h -V -b -u -v' -- "$cur")) ;;
         perphup) COMPREPLY=($(compgen -W '-h -V -q -t' -- "$cur")) ;;
+        perpwatch) COMPREPLY=($(compgen -W '-h -V -b --json' -- "$cur")) ;;
         esac
         return
     fi
@@ -90,4 +91,4 @@ _perp()
     esac
 }
 
-complete -F _perp perpctl perpls perpstat perpok perphup
+complete -F _perp perpctl perpls perpstat perpok perphup perpwatch

@@ -15,8 +15,8 @@ use platform::errno;
 use crate::program::{self, Fail};
 
 use crate::protocol::{
-    section, DevIno, Extended, Frame, History, Reply, ReplyError, Request, RunFlags, RunState,
-    StateSection, Status, SubFlags, SubStatus, MAX_PACKET,
+    section, DevIno, DriftSection, Extended, Frame, History, Reply, ReplyError, Request, RunFlags,
+    RunState, StateSection, Status, SubFlags, SubStatus, UsageSection, MAX_PACKET,
 };
 use platform::time::Tai64n;
 
@@ -206,6 +206,8 @@ pub struct Conn {
     stream: UnixStream,
     history: HistorySupport,
     state: StateSupport,
+    /// Whether it answers the drift and usage sections ([`Conn::facts`]).
+    facts: StateSupport,
     /// Bytes read from perpd and not yet consumed (a reply is read with one system call when
     /// it is all there, instead of header and payload separately).
     inbuf: Vec<u8>,
@@ -223,6 +225,7 @@ impl Conn {
                 stream,
                 history: HistorySupport::Unknown,
                 state: StateSupport::Unknown,
+                facts: StateSupport::Unknown,
                 inbuf: Vec::with_capacity(2 * MAX_PACKET),
             }),
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Err(ConnectError::Refused),
@@ -422,8 +425,81 @@ impl Conn {
     }
 }
 
+/// What perpd recorded of a service's last starts and what its runs cost (perpd(8),
+/// DEFINITION DRIFT and RESOURCE USAGE), from the extended status.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Facts {
+    /// The `drift` and `drift-files` sections; `None` where perpd did not answer them for
+    /// this service.
+    pub drift: Option<(DriftSection, DriftSection)>,
+    /// The `usage` section, `None` where perpd did not answer it for this service.
+    pub usage: Option<UsageSection>,
+}
+
+impl Facts {
+    /// What drifted in the service directory `dir` (relative to the current directory, the
+    /// base directory): `None` where perpd did not say what it started from.
+    pub fn drifted(&self, dir: &Path) -> Option<Vec<crate::drift::Drift>> {
+        self.drift
+            .as_ref()
+            .map(|(scripts, config)| crate::drift::on_disk(dir, scripts, config))
+    }
+}
+
+impl Conn {
+    /// The drift and usage sections of the extended status, if this perpd offers them. `E`
+    /// EPROTO (the C perpd, or a perpd of this implementation from before definition drift)
+    /// and a failed exchange mean "not offered" (`None`): the connection asks no more, and is
+    /// re-established after a failed exchange. A connection that learnt that perpd does not
+    /// offer the state section does not ask either, so against the C perpd this costs no
+    /// request after [`Conn::state`]. Another `E` (an unknown service) leaves that section
+    /// `None` for this service only.
+    pub fn facts(&mut self, id: DevIno) -> Option<Facts> {
+        if self.facts == StateSupport::No || self.state == StateSupport::No {
+            return None;
+        }
+        let scripts = self.fact(id, section::DRIFT)?;
+        let config = self.fact(id, section::DRIFT_FILES)?;
+        let usage = self.fact(id, section::USAGE)?;
+        let drift = match (scripts, config) {
+            (Some(Extended::Drift(s)), Some(Extended::DriftFiles(c))) => Some((s, c)),
+            _ => None,
+        };
+        let usage = match usage {
+            Some(Extended::Usage(u)) => Some(u),
+            _ => None,
+        };
+        Some(Facts { drift, usage })
+    }
+
+    /// One section for [`Conn::facts`]: `None` when not offered, `Some(None)` when not
+    /// answered for this service.
+    fn fact(&mut self, id: DevIno, sect: u8) -> Option<Option<Extended>> {
+        let req = Request::Extended { id, section: sect };
+        match self.request(&req) {
+            Ok(Reply::Extended(x)) => {
+                self.facts = StateSupport::Yes;
+                Some(Some(x))
+            }
+            Ok(Reply::Error(code)) if code != eproto() => Some(None),
+            Ok(_) => {
+                self.facts = StateSupport::No;
+                None
+            }
+            Err(_) => {
+                self.facts = StateSupport::No;
+                if let Ok(s) = UnixStream::connect(SOCKET) {
+                    self.stream = s;
+                    self.inbuf.clear();
+                }
+                None
+            }
+        }
+    }
+}
+
 /// EPROTO, the answer of a perpd that does not know a request or section.
-fn eproto() -> u32 {
+pub(crate) fn eproto() -> u32 {
     errno::from_name("EPROTO").map_or(u32::MAX, |n| n as u32)
 }
 

@@ -11,7 +11,7 @@
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 
-use crate::protocol::{FileRecord, FileStamp, DRIFT_CONFIG, DRIFT_SCRIPTS};
+use crate::protocol::{DriftSection, FileRecord, FileStamp, DRIFT_CONFIG, DRIFT_SCRIPTS};
 
 /// How one file differs from what was recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +133,23 @@ pub fn stamp_in(dir: &Path, name: &str, link: bool) -> Option<FileStamp> {
         size: m.size(),
         mtime_ns: m.mtime().saturating_mul(1_000_000_000) + m.mtime_nsec(),
     })
+}
+
+/// What drifted in the service directory `dir` (for clients: a path, symbolic links
+/// followed and not, as perpd records them) against the `drift` and `drift-files` sections
+/// perpd answered: the runscripts first, then the files read for main's start.
+pub fn on_disk(dir: &Path, scripts: &DriftSection, config: &DriftSection) -> Vec<Drift> {
+    let now: Vec<_> = DRIFT_SCRIPTS
+        .iter()
+        .map(|&(name, link)| stamp_in(dir, name, link))
+        .collect();
+    let mut all = self::scripts(&scripts.files, &now);
+    let now: Vec<_> = DRIFT_CONFIG
+        .iter()
+        .map(|name| stamp_in(dir, name, false))
+        .collect();
+    all.extend(self::config(&config.files, &now));
+    all
 }
 
 /// A record of what `stamp` says.

@@ -82,7 +82,7 @@ fn zsh_completion_parses() {
     );
     assert!(out.status.success(), "zsh -n: {}", stderr_of(&out));
     let text = fs::read_to_string(repo().join("completions/_perp")).unwrap();
-    assert!(text.starts_with("#compdef perpctl perpls perpstat perpok perphup\n"));
+    assert!(text.starts_with("#compdef perpctl perpls perpstat perpok perphup perpwatch\n"));
 }
 
 /// Runs the bash completion function for `words` (the cursor on the last word) in `cwd` and
@@ -150,6 +150,16 @@ fn bash_completes_commands_and_services() {
         assert!(opts.contains(&o.to_string()), "{o} not offered: {opts:?}");
     }
     assert!(complete(&bash, t.path(), None, &["perpls", "--"]).contains(&"--json".to_string()));
+    assert!(complete(&bash, t.path(), None, &["perpls", "-"]).contains(&"-D".to_string()));
+    // perpwatch: its options, then any number of services.
+    let opts = complete(&bash, t.path(), None, &["perpwatch", "-"]);
+    for o in ["-b", "--json"] {
+        assert!(opts.contains(&o.to_string()), "{o} not offered: {opts:?}");
+    }
+    assert_eq!(
+        complete(&bash, t.path(), None, &["perpwatch", "-b", b, "alpha", ""]),
+        want
+    );
     // perpok takes one service.
     assert_eq!(
         complete(&bash, t.path(), Some(b), &["perpok", "-u", "3", "b"]),
@@ -221,6 +231,10 @@ fn zsh_completes_commands_and_services() {
         want
     );
     assert_eq!(zsh_offers(&zsh, &base, None, "perpok", None, sv), want);
+    assert_eq!(
+        zsh_offers(&zsh, t.path(), None, "perpwatch", Some(b), sv),
+        want
+    );
     // Without -b or $PERP_BASE, the current directory (here the one holding base/).
     assert_eq!(
         zsh_offers(&zsh, t.path(), None, "perpctl", None, sv),

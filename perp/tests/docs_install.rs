@@ -145,7 +145,14 @@ fn install_man_pages_and_completions() {
         .into_iter()
         .filter(|(p, _)| !p.starts_with("usr/sbin"))
         .collect();
-    for c in ["perpctl", "perpls", "perpstat", "perpok", "perphup"] {
+    for c in [
+        "perpctl",
+        "perpls",
+        "perpstat",
+        "perpok",
+        "perphup",
+        "perpwatch",
+    ] {
         want.insert((format!("usr/share/bash-completion/completions/{c}"), 0o644));
     }
     want.insert(("usr/share/zsh/site-functions/_perp".into(), 0o644));

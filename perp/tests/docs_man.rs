@@ -20,7 +20,7 @@ const USAGE: &[(&str, &str)] = &[
         "perpctl",
         "[-hV] [-b basedir] [-g] [-L] [-q] [-w secs] [ADUXduopcahikqtw12] sv [sv ...]",
     ),
-    ("perpls", "[-hV] [-b basedir] [-cGgKrt] [--json] [sv ...]"),
+    ("perpls", "[-hV] [-b basedir] [-cDGgKrt] [--json] [sv ...]"),
     ("perpstat", "[-hV] [-b basedir] [--json] sv [sv ...]"),
     ("perpok", "[-hV] [-b basedir] [-r] [-u secs] [-v] sv"),
     ("perphup", "[-hV] [-q] [-t] [basedir] [-x]"),

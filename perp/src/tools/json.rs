@@ -35,6 +35,15 @@
 //! | `quarantined` | boolean | only with the state section: in flap quarantine until `next_start` |
 //! | `status` | string or null | main only, only with the state section: the last `STATUS=` text it sent, `null` if none |
 //!
+//! `perpstat --json` adds two members to the object of a service perpd reported on, where
+//! perpd offers the drift and usage sections of the extended status (absent otherwise, as
+//! against the C perpd, so that output stays what it was):
+//!
+//! | member | type | meaning |
+//! |---|---|---|
+//! | `drift` | array or null | the files that differ from what the last start was made from, each `{"file": string, "link": boolean, "change": string}` — `file` `"rc.main"`, `"rc.log"` or a config file (`"flag.down"`, `"backoff"`, …), `link` true for the symbolic link itself rather than its target, `change` `"changed"` (same file, other size or time: an edit in place or a bare touch), `"replaced"` (another file under the name), `"appeared"`, `"removed"`; `[]` when nothing drifted; `null` when perpd did not say for this service |
+//! | `usage` | object or null | `{"main": cost, "log": cost or null}` (`log` null without a log), each cost `{"runs": integer, "last": {"user_seconds": number, "system_seconds": number, "max_rss_kib": integer}, "total": {"user_seconds": number, "system_seconds": number, "peak_rss_kib": integer}}` — start runs reaped since activation, the last one's CPU time and largest resident set, and the sums (the largest resident set of any run) since activation; `null` when perpd did not say for this service |
+//!
 //! Example (one line each in real output):
 //!
 //! ```text
@@ -53,7 +62,9 @@ use platform::time::{Tai64n, TAI_EPOCH};
 use crate::client::{self, Readiness, SubState, SvReport};
 use platform::child::ExitStatus;
 
-use crate::protocol::{RunFlags, RunState, ServiceFlags, SubFlags, SubHistory, SubStatus};
+use crate::protocol::{
+    RunCost, RunFlags, RunState, ServiceFlags, SubFlags, SubHistory, SubStatus, UsageSection,
+};
 
 /// The `schema_version` written by this module.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -272,6 +283,72 @@ pub fn status(name: &str, rep: &SvReport, now: &Tai64n) -> String {
     o
 }
 
+/// The `drift` member's value: the drifted files, or `null` when unknown.
+pub fn drift_value(drift: Option<&[crate::drift::Drift]>) -> String {
+    let Some(d) = drift else {
+        return "null".to_string();
+    };
+    let mut o = String::from("[");
+    for (i, x) in d.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        let _ = write!(
+            o,
+            "{{\"file\":{},\"link\":{},\"change\":{}}}",
+            string(x.file),
+            x.link,
+            string(x.change.word())
+        );
+    }
+    o.push(']');
+    o
+}
+
+/// Seconds with microseconds.
+fn us_seconds(d: std::time::Duration) -> String {
+    format!("{}.{:06}", d.as_secs(), d.subsec_micros())
+}
+
+fn cost_object(c: &RunCost) -> String {
+    format!(
+        "{{\"runs\":{},\"last\":{{\"user_seconds\":{},\"system_seconds\":{},\"max_rss_kib\":{}}},\"total\":{{\"user_seconds\":{},\"system_seconds\":{},\"peak_rss_kib\":{}}}}}",
+        c.runs,
+        us_seconds(c.last_user),
+        us_seconds(c.last_system),
+        c.last_max_rss_kib,
+        us_seconds(c.total_user),
+        us_seconds(c.total_system),
+        c.peak_rss_kib
+    )
+}
+
+/// The `usage` member's value; `has_log` decides whether `log` is an object or `null`.
+pub fn usage_value(usage: Option<&UsageSection>, has_log: bool) -> String {
+    match usage {
+        None => "null".to_string(),
+        Some(u) => format!(
+            "{{\"main\":{},\"log\":{}}}",
+            cost_object(&u.main),
+            if has_log {
+                cost_object(&u.log)
+            } else {
+                "null".to_string()
+            }
+        ),
+    }
+}
+
+/// A service object ([`status`]) with the `drift` and `usage` members appended.
+pub fn with_facts(object: String, drift: &str, usage: &str) -> String {
+    let mut o = object;
+    if o.ends_with('}') {
+        o.pop();
+        let _ = write!(o, ",\"drift\":{drift},\"usage\":{usage}}}");
+    }
+    o
+}
+
 /// Removes `--json` from the option words of `args` (before the first operand; `value_opts`
 /// lists the letters that take a value, so their values are skipped). Returns whether it was
 /// there. `--json` is not an option of the shared getopt, hence this pre-pass.
@@ -457,5 +534,46 @@ mod tests {
         for k in ["ready", "quick", "next_start", "quarantined", "status"] {
             assert!(!plain.contains(&format!("\"{k}\"")), "{k}");
         }
+    }
+
+    #[test]
+    fn drift_and_usage_members() {
+        use crate::drift::{Change, Drift};
+        use crate::protocol::{RunCost, UsageSection};
+        assert_eq!(drift_value(None), "null");
+        assert_eq!(drift_value(Some(&[])), "[]");
+        let d = [Drift {
+            file: "rc.main",
+            link: true,
+            change: Change::Replaced,
+        }];
+        assert_eq!(
+            drift_value(Some(&d)),
+            r#"[{"file":"rc.main","link":true,"change":"replaced"}]"#
+        );
+        let u = UsageSection {
+            main: RunCost {
+                runs: 1,
+                last_user: Duration::from_micros(1_500_001),
+                last_max_rss_kib: 900,
+                total_user: Duration::from_micros(1_500_001),
+                peak_rss_kib: 900,
+                ..RunCost::default()
+            },
+            log: RunCost::default(),
+        };
+        let obj = with_facts(
+            inactive("x"),
+            &drift_value(Some(&d)),
+            &usage_value(Some(&u), false),
+        );
+        let v: serde_json::Value = serde_json::from_str(&obj).unwrap();
+        assert_eq!(v["drift"][0]["change"], "replaced");
+        assert_eq!(v["usage"]["main"]["last"]["user_seconds"], 1.500001);
+        assert_eq!(v["usage"]["main"]["total"]["peak_rss_kib"], 900);
+        assert!(v["usage"]["log"].is_null());
+        assert_eq!(usage_value(None, true), "null");
+        let both: serde_json::Value = serde_json::from_str(&usage_value(Some(&u), true)).unwrap();
+        assert_eq!(both["log"]["runs"], 0);
     }
 }

@@ -20,6 +20,16 @@
 //! `once to finish`, `activation`, `deactivation`) and perpctl exits 111.
 //! `-w 0` checks once without waiting. The usage line is the original's (it does not list -w).
 //!
+//! Where perpd pushes events (the `W` request, perpd(8) EVENTS), perpctl subscribes on a second
+//! connection before it sends its command, and looks at a service again only when an event
+//! about it arrives, or when a time-based condition may have come true (a start becoming
+//! 1.5 s old); a service waiting for a readiness notification is also looked at every 200 ms,
+//! since a start that closes its notification without a word brings no event. Against a perpd
+//! that answers `W` with anything but success (the C perpd answers EPROTO; EBUSY when it has
+//! as many subscribers as it will), and when the subscription ends (an `overflow`, perpd gone),
+//! it falls back silently to checking about five times a second. Messages and exit codes are
+//! the same either way.
+//!
 //! perpd tells whether a service notifies, and whether it said it is ready, in the state
 //! section of the extended status, asked for `u`, `U` and `o` only. A start that closed its
 //! notification without saying so will not become ready: perpctl stops waiting for it with
@@ -27,7 +37,9 @@
 //! notification, and any perpd that does not offer the section (the C perpd answers EPROTO),
 //! are waited for as above; a timeout on a notifying service says `waiting for ready`.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
 use std::time::SystemTime;
 use std::time::{Duration, Instant};
 
@@ -36,8 +48,8 @@ use platform::cli::{parse_u32, Opt, Style, EXIT_FATAL};
 use crate::client::{self, Conn, ExchangeError};
 use crate::program::{Fail, Lines, Program, Result};
 use crate::protocol::{
-    CmdFlags, Command, DevIno, Reply, Request, RunFlags, RunState, ServiceFlags, StateSection,
-    Status, SubFlags, SubStatus,
+    CmdFlags, Command, DevIno, EventKind, Frame, Reply, Request, RunFlags, RunState, ServiceFlags,
+    StateSection, Status, SubFlags, SubStatus, MAX_PACKET, WATCH_MAX,
 };
 use platform::time::Tai64n;
 
@@ -364,6 +376,7 @@ fn do_control(
 fn wait_all(
     ctx: &mut Ctx,
     conn: Option<Conn>,
+    mut events: Option<Events>,
     goal: Goal,
     secs: u32,
     since: Tai64n,
@@ -384,6 +397,8 @@ fn wait_all(
     loop {
         let now = Tai64n::from_system_time(SystemTime::now());
         let mut still = Vec::new();
+        // With events: when a pending service must be looked at again without one.
+        let mut next_look: Option<Duration> = None;
         for (sv, id, mut notifies) in pending {
             let answer = match conn.query(id) {
                 Ok(Reply::Status(st)) => Some(Ok(st)),
@@ -409,6 +424,13 @@ fn wait_all(
                 Some(Err(code)) => goal.progress(Err(*code), None, &now, &since),
                 None => Progress::Pending,
             };
+            if progress == Progress::Pending {
+                let look = look_again(goal, answer.as_ref(), notifies, &now);
+                next_look = match (next_look, look) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
             match progress {
                 Progress::Reached => {}
                 Progress::Pending => still.push((sv, id, notifies)),
@@ -426,8 +448,20 @@ fn wait_all(
         if left.is_zero() {
             break;
         }
-        std::thread::sleep(pause.min(left));
-        pause = (pause * 2).min(Duration::from_millis(200));
+        match events.as_mut() {
+            Some(ev) => {
+                let ids: Vec<DevIno> = pending.iter().map(|p| p.1).collect();
+                let wake = next_look.map_or(left, |d| d.min(left));
+                if ev.wait(wake, &ids).is_err() {
+                    // The subscription ended: poll from here on.
+                    events = None;
+                }
+            }
+            None => {
+                std::thread::sleep(pause.min(left));
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+        }
     }
     for (sv, _, notifies) in pending {
         let word = if notifies { "ready" } else { goal.word() };
@@ -437,6 +471,138 @@ fn wait_all(
         ));
     }
     Ok(())
+}
+
+/// How long a check every 200 ms waits, as the polling does at most.
+const LOOK_EVERY: Duration = Duration::from_millis(200);
+
+/// When a pending service must be looked at again if no event about it comes: `None` when
+/// only an event can change where it stands. A start that is not 1.5 s old yet becomes "up"
+/// by the clock alone; a service waiting for readiness may close its notification without an
+/// event; a query that failed is tried again.
+fn look_again(
+    goal: Goal,
+    answer: Option<&std::result::Result<Status, u32>>,
+    notifies: bool,
+    now: &Tai64n,
+) -> Option<Duration> {
+    let st = match answer {
+        None => return Some(LOOK_EVERY),
+        Some(Err(_)) => return None,
+        Some(Ok(st)) => st,
+    };
+    if notifies {
+        return Some(LOOK_EVERY);
+    }
+    let subs: &[&SubStatus] = match goal {
+        Goal::Up(false) => &[&st.main],
+        Goal::Up(true) => &[&st.log],
+        Goal::BothUp => &[&st.main, &st.log],
+        _ => return None,
+    };
+    let old_enough = Duration::from_millis(1500);
+    subs.iter()
+        .filter(|s| s.pid != 0 && !s.flags.contains(SubFlags::ISRESET))
+        .map(|s| {
+            if *now < s.when {
+                return LOOK_EVERY;
+            }
+            let (secs, nanos) = now.abs_diff(&s.when);
+            let age = Duration::new(secs, nanos);
+            // A little after the moment, so that the look finds it past.
+            old_enough.saturating_sub(age).max(Duration::from_millis(1)) + Duration::from_millis(10)
+        })
+        .min()
+}
+
+/// A subscription to perpd's events (perpd(8), EVENTS) for `-w`.
+struct Events {
+    stream: UnixStream,
+    inbuf: Vec<u8>,
+}
+
+impl Events {
+    /// Subscribes to the events of the services `svs` (of every service when they are more
+    /// than one request names, or one cannot be looked at); `None` when perpd does not push
+    /// events or anything else goes wrong: the caller polls.
+    fn subscribe(base: &OsStr, svs: &[OsString]) -> Option<Events> {
+        if client::control_path_too_long(base, client::SOCKET) {
+            return None;
+        }
+        let ids: Option<Vec<DevIno>> = svs
+            .iter()
+            .map(|sv| client::stat_sv(sv).ok().map(|d| d.id))
+            .collect();
+        let ids = ids.filter(|v| v.len() <= WATCH_MAX).unwrap_or_default();
+        let mut stream = UnixStream::connect(client::SOCKET).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        stream
+            .write_all(&Request::Watch { kinds: 0, ids }.encode())
+            .ok()?;
+        let mut ev = Events {
+            stream,
+            inbuf: Vec::with_capacity(2 * MAX_PACKET),
+        };
+        match ev.next() {
+            Ok(Some(Reply::Error(0))) => Some(ev),
+            _ => None,
+        }
+    }
+
+    /// The next packet; `None` at the end of the connection or when the read timed out.
+    fn next(&mut self) -> io::Result<Option<Reply>> {
+        loop {
+            if let Some((frame, used)) = Frame::parse(&self.inbuf) {
+                let r = Reply::from_frame(&frame)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
+                self.inbuf.drain(..used);
+                return r.map(Some);
+            }
+            let mut buf = [0u8; 4096];
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Ok(None),
+                Ok(n) => self.inbuf.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Waits up to `limit` for an event about one of `ids` (events of other services, where
+    /// the subscription is for all, are read and passed over). `Ok` when one came or the time
+    /// is up; `Err` when the subscription ended (overflow, perpd gone).
+    fn wait(&mut self, limit: Duration, ids: &[DevIno]) -> io::Result<()> {
+        let until = Instant::now() + limit;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() && Frame::parse(&self.inbuf).is_none() {
+                return Ok(());
+            }
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+            match self.next() {
+                Ok(Some(Reply::Event(e))) if e.kind == EventKind::Overflow => {
+                    return Err(io::ErrorKind::UnexpectedEof.into())
+                }
+                Ok(Some(Reply::Event(e))) => {
+                    if ids.contains(&e.id) {
+                        return Ok(());
+                    }
+                }
+                Ok(Some(_)) => return Err(io::ErrorKind::InvalidData.into()),
+                Ok(None) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(())
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 pub fn main(argv: Vec<OsString>) -> ! {
@@ -510,11 +676,16 @@ fn run(program: &Program, args: &[OsString]) -> Result<()> {
     };
     let since = Tai64n::from_system_time(SystemTime::now());
     let goal = Goal::of(cmd, opt_l);
+    // Subscribed before the command is sent, so that no event it causes is missed.
+    let events = match (wait, goal) {
+        (Some(_), Some(_)) => Events::subscribe(&ctx.base, svs),
+        _ => None,
+    };
     match sticky {
         Some(on) => {
             let done = do_sticky(&mut ctx, on, svs)?;
             if let (Some(secs), Some(goal)) = (wait, goal) {
-                wait_all(&mut ctx, None, goal, secs, since, done)?;
+                wait_all(&mut ctx, None, events, goal, secs, since, done)?;
             }
         }
         None => {
@@ -525,7 +696,7 @@ fn run(program: &Program, args: &[OsString]) -> Result<()> {
                 Conn::connect(&ctx.base).map_err(|e| Fail::fatal(e.message(&ctx.base)))?;
             let done = do_control(&mut ctx, &mut conn, cmd, flags, svs);
             if let (Some(secs), Some(goal)) = (wait, goal) {
-                wait_all(&mut ctx, Some(conn), goal, secs, since, done)?;
+                wait_all(&mut ctx, Some(conn), events, goal, secs, since, done)?;
             }
         }
     }

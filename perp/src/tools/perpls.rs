@@ -8,8 +8,17 @@
 //! start held back (`backoff 4s`, `quarantined 55s`), the same for the log prefixed `log `, and
 //! main's `STATUS=` text in double quotes. Without anything to say (every perp 2.07 service
 //! definition, and any C perpd, which does not know the request) the line is the original's.
+//!
+//! `-D` lists only the services whose definition drifted (perpd(8), DEFINITION DRIFT): the
+//! names, one per line, in the order of the listing (or of the operands), so that
+//! `perpctl t $(perpls -D)` restarts exactly those. A service drifted when a file its last
+//! start was made from (`rc.main`, `rc.log`, a config file perpd reads at main's start)
+//! differs on disk now, a bare `touch` included. Inactive services are not listed. Against a
+//! perpd that does not record what it starts from (the C perpd answers EPROTO) it prints
+//! nothing and exits 1 with a message: "none drifted" and "cannot tell" differ. The other
+//! options (`-G`, `-g`, `-r`, `-t`, `--json`) do not apply to `-D` and are ignored.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::IsTerminal;
 use std::os::unix::ffi::OsStrExt;
 use std::time::SystemTime;
@@ -28,6 +37,9 @@ use platform::time::Tai64n;
 const PIPELINE_MIN: usize = 8;
 
 const USAGE: &str = "[-hV] [-b basedir] [-cGgrt] [sv ...]";
+
+/// `-D`: exit code when perpd does not tell what services were started from.
+pub const EXIT_NO_DRIFT: i32 = 1;
 
 /// The built-in colour table (`PERPLS_COLORS_DEFAULT`).
 pub const COLORS_DEFAULT: &str =
@@ -347,8 +359,10 @@ fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
     let as_json = json::take_flag(&mut args, "b");
     let mut base: Option<OsString> = None;
     let (mut want_g, mut opt_k, mut opt_r, mut opt_t) = (None::<bool>, false, false, false);
-    let operands = program.options(&args, "hVb:cGgKrt", |opt| {
+    let mut opt_d = false;
+    let operands = program.options(&args, "hVb:cDGgKrt", |opt| {
         match opt {
+            Opt::Flag('D') => opt_d = true,
             Opt::Value('b', v) => base = Some(v),
             Opt::Flag('c') => base = Some(OsString::from(".")),
             Opt::Flag('G') => want_g = Some(true),
@@ -413,6 +427,10 @@ fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
                 (n, st)
             })
             .collect();
+    }
+
+    if opt_d {
+        return list_drifted(&base, &names);
     }
 
     let mut conn = Conn::connect(&base).map_err(|e| Fail::fatal(e.message(&base)))?;
@@ -516,6 +534,50 @@ fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
         }
     }
     client::out(&out)
+}
+
+/// `-D`: prints the names of the active services whose definition drifted, one per line.
+/// A name that cannot be examined is reported on stderr (exit 111 after the list).
+fn list_drifted(base: &OsStr, names: &[(OsString, std::io::Result<SvDir>)]) -> Result<()> {
+    let mut conn: Option<Conn> = None;
+    let mut out = Vec::new();
+    let mut errors = 0;
+    for (name, st) in names {
+        let id = match examine(st) {
+            Checked::Query(id) => id,
+            Checked::Done(Outcome::Error(msg, errno)) => {
+                client::err_line(&format!("error: {}: {msg} ({errno})", client::show(name)));
+                errors += 1;
+                continue;
+            }
+            Checked::Done(_) => continue,
+        };
+        let c = match &mut conn {
+            Some(c) => c,
+            None => conn.insert(Conn::connect(base).map_err(|e| Fail::fatal(e.message(base)))?),
+        };
+        let Some(facts) = c.facts(id) else {
+            return Err(Fail::Fatal(
+                EXIT_NO_DRIFT,
+                format!(
+                    "perpd on {} does not report definition drift",
+                    client::show(base)
+                ),
+            ));
+        };
+        if facts
+            .drifted(std::path::Path::new(name))
+            .is_some_and(|d| !d.is_empty())
+        {
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'\n');
+        }
+    }
+    client::out(&out)?;
+    if errors > 0 {
+        return Err(Fail::Exit(platform::cli::EXIT_FATAL));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

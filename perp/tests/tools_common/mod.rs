@@ -249,19 +249,27 @@ pub fn validate(line: &str, history: Option<bool>) -> Value {
             );
         }
         _ => {
-            exact_keys(
-                &v,
-                &[
-                    "schema_version",
-                    "name",
-                    "state",
-                    "perpd_pid",
-                    "activated_seconds",
-                    "flags",
-                    "main",
-                    "log",
-                ],
+            let mut want = vec![
+                "schema_version",
+                "name",
+                "state",
+                "perpd_pid",
+                "activated_seconds",
+                "flags",
+                "main",
+                "log",
+            ];
+            // perpstat's drift and usage members: both or neither.
+            assert_eq!(
+                v.get("drift").is_some(),
+                v.get("usage").is_some(),
+                "drift without usage: {line}"
             );
+            if v.get("drift").is_some() {
+                want.extend(["drift", "usage"]);
+                validate_facts(&v);
+            }
+            exact_keys(&v, &want);
             assert!(uint(&v["perpd_pid"], "perpd_pid") > 0);
             uint(&v["activated_seconds"], "activated_seconds");
             flag_object(&v["flags"], SERVICE_FLAGS);
@@ -281,6 +289,55 @@ pub fn validate(line: &str, history: Option<bool>) -> Value {
         }
     }
     v
+}
+
+/// The members of an entry of `drift`.
+const DRIFT_MEMBERS: &[&str] = &["file", "link", "change"];
+/// The values of a drift entry's `change`.
+pub const DRIFT_CHANGES: &[&str] = &["changed", "replaced", "appeared", "removed"];
+
+/// Checks perpstat's `drift` and `usage` members (perpstat(8), JSON).
+#[track_caller]
+fn validate_facts(v: &Value) {
+    let d = &v["drift"];
+    if !d.is_null() {
+        for e in d.as_array().expect("drift is an array") {
+            exact_keys(e, DRIFT_MEMBERS);
+            assert!(e["file"].as_str().is_some_and(|f| !f.is_empty()), "{e}");
+            assert!(e["link"].is_boolean(), "{e}");
+            let c = e["change"].as_str().expect("change is a string");
+            assert!(DRIFT_CHANGES.contains(&c), "unknown change {c}");
+        }
+    }
+    let u = &v["usage"];
+    if u.is_null() {
+        return;
+    }
+    exact_keys(u, &["main", "log"]);
+    assert_eq!(u["log"].is_null(), v["log"].is_null(), "{u}");
+    for sub in ["main", "log"] {
+        let c = &u[sub];
+        if c.is_null() {
+            continue;
+        }
+        exact_keys(c, &["runs", "last", "total"]);
+        uint(&c["runs"], "runs");
+        exact_keys(
+            &c["last"],
+            &["user_seconds", "system_seconds", "max_rss_kib"],
+        );
+        exact_keys(
+            &c["total"],
+            &["user_seconds", "system_seconds", "peak_rss_kib"],
+        );
+        for part in ["last", "total"] {
+            for s in ["user_seconds", "system_seconds"] {
+                assert!(c[part][s].as_f64().is_some_and(|x| x >= 0.0), "{c}");
+            }
+        }
+        uint(&c["last"]["max_rss_kib"], "max_rss_kib");
+        uint(&c["total"]["peak_rss_kib"], "peak_rss_kib");
+    }
 }
 
 /// Validates every line of a `--json` output.
