@@ -144,7 +144,7 @@ pub fn stat_at(dir: BorrowedFd<'_>, name: &str, follow: bool) -> io::Result<Opti
         size: st.st_size.max(0) as u64,
         mtime_ns: (st.st_mtime as i64)
             .saturating_mul(1_000_000_000)
-            .saturating_add(st.st_mtime_nsec as i64),
+            .saturating_add(crate::os::mtime_nsec(&st)),
         is_symlink: st.st_mode as u32 & libc::S_IFMT as u32 == libc::S_IFLNK as u32,
     }))
 }

@@ -63,3 +63,9 @@ pub(crate) fn kill_tree(run: i32, _mark: Option<&[u8]>) -> std::io::Result<usize
     let r = unsafe { libc::killpg(run, libc::SIGKILL) };
     Ok(usize::from(r == 0))
 }
+
+/// The nanoseconds of a stat's modification time (`st_mtime_nsec` here).
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn mtime_nsec(st: &libc::stat) -> i64 {
+    st.st_mtime_nsec as i64
+}

@@ -127,3 +127,9 @@ pub(crate) fn kill_tree(run: i32, _mark: Option<&[u8]>) -> io::Result<usize> {
     }
     Ok(total)
 }
+
+/// The nanoseconds of a stat's modification time (`st_mtime_nsec` here).
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn mtime_nsec(st: &libc::stat) -> i64 {
+    st.st_mtime_nsec as i64
+}
