@@ -1,12 +1,14 @@
 //! Packaging: `make install` into a temporary DESTDIR puts exactly the programs in SBINDIR and
 //! the pages in MANDIR/man5 and man8 with the right modes, honours PREFIX, SBINDIR and MANDIR,
-//! and `make uninstall` removes all of it; the completions install too.
+//! and `make uninstall` removes all of it; the completions install too. By default the
+//! programs are one executable, the multi-call one, under 25 names (hard links);
+//! `MULTICALL=no` installs the separate programs.
 
 mod docs_common;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
@@ -76,40 +78,68 @@ fn run_make(make: &Path, args: &[String]) -> std::process::Output {
     out
 }
 
-#[test]
-fn install_and_uninstall_with_prefix() {
-    let Some(make) = make() else { return };
-    if programs(PROGRAMS).is_none() {
-        return;
-    }
+/// Installs with PREFIX=/usr and `extra`, checks the file list and modes, hands the sbin
+/// directory to `check`, then uninstalls and checks that nothing is left.
+fn install_check_uninstall(make: &Path, extra: &[&str], check: impl Fn(&Path)) {
     let dest = tempfile::tempdir().unwrap();
     let d = dest.path().to_string_lossy().into_owned();
-    let common = [
+    let mut common = vec![
         format!("DESTDIR={d}"),
         "PREFIX=/usr".to_string(),
         format!("BUILDDIR={}", bin_dir().display()),
     ];
+    common.extend(extra.iter().map(|s| s.to_string()));
     let mut args = vec!["install".to_string()];
     args.extend(common.iter().cloned());
-    run_make(&make, &args);
+    run_make(make, &args);
     let have: BTreeSet<(String, u32)> = files_under(dest.path()).into_iter().collect();
     assert_eq!(have, expected("usr/sbin", "usr/share/man"));
-    // The installed programs are the built ones.
-    for p in PROGRAMS {
-        let a = fs::read(bin_dir().join(p)).unwrap();
-        let b = fs::read(dest.path().join("usr/sbin").join(p)).unwrap();
-        assert!(a == b, "installed {p} differs from the build");
-    }
+    check(&dest.path().join("usr/sbin"));
     let mut args = vec!["uninstall".to_string()];
     args.extend(common.iter().cloned());
-    run_make(&make, &args);
+    run_make(make, &args);
     assert_eq!(files_under(dest.path()), Vec::<(String, u32)>::new());
+}
+
+#[test]
+fn install_and_uninstall_with_prefix() {
+    let Some(make) = make() else { return };
+    let Some(multi) = multicall() else { return };
+    let built = fs::read(&multi).unwrap();
+    install_check_uninstall(&make, &[], |sbin| {
+        // One file: every name is a hard link to the multi-call executable as built.
+        let md = fs::metadata(sbin.join("perpd")).unwrap();
+        assert_eq!(md.nlink(), PROGRAMS.len() as u64);
+        for p in PROGRAMS {
+            let m = fs::metadata(sbin.join(p)).unwrap();
+            assert_eq!((m.dev(), m.ino()), (md.dev(), md.ino()), "{p} is not a link");
+        }
+        assert!(
+            fs::read(sbin.join("perpd")).unwrap() == built,
+            "installed perp-multicall differs from the build"
+        );
+    });
+}
+
+#[test]
+fn install_the_separate_programs() {
+    let Some(make) = make() else { return };
+    if programs(PROGRAMS).is_none() {
+        return;
+    }
+    install_check_uninstall(&make, &["MULTICALL=no"], |sbin| {
+        for p in PROGRAMS {
+            let a = fs::read(bin_dir().join(p)).unwrap();
+            let b = fs::read(sbin.join(p)).unwrap();
+            assert!(a == b, "installed {p} differs from the build");
+        }
+    });
 }
 
 #[test]
 fn install_honours_sbindir_and_mandir() {
     let Some(make) = make() else { return };
-    if programs(PROGRAMS).is_none() {
+    if multicall().is_none() {
         return;
     }
     let dest = tempfile::tempdir().unwrap();
