@@ -829,9 +829,7 @@ fn print_table(res: &Results, builds: &[Build], secs: f64) {
         println!("|---|---|---|---|");
     }
     for &(name, label, target) in HEADLINE {
-        let (t, ok) = target
-            .map(|t| judge(res, name, t))
-            .unwrap_or_default();
+        let (t, ok) = target.map(|t| judge(res, name, t)).unwrap_or_default();
         let met = match ok {
             Some(true) => "yes",
             Some(false) => "no",
@@ -881,9 +879,8 @@ fn print_table(res: &Results, builds: &[Build], secs: f64) {
         println!("{line}");
     }
     for (label, per) in &res.cannot {
-        let mut reasons: Vec<&String> = per.values().collect();
-        reasons.dedup();
-        for why in reasons {
+        // The same refusal in every phase: its first words say it.
+        if let Some(why) = per.values().next() {
             println!("build {label} cannot: {why}");
         }
     }

@@ -112,7 +112,11 @@ fn install_and_uninstall_with_prefix() {
         assert_eq!(md.nlink(), PROGRAMS.len() as u64);
         for p in PROGRAMS {
             let m = fs::metadata(sbin.join(p)).unwrap();
-            assert_eq!((m.dev(), m.ino()), (md.dev(), md.ino()), "{p} is not a link");
+            assert_eq!(
+                (m.dev(), m.ino()),
+                (md.dev(), md.ino()),
+                "{p} is not a link"
+            );
         }
         assert!(
             fs::read(sbin.join("perpd")).unwrap() == built,

@@ -164,9 +164,9 @@ fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
             }
             continue;
         }
-        match conn.query(dir.id) {
+        let (reply, history) = conn.query_with_history(dir.id);
+        match reply {
             Ok(Reply::Status(status)) => {
-                let history = conn.history(dir.id);
                 let rep = SvReport { status, history };
                 let text = if as_json {
                     format!("{}\n", json::status(&name, &rep, &now))
