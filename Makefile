@@ -1,28 +1,30 @@
 # Build and install perp, laid out as perp 2.07's conf.mk did: every program in SBINDIR,
 # perpetrate(5) in MANDIR/man5 and the other pages in MANDIR/man8.
 #
-#   make                          cargo build --release (the multi-call executable)
+#   make                          cargo build --release (perpd and the multi-call executable)
 #   make install                  install into $(DESTDIR)$(SBINDIR) and $(DESTDIR)$(MANDIR)
 #   make install DESTDIR=/tmp/pkg PREFIX=/usr
 #   make uninstall                remove exactly what install put there
 #   make install-completions      bash and zsh completions (COMPDIR_BASH, COMPDIR_ZSH)
 #
-# MULTICALL=yes (the default) builds perp-multicall, one executable holding all 25 programs,
-# and installs it once under every program's name: perpd, and the other 24 names as hard links
-# to it. The name a program is run as picks it, so names, options, messages and exit codes
-# are those of the separate programs; the install is about 1.7 MiB instead of 8. MULTICALL=no
-# builds and installs the 25 separate programs instead.
+# MULTICALL=yes (the default) builds perp-multicall, one executable holding every program but
+# perpd, and installs it once under each of their names: perpctl, and the other 23 names as
+# hard links to it. The name a program is run as picks it, so names, options, messages and exit
+# codes are those of the separate programs. perpd stays a program of its own, dynamically
+# linked: every resident page of its executable counts in its memory for as long as it runs,
+# and libc's pages are shared with the rest of the system. MULTICALL=no builds and installs the
+# 25 separate programs instead.
 #
-# STATIC=yes links statically (crt-static), which saves the dynamic loader's work at every
-# start: a perpstat or a runtool starts about 0.2 ms sooner. It is the default for the
-# multi-call executable where the host is Linux with glibc; glibc then reads users and groups
-# from /etc/passwd and /etc/group itself, while other NSS sources (LDAP, sss, systemd) are
-# loaded at run time and must be of the glibc version it was built with: build with
-# STATIC=no for those. On other systems STATIC=no is the default.
+# STATIC=yes links the multi-call executable statically (crt-static), which saves the dynamic
+# loader's work at every start: perpstat or a runtool starts about 0.2 ms sooner. It is the
+# default where the host is Linux with glibc; glibc then reads users and groups from
+# /etc/passwd and /etc/group itself, while other NSS sources (LDAP, sss, systemd) are loaded at
+# run time and must be of the glibc version it was built with: build with STATIC=no for those.
+# On other systems STATIC=no is the default.
 #
-# BUILDDIR is where the binaries are taken from (default: the release directory of
-# CARGO_TARGET_DIR, or target/release; target/HOST/release for a static build); install
-# builds them first if they are missing there.
+# BUILDDIR is where perpd (and the separate programs) are taken from, MULTICALL_DIR where
+# perp-multicall is (defaults: the release directory of CARGO_TARGET_DIR, or target/release;
+# target/HOST/release for a static perp-multicall); install builds what is missing there.
 
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
@@ -43,19 +45,13 @@ STATIC ?= yes
 else
 STATIC ?= no
 endif
-ifeq ($(STATIC),yes)
-CARGO_FLAGS = --target $(HOST) --config 'target.$(HOST).rustflags = ["-C", "target-feature=+crt-static"]'
-BUILDDIR ?= $(CARGO_TARGET_DIR)/$(HOST)/release
-else
-CARGO_FLAGS =
 BUILDDIR ?= $(CARGO_TARGET_DIR)/release
-endif
-ifeq ($(MULTICALL),yes)
-CARGO_PKGS = -p multicall
-BUILT = perp-multicall
+ifeq ($(STATIC),yes)
+MULTICALL_FLAGS = --target $(HOST) --config 'target.$(HOST).rustflags = ["-C", "target-feature=+crt-static"]'
+MULTICALL_DIR ?= $(CARGO_TARGET_DIR)/$(HOST)/release
 else
-CARGO_PKGS = -p perp -p runtools
-BUILT = perpd
+MULTICALL_FLAGS =
+MULTICALL_DIR ?= $(BUILDDIR)
 endif
 
 INSTALL ?= install
@@ -78,21 +74,29 @@ MAN8 = $(PROGS:=.8) perp_intro.8 runtools_intro.8
 
 all: build
 
+ifeq ($(MULTICALL),yes)
 build:
-	$(CARGO) build --release $(CARGO_FLAGS) $(CARGO_PKGS)
+	$(CARGO) build --release -p perp --bin perpd
+	$(CARGO) build --release $(MULTICALL_FLAGS) -p multicall
+else
+build:
+	$(CARGO) build --release -p perp -p runtools
+endif
 
 install: install-bin install-man
 
 install-bin:
-	@test -x "$(BUILDDIR)/$(BUILT)" || $(MAKE) build
 	$(INSTALL) -d -m 0755 "$(DESTDIR)$(SBINDIR)"
 ifeq ($(MULTICALL),yes)
-	$(INSTALL) -m $(BINMODE) "$(BUILDDIR)/perp-multicall" "$(DESTDIR)$(SBINDIR)/perpd"
-	@for p in $(filter-out perpd,$(PROGS)); do \
-		echo "ln -f $(DESTDIR)$(SBINDIR)/perpd $(DESTDIR)$(SBINDIR)/$$p"; \
-		ln -f "$(DESTDIR)$(SBINDIR)/perpd" "$(DESTDIR)$(SBINDIR)/$$p" || exit 1; \
+	@{ test -x "$(BUILDDIR)/perpd" && test -x "$(MULTICALL_DIR)/perp-multicall"; } || $(MAKE) build
+	$(INSTALL) -m $(BINMODE) "$(BUILDDIR)/perpd" "$(DESTDIR)$(SBINDIR)/perpd"
+	$(INSTALL) -m $(BINMODE) "$(MULTICALL_DIR)/perp-multicall" "$(DESTDIR)$(SBINDIR)/perpctl"
+	@for p in $(filter-out perpd perpctl,$(PROGS)); do \
+		echo "ln -f $(DESTDIR)$(SBINDIR)/perpctl $(DESTDIR)$(SBINDIR)/$$p"; \
+		ln -f "$(DESTDIR)$(SBINDIR)/perpctl" "$(DESTDIR)$(SBINDIR)/$$p" || exit 1; \
 	done
 else
+	@test -x "$(BUILDDIR)/perpd" || $(MAKE) build
 	@for p in $(PROGS); do \
 		test -x "$(BUILDDIR)/$$p" || { echo "make: $(BUILDDIR)/$$p is missing (run make first)" >&2; exit 1; }; \
 		echo "$(INSTALL) -m $(BINMODE) $(BUILDDIR)/$$p $(DESTDIR)$(SBINDIR)/$$p"; \

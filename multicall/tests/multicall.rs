@@ -84,10 +84,11 @@ fn its_own_name_takes_the_program_from_the_first_operand() {
         "",
         "version: perpok 2.07\n",
     );
-    let usage = "usage: perp-multicall program [args ...]\nprograms: perpd perpctl perpls \
+    let usage = "usage: perp-multicall program [args ...]\nprograms: perpctl perpls \
                  perpstat perpok perphup perpboot perp-setup tinylog tinylog_run sissylog \
                  runargs runargv0 runchoom rundetach rundeux runenv runfile runlimit runlock \
                  runpause runsession runtool runtrap runuid\n";
     expect(&run(&mut Command::new(EXE)), 100, "", usage);
     expect(&run(Command::new(EXE).arg("catargs")), 100, "", usage);
+    expect(&run(Command::new(EXE).arg("perpd")), 100, "", usage);
 }

@@ -1,8 +1,8 @@
 //! Packaging: `make install` into a temporary DESTDIR puts exactly the programs in SBINDIR and
 //! the pages in MANDIR/man5 and man8 with the right modes, honours PREFIX, SBINDIR and MANDIR,
-//! and `make uninstall` removes all of it; the completions install too. By default the
-//! programs are one executable, the multi-call one, under 25 names (hard links);
-//! `MULTICALL=no` installs the separate programs.
+//! and `make uninstall` removes all of it; the completions install too. By default perpd is a
+//! program of its own and the other 24 are one executable, the multi-call one, under 24 names
+//! (hard links); `MULTICALL=no` installs the separate programs.
 
 mod docs_common;
 
@@ -87,6 +87,7 @@ fn install_check_uninstall(make: &Path, extra: &[&str], check: impl Fn(&Path)) {
         format!("DESTDIR={d}"),
         "PREFIX=/usr".to_string(),
         format!("BUILDDIR={}", bin_dir().display()),
+        format!("MULTICALL_DIR={}", bin_dir().display()),
     ];
     common.extend(extra.iter().map(|s| s.to_string()));
     let mut args = vec!["install".to_string()];
@@ -105,12 +106,20 @@ fn install_check_uninstall(make: &Path, extra: &[&str], check: impl Fn(&Path)) {
 fn install_and_uninstall_with_prefix() {
     let Some(make) = make() else { return };
     let Some(multi) = multicall() else { return };
+    let Some(perpd) = program("perpd") else {
+        return;
+    };
     let built = fs::read(&multi).unwrap();
     install_check_uninstall(&make, &[], |sbin| {
-        // One file: every name is a hard link to the multi-call executable as built.
-        let md = fs::metadata(sbin.join("perpd")).unwrap();
-        assert_eq!(md.nlink(), PROGRAMS.len() as u64);
-        for p in PROGRAMS {
+        assert!(
+            fs::read(sbin.join("perpd")).unwrap() == fs::read(&perpd).unwrap(),
+            "installed perpd differs from the build"
+        );
+        // Every other name is a hard link to the multi-call executable as built.
+        let others: Vec<&str> = PROGRAMS.iter().copied().filter(|&p| p != "perpd").collect();
+        let md = fs::metadata(sbin.join(others[0])).unwrap();
+        assert_eq!(md.nlink(), others.len() as u64);
+        for p in &others {
             let m = fs::metadata(sbin.join(p)).unwrap();
             assert_eq!(
                 (m.dev(), m.ino()),
@@ -119,7 +128,7 @@ fn install_and_uninstall_with_prefix() {
             );
         }
         assert!(
-            fs::read(sbin.join("perpd")).unwrap() == built,
+            fs::read(sbin.join(others[0])).unwrap() == built,
             "installed perp-multicall differs from the build"
         );
     });
@@ -143,7 +152,7 @@ fn install_the_separate_programs() {
 #[test]
 fn install_honours_sbindir_and_mandir() {
     let Some(make) = make() else { return };
-    if multicall().is_none() {
+    if multicall().is_none() || program("perpd").is_none() {
         return;
     }
     let dest = tempfile::tempdir().unwrap();
@@ -153,6 +162,7 @@ fn install_honours_sbindir_and_mandir() {
         "SBINDIR=/opt/perp/bin".to_string(),
         "MANDIR=/opt/perp/man".to_string(),
         format!("BUILDDIR={}", bin_dir().display()),
+        format!("MULTICALL_DIR={}", bin_dir().display()),
     ];
     run_make(&make, &args);
     let have: BTreeSet<(String, u32)> = files_under(dest.path()).into_iter().collect();
