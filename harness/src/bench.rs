@@ -717,10 +717,15 @@ fn run_inner(opts: &BenchOpts) -> R<()> {
         }
     }
 
+    // The restart and churn tails follow the load of the moment: three runs each, builds
+    // alternating, and the median of their percentiles.
+    let rounds = if q { 1 } else { 3 };
     phase("restart", &mut res);
-    // One pool of kills per build, every service in turn: percentiles come from one sample.
+    // Each run a pool of kills, every service in turn: its percentiles come from one sample.
     let mut b = beds(100, false)?;
-    res.each(&mut b, |bed| restart(bed, if q { 50 } else { 200 }))?;
+    for _ in 0..rounds {
+        res.each(&mut b, |bed| restart(bed, if q { 50 } else { 200 }))?;
+    }
     drop(b);
 
     phase("idle", &mut res);
@@ -732,7 +737,9 @@ fn run_inner(opts: &BenchOpts) -> R<()> {
 
     phase("churn", &mut res);
     let mut b = beds(100, true)?;
-    res.each(&mut b, |bed| churn(bed, if q { 5 } else { 20 }))?;
+    for _ in 0..rounds {
+        res.each(&mut b, |bed| churn(bed, if q { 5 } else { 20 }))?;
+    }
     drop(b);
     if !q {
         phase("startup/footprint N=10000", &mut res);
