@@ -15,12 +15,14 @@
 # and libc's pages are shared with the rest of the system. MULTICALL=no builds and installs the
 # 25 separate programs instead.
 #
-# STATIC=yes links the multi-call executable statically (crt-static), which saves the dynamic
-# loader's work at every start: perpstat or a runtool starts about 0.2 ms sooner. It is the
-# default where the host is Linux with glibc; glibc then reads users and groups from
-# /etc/passwd and /etc/group itself, while other NSS sources (LDAP, sss, systemd) are loaded at
-# run time and must be of the glibc version it was built with: build with STATIC=no for those.
-# On other systems STATIC=no is the default.
+# STATIC=no (the default, on every system) links the multi-call executable dynamically, as
+# perp 2.07's programs are. STATIC=yes, an opt-in on Linux with glibc, links it statically
+# (crt-static): a program then starts without the dynamic loader mapping libc and libgcc_s,
+# about 0.2 ms sooner (perpstat -V), a saving at every link of a runtool chain. The price: a
+# static glibc executable cannot load NSS modules of the system's glibc, so users and groups
+# that come from LDAP, sss or systemd are not found by runuid and runtool -u, only those in
+# /etc/passwd and /etc/group (perpd, always dynamic, resolves -g through NSS either way). A
+# drop-in replacement must not surprise, so static is never chosen for you.
 #
 # BUILDDIR is where perpd (and the separate programs) are taken from, MULTICALL_DIR where
 # perp-multicall is (defaults: the release directory of CARGO_TARGET_DIR, or target/release;
@@ -39,14 +41,14 @@ RUSTC ?= rustc
 CARGO_TARGET_DIR ?= target
 MULTICALL ?= yes
 
-HOST := $(shell $(RUSTC) -vV 2>/dev/null | sed -n 's/^host: //p')
-ifeq ($(MULTICALL)$(findstring -linux-gnu,$(HOST)),yes-linux-gnu)
-STATIC ?= yes
-else
 STATIC ?= no
-endif
+
+HOST = $(shell $(RUSTC) -vV 2>/dev/null | sed -n 's/^host: //p')
 BUILDDIR ?= $(CARGO_TARGET_DIR)/release
 ifeq ($(STATIC),yes)
+ifeq ($(findstring -linux-,$(HOST)),)
+$(error STATIC=yes links with crt-static, which this Makefile offers on Linux only (host: $(HOST)))
+endif
 MULTICALL_FLAGS = --target $(HOST) --config 'target.$(HOST).rustflags = ["-C", "target-feature=+crt-static"]'
 MULTICALL_DIR ?= $(CARGO_TARGET_DIR)/$(HOST)/release
 else

@@ -214,3 +214,67 @@ fn make_list_matches_the_programs() {
         .collect();
     assert_eq!(listed, want);
 }
+
+/// Everything is linked dynamically unless `STATIC=yes` asks otherwise, on every system: a
+/// static glibc executable cannot load the system's NSS modules, so runuid and runtool -u
+/// would not find users from LDAP, sss or systemd. The default builds and installs the dynamic
+/// multi-call executable from the release directory; `STATIC=yes` builds it with crt-static
+/// for the host target and installs that one.
+#[test]
+fn dynamic_unless_static_is_asked_for() {
+    let Some(make) = make() else { return };
+    let dry = |target: &str, extra: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            "-n".to_string(),
+            target.to_string(),
+            "DESTDIR=/nonexistent".to_string(),
+            "PREFIX=/usr".to_string(),
+            "CARGO_TARGET_DIR=target".to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        String::from_utf8_lossy(&run_make(&make, &args).stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let multicall_build = |lines: &[String]| -> String {
+        lines
+            .iter()
+            .find(|l| l.contains("-p multicall"))
+            .unwrap_or_else(|| panic!("no build of the multicall crate in {lines:#?}"))
+            .clone()
+    };
+    // The file installed under the name perpctl: the source operand of its install line.
+    let installed_from = |lines: &[String]| -> String {
+        let l = lines
+            .iter()
+            .find(|l| l.contains("/usr/sbin/perpctl\"") && l.contains("perp-multicall"))
+            .unwrap_or_else(|| panic!("no install of perpctl in {lines:#?}"));
+        l.split('"').nth(1).unwrap_or_default().to_string()
+    };
+
+    for extra in [&[][..], &["STATIC=no"][..]] {
+        let b = multicall_build(&dry("build", extra));
+        assert!(!b.contains("crt-static"), "make build {extra:?}: {b}");
+        let i = installed_from(&dry("install-bin", extra));
+        assert_eq!(i, "target/release/perp-multicall", "make install {extra:?}");
+    }
+
+    let b = multicall_build(&dry("build", &["STATIC=yes"]));
+    assert!(b.contains("+crt-static"), "make build STATIC=yes: {b}");
+    let i = installed_from(&dry("install-bin", &["STATIC=yes"]));
+    assert!(
+        i.starts_with("target/")
+            && i.ends_with("/release/perp-multicall")
+            && i.matches('/').count() == 3,
+        "make install STATIC=yes installs {i}, not the host target's static build"
+    );
+    // perpd is the same dynamic program either way.
+    for extra in [&[][..], &["STATIC=yes"][..]] {
+        let lines = dry("install-bin", extra);
+        assert!(
+            lines.iter().any(|l| l.contains("\"target/release/perpd\"")),
+            "make install {extra:?}: {lines:#?}"
+        );
+    }
+}
