@@ -103,6 +103,34 @@
 //! ```
 //!
 //! then `n u8` and n bytes of main's last `STATUS=` text (UTF-8, at most 64 bytes).
+//!
+//! # Extension: `W` — watch: events pushed to a subscriber (not in the original perp)
+//!
+//! Request: `02 57 L  mask u16le  n × (dev u64le, ino u64le)`, L = 2 + 16n, n ≤ 15. `mask`
+//! selects event kinds (bit `k − 1` for kind k; 0 means all); no services means every
+//! service. perpd answers once with `E`: 0 subscribed, EBUSY when it serves as many
+//! subscribers as it will, EPROTO when it does not know `W` (the C perpd). From then on the
+//! connection carries only `V` records, one per event, and is exempt from the idle timeout:
+//!
+//! ```text
+//! 02 56 44  payload (68 bytes):
+//!    0..7    u64le  sequence number, counted from 1 by each perpd
+//!    8..19   tain   generation: when this perpd started (as in `S`), so a restart shows
+//!    20..27  u64le  dev  } the service (zeros for `overflow`)
+//!    28..35  u64le  ino  }
+//!    36      u8     0 main, 1 log, 2 the service itself
+//!    37      u8     kind: 1 activated, 2 deactivated, 3 started, 4 ready, 5 exited,
+//!                   6 reset done, 7 want-down, 8 backoff, 9 quarantine, 10 drift,
+//!                   11 overflow
+//!    38..41  u32le  pid, 0 where none
+//!    42      u8     0 no status, 1 exited with a code, 2 killed by a signal
+//!    43      u8     exit code or signal number
+//!    44..55  tain   when it happened
+//!    56..67  tain   until: the next start for `backoff` and `quarantine`, else zeros
+//! ```
+//!
+//! A subscriber that does not read fills its queue; perpd then drops what would follow and,
+//! once there is room, sends one `overflow` record: events were lost, query again.
 
 use std::time::Duration;
 
@@ -128,6 +156,14 @@ pub const T_YANK: u8 = b'Y';
 pub const T_HISTORY: u8 = b'H';
 /// Type letter of the extended-status request and reply (extension).
 pub const T_EXTENDED: u8 = b'X';
+/// Type letter of the watch request (extension).
+pub const T_WATCH: u8 = b'W';
+/// Type letter of a pushed event record (extension).
+pub const T_EVENT: u8 = b'V';
+/// Payload length of an event record.
+pub const EVENT_LEN: usize = 68;
+/// Most services one watch request can name.
+pub const WATCH_MAX: usize = 15;
 /// Type letter of a status reply.
 pub const T_STATUS: u8 = b'S';
 /// Type letter of an error/result reply.
@@ -387,6 +423,9 @@ pub enum Request {
     History(DevIno),
     /// `X` (extension): one section of the extended status ([`section`]).
     Extended { id: DevIno, section: u8 },
+    /// `W` (extension): subscribe to the events of `kinds` (0: all) of `ids` (empty: every
+    /// service).
+    Watch { kinds: u16, ids: Vec<DevIno> },
     /// Framed correctly but not a valid request (unknown type, wrong length, protocol byte
     /// ≠ 2): answer `E` EPROTO, do nothing.
     Invalid { proto: u8, ptype: u8, len: u8 },
@@ -410,6 +449,15 @@ impl Request {
                 let mut out = header(T_EXTENDED, EXTENDED_LEN);
                 id.write(&mut out);
                 out.push(*section);
+                out
+            }
+            Request::Watch { kinds, ids } => {
+                let ids = &ids[..ids.len().min(WATCH_MAX)];
+                let mut out = header(T_WATCH, 2 + 16 * ids.len());
+                out.extend_from_slice(&kinds.to_le_bytes());
+                for id in ids {
+                    id.write(&mut out);
+                }
                 out
             }
             Request::Control { id, command, flags } => {
@@ -448,6 +496,12 @@ impl Request {
         match (frame.ptype, p.len()) {
             (T_QUERY, QUERY_LEN) => Request::Query(DevIno::read(p)),
             (T_HISTORY, QUERY_LEN) => Request::History(DevIno::read(p)),
+            (T_WATCH, n) if n >= 2 && (n - 2) % 16 == 0 && (n - 2) / 16 <= WATCH_MAX => {
+                Request::Watch {
+                    kinds: u16::from_le_bytes([p[0], p[1]]),
+                    ids: p[2..].chunks(16).map(DevIno::read).collect(),
+                }
+            }
             (T_EXTENDED, EXTENDED_LEN) => Request::Extended {
                 id: DevIno::read(p),
                 section: p[16],
@@ -753,6 +807,150 @@ impl Extended {
     }
 }
 
+/// What happened, in an event record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum EventKind {
+    Activated = 1,
+    Deactivated = 2,
+    Started = 3,
+    Ready = 4,
+    Exited = 5,
+    ResetDone = 6,
+    WantDown = 7,
+    Backoff = 8,
+    Quarantine = 9,
+    Drift = 10,
+    Overflow = 11,
+}
+
+impl EventKind {
+    /// Every kind, in number order.
+    pub const ALL: [EventKind; 11] = [
+        EventKind::Activated,
+        EventKind::Deactivated,
+        EventKind::Started,
+        EventKind::Ready,
+        EventKind::Exited,
+        EventKind::ResetDone,
+        EventKind::WantDown,
+        EventKind::Backoff,
+        EventKind::Quarantine,
+        EventKind::Drift,
+        EventKind::Overflow,
+    ];
+
+    pub fn from_byte(b: u8) -> Option<EventKind> {
+        EventKind::ALL.get((b as usize).checked_sub(1)?).copied()
+    }
+
+    /// Its bit in a watch request's mask.
+    pub fn bit(self) -> u16 {
+        1 << (self as u8 - 1)
+    }
+
+    /// The name clients print and JSON carries.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Activated => "activated",
+            EventKind::Deactivated => "deactivated",
+            EventKind::Started => "started",
+            EventKind::Ready => "ready",
+            EventKind::Exited => "exited",
+            EventKind::ResetDone => "reset-done",
+            EventKind::WantDown => "want-down",
+            EventKind::Backoff => "backoff",
+            EventKind::Quarantine => "quarantine",
+            EventKind::Drift => "drift",
+            EventKind::Overflow => "overflow",
+        }
+    }
+
+    /// The kind called `name` ([`EventKind::name`]).
+    pub fn from_name(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// Which part of a service an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventSub {
+    Main,
+    Log,
+    Service,
+}
+
+/// One pushed event record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Event {
+    pub seq: u64,
+    pub generation: Tai64n,
+    pub id: DevIno,
+    pub sub: EventSub,
+    pub kind: EventKind,
+    pub pid: u32,
+    pub status: Option<ExitStatus>,
+    pub when: Tai64n,
+    pub until: Tai64n,
+}
+
+impl Event {
+    /// The 68-byte payload.
+    pub fn to_payload(&self) -> [u8; EVENT_LEN] {
+        let mut p = [0u8; EVENT_LEN];
+        p[0..8].copy_from_slice(&self.seq.to_le_bytes());
+        p[8..20].copy_from_slice(&self.generation.to_bytes());
+        p[20..28].copy_from_slice(&self.id.dev.to_le_bytes());
+        p[28..36].copy_from_slice(&self.id.ino.to_le_bytes());
+        p[36] = match self.sub {
+            EventSub::Main => 0,
+            EventSub::Log => 1,
+            EventSub::Service => 2,
+        };
+        p[37] = self.kind as u8;
+        p[38..42].copy_from_slice(&self.pid.to_le_bytes());
+        // Exit codes and signal numbers fit a byte (waitpid gives 0..=255 and < 128).
+        (p[42], p[43]) = match self.status {
+            None => (0, 0),
+            Some(ExitStatus::Exited(c)) => (1, c as u8),
+            Some(ExitStatus::Signaled(s)) => (2, s as u8),
+        };
+        p[44..56].copy_from_slice(&self.when.to_bytes());
+        p[56..68].copy_from_slice(&self.until.to_bytes());
+        p
+    }
+
+    /// From a payload of at least 68 bytes (later versions may append fields).
+    pub fn from_payload(p: &[u8]) -> Option<Event> {
+        if p.len() < EVENT_LEN {
+            return None;
+        }
+        let sub = match p[36] {
+            0 => EventSub::Main,
+            1 => EventSub::Log,
+            2 => EventSub::Service,
+            _ => return None,
+        };
+        let status = match p[42] {
+            0 => None,
+            1 => Some(ExitStatus::Exited(i32::from(p[43]))),
+            2 => Some(ExitStatus::Signaled(i32::from(p[43]))),
+            _ => return None,
+        };
+        Some(Event {
+            seq: u64_le(&p[0..8]),
+            generation: tain_at(&p[8..20]),
+            id: DevIno::read(&p[20..36]),
+            sub,
+            kind: EventKind::from_byte(p[37])?,
+            pid: u32_le(&p[38..42]),
+            status,
+            when: tain_at(&p[44..56]),
+            until: tain_at(&p[56..68]),
+        })
+    }
+}
+
 /// A decoded reply.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Reply {
@@ -761,6 +959,8 @@ pub enum Reply {
     Error(u32),
     History(History),
     Extended(Extended),
+    /// A pushed event (only ever after a `W` request).
+    Event(Event),
 }
 
 impl Reply {
@@ -789,6 +989,11 @@ impl Reply {
                 out.extend_from_slice(&p);
                 out
             }
+            Reply::Event(e) => {
+                let mut out = header(T_EVENT, EVENT_LEN);
+                out.extend_from_slice(&e.to_payload());
+                out
+            }
         }
     }
 
@@ -808,6 +1013,7 @@ impl Reply {
             T_EXTENDED => Extended::from_payload(p)
                 .map(Reply::Extended)
                 .ok_or(bad_len),
+            T_EVENT => Event::from_payload(p).map(Reply::Event).ok_or(bad_len),
             t => Err(ReplyError::Type(t)),
         }
     }
@@ -1206,6 +1412,50 @@ mod tests {
         assert_eq!(Extended::from_payload(&[0, section::STATE]), None);
     }
 
+    #[test]
+    fn watch_and_event_golden_bytes() {
+        let w = Request::Watch {
+            kinds: EventKind::Exited.bit() | EventKind::Ready.bit(),
+            ids: vec![DevIno { dev: 1, ino: 2 }],
+        };
+        assert_eq!(
+            w.encode(),
+            hex("02 57 12 18 00 01 00 00 00 00 00 00 00 02 00 00 00 00 00 00 00")
+        );
+        // Lengths other than 2 + 16n, or more than 15 services, are not a watch.
+        for bad in [hex("02 57 01 00"), hex("02 57 03 00 00 00")] {
+            assert!(matches!(
+                decode_request(&bad),
+                Ok(Some((Request::Invalid { .. }, _)))
+            ));
+        }
+        let e = Event {
+            seq: 7,
+            generation: Tai64n::from_bytes(&[0x40, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]),
+            id: DevIno { dev: 1, ino: 2 },
+            sub: EventSub::Main,
+            kind: EventKind::Exited,
+            pid: 300,
+            status: Some(ExitStatus::Signaled(9)),
+            when: Tai64n::from_bytes(&[0x40, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0]),
+            until: Tai64n::default(),
+        };
+        let mut want = hex("02 56 44 07 00 00 00 00 00 00 00 40 00 00 00 00 00 00 01 00 00 00 00");
+        want.extend(hex(
+            "01 00 00 00 00 00 00 00 02 00 00 00 00 00 00 00 00 05 2C 01 00 00 02 09",
+        ));
+        want.extend(hex("40 00 00 00 00 00 00 02 00 00 00 00"));
+        want.extend([0; 12]);
+        assert_eq!(Reply::Event(e).encode(), want);
+        assert_eq!(Event::from_payload(&want[3..]), Some(e));
+        assert_eq!(
+            EventKind::from_name("reset-done"),
+            Some(EventKind::ResetDone)
+        );
+        assert_eq!(EventKind::from_byte(12), None);
+        assert_eq!(EventKind::from_byte(0), None);
+    }
+
     fn arb_subhist() -> impl Strategy<Value = SubHistory> {
         (
             any::<u32>(),
@@ -1258,12 +1508,34 @@ mod tests {
         }
 
         #[test]
+        fn event_round_trip(seq in any::<u64>(), g in arb_tain(), id in arb_devino(),
+                            sub in 0u8..3, kind in 1u8..=11, pid in any::<u32>(),
+                            st in 0u8..3, code in any::<u8>(), when in arb_tain(),
+                            until in arb_tain()) {
+            let e = Event {
+                seq, generation: g, id,
+                sub: [EventSub::Main, EventSub::Log, EventSub::Service][sub as usize],
+                kind: EventKind::from_byte(kind).unwrap(), pid,
+                status: match st {
+                    0 => None,
+                    1 => Some(ExitStatus::Exited(i32::from(code))),
+                    _ => Some(ExitStatus::Signaled(i32::from(code))),
+                },
+                when, until,
+            };
+            let bytes = Reply::Event(e).encode();
+            prop_assert_eq!(bytes.len(), HEADER_LEN + EVENT_LEN);
+            prop_assert_eq!(Reply::decode(&bytes).unwrap(), Some((Reply::Event(e), 71)));
+        }
+
+        #[test]
         fn request_round_trip(id in arb_devino(), cmd in any::<u8>(), fl in any::<u8>(),
                               y in proptest::collection::vec(any::<u8>(), 0..=255)) {
             for req in [
                 Request::Query(id),
                 Request::History(id),
                 Request::Extended { id, section: cmd },
+                Request::Watch { kinds: u16::from(fl) << 3 | u16::from(cmd), ids: vec![id; usize::from(cmd % 16)] },
                 Request::Control { id, command: cmd, flags: CmdFlags(fl) },
                 Request::Yank(y.clone()),
             ] {

@@ -6,6 +6,19 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 
+/// A directory opened only to be entered later with fchdir, close-on-exec (symbolic links
+/// followed). On Linux it is an O_PATH handle, which reads nothing: closing one skips the
+/// flush, lock and directory-notification work a readable descriptor costs, and every exec
+/// closes each close-on-exec descriptor of its parent, so a supervisor holding thousands of
+/// them pays that per run.
+pub fn open_dir_handle(path: &std::path::Path) -> io::Result<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true)
+        .custom_flags(crate::os::DIR_HANDLE_FLAGS | libc::O_DIRECTORY);
+    o.open(path).map(OwnedFd::from)
+}
+
 /// A pipe, (read end, write end), both close-on-exec.
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     crate::os::pipe_cloexec()
@@ -54,6 +67,19 @@ pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
         fcntl(fd, FcntlArg::F_SETFD(new))?;
     }
     Ok(())
+}
+
+/// A close-on-exec duplicate of `fd` on the lowest free number from `min` up.
+pub fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
+    let n = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(min))?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(n) })
+}
+
+/// Makes descriptor `to` a close-on-exec duplicate of `from` (replacing what `to` was).
+pub fn dup_cloexec_to(from: BorrowedFd<'_>, to: RawFd) -> io::Result<()> {
+    crate::process::dup_to(from.as_raw_fd(), to)?;
+    set_cloexec(to, true)
 }
 
 /// The portable way to close every descriptor from `low` to `max_fd`: close(2) on each number.

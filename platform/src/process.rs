@@ -287,6 +287,17 @@ pub fn sleep_until_alarm(secs: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Returns the free pages of the heap to the system (glibc keeps them resident after a burst of
+/// short-lived allocations, such as reading a large directory); elsewhere the allocator
+/// returns them by itself, or keeps them, and this does nothing.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,13 +42,13 @@ pub struct Plan<'a> {
     pub fail_prefix: &'a str,
     /// The message for a failed exec.
     pub exec_fail: &'a str,
-    /// Sleep this long before exec, with the caller's blocked signals still blocked (and
-    /// their dispositions already the default). A child that waits cannot borrow the parent's
-    /// memory, so it is made with fork(2).
-    pub delay: std::time::Duration,
-    /// Close descriptors 3 to this (exclusive) after the dups, so that a waiting child holds
-    /// none of the parent's open while it sleeps.
-    pub close_below: Option<RawFd>,
+    /// Every descriptor of the parent from this number up is close-on-exec and read by no
+    /// dup, so the child need not get them at all. On Linux it then shares the parent's
+    /// descriptor table until it has entered `dir`, and takes a private one holding only the
+    /// descriptors below this number, instead of copying the whole table when it is created
+    /// and closing each close-on-exec descriptor at exec: a cost that grows with every
+    /// descriptor the parent holds. None: the child gets the usual copy.
+    pub cloexec_from: Option<RawFd>,
 }
 
 /// A copy of the process environment as `NAME=value` entries, taken once so that each spawn
@@ -89,6 +89,14 @@ pub(crate) struct Prepared<'a> {
     pid_slot: Option<(usize, usize)>,
     /// The signal state the program starts with.
     handoff: Handoff,
+}
+
+impl Prepared<'_> {
+    /// The child may share the parent's descriptor table until [`crate::os::private_fds`].
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    pub(crate) fn shares_fds(&self) -> bool {
+        self.plan.cloexec_from.is_some()
+    }
 }
 
 fn cstring(s: &OsStr) -> io::Result<CString> {
@@ -152,14 +160,18 @@ fn prepare<'a>(plan: &'a Plan<'a>) -> io::Result<Prepared<'a>> {
 /// own runs in the child before the child resets them.
 pub fn spawn(plan: &Plan<'_>) -> io::Result<i32> {
     let mut p = prepare(plan)?;
-    if plan.delay.is_zero() {
-        crate::os::spawn_exec(&mut p)
-    } else {
-        fork_child(&mut p)
-    }
+    crate::os::spawn_exec(&mut p)
 }
 
-/// The child made with fork(2): it runs on its own copy of the prepared data.
+/// The child made with fork(2), where the OS offers no way to borrow the parent's memory that
+/// is sound from Rust: it runs on its own copy of the prepared data.
+///
+/// vfork(2) would borrow it, but its child returns into the caller's stack frame, and Rust has
+/// no way to tell the compiler that a call returns twice: the child's writes to that frame
+/// (spills, temporaries of its own branch) may clobber what the parent reads after it resumes.
+/// Linux's clone(2) gives the borrowing child a stack of its own, which is why only Linux
+/// borrows.
+#[cfg_attr(any(target_os = "linux", target_os = "android"), allow(dead_code))]
 pub(crate) fn fork_child(p: &mut Prepared<'_>) -> io::Result<i32> {
     // SAFETY: the child runs only `child`, which makes system calls on prepared data.
     match unsafe { crate::process::fork_unchecked() }? {
@@ -217,6 +229,11 @@ pub(crate) fn child(p: &mut Prepared<'_>) -> ! {
                 fail(p, what, errno());
             }
         }
+        if let Some(low) = plan.cloexec_from {
+            if let Err(e) = crate::os::private_fds(low) {
+                fail(p, "failure unshare() of descriptor table", e);
+            }
+        }
         for &(from, to, what) in &plan.dups {
             if from == to {
                 let flags = libc::fcntl(from, libc::F_GETFD);
@@ -230,11 +247,6 @@ pub(crate) fn child(p: &mut Prepared<'_>) -> ! {
                 if e != libc::EINTR {
                     fail(p, what, e);
                 }
-            }
-        }
-        if let Some(below) = plan.close_below {
-            for fd in 3..below {
-                libc::close(fd);
             }
         }
         if let Some((soft, hard)) = plan.nofile {
@@ -261,10 +273,6 @@ pub(crate) fn child(p: &mut Prepared<'_>) -> ! {
             slot[at + n] = 0;
         }
         p.handoff.apply_dispositions();
-        if !plan.delay.is_zero() {
-            // A terminating signal sent meanwhile stays pending and ends the child at unblock.
-            std::thread::sleep(plan.delay);
-        }
         p.handoff.apply_mask();
         libc::execve(p.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
         fail(p, plan.exec_fail, errno())
@@ -305,8 +313,7 @@ mod tests {
             pid_var: Some("MYPID"),
             fail_prefix: "test: ",
             exec_fail: "execve",
-            delay: std::time::Duration::ZERO,
-            close_below: None,
+            cloexec_from: None,
         };
         let pid = spawn(&plan).unwrap();
         drop(w);
@@ -332,8 +339,9 @@ mod tests {
             pid_var: None,
             fail_prefix: "test: fatal: ",
             exec_fail: "failure execve()",
-            delay: std::time::Duration::from_millis(10),
-            close_below: Some(64),
+            // The child shares this process's descriptor table until it takes one with only
+            // the descriptors up to the pipe's write end.
+            cloexec_from: Some(std::os::fd::AsRawFd::as_raw_fd(&w) + 1),
         };
         let pid = spawn(&plan).unwrap();
         drop(w);

@@ -6,6 +6,7 @@
 //! * `service` — one service and its lifecycle, a pure state machine (events in, actions out);
 //! * `scan` — the base directory: activation and deactivation;
 //! * `spawn` — forking a runscript run;
+//! * `table` — the services, found by identity and by the pids of their children;
 //! * `server` — client connections on the control socket and the answers to their requests;
 //! * `control` — `.control`, the lock and the socket, set up at start;
 //! * `notify` — telling perpd's own supervisor that it is ready (`$NOTIFY_SOCKET`).
@@ -20,6 +21,7 @@ pub mod server;
 pub mod service;
 pub mod spawn;
 pub mod supervisor;
+mod table;
 
 use std::ffi::OsString;
 

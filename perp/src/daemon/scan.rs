@@ -18,7 +18,8 @@ use platform::fd;
 
 use super::service::Activation;
 use super::service::{service_name, Key, Service, DIRNAME_MAX, RETRY_PAUSE};
-use super::supervisor::{now, Daemon, Slot};
+use super::supervisor::{now, Daemon};
+use super::table::Slot;
 use crate::protocol::ServiceFlags;
 
 /// The sticky bit: a directory with it is an active service.
@@ -136,9 +137,9 @@ pub(super) fn open_reserve() -> Option<fs::File> {
     fs::File::open("/dev/null").ok()
 }
 
-/// Opens a service directory read-only and close-on-exec (the std default) for fchdir.
+/// Opens a service directory for the runs' fchdir (close-on-exec, cheap to hold).
 fn open_dir(entry: &std::ffi::OsStr) -> io::Result<OwnedFd> {
-    fs::File::open(entry).map(OwnedFd::from)
+    fd::open_dir_handle(Path::new(entry))
 }
 
 /// Activation and deactivation: what a scan of the base directory changes.
@@ -163,9 +164,15 @@ impl Daemon {
         for w in &result.warnings {
             self.log.warn(w);
         }
-        for slot in self.services.values_mut() {
+        for slot in self.services.iter_mut() {
             slot.svc.flags.remove(ServiceFlags::ACTIVE);
         }
+        let new = result
+            .candidates
+            .iter()
+            .filter(|(_, key)| self.services.get(key).is_none())
+            .count();
+        self.services.reserve(new);
         let mut failed = false;
         // Once an activation ran out of descriptors the others would too: they wait for the
         // retry instead of each logging the same failure.
@@ -198,8 +205,8 @@ impl Daemon {
         let gone: Vec<Key> = self
             .services
             .iter()
-            .filter(|(_, s)| !s.svc.has(ServiceFlags::ACTIVE))
-            .map(|(k, _)| *k)
+            .filter(|s| !s.svc.has(ServiceFlags::ACTIVE))
+            .map(|s| s.svc.key)
             .collect();
         for key in gone {
             let Some(slot) = self.services.get_mut(&key) else {
@@ -216,6 +223,8 @@ impl Daemon {
             self.log.warn("pausing on service activation failure...");
             self.scan_retry_at = Some(t.mono + RETRY_PAUSE);
         }
+        // Reading the directory allocated per entry; none of that stays.
+        platform::process::release_free_memory();
     }
 
     /// An activation failure: its warning, then `unable to activate new service NAME`.
@@ -294,15 +303,7 @@ impl Daemon {
             },
             &t,
         );
-        self.services.insert(
-            key,
-            Box::new(Slot {
-                svc,
-                dirfd,
-                pipe,
-                armed: None,
-            }),
-        );
+        self.services.insert(Slot { svc, dirfd, pipe });
         self.apply(key, actions);
         self.log.info(&format!("activated new service: {shown}"));
         Ok(())

@@ -12,7 +12,7 @@
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use platform::poll::{Interest, Token};
 use platform::time::Tai64n;
@@ -197,11 +197,6 @@ impl Errnos {
     }
 }
 
-/// A wall-clock time as the status reply carries it; never set is all zeros.
-fn tain(t: Option<SystemTime>) -> Tai64n {
-    t.map(Tai64n::from_system_time_usec).unwrap_or_default()
-}
-
 /// Client connections and their answers.
 impl Daemon {
     pub(super) fn close_stale(&mut self, t: Duration) {
@@ -370,8 +365,9 @@ impl Daemon {
                     }
                 }
             }
-            // The sections of the extended status come with the features that fill them.
-            Request::Extended { .. } => Reply::Error(e.eproto),
+            // The sections of the extended status, and the events, come with the features
+            // that make them.
+            Request::Extended { .. } | Request::Watch { .. } => Reply::Error(e.eproto),
             Request::Yank(_) => Reply::Error(e.enotsup),
             Request::Invalid { .. } => Reply::Error(e.eproto),
         };
@@ -381,17 +377,17 @@ impl Daemon {
     fn status(&self, svc: &Service) -> WireStatus {
         let sub = |s: &super::service::SubState| SubStatus {
             pid: s.pid as u32,
-            when: tain(s.when),
+            when: s.when.tai(),
             flags: s.flags,
         };
         WireStatus {
             perpd_pid: self.pid as u32,
             perpd_start: Tai64n::from_system_time_usec(self.started),
-            activated: Tai64n::from_system_time_usec(svc.activated),
+            activated: svc.activated.tai(),
             flags: svc.flags,
             main: sub(&svc.main),
             log: if svc.has(ServiceFlags::HASLOG) {
-                sub(&svc.log)
+                sub(svc.log())
             } else {
                 SubStatus::default()
             },
@@ -403,12 +399,12 @@ impl Daemon {
 fn history(svc: &Service) -> History {
     let sub = |s: &super::service::SubState| SubHistory {
         restarts: s.restarts(),
-        exits: s.history.iter().rev().copied().collect(),
+        exits: s.exits().into_iter().rev().collect(),
     };
     History {
         main: sub(&svc.main),
         log: if svc.has(ServiceFlags::HASLOG) {
-            sub(&svc.log)
+            sub(svc.log())
         } else {
             SubHistory::default()
         },

@@ -5,18 +5,21 @@
 //! as method calls (activation, a child reaped, the outcome of a spawn, a control command, a
 //! deadline, deactivation); each returns the [`Action`]s the supervisor must carry out, in
 //! order. Nothing here touches a process, a file or a clock: the caller passes the time in
-//! ([`Now`]), and pending timers are data ([`SubState::retry_at`], [`SubState::kill_at`]) the
-//! supervisor arms, so every transition is unit-tested without processes.
+//! ([`Now`]), and pending timers are data (one deadline per subservice: a governed start, a
+//! fork retry or a stop timeout) the supervisor arms, so every transition is unit-tested
+//! without processes.
 //!
 //! Differences from the C perpd, on purpose:
 //! * `ISPAUSED` is cleared on each new start;
 //! * the log pipe is closed only while deactivating, so a logger restarted on its own keeps
 //!   its pipe;
 //! * a failed fork is retried after a pause without blocking the loop;
+//! * the respawn governor is a timer: a start within a second of the last one waits with no
+//!   process at all (the subservice shows down and wanting up), and a `d` meanwhile cancels
+//!   it without a reset run;
 //! * an opt-in stop timeout sends SIGKILL to whatever still runs during deactivation.
 
-use std::collections::VecDeque;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use platform::child::ExitStatus;
 use platform::time::Tai64n;
@@ -36,6 +39,77 @@ pub const RESPAWN_GAP: Duration = Duration::from_secs(1);
 pub const RETRY_PAUSE: Duration = Duration::from_nanos(555_444_321);
 /// How many exits each subservice remembers for the exit-history request.
 pub const HISTORY_LEN: usize = crate::protocol::HISTORY_MAX;
+
+/// A monotonic time in nanoseconds: `u64` lasts 584 years, half a `Duration`'s size.
+type Mono = u64;
+
+fn mono(d: Duration) -> Mono {
+    d.as_nanos().try_into().unwrap_or(Mono::MAX)
+}
+
+fn duration(m: Mono) -> Duration {
+    Duration::from_nanos(m)
+}
+
+/// A wall-clock time in microseconds from the Unix epoch (negative before it), the resolution
+/// clients are shown; [`Wall::NEVER`] for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wall(i64);
+
+impl Wall {
+    pub const NEVER: Wall = Wall(i64::MIN);
+
+    pub fn of(t: SystemTime) -> Wall {
+        let us = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => Wall(us(d)),
+            Err(e) => Wall(us(e.duration()).saturating_neg().max(i64::MIN + 1)),
+        }
+    }
+
+    pub fn get(self) -> Option<SystemTime> {
+        if self == Wall::NEVER {
+            return None;
+        }
+        let d = Duration::from_micros(self.0.unsigned_abs());
+        Some(if self.0 >= 0 {
+            UNIX_EPOCH + d
+        } else {
+            UNIX_EPOCH - d
+        })
+    }
+
+    /// The label clients are sent; zeros for never.
+    pub fn tai(self) -> Tai64n {
+        self.get()
+            .map(Tai64n::from_system_time_usec)
+            .unwrap_or_default()
+    }
+}
+
+/// An exit status in two bytes: the code, or the signal number with the high bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Wstat(u16);
+
+const SIGNALED: u16 = 0x8000;
+
+impl Wstat {
+    fn of(st: ExitStatus) -> Wstat {
+        match st {
+            ExitStatus::Exited(c) => Wstat(c as u16 & 0xff),
+            ExitStatus::Signaled(s) => Wstat(SIGNALED | (s as u16 & 0xff)),
+        }
+    }
+
+    fn get(self) -> ExitStatus {
+        let n = i32::from(self.0 & 0xff);
+        if self.0 & SIGNALED != 0 {
+            ExitStatus::Signaled(n)
+        } else {
+            ExitStatus::Exited(n)
+        }
+    }
+}
 
 /// Which subservice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,35 +170,110 @@ impl Sig {
     }
 }
 
-/// State of one subservice.
+/// What a subservice's one timer is set for. A start that waits (governor) and a fork that is
+/// retried both come while no process runs; the stop timeout only while one does: so one
+/// deadline serves all three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Timer {
+    #[default]
+    None,
+    /// A governed start run is due.
+    Start,
+    /// A failed fork is to be tried again.
+    Retry,
+    /// The stop timeout: SIGKILL the current child.
+    Kill,
+}
+
+/// The last few exits of a start run, oldest first; allocated at the first exit.
 #[derive(Debug, Clone, Default)]
+pub struct History {
+    recs: [Exit; HISTORY_LEN],
+    len: u8,
+    /// Where the next exit goes once the ring is full.
+    next: u8,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Exit {
+    when: i64,
+    ran: Mono,
+    status: Wstat,
+}
+
+impl History {
+    fn push(&mut self, e: Exit) {
+        if usize::from(self.len) < HISTORY_LEN {
+            self.recs[usize::from(self.len)] = e;
+            self.len += 1;
+        } else {
+            self.recs[usize::from(self.next)] = e;
+            self.next = (self.next + 1) % HISTORY_LEN as u8;
+        }
+    }
+
+    /// The exits, oldest first.
+    pub fn exits(&self) -> Vec<ExitRecord> {
+        let n = usize::from(self.len);
+        (0..n)
+            .map(|i| {
+                let e = self.recs[(usize::from(self.next) + i) % n];
+                ExitRecord {
+                    when: Wall(e.when).tai(),
+                    status: e.status.get(),
+                    ran: duration(e.ran),
+                }
+            })
+            .collect()
+    }
+}
+
+/// State of one subservice: 48 bytes, times as integers, the exit history boxed at first use.
+#[derive(Debug, Clone)]
 pub struct SubState {
     /// Current child (start or reset run), 0 if none.
     pub pid: i32,
     /// Last reaped child (PERP_SVPID of the reset run).
     pub pid_prev: i32,
-    /// Wall-clock fork time of the current/last child; None = never run (zeros on the wire).
-    pub when: Option<SystemTime>,
-    /// Monotonic fork time of the current/last child.
-    pub when_mono: Duration,
-    /// Earliest monotonic time of the next start (respawn governor).
-    pub when_ok: Duration,
-    /// How the last reaped child ended.
-    pub wstat: Option<ExitStatus>,
-    pub flags: SubFlags,
-    /// Respawn governor: how long the next start run sleeps before exec.
-    pub governor: Duration,
-    /// A failed fork waiting to be retried at this monotonic time.
-    pub retry_at: Option<Duration>,
-    /// Stop timeout: SIGKILL the current child at this monotonic time.
-    pub kill_at: Option<Duration>,
+    /// Wall-clock fork time of the current/last child (zeros on the wire before the first).
+    pub when: Wall,
+    /// Monotonic fork time of the last start run; the next start is due a second later.
+    started: Mono,
+    /// When the timer is due (see [`Timer`]).
+    due: Mono,
     /// Start runs forked since activation.
     pub starts: u32,
-    /// The last few start-run exits, oldest first.
-    pub history: VecDeque<ExitRecord>,
+    /// How the last reaped child ended.
+    wstat: Wstat,
+    pub flags: SubFlags,
+    timer: Timer,
+    history: Option<Box<History>>,
+}
+
+/// A subservice that does not exist (the log of a service without `rc.log`).
+static ABSENT: SubState = SubState::new();
+
+impl Default for SubState {
+    fn default() -> SubState {
+        SubState::new()
+    }
 }
 
 impl SubState {
+    const fn new() -> SubState {
+        SubState {
+            pid: 0,
+            pid_prev: 0,
+            when: Wall::NEVER,
+            started: 0,
+            due: 0,
+            starts: 0,
+            wstat: Wstat(0),
+            flags: SubFlags::empty(),
+            timer: Timer::None,
+            history: None,
+        }
+    }
     pub fn has(&self, f: SubFlags) -> bool {
         self.flags.intersects(f)
     }
@@ -138,30 +287,101 @@ impl SubState {
     pub fn restarts(&self) -> u32 {
         self.starts.saturating_sub(1)
     }
-    /// The earliest pending deadline of this subservice.
+    /// The earliest monotonic time of the next start run (respawn governor).
+    pub fn when_ok(&self) -> Duration {
+        if self.starts == 0 {
+            Duration::ZERO
+        } else {
+            duration(self.started) + RESPAWN_GAP
+        }
+    }
+    /// How the last reaped child ended (exit 0 before the first).
+    pub fn wstat(&self) -> ExitStatus {
+        self.wstat.get()
+    }
+    /// The exits of start runs remembered, oldest first.
+    pub fn exits(&self) -> Vec<ExitRecord> {
+        self.history.as_ref().map(|h| h.exits()).unwrap_or_default()
+    }
+    fn timer_at(&self, t: Timer) -> Option<Duration> {
+        (self.timer == t).then(|| duration(self.due))
+    }
+    /// A governed start waiting until this monotonic time, with no process yet.
+    pub fn start_at(&self) -> Option<Duration> {
+        self.timer_at(Timer::Start)
+    }
+    /// A failed fork waiting to be retried at this monotonic time.
+    pub fn retry_at(&self) -> Option<Duration> {
+        self.timer_at(Timer::Retry)
+    }
+    /// The stop timeout: SIGKILL the current child at this monotonic time.
+    pub fn kill_at(&self) -> Option<Duration> {
+        self.timer_at(Timer::Kill)
+    }
+    fn arm(&mut self, t: Timer, at: Duration) {
+        self.timer = t;
+        self.due = mono(at);
+    }
+    /// Cancels the timer if it is set for `t`.
+    fn disarm(&mut self, t: Timer) {
+        if self.timer == t {
+            self.timer = Timer::None;
+        }
+    }
+    /// The pending deadline of this subservice.
     pub fn next_deadline(&self) -> Option<Duration> {
-        [self.retry_at, self.kill_at].into_iter().flatten().min()
+        (self.timer != Timer::None).then(|| duration(self.due))
     }
 }
 
-/// One service.
+/// One service: 112 bytes with its main subservice; the log's state is boxed only for a
+/// service that has one.
 #[derive(Debug, Clone)]
 pub struct Service {
     pub key: Key,
     /// The directory entry name truncated to `NAME_MAX` bytes (raw: it is the runscripts' `$2`).
-    pub name: Vec<u8>,
+    pub name: Name,
     /// Wall-clock activation time.
-    pub activated: SystemTime,
-    pub flags: ServiceFlags,
+    pub activated: Wall,
     pub main: SubState,
-    pub log: SubState,
-    /// Stop timeout for deactivation and shutdown; None = wait forever (perp's behaviour).
-    pub stop_timeout: Option<Duration>,
+    log: Option<Box<SubState>>,
+    /// Stop timeout in seconds for deactivation and shutdown; 0 = wait forever (perp's
+    /// behaviour).
+    stop_secs: u32,
+    pub flags: ServiceFlags,
+    /// The supervisor's deadline heap holds an entry at [`Service::next_deadline`]; cleared
+    /// by every event that changes that deadline.
+    pub queued: bool,
+}
+
+/// A service name: at most [`NAME_MAX`] bytes, kept inline.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Name {
+    len: u8,
+    bytes: [u8; NAME_MAX],
+}
+
+impl Name {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
 }
 
 /// Truncate a directory entry name to a service name (bytes, as the original does).
-pub fn service_name(entry: &[u8]) -> Vec<u8> {
-    entry[..entry.len().min(NAME_MAX)].to_vec()
+pub fn service_name(entry: &[u8]) -> Name {
+    let n = entry.len().min(NAME_MAX);
+    let mut bytes = [0; NAME_MAX];
+    bytes[..n].copy_from_slice(&entry[..n]);
+    Name {
+        len: n as u8,
+        bytes,
+    }
 }
 
 /// The time of an event: monotonic for every interval, wall clock for what clients see.
@@ -237,7 +457,7 @@ pub enum CmdError {
 #[derive(Debug, Clone)]
 pub struct Activation {
     pub key: Key,
-    pub name: Vec<u8>,
+    pub name: Name,
     pub has_log: bool,
     pub flag_down: bool,
     pub flag_once: bool,
@@ -255,26 +475,45 @@ impl Service {
     }
     /// The name for log lines.
     pub fn display(&self) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(&self.name)
+        String::from_utf8_lossy(self.name.as_bytes())
+    }
+    /// The stop timeout; None = wait forever.
+    pub fn stop_timeout(&self) -> Option<Duration> {
+        (self.stop_secs > 0).then(|| Duration::from_secs(self.stop_secs.into()))
+    }
+    /// The log subservice (a never-started one for a service without `rc.log`).
+    pub fn log(&self) -> &SubState {
+        self.log.as_deref().unwrap_or(&ABSENT)
     }
     pub fn sub(&self, s: Sub) -> &SubState {
         match s {
             Sub::Main => &self.main,
-            Sub::Log => &self.log,
+            Sub::Log => self.log(),
         }
     }
-    pub fn sub_mut(&mut self, s: Sub) -> &mut SubState {
+    /// The subservice to change; None for the log of a service without one.
+    fn sub_mut(&mut self, s: Sub) -> Option<&mut SubState> {
         match s {
-            Sub::Main => &mut self.main,
-            Sub::Log => &mut self.log,
+            Sub::Main => Some(&mut self.main),
+            Sub::Log => self.log.as_deref_mut(),
         }
     }
     /// The earliest pending deadline of either subservice.
     pub fn next_deadline(&self) -> Option<Duration> {
-        [self.main.next_deadline(), self.log.next_deadline()]
+        [self.main.next_deadline(), self.log().next_deadline()]
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// Runs an event; a changed deadline is no longer the one queued.
+    fn tracking<T>(&mut self, event: impl FnOnce(&mut Self) -> T) -> T {
+        let before = self.next_deadline();
+        let r = event(self);
+        if self.next_deadline() != before {
+            self.queued = false;
+        }
+        r
     }
 
     /// Activate a new service: the log starts first, then main unless `flag.down`.
@@ -289,18 +528,24 @@ impl Service {
         if a.flag_once {
             flags |= ServiceFlags::ONCE;
         }
+        let stop_secs = a
+            .stop_timeout
+            .map_or(0, |t| u32::try_from(t.as_secs().max(1)).unwrap_or(u32::MAX));
         let mut svc = Service {
             key: a.key,
             name: a.name,
-            activated: now.wall,
+            activated: Wall::of(now.wall),
             flags,
-            main: SubState::default(),
-            log: SubState::default(),
-            stop_timeout: a.stop_timeout,
+            main: SubState::new(),
+            log: None,
+            stop_secs,
+            queued: false,
         };
         let mut out = Vec::new();
         if a.has_log {
-            svc.log.set(SubFlags::ISLOG);
+            let mut log = SubState::new();
+            log.set(SubFlags::ISLOG);
+            svc.log = Some(Box::new(log));
             svc.start_request(Sub::Log, now, &mut out);
         }
         if a.flag_down {
@@ -318,29 +563,27 @@ impl Service {
         out.push(Action::Log(Msg::Warn(text)));
     }
 
-    /// Start `sub` unless it runs; within a second of its last start the respawn governor
-    /// becomes the child's sleep before exec.
+    /// Start `sub` unless it runs or already waits to; within a second of its last start the
+    /// respawn governor makes it wait for the rest of that second, with no process meanwhile.
     fn start_request(&mut self, sub: Sub, now: &Now, out: &mut Vec<Action>) {
-        if sub == Sub::Log && !self.has(ServiceFlags::HASLOG) {
+        let Some(s) = self.sub_mut(sub) else {
+            return;
+        };
+        if s.pid > 0 || s.timer == Timer::Start {
             return;
         }
-        let s = self.sub(sub);
-        if s.pid > 0 {
-            return;
-        }
-        let s = self.sub_mut(sub);
         s.clear(SubFlags::ISRESET | SubFlags::FAILING | SubFlags::ISPAUSED);
-        s.retry_at = None;
-        // The fork happens now (so the pid is known at once); the child sleeps the rest of
-        // the governor period before exec.
-        s.governor = s.when_ok.saturating_sub(now.mono);
-        if !s.governor.is_zero() {
+        s.disarm(Timer::Retry);
+        let ok = s.when_ok();
+        if ok > now.mono {
+            s.arm(Timer::Start, ok);
             let text = format!(
                 "setting respawn governor on 'start' target of service {} for {}",
                 self.display(),
                 sub.script()
             );
             self.warn(out, text);
+            return;
         }
         out.push(Action::Spawn {
             sub,
@@ -350,47 +593,44 @@ impl Service {
 
     fn reset_run(s: &SubState, now: &Now) -> Run {
         Run::Reset {
-            status: s.wstat.unwrap_or(ExitStatus::Exited(0)),
+            status: s.wstat(),
             svpid: s.pid_prev,
-            svsecs: round_secs(now.mono.saturating_sub(s.when_mono)),
+            svsecs: round_secs(now.mono.saturating_sub(duration(s.started))),
         }
-    }
-
-    /// Run `sub`'s reset: only ever right after a start run was reaped.
-    fn reset_request(&mut self, sub: Sub, now: &Now, out: &mut Vec<Action>) {
-        let s = self.sub_mut(sub);
-        s.set(SubFlags::ISRESET);
-        s.clear(SubFlags::FAILING);
-        s.retry_at = None;
-        let run = Self::reset_run(s, now);
-        out.push(Action::Spawn { sub, run });
     }
 
     /// Arm the stop timeout for `sub` if deactivating and one is configured.
     fn arm_kill(&mut self, sub: Sub, now: &Now) {
-        if let Some(t) = self.stop_timeout {
-            let s = self.sub_mut(sub);
-            if s.pid > 0 && s.kill_at.is_none() {
-                s.kill_at = Some(now.mono + t);
+        let Some(t) = self.stop_timeout() else {
+            return;
+        };
+        if let Some(s) = self.sub_mut(sub) {
+            if s.pid > 0 && s.timer != Timer::Kill {
+                s.arm(Timer::Kill, now.mono + t);
             }
         }
     }
 
     /// The outcome of a spawn the supervisor carried out for `sub`.
     pub fn spawn_result(&mut self, sub: Sub, outcome: SpawnOutcome, now: &Now) -> Vec<Action> {
+        self.tracking(|s| s.spawn_result_(sub, outcome, now))
+    }
+
+    fn spawn_result_(&mut self, sub: Sub, outcome: SpawnOutcome, now: &Now) -> Vec<Action> {
         let mut out = Vec::new();
         let culling = self.has(ServiceFlags::CULL);
+        let name = self.display().into_owned();
+        let Some(s) = self.sub_mut(sub) else {
+            return out;
+        };
         match outcome {
             SpawnOutcome::Started(pid) => {
-                let s = self.sub_mut(sub);
                 s.pid = pid;
-                s.when = Some(now.wall);
-                s.when_mono = now.mono;
+                s.when = Wall::of(now.wall);
                 s.clear(SubFlags::FAILING);
-                s.retry_at = None;
+                s.disarm(Timer::Retry);
                 if !s.has(SubFlags::ISRESET) {
-                    s.when_ok = now.mono + RESPAWN_GAP + s.governor;
-                    s.governor = Duration::ZERO;
+                    s.started = mono(now.mono);
                     s.starts += 1;
                 }
                 if culling {
@@ -398,12 +638,10 @@ impl Service {
                 }
             }
             SpawnOutcome::ForkFailed(text) => {
-                let name = self.display().into_owned();
-                let s = self.sub_mut(sub);
                 let again = s.has(SubFlags::FAILING);
                 s.pid = 0;
                 s.set(SubFlags::FAILING);
-                s.retry_at = Some(now.mono + RETRY_PAUSE);
+                s.arm(Timer::Retry, now.mono + RETRY_PAUSE);
                 self.warn(
                     &mut out,
                     format!("failure fork() for service {name}: {text}"),
@@ -415,19 +653,17 @@ impl Service {
             SpawnOutcome::ExecFailed(text) => {
                 // The child ran and died at once: account it as a run that exited 111, as
                 // the original's child does after printing this line.
-                let line = format!("(in child for service {}): {}", self.display(), text);
-                out.push(Action::Log(Msg::ChildFatal(line)));
-                let s = self.sub_mut(sub);
                 s.pid = 0;
-                s.when = Some(now.wall);
-                s.when_mono = now.mono;
+                s.when = Wall::of(now.wall);
                 s.clear(SubFlags::FAILING);
-                s.retry_at = None;
+                s.disarm(Timer::Retry);
                 if !s.has(SubFlags::ISRESET) {
-                    s.when_ok = now.mono + RESPAWN_GAP;
+                    s.started = mono(now.mono);
                     s.starts += 1;
                 }
-                out.extend(self.child_exited(sub, ExitStatus::Exited(111), now));
+                let line = format!("(in child for service {name}): {text}");
+                out.push(Action::Log(Msg::ChildFatal(line)));
+                out.extend(self.child_exited_(sub, ExitStatus::Exited(111), now));
             }
         }
         out
@@ -436,35 +672,40 @@ impl Service {
     /// A child of `sub` was reaped: a start run is followed by its reset, a reset by the next
     /// start unless the subservice is to stay down.
     pub fn child_exited(&mut self, sub: Sub, status: ExitStatus, now: &Now) -> Vec<Action> {
+        self.tracking(|s| s.child_exited_(sub, status, now))
+    }
+
+    fn child_exited_(&mut self, sub: Sub, status: ExitStatus, now: &Now) -> Vec<Action> {
         let mut out = Vec::new();
-        let s = self.sub_mut(sub);
+        let Some(s) = self.sub_mut(sub) else {
+            return out;
+        };
         let was_reset = s.has(SubFlags::ISRESET);
         s.pid_prev = s.pid;
         s.pid = 0;
-        s.wstat = Some(status);
-        s.kill_at = None;
-        if !was_reset {
-            if s.history.len() == HISTORY_LEN {
-                s.history.pop_front();
-            }
-            let rec = ExitRecord {
-                when: Tai64n::from_system_time_usec(now.wall),
-                status,
-                ran: now.mono.saturating_sub(s.when_mono),
-            };
-            s.history.push_back(rec);
-        }
+        s.wstat = Wstat::of(status);
+        s.disarm(Timer::Kill);
         if s.has(SubFlags::ISONCE) {
             s.set(SubFlags::WANTDOWN);
         }
         if !was_reset {
-            self.reset_request(sub, now, &mut out);
-        } else if !self.sub(sub).has(SubFlags::WANTDOWN) {
+            let e = Exit {
+                when: Wall::of(now.wall).0,
+                ran: mono(now.mono).saturating_sub(s.started),
+                status: s.wstat,
+            };
+            s.history.get_or_insert_with(Default::default).push(e);
+            // Run the reset: only ever right after a start run was reaped.
+            s.set(SubFlags::ISRESET);
+            s.clear(SubFlags::FAILING);
+            s.disarm(Timer::Retry);
+            let run = Self::reset_run(s, now);
+            out.push(Action::Spawn { sub, run });
+        } else if !s.has(SubFlags::WANTDOWN) {
             self.start_request(sub, now, &mut out);
         } else if sub == Sub::Main
-            && self.has(ServiceFlags::HASLOG)
-            && self.log.has(SubFlags::WANTDOWN)
-            && self.log.pid > 0
+            && self.log().has(SubFlags::WANTDOWN)
+            && self.log().pid > 0
             && self.has(ServiceFlags::CULL)
         {
             // Main is down for good while deactivating: now bring the logger down.
@@ -478,7 +719,9 @@ impl Service {
     /// Stops `sub` while deactivating: SIGTERM unless it is resetting (for the logger, its
     /// pipe is closed first, so it sees EOF), then SIGCONT; its stop timeout starts.
     fn stop(&mut self, sub: Sub, now: &Now, out: &mut Vec<Action>) {
-        let s = self.sub_mut(sub);
+        let Some(s) = self.sub_mut(sub) else {
+            return;
+        };
         let pid = s.pid;
         let resetting = s.has(SubFlags::ISRESET);
         s.clear(SubFlags::ISPAUSED);
@@ -499,11 +742,11 @@ impl Service {
     }
 
     fn idle(s: &SubState) -> bool {
-        s.pid == 0 && s.retry_at.is_none()
+        s.pid == 0 && s.timer == Timer::None
     }
 
     fn check_removal(&self, out: &mut Vec<Action>) {
-        if self.has(ServiceFlags::CULL) && Self::idle(&self.main) && Self::idle(&self.log) {
+        if self.has(ServiceFlags::CULL) && Self::idle(&self.main) && Self::idle(self.log()) {
             out.push(Action::Remove);
         }
     }
@@ -511,24 +754,27 @@ impl Service {
     /// Start deactivating (a scan no longer finds the service, or shutdown): main is stopped
     /// first, the logger once main is down.
     pub fn deactivate(&mut self, now: &Now) -> Vec<Action> {
+        self.tracking(|s| s.deactivate_(now))
+    }
+
+    fn deactivate_(&mut self, now: &Now) -> Vec<Action> {
         let mut out = Vec::new();
         if self.has(ServiceFlags::CULL) {
             return out;
         }
         self.flags |= ServiceFlags::CULL;
-        let has_log = self.has(ServiceFlags::HASLOG);
         for sub in [Sub::Main, Sub::Log] {
-            if sub == Sub::Log && !has_log {
-                continue;
+            if let Some(s) = self.sub_mut(sub) {
+                s.set(SubFlags::WANTDOWN);
+                // A waiting start or a fork retry is dropped: nothing is to start now.
+                s.disarm(Timer::Start);
+                s.disarm(Timer::Retry);
+                s.clear(SubFlags::FAILING);
             }
-            let s = self.sub_mut(sub);
-            s.set(SubFlags::WANTDOWN);
-            s.retry_at = None;
-            s.clear(SubFlags::FAILING);
         }
         if self.main.pid > 0 {
             self.stop(Sub::Main, now, &mut out);
-        } else if has_log && self.log.pid > 0 {
+        } else if self.log().pid > 0 {
             self.stop(Sub::Log, now, &mut out);
         } else {
             out.push(Action::Remove);
@@ -536,45 +782,63 @@ impl Service {
         out
     }
 
-    /// Deadlines that have come: fork retries, stop timeouts.
+    /// Deadlines that have come: governed starts, fork retries, stop timeouts.
     pub fn deadline(&mut self, now: &Now) -> Vec<Action> {
+        self.tracking(|s| s.deadline_(now))
+    }
+
+    fn deadline_(&mut self, now: &Now) -> Vec<Action> {
         let mut out = Vec::new();
+        let name = self.display().into_owned();
         for sub in [Sub::Log, Sub::Main] {
-            let s = self.sub_mut(sub);
-            if s.retry_at.is_some_and(|t| t <= now.mono) {
-                s.retry_at = None;
-                if s.pid == 0 && s.has(SubFlags::FAILING) {
-                    if s.has(SubFlags::ISRESET) {
-                        let run = Self::reset_run(s, now);
-                        out.push(Action::Spawn { sub, run });
-                    } else if !s.has(SubFlags::WANTDOWN) {
-                        s.governor = s.when_ok.saturating_sub(now.mono);
+            let Some(s) = self.sub_mut(sub) else {
+                continue;
+            };
+            if s.timer == Timer::None || duration(s.due) > now.mono {
+                continue;
+            }
+            let timer = std::mem::take(&mut s.timer);
+            match timer {
+                Timer::None => {}
+                Timer::Start => {
+                    if s.pid == 0 && !s.has(SubFlags::WANTDOWN) {
                         out.push(Action::Spawn {
                             sub,
                             run: Run::Start,
                         });
-                    } else {
-                        s.clear(SubFlags::FAILING);
                     }
                 }
-            }
-            let s = self.sub_mut(sub);
-            if s.kill_at.is_some_and(|t| t <= now.mono) {
-                s.kill_at = None;
-                let pid = s.pid;
-                if pid > 0 {
-                    let text = format!(
-                        "stop timeout: sending signal SIGKILL to service {} ({})",
-                        self.display(),
-                        sub.word()
-                    );
-                    self.warn(&mut out, text);
-                    out.push(Action::Signal {
-                        sub,
-                        pid,
-                        group: false,
-                        sig: Sig::Kill,
-                    });
+                Timer::Retry => {
+                    if s.pid == 0 && s.has(SubFlags::FAILING) {
+                        if s.has(SubFlags::ISRESET) {
+                            let run = Self::reset_run(s, now);
+                            out.push(Action::Spawn { sub, run });
+                        } else if !s.has(SubFlags::WANTDOWN) {
+                            // Starts are governed from the last start run that ran; a retry
+                            // comes a pause after a start that was due, so it is due too.
+                            out.push(Action::Spawn {
+                                sub,
+                                run: Run::Start,
+                            });
+                        } else {
+                            s.clear(SubFlags::FAILING);
+                        }
+                    }
+                }
+                Timer::Kill => {
+                    let pid = s.pid;
+                    if pid > 0 {
+                        out.push(Action::Log(Msg::Warn(format!(
+                            "stop timeout: sending signal SIGKILL to service {name} ({})",
+                            sub.word()
+                        ))));
+                        out.push(Action::Signal {
+                            sub,
+                            pid,
+                            group: false,
+                            sig: Sig::Kill,
+                        });
+                    }
                 }
             }
         }
@@ -586,7 +850,7 @@ impl Service {
 
     /// A signal command: nothing without a process; only SIGCONT/SIGKILL reach a reset run.
     fn signal(&self, sub: Sub, sig: Sig, group: bool, out: &mut Vec<Action>) {
-        if sub == Sub::Log && !self.has(ServiceFlags::HASLOG) {
+        if sub == Sub::Log && self.log.is_none() {
             return;
         }
         let s = self.sub(sub);
@@ -619,7 +883,9 @@ impl Service {
     }
 
     fn up(&mut self, sub: Sub, now: &Now, out: &mut Vec<Action>) {
-        let s = self.sub_mut(sub);
+        let Some(s) = self.sub_mut(sub) else {
+            return;
+        };
         s.clear(SubFlags::ISONCE | SubFlags::WANTDOWN);
         if s.pid == 0 {
             self.start_request(sub, now, out);
@@ -627,15 +893,21 @@ impl Service {
     }
 
     fn down(&mut self, sub: Sub, group: bool, out: &mut Vec<Action>) {
-        let s = self.sub_mut(sub);
+        let Some(s) = self.sub_mut(sub) else {
+            return;
+        };
         s.set(SubFlags::WANTDOWN);
+        // A start waiting on the governor never ran: it is cancelled, with no reset run.
+        s.disarm(Timer::Start);
         if s.has(SubFlags::FAILING) && !s.has(SubFlags::ISRESET) {
             s.clear(SubFlags::FAILING);
-            s.retry_at = None;
+            s.disarm(Timer::Retry);
         }
         if s.pid > 0 {
             self.signal(sub, Sig::Term, group, out);
-            self.sub_mut(sub).clear(SubFlags::ISPAUSED);
+            if let Some(s) = self.sub_mut(sub) {
+                s.clear(SubFlags::ISPAUSED);
+            }
             self.signal(sub, Sig::Cont, group, out);
         }
     }
@@ -643,6 +915,16 @@ impl Service {
     /// A `C` request (perpctl(8)'s commands). `log`: for the log subservice; `group`:
     /// signal the process group.
     pub fn command(
+        &mut self,
+        cmd: u8,
+        log: bool,
+        group: bool,
+        now: &Now,
+    ) -> Result<Vec<Action>, CmdError> {
+        self.tracking(|s| s.command_(cmd, log, group, now))
+    }
+
+    fn command_(
         &mut self,
         cmd: u8,
         log: bool,
@@ -671,24 +953,27 @@ impl Service {
         match cmd {
             b'u' => self.up(sub, now, &mut out),
             b'o' => {
-                let s = self.sub_mut(sub);
-                s.set(SubFlags::ISONCE);
-                s.clear(SubFlags::WANTDOWN);
-                if s.pid == 0 {
-                    self.start_request(sub, now, &mut out);
+                if let Some(s) = self.sub_mut(sub) {
+                    s.set(SubFlags::ISONCE);
+                    s.clear(SubFlags::WANTDOWN);
+                    if s.pid == 0 {
+                        self.start_request(sub, now, &mut out);
+                    }
                 }
             }
             b'd' => self.down(sub, group, &mut out),
             b'p' => {
-                let s = self.sub(sub);
-                let has = sub == Sub::Main || self.has(ServiceFlags::HASLOG);
-                if has && s.pid > 0 && !s.has(SubFlags::ISRESET) {
-                    self.sub_mut(sub).set(SubFlags::ISPAUSED);
-                    self.signal(sub, Sig::Stop, group, &mut out);
+                if let Some(s) = self.sub_mut(sub) {
+                    if s.pid > 0 && !s.has(SubFlags::ISRESET) {
+                        s.set(SubFlags::ISPAUSED);
+                        self.signal(sub, Sig::Stop, group, &mut out);
+                    }
                 }
             }
             b'c' => {
-                self.sub_mut(sub).clear(SubFlags::ISPAUSED);
+                if let Some(s) = self.sub_mut(sub) {
+                    s.clear(SubFlags::ISPAUSED);
+                }
                 self.signal(sub, Sig::Cont, group, &mut out);
             }
             b'U' => {

@@ -1,15 +1,17 @@
 //! Starting a runscript run (perpd(8), perpetrate(5)).
 //!
-//! Why not `platform::child::Command`: the child must learn its own pid for `PERP_SVPID`,
-//! may sleep the governor delay before exec, and prints the original's `(in child for service
-//! NAME)` lines before exiting 111. `platform::spawn` does those steps from a plan prepared
-//! here; runs without a delay borrow perpd's memory instead of copying it.
+//! Why not `platform::child::Command`: the child must learn its own pid for `PERP_SVPID` and
+//! prints the original's `(in child for service NAME)` lines before exiting 111.
+//! `platform::spawn` does those steps from a plan prepared here, in a child that borrows
+//! perpd's memory instead of copying it where the OS allows. A run is created only when it is
+//! due: the respawn governor's wait is a timer in perpd, not a sleeping child.
 
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
+use platform::fd;
 use platform::signal::{self, Signal};
 
 use super::service::Run;
@@ -28,8 +30,7 @@ pub const CAUGHT: [Signal; 5] = [
     Signal::SIGPIPE,
 ];
 
-/// Descriptors below this that perpd inherited are made close-on-exec at start-up, and a
-/// governed child closes them all before it sleeps.
+/// Descriptors below this that perpd inherited are made close-on-exec at start-up.
 pub const CLOSE_BELOW: i32 = 1024;
 
 /// One run to fork.
@@ -42,13 +43,13 @@ pub struct SpawnSpec<'a> {
     pub sub: Sub,
     pub run: &'a Run,
     /// dup'ed onto fd 0 (the log's start run: the pipe's read end).
-    pub stdin: Option<RawFd>,
+    pub stdin: Option<BorrowedFd<'a>>,
     /// dup'ed onto fd 1 (main with a log: the pipe's write end).
-    pub stdout: Option<RawFd>,
+    pub stdout: Option<BorrowedFd<'a>>,
+    /// Where a pipe end waits for the child, below every other descriptor perpd holds.
+    pub low: &'a LowSlot,
     /// perpd, whose fatal line the child's error lines take.
     pub log: &'a Program,
-    /// Respawn governor: sleep this long before exec (signals still blocked).
-    pub delay: std::time::Duration,
     /// The descriptor limit perpd started with, restored in the child (perpd raises its own).
     pub nofile: Option<(u64, u64)>,
     /// perpd's environment, captured once at start-up.
@@ -98,20 +99,22 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
         "(in child for service {}): ",
         String::from_utf8_lossy(spec.name)
     ));
+    // The pipe end a run gets is first put on the low slot, so that the run needs none of
+    // perpd's other descriptors, however many services hold them.
+    let low = spec.low.slot.as_raw_fd();
     let mut dups = Vec::new();
     if let Some(fd) = spec.stdout {
-        dups.push((fd, 1, "failure dup2() on logpipe[1] to logging service"));
-    }
-    if let Some(fd) = spec.stdin {
-        dups.push((fd, 0, "failure dup2() on logpipe[0] for logging service"));
+        fd::dup_cloexec_to(fd, low)?;
+        dups.push((low, 1, "failure dup2() on logpipe[1] to logging service"));
+    } else if let Some(fd) = spec.stdin {
+        fd::dup_cloexec_to(fd, low)?;
+        dups.push((low, 0, "failure dup2() on logpipe[0] for logging service"));
     }
     // A reset run's PERP_SVPID names the main that ended; a start run's is its own pid.
     let own_pid = !env.iter().any(|(k, _)| *k == "PERP_SVPID");
     // Every descriptor perpd holds is close-on-exec (inherited ones too: see
-    // `supervisor::Daemon::start`), so a run that execs at once needs no closing. A governed
-    // child closes them anyway, so that it holds no client connection or pipe open while it
-    // sleeps the governor delay.
-    let governed = !spec.delay.is_zero();
+    // `supervisor::Daemon::start`), so the run needs no closing, and none above the low slot
+    // is read by the child.
     let plan = platform::spawn::Plan {
         setsid: true,
         dir: Some((spec.dir, "failure fchdir() to service directory")),
@@ -124,14 +127,34 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
         pid_var: own_pid.then_some("PERP_SVPID"),
         fail_prefix: &child_msg,
         exec_fail: " failure execve()",
-        delay: spec.delay,
-        close_below: governed.then_some(CLOSE_BELOW),
+        cloexec_from: Some(low + 1),
     };
     // No handler may write into perpd's self-pipe from the child before it resets them.
     signal::block(&CAUGHT)?;
     let spawned = platform::spawn::spawn(&plan);
     let _ = signal::unblock(&CAUGHT);
+    if !plan.dups.is_empty() {
+        // The slot must not keep the pipe open: a logger waits for its end of file.
+        fd::dup_cloexec_to(spec.low.null.as_fd(), low)?;
+    }
     spawned
+}
+
+/// A descriptor number below all of perpd's per-service ones (taken at start-up), and
+/// /dev/null to park on it between runs.
+pub struct LowSlot {
+    slot: OwnedFd,
+    null: OwnedFd,
+}
+
+impl LowSlot {
+    /// Opens both; call before any service's descriptor exists.
+    pub fn open() -> io::Result<LowSlot> {
+        let devnull = std::fs::File::open("/dev/null")?;
+        let slot = fd::dup_at_least(devnull.as_fd(), 3)?;
+        let null = fd::dup_at_least(devnull.as_fd(), 3)?;
+        Ok(LowSlot { slot, null })
+    }
 }
 
 #[cfg(test)]

@@ -3,16 +3,17 @@
 //! client connections and their answers in `server`, the control socket's set-up in
 //! `control`; each adds its part to [`Daemon`].
 //!
-//! Services are found by dev/ino and children by pid in hash maps, and pending deadlines sit in
-//! a heap, so the cost of one event does not grow with the number of services. The poll timeout
-//! is the nearest deadline (fork retry, stop timeout, idle client, autoscan, scan retry); with
-//! none pending perpd sleeps until something happens.
+//! Services are found by dev/ino and children by pid with binary searches in one compact table
+//! (`table`), and pending deadlines sit in a heap, so the cost of one event grows at most with
+//! the logarithm of the number of services. The poll timeout
+//! is the nearest deadline (governed start, fork retry, stop timeout, idle client, autoscan,
+//! scan retry); with none pending perpd sleeps until something happens.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, SystemTime};
 
@@ -27,8 +28,9 @@ use super::control;
 use super::scan::open_reserve;
 use super::server::{Conn, Errnos, FIRST_CONN};
 use super::service::{Action, Msg, Now, Run, SpawnOutcome};
-use super::service::{Key, Service, Sig, Sub};
-use super::spawn::{self, SpawnSpec, CAUGHT};
+use super::service::{Key, Sig, Sub};
+use super::spawn::{self, LowSlot, SpawnSpec, CAUGHT};
+use super::table::Table;
 use crate::program::{Fail, Program, Result};
 use crate::protocol::ServiceFlags;
 
@@ -36,21 +38,11 @@ use crate::protocol::ServiceFlags;
 const T_SIGNALS: Token = Token(0);
 /// The poller's token of the control socket's listener.
 pub(super) const T_LISTEN: Token = Token(1);
-/// At most this many children are reaped (each usually forks a run) before perpd looks at its
-/// clients again: when many services crash together, a status query waits for a few forks
-/// rather than for all of them.
-const REAP_BATCH: usize = 8;
-
-/// A service plus what perpd holds for it.
-pub(super) struct Slot {
-    pub(super) svc: Service,
-    /// The directory held open since activation; every run fchdirs to it.
-    pub(super) dirfd: OwnedFd,
-    /// The log pipe (read end, write end), held open for the service's life.
-    pub(super) pipe: Option<(OwnedFd, OwnedFd)>,
-    /// The deadline pushed on the heap for this service, if any.
-    pub(super) armed: Option<Duration>,
-}
+/// At most this many children are reaped or deadlines served (each usually starts a run)
+/// before perpd looks at its clients again: when many services crash together, or their
+/// governed starts come due together, a status query waits for a few runs to start rather
+/// than for all of them.
+const BATCH: usize = 8;
 
 /// The time of an event, for the lifecycle.
 pub(super) fn now() -> Now {
@@ -88,14 +80,11 @@ pub struct Daemon {
     pub(super) _lock: LockFile,
     pub(super) conns: HashMap<usize, Conn>,
     pub(super) next_token: usize,
-    /// Boxed: a map sized for growth then holds a pointer per spare bucket, not a whole
-    /// slot (at 1,000 services 2,048 buckets of 432 bytes were 864 KiB).
-    pub(super) services: HashMap<Key, Box<Slot>>,
-    pub(super) pids: HashMap<i32, (Key, Sub)>,
+    pub(super) services: Table,
     pub(super) heap: BinaryHeap<Reverse<(Duration, Key)>>,
     pub(super) errnos: Errnos,
     pub(super) scan_wanted: bool,
-    /// Children may be left to reap: the last reap stopped at [`REAP_BATCH`].
+    /// Children may be left to reap: the last reap stopped at [`BATCH`].
     pub(super) reap_pending: bool,
     pub(super) scan_retry_at: Option<Duration>,
     /// While accept() fails for want of descriptors the listener is left out of the poll set
@@ -110,6 +99,8 @@ pub struct Daemon {
     pub(super) nofile: Option<(u64, u64)>,
     /// perpd's environment (with `PERP_BASE`), the base of every run's.
     pub(super) environ: platform::spawn::Environ,
+    /// The descriptor a run's pipe end is put on (see `spawn::LowSlot`).
+    pub(super) low: LowSlot,
     /// A descriptor held in reserve and released only while the base directory is read, so a
     /// perpd whose activations used up every descriptor can still rescan, see services go
     /// away and free theirs.
@@ -170,6 +161,7 @@ impl Daemon {
         platform::process::dup_to(null.as_raw_fd(), 0)
             .map_err(|e| Fail::sys("failure dup2() on /dev/null to stdin", &e))?;
         drop(null);
+        let low = LowSlot::open().map_err(|e| Fail::sys("failure open() on /dev/null", &e))?;
         platform::process::umask(0);
         let (lock, listener) = control::open(&cfg)?;
         std::env::set_current_dir(&base)
@@ -196,8 +188,7 @@ impl Daemon {
             _lock: lock,
             conns: HashMap::new(),
             next_token: FIRST_CONN,
-            services: HashMap::new(),
-            pids: HashMap::new(),
+            services: Table::default(),
             heap: BinaryHeap::new(),
             errnos: Errnos::find(),
             scan_wanted: true,
@@ -211,6 +202,7 @@ impl Daemon {
             nofile: raise_nofile(),
             reserve: open_reserve(),
             environ: platform::spawn::Environ::capture(),
+            low,
         })
     }
 
@@ -254,8 +246,9 @@ impl Daemon {
                     _ => {}
                 }
             }
+            let mut budget = BATCH;
             if reap {
-                self.reap();
+                budget -= self.reap();
             }
             let t = platform::time::monotonic();
             if self
@@ -277,7 +270,7 @@ impl Daemon {
                 self.scan();
             }
             self.scan_wanted = false;
-            self.run_deadlines();
+            self.run_deadlines(budget);
             for (n, readable, hangup, error) in conn_events {
                 self.conn_io(n, readable || hangup, hangup, error && !readable);
             }
@@ -324,32 +317,38 @@ impl Daemon {
         .min()
     }
 
+    /// Queues the service's deadline on the heap unless it is there already. An entry whose
+    /// deadline was changed since stays behind and is skipped when it comes up.
     fn rearm(&mut self, key: Key) {
         if let Some(slot) = self.services.get_mut(&key) {
+            if slot.svc.queued {
+                return;
+            }
             if let Some(d) = slot.svc.next_deadline() {
-                if slot.armed.map_or(true, |a| d < a) {
-                    slot.armed = Some(d);
-                    self.heap.push(Reverse((d, key)));
-                }
+                slot.svc.queued = true;
+                self.heap.push(Reverse((d, key)));
             }
         }
     }
 
-    fn run_deadlines(&mut self) {
+    /// Serves the deadlines that have come, up to `budget` of them; the rest keep the next
+    /// poll from waiting.
+    fn run_deadlines(&mut self, mut budget: usize) {
         let t = now();
         while let Some(Reverse((d, key))) = self.heap.peek().copied() {
-            if d > t.mono {
+            if d > t.mono || budget == 0 {
                 break;
             }
             self.heap.pop();
             let Some(slot) = self.services.get_mut(&key) else {
                 continue;
             };
-            if slot.armed != Some(d) {
+            if slot.svc.next_deadline() != Some(d) {
                 continue;
             }
-            slot.armed = None;
+            slot.svc.queued = false;
             let actions = slot.svc.deadline(&t);
+            budget -= 1;
             self.apply(key, actions);
         }
     }
@@ -364,13 +363,13 @@ impl Daemon {
             match action {
                 Action::Spawn { sub, run } => {
                     let (stdin, stdout) = match (&slot.pipe, sub, &run) {
-                        (Some((r, _)), Sub::Log, Run::Start) => (Some(r.as_raw_fd()), None),
-                        (Some((_, w)), Sub::Main, _) => (None, Some(w.as_raw_fd())),
+                        (Some((r, _)), Sub::Log, Run::Start) => (Some(r.as_fd()), None),
+                        (Some((_, w)), Sub::Main, _) => (None, Some(w.as_fd())),
                         _ => (None, None),
                     };
                     let spec = SpawnSpec {
                         dir: slot.dirfd.as_fd(),
-                        name: &slot.svc.name,
+                        name: slot.svc.name.as_bytes(),
                         sub,
                         run: &run,
                         stdin,
@@ -378,20 +377,17 @@ impl Daemon {
                         log: &self.log,
                         nofile: self.nofile,
                         environ: &self.environ,
-                        delay: match run {
-                            Run::Start => slot.svc.sub(sub).governor,
-                            Run::Reset { .. } => Duration::ZERO,
-                        },
+                        low: &self.low,
                     };
                     let t = now();
                     let outcome = match spawn::spawn(&spec) {
-                        Ok(pid) => {
-                            self.pids.insert(pid, (key, sub));
-                            SpawnOutcome::Started(pid)
-                        }
+                        Ok(pid) => SpawnOutcome::Started(pid),
                         Err(e) => SpawnOutcome::ForkFailed(platform::errno::describe_io(&e)),
                     };
-                    let more = slot.svc.spawn_result(sub, outcome, &t);
+                    let more = slot.svc.spawn_result(sub, outcome.clone(), &t);
+                    if let SpawnOutcome::Started(pid) = outcome {
+                        self.services.add_pid(pid, &key, sub);
+                    }
                     let mut more: VecDeque<Action> = more.into();
                     more.extend(queue);
                     queue = more;
@@ -437,13 +433,14 @@ impl Daemon {
         self.rearm(key);
     }
 
-    fn reap(&mut self) {
+    /// Reaps up to [`BATCH`] children; how many.
+    fn reap(&mut self) -> usize {
         self.reap_pending = false;
-        for _ in 0..REAP_BATCH {
+        for n in 0..BATCH {
             let Ok(Some((pid, st))) = child::reap() else {
-                return;
+                return n;
             };
-            let Some((key, sub)) = self.pids.remove(&pid) else {
+            let Some((key, sub)) = self.services.take_pid(pid) else {
                 continue;
             };
             let t = now();
@@ -454,6 +451,7 @@ impl Daemon {
         }
         // Perhaps more: the next loop iteration polls without waiting and reaps again.
         self.reap_pending = true;
+        BATCH
     }
 
     fn shutdown(&mut self) {
@@ -468,7 +466,7 @@ impl Daemon {
         for (_, c) in self.conns.drain() {
             let _ = self.poller.deregister(c.stream.as_raw_fd());
         }
-        let keys: Vec<Key> = self.services.keys().copied().collect();
+        let keys: Vec<Key> = self.services.keys();
         let t = now();
         for key in keys {
             if let Some(slot) = self.services.get_mut(&key) {

@@ -258,7 +258,7 @@ fn reply_outcome(
             "error reported in status reply",
             client::errno_name(code as i32),
         ),
-        Ok(Reply::History(_) | Reply::Extended(_)) => {
+        Ok(Reply::History(_) | Reply::Extended(_) | Reply::Event(_)) => {
             Outcome::Error("unknown packet type in status reply", "EPROTO".into())
         }
         Err(ExchangeError::Write(e)) => Outcome::Error(

@@ -212,7 +212,7 @@ fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
                 "unknown packet protocol in reply",
                 "EPROTO".into(),
             )?,
-            Ok(Reply::History(_) | Reply::Extended(_)) | Err(_) => fail(
+            Ok(Reply::History(_) | Reply::Extended(_) | Reply::Event(_)) | Err(_) => fail(
                 format!("error: {name}: unknown packet type in reply"),
                 "unknown packet type in reply",
                 "EPROTO".into(),

@@ -133,12 +133,14 @@ pub(crate) fn spawn_exec(p: &mut Prepared<'_>) -> io::Result<i32> {
     let top = (*base + STACK) & !15;
     // libc's clone: nix's takes a Rust closure, which the child would run on our heap.
     // SAFETY: CLONE_VM|CLONE_VFORK: the child runs `entry` on its own stack in our address
-    // space while this thread is suspended, until it execs or _exits; its descriptor table,
-    // cwd and signal dispositions are its own copies.
+    // space while this thread is suspended, until it execs or _exits; its cwd and signal
+    // dispositions are its own copies, and so is its descriptor table unless CLONE_FILES
+    // shares ours: then it changes no descriptor before `private_fds` gave it its own.
+    let files = if p.shares_fds() { libc::CLONE_FILES } else { 0 };
     let pid = syscall!(clone(
         entry,
         top as *mut libc::c_void,
-        libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+        libc::CLONE_VM | libc::CLONE_VFORK | files | libc::SIGCHLD,
         p as *mut Prepared<'_> as *mut libc::c_void,
     ));
     drop(base);
@@ -182,4 +184,32 @@ pub(crate) fn recv_with_sender(
         }
     }
     Ok((msg.bytes, pid))
+}
+
+/// Flags of a directory handle kept only for fchdir: O_PATH reads nothing and is cheap to
+/// close (fchdir accepts it since Linux 3.5).
+pub(crate) const DIR_HANDLE_FLAGS: i32 = libc::O_PATH;
+
+/// In a child that shares its parent's descriptor table: takes a private table holding only
+/// the descriptors below `low` (close_range's CLOSE_RANGE_UNSHARE copies just those when the
+/// range reaches the top). Before Linux 5.9 it falls back to a private copy of the whole table.
+/// Async-signal-safe; returns the errno of a failure.
+pub(crate) fn private_fds(low: RawFd) -> Result<(), i32> {
+    // The flag's value (libc names it for glibc and musl but not for every Linux target).
+    const CLOSE_RANGE_UNSHARE: libc::c_uint = 1 << 1;
+    // SAFETY: close_range(2) and unshare(2) change only this process's descriptor table, which
+    // no one else uses once it is private.
+    unsafe {
+        let r = libc::syscall(
+            libc::SYS_close_range,
+            low as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_UNSHARE,
+        );
+        if r == 0 || libc::unshare(libc::CLONE_FILES) == 0 {
+            Ok(())
+        } else {
+            Err(crate::sys::errno())
+        }
+    }
 }

@@ -45,3 +45,12 @@ pub(crate) use super::bsd::{pass_credentials, recv_with_sender};
 pub(crate) fn become_subreaper() -> io::Result<bool> {
     Ok(false)
 }
+
+/// Flags of a directory handle kept only for fchdir: a plain read-only open here.
+pub(crate) const DIR_HANDLE_FLAGS: i32 = 0;
+
+/// The child was made with fork(2) and has its own copy of the descriptor table already; the
+/// close-on-exec descriptors go at exec.
+pub(crate) fn private_fds(_low: RawFd) -> Result<(), i32> {
+    Ok(())
+}

@@ -12,7 +12,7 @@ fn at(ms: u64) -> Now {
 fn act(log: bool, down: bool, once: bool) -> Activation {
     Activation {
         key: (1, 2),
-        name: b"web".to_vec(),
+        name: service_name(b"web"),
         has_log: log,
         flag_down: down,
         flag_once: once,
@@ -62,11 +62,11 @@ fn running() -> Service {
 fn activation_starts_log_first_then_main() {
     let s = running();
     assert_eq!(s.flags, ServiceFlags::ACTIVE | ServiceFlags::HASLOG);
-    assert_eq!(s.log.flags, SubFlags::ISLOG);
+    assert_eq!(s.log().flags, SubFlags::ISLOG);
     assert!(s.main.flags.is_empty());
-    assert_eq!((s.main.pid, s.log.pid), (100, 99));
+    assert_eq!((s.main.pid, s.log().pid), (100, 99));
     assert_eq!(s.main.starts, 1);
-    assert_eq!(s.main.when_ok, Duration::from_secs(1));
+    assert_eq!(s.main.when_ok(), Duration::from_secs(1));
 }
 
 #[test]
@@ -74,7 +74,7 @@ fn activation_without_log_starts_only_main() {
     let (s, a) = Service::activate(act(false, false, false), &at(0));
     assert_eq!(a, vec![spawn(Sub::Main)]);
     assert_eq!(s.flags, ServiceFlags::ACTIVE);
-    assert!(s.log.flags.is_empty());
+    assert!(s.log().flags.is_empty());
 }
 
 #[test]
@@ -83,7 +83,7 @@ fn flag_down_starts_only_the_log() {
     assert_eq!(a, vec![spawn(Sub::Log)]);
     assert_eq!(s.main.flags, SubFlags::WANTDOWN);
     assert_eq!(s.flags & ServiceFlags::DOWN, ServiceFlags::DOWN);
-    assert!(s.main.when.is_none());
+    assert_eq!(s.main.when, Wall::NEVER);
 }
 
 #[test]
@@ -121,8 +121,8 @@ fn start_exit_runs_reset_with_status_pid_and_seconds() {
         }]
     );
     assert!(s.main.has(SubFlags::ISRESET));
-    assert_eq!(s.main.history.len(), 1);
-    assert_eq!(s.main.history[0].ran, Duration::from_millis(2_400));
+    assert_eq!(s.main.exits().len(), 1);
+    assert_eq!(s.main.exits()[0].ran, Duration::from_millis(2_400));
     s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(2_400));
     assert_eq!(s.main.pid, 101);
     // the reset ended: start again at once (it ran longer than 1 s)
@@ -130,7 +130,7 @@ fn start_exit_runs_reset_with_status_pid_and_seconds() {
     assert_eq!(a, vec![spawn(Sub::Main)]);
     assert!(!s.main.has(SubFlags::ISRESET));
     // resets are not history
-    assert_eq!(s.main.history.len(), 1);
+    assert_eq!(s.main.exits().len(), 1);
     s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(2_500));
     assert_eq!(s.main.restarts(), 1);
 }
@@ -142,23 +142,40 @@ fn svsecs_rounds_like_clients() {
     assert_eq!(round_secs(Duration::from_millis(499)), 0);
 }
 
-#[test]
-fn governor_delays_a_fast_restart() {
-    let mut s = running();
+/// A service without log whose main (pid 100, started at 0) crashed at 100 ms and whose reset
+/// (pid 101) ended at 200 ms: the next start waits on the governor until 1 s.
+fn governed() -> (Service, Vec<Action>) {
+    let (mut s, _) = Service::activate(act(false, false, false), &at(0));
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(0));
     s.child_exited(Sub::Main, ExitStatus::Signaled(9), &at(100));
     s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(100));
     let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(200));
-    assert_eq!(
-        warns(&a),
-        vec!["setting respawn governor on 'start' target of service web for ./rc.main"]
-    );
-    // forked at once; the child sleeps the rest of the second before exec
-    assert_eq!(a.last(), Some(&spawn(Sub::Main)));
-    assert_eq!(s.main.governor, Duration::from_millis(800));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(200));
+    (s, a)
+}
+
+const GOVERNOR_LINE: &str =
+    "setting respawn governor on 'start' target of service web for ./rc.main";
+
+#[test]
+fn governor_waits_with_no_process_then_starts_when_due() {
+    let (mut s, a) = governed();
+    // The line comes when the wait begins, and nothing is spawned yet.
+    assert_eq!(a, vec![Action::Log(Msg::Warn(GOVERNOR_LINE.into()))]);
+    assert_eq!(s.main.pid, 0);
+    assert_eq!(s.main.start_at(), Some(Duration::from_secs(1)));
+    assert_eq!(s.next_deadline(), Some(Duration::from_secs(1)));
+    // Down and wanting up, as clients see it: no pid, no WANTDOWN, not resetting.
+    assert!(s.main.flags.is_empty());
+    // Not due yet: nothing.
+    assert!(s.deadline(&at(999)).is_empty());
+    assert_eq!(s.main.start_at(), Some(Duration::from_secs(1)));
+    // Due: the start run is spawned now.
+    assert_eq!(s.deadline(&at(1_000)), vec![spawn(Sub::Main)]);
+    assert_eq!(s.main.start_at(), None);
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1_000));
     assert_eq!(s.main.pid, 102);
-    assert_eq!(s.main.when_ok, Duration::from_secs(2));
-    assert_eq!(s.main.governor, Duration::ZERO);
+    assert_eq!(s.main.when_ok(), Duration::from_secs(2));
+    assert_eq!(s.main.restarts(), 1);
     assert_eq!(s.next_deadline(), None);
 }
 
@@ -169,25 +186,126 @@ fn no_governor_after_a_long_run() {
     s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(5_000));
     let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(5_100));
     assert_eq!(a, vec![spawn(Sub::Main)]);
-    assert_eq!(s.main.governor, Duration::ZERO);
+    assert_eq!(s.main.start_at(), None);
 }
 
 #[test]
-fn down_during_governor_wait_signals_the_waiting_child() {
-    let mut s = running();
-    s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(100));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(100));
-    s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(200));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(200));
+fn down_during_governor_wait_cancels_the_start_without_a_reset() {
+    let (mut s, _) = governed();
     let a = s.command(b'd', false, false, &at(300)).unwrap();
+    // Nothing to signal and nothing to reset: the start never ran.
+    assert!(a.is_empty());
+    assert!(s.main.has(SubFlags::WANTDOWN));
+    assert_eq!(s.main.start_at(), None);
+    assert_eq!(s.next_deadline(), None);
+    assert!(s.deadline(&at(1_000)).is_empty());
+    assert_eq!(s.main.pid, 0);
+    assert_eq!(s.main.restarts(), 0);
+}
+
+#[test]
+fn up_during_governor_wait_keeps_the_wait() {
+    let (mut s, _) = governed();
+    assert!(s.command(b'u', false, false, &at(300)).unwrap().is_empty());
+    assert_eq!(s.main.start_at(), Some(Duration::from_secs(1)));
+    assert_eq!(s.deadline(&at(1_000)), vec![spawn(Sub::Main)]);
+}
+
+#[test]
+fn once_during_governor_wait_starts_once_when_due() {
+    let (mut s, _) = governed();
+    assert!(s.command(b'o', false, false, &at(300)).unwrap().is_empty());
+    assert!(s.main.has(SubFlags::ISONCE));
+    assert_eq!(s.main.start_at(), Some(Duration::from_secs(1)));
+    assert_eq!(s.deadline(&at(1_000)), vec![spawn(Sub::Main)]);
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1_000));
+    // It ends: reset, then it stays down.
+    s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(1_500));
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(103), &at(1_500));
+    assert!(s
+        .child_exited(Sub::Main, ExitStatus::Exited(0), &at(1_600))
+        .is_empty());
+    assert!(s.main.has(SubFlags::WANTDOWN));
+}
+
+#[test]
+fn down_then_up_during_governor_wait_waits_again() {
+    let (mut s, _) = governed();
+    s.command(b'd', false, false, &at(300)).unwrap();
+    let a = s.command(b'u', false, false, &at(400)).unwrap();
+    assert_eq!(a, vec![Action::Log(Msg::Warn(GOVERNOR_LINE.into()))]);
+    assert_eq!(s.main.start_at(), Some(Duration::from_secs(1)));
+}
+
+#[test]
+fn signals_and_pause_during_governor_wait_do_nothing() {
+    let (mut s, _) = governed();
+    for c in [b't', b'k', b'p', b'c', b'h'] {
+        assert!(s.command(c, false, false, &at(300)).unwrap().is_empty());
+    }
+    assert!(!s.main.has(SubFlags::ISPAUSED));
+    assert_eq!(s.deadline(&at(1_000)), vec![spawn(Sub::Main)]);
+}
+
+#[test]
+fn deactivation_during_governor_wait_removes_at_once() {
+    let (mut s, _) = governed();
+    assert_eq!(s.deactivate(&at(300)), vec![Action::Remove]);
+    assert_eq!(s.main.start_at(), None);
+    assert_eq!(s.next_deadline(), None);
+}
+
+#[test]
+fn deactivation_during_governor_wait_stops_the_log_next() {
+    let mut s = running();
+    s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(100));
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(100));
+    let a = s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(200));
+    assert_eq!(warns(&a).len(), 1);
+    // Shutdown deactivates every service the same way.
     assert_eq!(
-        a,
+        s.deactivate(&at(300)),
         vec![
-            sig(Sub::Main, 102, Sig::Term),
-            sig(Sub::Main, 102, Sig::Cont)
+            Action::ClosePipe,
+            sig(Sub::Log, 99, Sig::Term),
+            sig(Sub::Log, 99, Sig::Cont)
         ]
     );
-    assert!(s.main.has(SubFlags::WANTDOWN));
+    assert!(s.deadline(&at(1_000)).is_empty());
+    s.child_exited(Sub::Log, ExitStatus::Exited(0), &at(1_100));
+    s.spawn_result(Sub::Log, SpawnOutcome::Started(98), &at(1_100));
+    assert_eq!(
+        s.child_exited(Sub::Log, ExitStatus::Exited(0), &at(1_200)),
+        vec![Action::Remove]
+    );
+}
+
+#[test]
+fn the_logger_is_governed_on_its_own() {
+    let mut s = running();
+    s.child_exited(Sub::Log, ExitStatus::Exited(1), &at(100));
+    s.spawn_result(Sub::Log, SpawnOutcome::Started(98), &at(100));
+    let a = s.child_exited(Sub::Log, ExitStatus::Exited(0), &at(200));
+    assert_eq!(
+        warns(&a),
+        vec!["setting respawn governor on 'start' target of service web for ./rc.log"]
+    );
+    assert_eq!(s.log().start_at(), Some(Duration::from_secs(1)));
+    assert_eq!(s.main.pid, 100);
+    assert_eq!(s.deadline(&at(1_000)), vec![spawn(Sub::Log)]);
+}
+
+#[test]
+fn fork_failure_when_due_is_retried() {
+    let (mut s, _) = governed();
+    s.deadline(&at(1_000));
+    s.spawn_result(Sub::Main, SpawnOutcome::ForkFailed("x".into()), &at(1_000));
+    assert!(s.main.has(SubFlags::FAILING));
+    assert_eq!(
+        s.next_deadline(),
+        Some(Duration::from_secs(1) + RETRY_PAUSE)
+    );
+    assert_eq!(s.deadline(&at(1_600)), vec![spawn(Sub::Main)]);
 }
 
 #[test]
@@ -201,8 +319,8 @@ fn up_is_governed_too() {
         .is_empty());
     let a = s.command(b'u', false, false, &at(300)).unwrap();
     assert_eq!(warns(&a).len(), 1);
-    assert_eq!(a.last(), Some(&spawn(Sub::Main)));
-    assert_eq!(s.main.governor, Duration::from_millis(700));
+    assert!(!a.contains(&spawn(Sub::Main)));
+    assert_eq!(s.main.start_at(), Some(Duration::from_secs(1)));
 }
 
 #[test]
@@ -245,7 +363,7 @@ fn o_on_running_service_then_exit_stays_down() {
     assert!(s
         .child_exited(Sub::Main, ExitStatus::Exited(0), &at(30))
         .is_empty());
-    // o on a down subservice starts it (governed: within 1 s of the last start)
+    // o on a down subservice starts it
     let a = s.command(b'o', false, false, &at(2_000)).unwrap();
     assert_eq!(a, vec![spawn(Sub::Main)]);
 }
@@ -383,7 +501,8 @@ fn log_flag_commands_and_logless_service() {
     assert!(n.command(b't', true, false, &at(10)).unwrap().is_empty());
     assert!(n.command(b'u', true, false, &at(10)).unwrap().is_empty());
     assert!(n.command(b'o', true, false, &at(10)).unwrap().is_empty());
-    assert!(n.log.has(SubFlags::ISONCE));
+    // A service without rc.log has no log state to change.
+    assert!(n.log().flags.is_empty());
 }
 
 #[test]
@@ -493,20 +612,6 @@ fn deactivation_during_main_reset_sends_only_cont() {
 }
 
 #[test]
-fn deactivation_terminates_a_governed_child() {
-    let (mut s, _) = Service::activate(act(false, false, false), &at(0));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(5), &at(0));
-    s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(10));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(6), &at(10));
-    s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(20));
-    s.spawn_result(Sub::Main, SpawnOutcome::Started(7), &at(20));
-    assert_eq!(
-        s.deactivate(&at(30)),
-        vec![sig(Sub::Main, 7, Sig::Term), sig(Sub::Main, 7, Sig::Cont)]
-    );
-}
-
-#[test]
 fn stop_timeout_kills_what_ignores_term() {
     let mut a = act(false, false, false);
     a.stop_timeout = Some(Duration::from_secs(2));
@@ -586,8 +691,8 @@ fn exec_failure_counts_as_exit_111() {
     // the reset fails the same way; the next start is governed
     let a = s.spawn_result(Sub::Main, SpawnOutcome::ExecFailed("x".into()), &at(5));
     assert_eq!(warns(&a).len(), 1);
-    assert_eq!(a.last(), Some(&spawn(Sub::Main)));
-    assert_eq!(s.main.governor, Duration::from_millis(995));
+    assert!(!a.contains(&spawn(Sub::Main)));
+    assert_eq!(s.main.start_at(), Some(Duration::from_secs(1)));
 }
 
 #[test]
@@ -600,10 +705,10 @@ fn history_keeps_the_last_exits() {
         s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(t + 10));
         s.spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(t + 10));
     }
-    assert_eq!(s.main.history.len(), HISTORY_LEN);
+    assert_eq!(s.main.exits().len(), HISTORY_LEN);
     let last = HISTORY_LEN as i32 + 2;
     assert_eq!(
-        s.main.history.back().unwrap().status,
+        s.main.exits().last().unwrap().status,
         ExitStatus::Exited(last)
     );
     assert_eq!(s.main.restarts(), HISTORY_LEN as u32 + 3);
@@ -630,18 +735,63 @@ fn removal_after_log_died_on_its_own_during_cull() {
 #[test]
 fn names_are_cut_at_31_bytes() {
     let long = "a".repeat(40);
-    assert_eq!(service_name(long.as_bytes()), "a".repeat(31).into_bytes());
-    assert_eq!(service_name(b"web"), b"web");
+    assert_eq!(
+        service_name(long.as_bytes()).as_bytes(),
+        "a".repeat(31).as_bytes()
+    );
+    assert_eq!(service_name(b"web").as_bytes(), b"web");
 }
 
 #[test]
 fn deadline_is_the_earliest() {
-    let mut s = SubState {
-        retry_at: Some(Duration::from_secs(5)),
-        kill_at: Some(Duration::from_secs(3)),
-        ..Default::default()
-    };
-    assert_eq!(s.next_deadline(), Some(Duration::from_secs(3)));
-    s.kill_at = None;
-    assert_eq!(s.next_deadline(), Some(Duration::from_secs(5)));
+    let mut a = act(true, false, false);
+    a.stop_timeout = Some(Duration::from_secs(5));
+    let (mut s, _) = Service::activate(a, &at(0));
+    s.spawn_result(Sub::Log, SpawnOutcome::Started(99), &at(0));
+    s.spawn_result(Sub::Main, SpawnOutcome::ForkFailed("x".into()), &at(0));
+    assert_eq!(s.next_deadline(), Some(RETRY_PAUSE));
+    s.deactivate(&at(100));
+    // The retry is dropped; the log's stop timeout remains.
+    assert_eq!(s.main.next_deadline(), None);
+    assert_eq!(s.next_deadline(), Some(Duration::from_millis(5_100)));
+}
+
+#[test]
+fn state_is_compact() {
+    assert_eq!(std::mem::size_of::<SubState>(), 48);
+    assert_eq!(std::mem::size_of::<Service>(), 120);
+}
+
+#[test]
+fn history_ring_keeps_order_across_wraps() {
+    let mut h = History::default();
+    for i in 0..(HISTORY_LEN as i64 * 2 + 1) {
+        h.push(Exit {
+            when: i * 1_000_000,
+            ran: 0,
+            status: Wstat::of(ExitStatus::Exited(i as i32)),
+        });
+    }
+    let codes: Vec<ExitStatus> = h.exits().iter().map(|e| e.status).collect();
+    let want: Vec<ExitStatus> = (HISTORY_LEN as i32 + 1..=HISTORY_LEN as i32 * 2)
+        .map(ExitStatus::Exited)
+        .collect();
+    assert_eq!(codes, want);
+}
+
+#[test]
+fn times_and_statuses_round_trip() {
+    let t = SystemTime::UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456);
+    assert_eq!(Wall::of(t).get(), Some(t));
+    let before = SystemTime::UNIX_EPOCH - Duration::from_micros(5);
+    assert_eq!(Wall::of(before).get(), Some(before));
+    assert_eq!(Wall::NEVER.get(), None);
+    for st in [
+        ExitStatus::Exited(0),
+        ExitStatus::Exited(255),
+        ExitStatus::Signaled(9),
+        ExitStatus::Signaled(64),
+    ] {
+        assert_eq!(Wstat::of(st).get(), st);
+    }
 }
