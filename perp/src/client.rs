@@ -24,6 +24,13 @@ use platform::time::Tai64n;
 pub const BASE_DEFAULT: &str = "/etc/perp";
 /// The control socket, relative to the base directory.
 pub const SOCKET: &str = ".control/perpd.sock";
+/// A second name (a hard link) perpd of this implementation gives its control socket: a
+/// client that connects through it knows before sending anything that the peer answers the
+/// extension requests and serves pipelined requests. The C perpd has no such name; and a name
+/// left behind by an earlier perpd refers to a socket nobody listens on any more (a new perpd
+/// binds a new one), so connecting through it is refused and the client falls back to
+/// [`SOCKET`].
+pub const SOCKET_EXT: &str = ".control/perpd-ext.sock";
 /// The lock/pid file, relative to the base directory.
 pub const PIDLOCK: &str = ".control/perpd.pid";
 /// The original's limit for a built control path (it used a 256-byte buffer).
@@ -215,21 +222,43 @@ pub struct Conn {
 
 impl Conn {
     /// Connects to `.control/perpd.sock` of the current directory (the tools `chdir` into the
-    /// base directory first); `base` only decides the original's length limit.
+    /// base directory first); `base` only decides the original's length limit. Through
+    /// [`SOCKET_EXT`] where that name leads to a listening perpd: then the connection
+    /// [`Conn::pipelines`] from the start.
     pub fn connect(base: &OsStr) -> Result<Conn, ConnectError> {
         if control_path_too_long(base, SOCKET) {
             return Err(ConnectError::TooLong);
         }
+        let (stream, history) = Conn::open()?;
+        Ok(Conn {
+            stream,
+            history,
+            state: StateSupport::Unknown,
+            facts: StateSupport::Unknown,
+            inbuf: Vec::with_capacity(2 * MAX_PACKET),
+        })
+    }
+
+    fn open() -> Result<(UnixStream, HistorySupport), ConnectError> {
+        if let Ok(stream) = UnixStream::connect(SOCKET_EXT) {
+            return Ok((stream, HistorySupport::Yes));
+        }
         match UnixStream::connect(SOCKET) {
-            Ok(stream) => Ok(Conn {
-                stream,
-                history: HistorySupport::Unknown,
-                state: StateSupport::Unknown,
-                facts: StateSupport::Unknown,
-                inbuf: Vec::with_capacity(2 * MAX_PACKET),
-            }),
+            Ok(stream) => Ok((stream, HistorySupport::Unknown)),
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Err(ConnectError::Refused),
             Err(e) => Err(ConnectError::Other(e)),
+        }
+    }
+
+    /// A fresh connection in place of one whose exchange went wrong, so that later requests
+    /// start in step. What was learnt of the peer stays.
+    fn reconnect(&mut self) {
+        if let Ok((stream, history)) = Conn::open() {
+            self.stream = stream;
+            self.inbuf.clear();
+            if history == HistorySupport::Yes {
+                self.history = history;
+            }
         }
     }
 
@@ -260,9 +289,10 @@ impl Conn {
         }
     }
 
-    /// True once this perpd has answered an `H` or an `X` request: it is this implementation,
-    /// which serves pipelined requests (the original closes a connection that sends a second
-    /// request before reading the first reply).
+    /// True when the connection went through [`SOCKET_EXT`], or once this perpd has answered
+    /// an `H` or an `X` request: it is this implementation, which serves pipelined requests
+    /// (the original closes a connection that sends a second request before reading the first
+    /// reply).
     pub fn pipelines(&self) -> bool {
         self.history == HistorySupport::Yes || self.state == StateSupport::Yes
     }
@@ -303,6 +333,49 @@ impl Conn {
     /// `Q` for one service.
     pub fn query(&mut self, id: DevIno) -> Result<Reply, ExchangeError> {
         self.request(&Request::Query(id))
+    }
+
+    /// `Q` for one service and, when it is answered with a status, the exit history if this
+    /// perpd offers it ([`Conn::history`]). When [`Conn::pipelines`], `Q` and `H` go out in
+    /// one write and both replies come back in one round trip; otherwise `H` is asked after
+    /// the status came.
+    pub fn query_with_history(
+        &mut self,
+        id: DevIno,
+    ) -> (Result<Reply, ExchangeError>, Option<History>) {
+        if !self.pipelines() {
+            let r = self.query(id);
+            let h = match r {
+                Ok(Reply::Status(_)) => self.history(id),
+                _ => None,
+            };
+            return (r, h);
+        }
+        let mut wire = Request::Query(id).encode();
+        wire.extend_from_slice(&Request::History(id).encode());
+        if let Err(e) = self.stream.write_all(&wire) {
+            self.reconnect();
+            return (Err(ExchangeError::Write(e)), None);
+        }
+        let r = self.read_reply();
+        if r.is_err() {
+            // Whatever is still to come of the two replies would answer the next request.
+            self.reconnect();
+            return (r, None);
+        }
+        // `H` is answered for an unknown service too (E ENOTDIR): its reply always follows.
+        let h = match self.read_reply() {
+            Ok(Reply::History(h)) => Some(h),
+            Ok(_) => None,
+            Err(_) => {
+                self.reconnect();
+                None
+            }
+        };
+        match r {
+            Ok(Reply::Status(_)) => (r, h),
+            _ => (r, None),
+        }
     }
 
     /// The exit history, if this perpd offers it. Any `E` reply (the C perpd answers the

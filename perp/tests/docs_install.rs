@@ -1,12 +1,14 @@
 //! Packaging: `make install` into a temporary DESTDIR puts exactly the programs in SBINDIR and
 //! the pages in MANDIR/man5 and man8 with the right modes, honours PREFIX, SBINDIR and MANDIR,
-//! and `make uninstall` removes all of it; the completions install too.
+//! and `make uninstall` removes all of it; the completions install too. By default perpd is a
+//! program of its own and the other 24 are one executable, the multi-call one, under 24 names
+//! (hard links); `MULTICALL=no` installs the separate programs.
 
 mod docs_common;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
@@ -76,40 +78,81 @@ fn run_make(make: &Path, args: &[String]) -> std::process::Output {
     out
 }
 
+/// Installs with PREFIX=/usr and `extra`, checks the file list and modes, hands the sbin
+/// directory to `check`, then uninstalls and checks that nothing is left.
+fn install_check_uninstall(make: &Path, extra: &[&str], check: impl Fn(&Path)) {
+    let dest = tempfile::tempdir().unwrap();
+    let d = dest.path().to_string_lossy().into_owned();
+    let mut common = vec![
+        format!("DESTDIR={d}"),
+        "PREFIX=/usr".to_string(),
+        format!("BUILDDIR={}", bin_dir().display()),
+        format!("MULTICALL_DIR={}", bin_dir().display()),
+    ];
+    common.extend(extra.iter().map(|s| s.to_string()));
+    let mut args = vec!["install".to_string()];
+    args.extend(common.iter().cloned());
+    run_make(make, &args);
+    let have: BTreeSet<(String, u32)> = files_under(dest.path()).into_iter().collect();
+    assert_eq!(have, expected("usr/sbin", "usr/share/man"));
+    check(&dest.path().join("usr/sbin"));
+    let mut args = vec!["uninstall".to_string()];
+    args.extend(common.iter().cloned());
+    run_make(make, &args);
+    assert_eq!(files_under(dest.path()), Vec::<(String, u32)>::new());
+}
+
 #[test]
 fn install_and_uninstall_with_prefix() {
+    let Some(make) = make() else { return };
+    let Some(multi) = multicall() else { return };
+    let Some(perpd) = program("perpd") else {
+        return;
+    };
+    let built = fs::read(&multi).unwrap();
+    install_check_uninstall(&make, &[], |sbin| {
+        assert!(
+            fs::read(sbin.join("perpd")).unwrap() == fs::read(&perpd).unwrap(),
+            "installed perpd differs from the build"
+        );
+        // Every other name is a hard link to the multi-call executable as built.
+        let others: Vec<&str> = PROGRAMS.iter().copied().filter(|&p| p != "perpd").collect();
+        let md = fs::metadata(sbin.join(others[0])).unwrap();
+        assert_eq!(md.nlink(), others.len() as u64);
+        for p in &others {
+            let m = fs::metadata(sbin.join(p)).unwrap();
+            assert_eq!(
+                (m.dev(), m.ino()),
+                (md.dev(), md.ino()),
+                "{p} is not a link"
+            );
+        }
+        assert!(
+            fs::read(sbin.join(others[0])).unwrap() == built,
+            "installed perp-multicall differs from the build"
+        );
+    });
+}
+
+#[test]
+fn install_the_separate_programs() {
     let Some(make) = make() else { return };
     if programs(PROGRAMS).is_none() {
         return;
     }
-    let dest = tempfile::tempdir().unwrap();
-    let d = dest.path().to_string_lossy().into_owned();
-    let common = [
-        format!("DESTDIR={d}"),
-        "PREFIX=/usr".to_string(),
-        format!("BUILDDIR={}", bin_dir().display()),
-    ];
-    let mut args = vec!["install".to_string()];
-    args.extend(common.iter().cloned());
-    run_make(&make, &args);
-    let have: BTreeSet<(String, u32)> = files_under(dest.path()).into_iter().collect();
-    assert_eq!(have, expected("usr/sbin", "usr/share/man"));
-    // The installed programs are the built ones.
-    for p in PROGRAMS {
-        let a = fs::read(bin_dir().join(p)).unwrap();
-        let b = fs::read(dest.path().join("usr/sbin").join(p)).unwrap();
-        assert!(a == b, "installed {p} differs from the build");
-    }
-    let mut args = vec!["uninstall".to_string()];
-    args.extend(common.iter().cloned());
-    run_make(&make, &args);
-    assert_eq!(files_under(dest.path()), Vec::<(String, u32)>::new());
+    install_check_uninstall(&make, &["MULTICALL=no"], |sbin| {
+        for p in PROGRAMS {
+            let a = fs::read(bin_dir().join(p)).unwrap();
+            let b = fs::read(sbin.join(p)).unwrap();
+            assert!(a == b, "installed {p} differs from the build");
+        }
+    });
 }
 
 #[test]
 fn install_honours_sbindir_and_mandir() {
     let Some(make) = make() else { return };
-    if programs(PROGRAMS).is_none() {
+    if multicall().is_none() || program("perpd").is_none() {
         return;
     }
     let dest = tempfile::tempdir().unwrap();
@@ -119,6 +162,7 @@ fn install_honours_sbindir_and_mandir() {
         "SBINDIR=/opt/perp/bin".to_string(),
         "MANDIR=/opt/perp/man".to_string(),
         format!("BUILDDIR={}", bin_dir().display()),
+        format!("MULTICALL_DIR={}", bin_dir().display()),
     ];
     run_make(&make, &args);
     let have: BTreeSet<(String, u32)> = files_under(dest.path()).into_iter().collect();
@@ -176,4 +220,68 @@ fn make_list_matches_the_programs() {
         .map(|(p, _)| p)
         .collect();
     assert_eq!(listed, want);
+}
+
+/// Everything is linked dynamically unless `STATIC=yes` asks otherwise, on every system: a
+/// static glibc executable cannot load the system's NSS modules, so runuid and runtool -u
+/// would not find users from LDAP, sss or systemd. The default builds and installs the dynamic
+/// multi-call executable from the release directory; `STATIC=yes` builds it with crt-static
+/// for the host target and installs that one.
+#[test]
+fn dynamic_unless_static_is_asked_for() {
+    let Some(make) = make() else { return };
+    let dry = |target: &str, extra: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            "-n".to_string(),
+            target.to_string(),
+            "DESTDIR=/nonexistent".to_string(),
+            "PREFIX=/usr".to_string(),
+            "CARGO_TARGET_DIR=target".to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        String::from_utf8_lossy(&run_make(&make, &args).stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let multicall_build = |lines: &[String]| -> String {
+        lines
+            .iter()
+            .find(|l| l.contains("-p multicall"))
+            .unwrap_or_else(|| panic!("no build of the multicall crate in {lines:#?}"))
+            .clone()
+    };
+    // The file installed under the name perpctl: the source operand of its install line.
+    let installed_from = |lines: &[String]| -> String {
+        let l = lines
+            .iter()
+            .find(|l| l.contains("/usr/sbin/perpctl\"") && l.contains("perp-multicall"))
+            .unwrap_or_else(|| panic!("no install of perpctl in {lines:#?}"));
+        l.split('"').nth(1).unwrap_or_default().to_string()
+    };
+
+    for extra in [&[][..], &["STATIC=no"][..]] {
+        let b = multicall_build(&dry("build", extra));
+        assert!(!b.contains("crt-static"), "make build {extra:?}: {b}");
+        let i = installed_from(&dry("install-bin", extra));
+        assert_eq!(i, "target/release/perp-multicall", "make install {extra:?}");
+    }
+
+    let b = multicall_build(&dry("build", &["STATIC=yes"]));
+    assert!(b.contains("+crt-static"), "make build STATIC=yes: {b}");
+    let i = installed_from(&dry("install-bin", &["STATIC=yes"]));
+    assert!(
+        i.starts_with("target/")
+            && i.ends_with("/release/perp-multicall")
+            && i.matches('/').count() == 3,
+        "make install STATIC=yes installs {i}, not the host target's static build"
+    );
+    // perpd is the same dynamic program either way.
+    for extra in [&[][..], &["STATIC=yes"][..]] {
+        let lines = dry("install-bin", extra);
+        assert!(
+            lines.iter().any(|l| l.contains("\"target/release/perpd\"")),
+            "make install {extra:?}: {lines:#?}"
+        );
+    }
 }

@@ -401,3 +401,34 @@ fn history_extension() {
     let st = p.status("s").unwrap();
     assert!(st.flags.contains(SF::ACTIVE));
 }
+
+/// perpd gives its socket a second name, `.control/perpd-ext.sock` (a hard link, so the same
+/// owner and mode), through which the clients send their requests together from the start; it
+/// replaces a name an earlier perpd left behind, and answers pipelined requests through it.
+#[test]
+fn the_socket_has_its_ext_name() {
+    use std::os::unix::fs::MetadataExt;
+    let mut p = Perpd::new();
+    let ctl = p.base.join(".control");
+    std::fs::create_dir(&ctl).unwrap();
+    std::fs::write(ctl.join("perpd-ext.sock"), "left by an earlier perpd").unwrap();
+    p.start(&[]);
+    p.add("s", SLEEPER, None);
+    let (sock, ext) = (ctl.join("perpd.sock"), ctl.join("perpd-ext.sock"));
+    let (a, b) = (
+        std::fs::metadata(&sock).unwrap(),
+        std::fs::metadata(&ext).unwrap(),
+    );
+    assert_eq!(
+        (a.dev(), a.ino()),
+        (b.dev(), b.ino()),
+        "not a link to perpd.sock"
+    );
+    let mut c = UnixStream::connect(&ext).unwrap();
+    c.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut both = Request::Query(p.id("s")).encode();
+    both.extend(Request::History(p.id("s")).encode());
+    c.write_all(&both).unwrap();
+    assert!(matches!(read_reply(&mut c), Reply::Status(_)));
+    assert!(matches!(read_reply(&mut c), Reply::History(_)));
+}

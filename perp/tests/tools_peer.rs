@@ -497,36 +497,52 @@ fn relative_base_directory() {
     assert_eq!(peer.controls(), [(b't', 0)]);
 }
 
+/// perpstat's reports of the cases with an exact one, `names`, from a peer in `mode`.
+fn perpstat_reports(mode: OnHistory) -> (Vec<&'static str>, String) {
+    let cs = cases();
+    let exact: Vec<&Case> = cs.iter().filter(|c| c.stat.is_some()).collect();
+    let names: Vec<&'static str> = exact.iter().map(|c| c.name).collect();
+    let mut want = String::new();
+    for c in &exact {
+        let mut body = c.stat.unwrap().to_string();
+        if mode == OnHistory::Answer {
+            // Each subservice line is followed by its history line.
+            let mut lines: Vec<String> = Vec::new();
+            for l in body.lines() {
+                lines.push(format!("{l}\n"));
+                if l.starts_with("  main: ") {
+                    lines.push(
+                        "        restarts: 3; last exits: exit 3 after 2 seconds (10 seconds ago), \
+                         signal 9 SIGKILL after 61 seconds (80 seconds ago)\n"
+                            .to_string(),
+                    );
+                } else if l != "   log: (no log)" {
+                    lines.push("        restarts: 0\n".to_string());
+                }
+            }
+            body = lines.concat();
+        }
+        want.push_str(&format!("{}: activated 100 seconds\n{body}", c.name));
+    }
+    (names, want)
+}
+
 #[test]
 fn perpstat_every_report_exactly() {
-    for mode in [OnHistory::Eproto, OnHistory::Close, OnHistory::Answer] {
+    let variants = [
+        (OnHistory::Eproto, false),
+        (OnHistory::Close, false),
+        (OnHistory::Answer, false),
+        (OnHistory::Answer, true),
+    ];
+    for (mode, ext) in variants {
         let peer = table_peer(mode);
-        let cs = cases();
-        let exact: Vec<&Case> = cs.iter().filter(|c| c.stat.is_some()).collect();
-        let names: Vec<&str> = exact.iter().map(|c| c.name).collect();
-        let out = tool(&peer, "perpstat", &names);
-        let mut want = String::new();
-        for c in &exact {
-            let mut body = c.stat.unwrap().to_string();
-            if mode == OnHistory::Answer {
-                // Each subservice line is followed by its history line.
-                let mut lines: Vec<String> = Vec::new();
-                for l in body.lines() {
-                    lines.push(format!("{l}\n"));
-                    if l.starts_with("  main: ") {
-                        lines.push(
-                            "        restarts: 3; last exits: exit 3 after 2 seconds (10 seconds ago), \
-                             signal 9 SIGKILL after 61 seconds (80 seconds ago)\n"
-                                .to_string(),
-                        );
-                    } else if l != "   log: (no log)" {
-                        lines.push("        restarts: 0\n".to_string());
-                    }
-                }
-                body = lines.concat();
-            }
-            want.push_str(&format!("{}: activated 100 seconds\n{body}", c.name));
+        if ext {
+            // Through the second name: Q and H in one write, the same reports and errors.
+            peer.expose_ext();
         }
+        let (names, want) = perpstat_reports(mode);
+        let out = tool(&peer, "perpstat", &names);
         expect(&out, 0, &want, "");
         assert_eq!(peer.seen.lock().unwrap().pipelined, 0);
         // The unknown request is asked once per connection, not once per service.
@@ -569,6 +585,44 @@ fn perpstat_every_report_exactly() {
         );
         assert_eq!(out.status.code(), Some(0));
     }
+}
+
+/// Through the second name of this implementation's socket, perpstat asks `Q` and `H` in
+/// one write per service: one round trip each, the same reports.
+#[test]
+fn perpstat_one_round_trip_through_the_ext_socket() {
+    let peer = table_peer(OnHistory::Answer);
+    peer.expose_ext();
+    let (names, want) = perpstat_reports(OnHistory::Answer);
+    let out = tool(&peer, "perpstat", &names);
+    expect(&out, 0, &want, "");
+    let s = peer.seen.lock().unwrap();
+    assert_eq!(s.connections, 1);
+    assert_eq!(s.batches, vec![2; names.len()], "Q and H together");
+    drop(s);
+    assert_eq!(peer.history_requests(), names.len());
+
+    // perpls asks nothing to find out, and sends its queries together.
+    let peer = table_peer(OnHistory::Answer);
+    peer.expose_ext();
+    let out = tool(&peer, "perpls", &[]);
+    expect(&out, 0, &listing(None), "");
+    assert_eq!(peer.history_requests(), 0);
+    assert_eq!(peer.seen.lock().unwrap().batches, vec![cases().len()]);
+}
+
+/// A second name left behind by an earlier perpd leads nowhere: the tools talk to the C-like
+/// peer exactly as without it, one request at a time.
+#[test]
+fn a_stale_ext_socket_changes_nothing() {
+    let peer = table_peer(OnHistory::Eproto);
+    peer.stale_ext();
+    let (names, want) = perpstat_reports(OnHistory::Eproto);
+    expect(&tool(&peer, "perpstat", &names), 0, &want, "");
+    expect(&tool(&peer, "perpls", &[]), 0, &listing(None), "");
+    let s = peer.seen.lock().unwrap();
+    assert_eq!(s.pipelined, 0);
+    assert!(s.batches.iter().all(|&n| n == 1), "{:?}", s.batches);
 }
 
 /// A service that never ran: the zero timestamp gives the original's huge count.

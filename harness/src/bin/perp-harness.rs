@@ -46,11 +46,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Benchmarks (issue 9): startup, footprint, restart, idle, churn, control
+    /// Benchmarks: startup, footprint, restart, idle, churn, control, install size
     Bench {
-        /// A second build to run side by side (A B A B), with ratios
+        /// A second build (B) to run side by side (A B A B), with the ratio A/B of each figure:
+        /// typically the C perp 2.07
         #[arg(long, value_name = "DIR")]
         compare: Option<PathBuf>,
+        /// B's perpd, instead of DIR/perpd: e.g. perp 2.07's built with a cap of 1,000
+        /// services, for the phases of 1,000 (a perpd that refuses services beyond its cap
+        /// gets "cannot" for the phase)
+        #[arg(long, value_name = "PATH", requires = "compare")]
+        compare_perpd: Option<PathBuf>,
         /// Fewer samples and smaller N, for a quick look
         #[arg(long)]
         quick: bool,
@@ -89,9 +95,14 @@ fn run(args: Vec<OsString>) {
             long: cli.long,
             compat: cli.compat,
         }),
-        Some(Cmd::Bench { compare, quick }) => harness::bench::run(&harness::bench::BenchOpts {
+        Some(Cmd::Bench {
+            compare,
+            compare_perpd,
+            quick,
+        }) => harness::bench::run(&harness::bench::BenchOpts {
             bin_dir,
             compare,
+            compare_perpd,
             json: cli.json,
             quick,
         }),

@@ -1,6 +1,7 @@
 //! The control directory perpd works in: `.control` (or the directory it links to), the lock
 //! on `perpd.pid` that makes perpd the only one on its base directory and tells the tools its
-//! pid, and the socket `perpd.sock` the clients connect to (perpd(8)).
+//! pid, and the socket `perpd.sock` the clients connect to, also named `perpd-ext.sock`
+//! (perpd(8)).
 
 use std::fs;
 use std::io;
@@ -13,6 +14,21 @@ use platform::lock::LockFile;
 use super::args::Config;
 use super::server::errno_named;
 use crate::program::{Fail, Result};
+
+/// The second name of the socket, [`crate::client::SOCKET_EXT`] in `.control`: a client that
+/// connects through it knows before sending anything that the peer is a perpd of this
+/// implementation, which answers requests sent together, and sends its status and history
+/// requests in one write. perp 2.07's perpd has no such name; one left by an earlier perpd
+/// names a socket nobody listens on, so its clients fall back to `perpd.sock`. A hard link,
+/// so it shares the socket's owner, group and mode; made once the socket is ready, and not
+/// made at all (without an error: the clients then ask first) where the link fails.
+fn ext_name(sock: &Path) {
+    let Some(ext) = Path::new(crate::client::SOCKET_EXT).file_name() else {
+        return;
+    };
+    let _ = fs::remove_file(ext);
+    let _ = fs::hard_link(sock, ext);
+}
 
 /// Makes `.control`, takes the lock and listens on the socket (non-blocking, mode 0700, or
 /// 0770 for the group of `-g`). The current directory is `.control` afterwards.
@@ -68,5 +84,6 @@ pub fn open(cfg: &Config) -> Result<(LockFile, UnixListener)> {
     listener
         .set_nonblocking(true)
         .map_err(|e| Fail::sys("failure fcntl() non-blocking on socket perpd.sock", &e))?;
+    ext_name(sock);
     Ok((lock, listener))
 }

@@ -448,20 +448,21 @@ fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
         for c in checked {
             outcomes.push(match c {
                 Checked::Done(o) => o,
-                Checked::Query(id) => match conn.query(id) {
-                    r @ Ok(Reply::Status(_)) => {
-                        let h = conn.history(id);
-                        let x = conn.state(id);
-                        reply_outcome(r, h, x)
-                    }
-                    r => reply_outcome(r, None, None),
-                },
+                Checked::Query(id) => {
+                    let (r, h) = conn.query_with_history(id);
+                    let x = match r {
+                        Ok(Reply::Status(_)) => conn.state(id),
+                        _ => None,
+                    };
+                    reply_outcome(r, h, x)
+                }
             });
         }
     } else {
-        // A perpd that answers `H` serves pipelined queries: one question finds out, then a
-        // long listing costs a few round trips instead of one per service.
-        if ids.len() >= PIPELINE_MIN {
+        // A perpd that answers `H` serves pipelined queries: unless the connection already
+        // says so, one question finds out, then a long listing costs a few round trips
+        // instead of one per service.
+        if ids.len() >= PIPELINE_MIN && !conn.pipelines() {
             let _ = conn.history(ids[0]);
         }
         let replies = conn.query_many(&ids);

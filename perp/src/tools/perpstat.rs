@@ -259,9 +259,9 @@ fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
             }
             continue;
         }
-        match conn.query(dir.id) {
+        let (reply, history) = conn.query_with_history(dir.id);
+        match reply {
             Ok(Reply::Status(status)) => {
-                let history = conn.history(dir.id);
                 let state = conn.state(dir.id).map(Box::new);
                 let facts = conn.facts(dir.id);
                 let has_log = status.flags.contains(ServiceFlags::HASLOG);

@@ -1093,7 +1093,7 @@ impl Run<'_> {
         if let Ok(md) = fs::symlink_metadata(&control) {
             found = true;
             let ctl = PathBuf::from(&t.ctl);
-            for f in ["perpd.sock", "perpd.pid"] {
+            for f in ["perpd.sock", "perpd-ext.sock", "perpd.pid"] {
                 self.remove_path(&ctl.join(f))?;
             }
             if md.file_type().is_symlink() {

@@ -102,6 +102,25 @@ pub fn program(name: &str) -> Option<PathBuf> {
     None
 }
 
+/// The multi-call executable `make install` installs by default, from the build of the
+/// workspace's `multicall` crate; None (with a message) when it is not built, which fails under
+/// CI like a missing program.
+pub fn multicall() -> Option<PathBuf> {
+    let p = bin_dir().join("perp-multicall");
+    if p.is_file() {
+        return Some(p);
+    }
+    let msg = format!(
+        "{} is not built (run cargo build --workspace first)",
+        p.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg}");
+    }
+    eprintln!("skip: {msg}");
+    None
+}
+
 /// All of `names`, or None (skip) if any is missing.
 pub fn programs(names: &[&str]) -> Option<Vec<PathBuf>> {
     names.iter().map(|n| program(n)).collect()

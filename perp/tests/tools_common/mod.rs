@@ -486,6 +486,8 @@ pub struct Seen {
     pub pipelined: usize,
     /// How many requests each read of the peer held, in order.
     pub per_read: Vec<usize>,
+    /// How many requests each read that brought any held, in order.
+    pub batches: Vec<usize>,
 }
 
 /// A base directory with sticky service directories and the peer on its control socket.
@@ -575,6 +577,23 @@ impl Peer {
 
     pub fn base(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Gives the peer's socket the second name perpd of this implementation gives its own,
+    /// `.control/perpd-ext.sock` (a hard link).
+    pub fn expose_ext(&self) {
+        let ctl = self.base().join(".control");
+        std::fs::hard_link(ctl.join("perpd.sock"), ctl.join("perpd-ext.sock")).unwrap();
+    }
+
+    /// Leaves `.control/perpd-ext.sock` as an earlier perpd would: a name of a socket nobody
+    /// listens on any more.
+    pub fn stale_ext(&self) {
+        let ctl = self.base().join(".control");
+        let old = UnixListener::bind(ctl.join("old.sock")).unwrap();
+        std::fs::hard_link(ctl.join("old.sock"), ctl.join("perpd-ext.sock")).unwrap();
+        drop(old);
+        std::fs::remove_file(ctl.join("old.sock")).unwrap();
     }
 
     /// Adds a sticky service directory `name` answered with `a`.
@@ -668,6 +687,7 @@ fn serve(
             continue;
         }
         seen.lock().unwrap().per_read.push(reqs.len());
+        seen.lock().unwrap().batches.push(reqs.len());
         let x_known = states.lock().unwrap().is_some();
         if reqs.len() > 1 && mode != OnHistory::Answer && !x_known {
             seen.lock().unwrap().pipelined += 1;
