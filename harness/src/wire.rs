@@ -619,7 +619,23 @@ impl Conn {
         }
     }
 
-    /// The next event record pushed to a subscriber.
+    /// The next event record pushed to a subscriber; `Ok(None)` at the end of the connection.
+    pub fn next_event(&mut self) -> Result<Option<Event>, String> {
+        match self.read_packet() {
+            Ok(pkt) => decode_event(&pkt).map(Some),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(format!("reading an event record: {e}")),
+        }
+    }
+
+    /// The next event record pushed to a subscriber; the end of the connection is a failure.
     pub fn event(&mut self) -> Result<Event, String> {
         let pkt = self
             .read_packet()

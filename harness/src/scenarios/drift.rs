@@ -146,9 +146,9 @@ pub fn drift(sc: &mut Scenario) -> R<()> {
     sc.figure("drifted", seen.join(","));
     // A rescan tells subscribers.
     let mut w = sc.subscribe(1 << (wire::EV_DRIFT - 1), &[])?;
+    let t0 = Instant::now();
     sc.hup()?;
     let mut told = vec![];
-    let t0 = Instant::now();
     while told.len() < names.len() {
         let e = w
             .event()

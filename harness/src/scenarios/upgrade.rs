@@ -19,6 +19,15 @@ const UPGRADES: usize = 50;
 /// state written and read back, one exec; 2 s on a loaded 2-core machine.
 const UPGRADE_MS: f64 = 2000.0;
 
+/// Bytes of one `<PID:SEQ:PAD>` line at least: 80 of padding, 8 of the rest.
+const LINE: u64 = 88;
+
+fn log_size(sc: &Scenario) -> u64 {
+    fs::metadata(sc.svc("counter").join("out"))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
 /// Sends `R` on a connection; the errno of the answer. The connection then ends.
 fn reexec(sc: &Scenario) -> R<(u32, Conn)> {
     let mut c = Conn::connect(&sc.base).map_err(|e| format!("connect: {e}"))?;
@@ -153,6 +162,12 @@ pub fn run(sc: &mut Scenario) -> R<()> {
             "upgrade {}: (perpd pid, start, counter's activation, main, log) is {now:?}, was {was:?}",
             i + 1
         );
+        // The log keeps flowing between upgrades: 50 more lines (50 ms of the ticker's) before
+        // the next, so the upgrades span the failing service's restarts too.
+        let grown = log_size(sc) + 50 * LINE;
+        wait::until(SOON, "counter's log to grow after an upgrade", || {
+            Ok(log_size(sc) >= grown)
+        })?;
         let r = restarts(sc)?;
         ensure!(
             r >= runs,
