@@ -464,9 +464,11 @@ fn run_inner(opts: &BenchOpts) -> R<()> {
     if !q {
         startup_sizes(&envs, &[(10000, 1)], &mut samples, &mut loads, &load)?;
     }
+    let events_line = crate::bench_events::figure(&envs, q);
     load("done", &mut loads);
 
     print_table(&samples, &builds, &loads, started.elapsed().as_secs_f64());
+    println!("{events_line}");
     if let Some(path) = &opts.json {
         let v = to_json(&samples, &builds, &loads);
         std::fs::write(

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod bench_events;
 pub mod probe;
 pub mod process;
 pub mod procfs;
