@@ -731,4 +731,64 @@ mod tests {
         assert!(e.starts_with("no extended status ("), "{e}");
         assert!(decode_state(&p[..40]).is_err());
     }
+
+    #[test]
+    fn decodes_an_event_record() {
+        // perpd(8)'s layout: seq 7, generation, dev 1 ino 2, main, exited, pid 4242, killed
+        // by signal 15, a time, no until.
+        let mut p = vec![];
+        p.extend(7u64.to_le_bytes());
+        p.extend([0x40, 0, 0, 0, 0x65, 0x53, 0xF1, 0x0A, 0, 0, 0, 0]);
+        p.extend(1u64.to_le_bytes());
+        p.extend(2u64.to_le_bytes());
+        p.extend([0, EV_EXITED]);
+        p.extend(4242u32.to_le_bytes());
+        p.extend([2, 15]);
+        p.extend([0x40, 0, 0, 0, 0x65, 0x53, 0xF1, 0x0B, 0, 0, 0, 0]);
+        p.extend([0; 12]);
+        let mut pkt = vec![2, T_EVENT, EVENT_LEN as u8];
+        pkt.extend(&p);
+        let e = decode_event(&pkt).unwrap();
+        assert_eq!((e.seq, e.dev, e.ino, e.sub), (7, 1, 2, 0));
+        assert_eq!((e.name(), e.pid, e.how, e.code), ("exited", 4242, 2, 15));
+        assert_eq!(e.until.unix(), None);
+        assert!(e.when.unix().unwrap() > e.generation.unix().unwrap());
+        assert!(decode_event(&pkt[..40]).is_err());
+        assert_eq!(watch_packet(0, &[(1, 2)]).len(), 3 + 2 + 16);
+        assert_eq!(reexec_packet(), [2, b'R', 0]);
+    }
+
+    #[test]
+    fn decodes_drift_usage_and_tree_sections() {
+        // rc.main present, its link absent, rc.log not looked at.
+        let mut b = vec![0b11, 0, 0b01, 0];
+        for v in [5u64, 6, 7, 8] {
+            b.extend(v.to_le_bytes());
+        }
+        let d = decode_drift(&b, 4).unwrap();
+        let stamp = FileStamp {
+            dev: 5,
+            ino: 6,
+            size: 7,
+            mtime_ns: 8,
+        };
+        assert_eq!(d, vec![Some(Some(stamp)), Some(None), None, None]);
+        assert!(decode_drift(&b[..20], 4).is_err());
+        let mut u = vec![];
+        u.extend(2u32.to_le_bytes());
+        for v in [10u64, 20, 30, 40, 50, 60] {
+            u.extend(v.to_le_bytes());
+        }
+        u.extend([0; 52]);
+        let (m, l) = decode_usage(&u).unwrap();
+        assert_eq!((m.runs, m.last_user_us, m.peak_rss_kib), (2, 10, 60));
+        assert_eq!(l, Usage::default());
+        let t = decode_tree(&[3, 0, 0, 0, 0b10, 9, 0, 0, 0]).unwrap();
+        assert_eq!(
+            (t.strays, t.killtree, t.subreaper, t.upgrades),
+            (3, false, true, 9)
+        );
+        let e = extended_body(Reply::Code(71), SECTION_TREE).unwrap_err();
+        assert!(e.starts_with("no extended status section 5 ("), "{e}");
+    }
 }

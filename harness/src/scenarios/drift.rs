@@ -234,6 +234,9 @@ pub fn usage(sc: &mut Scenario) -> R<()> {
             m.last_system_us as f64 / 1000.0
         ),
     );
+    // Once its reset run has ended too: an `o` sent while it runs is lost to the end of the
+    // once run, which sets the service to stay down.
+    sc.wait_status("burn", "its reset run ended", |s| s.main.pid == 0)?;
     let (dev, ino) = wire::devino(&d).map_err(|e| format!("stat: {e}"))?;
     let mut c = Conn::connect(&sc.base).map_err(|e| format!("connect: {e}"))?;
     match c.command(dev, ino, b'o', 0) {
