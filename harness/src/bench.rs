@@ -746,10 +746,12 @@ fn run_inner(opts: &BenchOpts) -> R<()> {
         let mut b = beds(10000, false)?;
         res.each(&mut b, |bed| startup(bed, 10000))?;
     }
+    let events_line = crate::bench_events::figure(&envs, q);
     phase("done", &mut res);
 
     let secs = started.elapsed().as_secs_f64();
     print_table(&res, &builds, secs);
+    println!("{events_line}");
     if let Some(path) = &opts.json {
         let v = to_json(&res, &builds, secs);
         std::fs::write(

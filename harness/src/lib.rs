@@ -1,10 +1,12 @@
 //! perp-harness: drives any perp build from outside (files, sticky bits, signals, the control
 //! tools and the control socket) through restart, flap, signal, lifecycle, logging, fault,
-//! readiness, backoff and scale scenarios, and benchmarks it.
+//! readiness, backoff, events, drift, usage, upgrade, containment and scale scenarios, and
+//! benchmarks it.
 
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod bench_events;
 pub mod probe;
 pub mod process;
 pub mod procfs;

@@ -27,6 +27,11 @@
 //! * `__dirty IGNORE BLOCK PROG ARG…` hands PROG the signal state a service manager or a shell
 //!   may leave behind: the signals numbered in IGNORE ignored, those in BLOCK blocked
 //!   (comma-separated numbers, `-` for none), then execs PROG in place, which keeps both.
+//! * `__burn MS KIB` touches KIB KiB of memory, then spins until its own CPU time (user plus
+//!   system) reaches MS milliseconds, and exits 0.
+//! * `__daemon FILE CMD…` becomes a daemon the classic way: it forks, the child starts a
+//!   session of its own and forks again, the grandchild writes its pid to FILE and execs CMD;
+//!   the first two exit at once.
 //! * invoked as `rc.main`/`rc.log` (a symlink): `start` waits forever, anything else exits 0 —
 //!   the lightest possible long-running service for scale runs (`crash` file: exit 1 at once;
 //!   `PERP_HARNESS_READY`: write a byte to that FIFO first).
@@ -101,6 +106,8 @@ pub fn dispatch(args: &[OsString]) -> Option<i32> {
         Some("__slow-perpd") => Some(slow_perpd(rest)),
         Some("__dirty") => Some(dirty(rest)),
         Some("__notify") => Some(notify(rest)),
+        Some("__burn") => Some(burn(rest)),
+        Some("__daemon") => Some(daemon(rest)),
         _ => None,
     }
 }
@@ -255,6 +262,65 @@ fn append(file: &str, line: &str) {
         // One write per record so concurrent writers never interleave within a line.
         let _ = f.write_all(line.as_bytes());
     }
+}
+
+/// `__burn MS KIB`.
+fn burn(args: &[String]) -> i32 {
+    let num = |i: usize| args.get(i).and_then(|a| a.parse::<u64>().ok());
+    let (Some(ms), Some(kib)) = (num(0), num(1)) else {
+        eprintln!("__burn: usage: MS KIB");
+        return 100;
+    };
+    let mut mem = vec![0u8; (kib * 1024) as usize];
+    for i in (0..mem.len()).step_by(4096) {
+        mem[i] = 1;
+    }
+    let spent = || {
+        nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID)
+            .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
+            .unwrap_or(u64::MAX)
+    };
+    let mut x = 0u64;
+    while spent() < ms {
+        for i in 0..10_000u64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
+        }
+    }
+    std::hint::black_box((x, &mem));
+    0
+}
+
+/// `__daemon FILE CMD…`.
+fn daemon(args: &[String]) -> i32 {
+    use platform::process::{fork, Fork};
+    let (Some(file), Some(prog)) = (args.first(), args.get(1)) else {
+        eprintln!("__daemon: usage: FILE CMD...");
+        return 100;
+    };
+    // A probe runs before the harness starts any thread, so forking here is sound.
+    match fork() {
+        Ok(Fork::Parent(child)) => {
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
+            return 0;
+        }
+        Ok(Fork::Child) => {}
+        Err(e) => {
+            eprintln!("__daemon: fork: {e}");
+            return 111;
+        }
+    }
+    let _ = platform::process::setsid();
+    match fork() {
+        Ok(Fork::Parent(_)) => std::process::exit(0),
+        Ok(Fork::Child) => {}
+        Err(_) => std::process::exit(111),
+    }
+    let tmp = format!("{file}.tmp");
+    let _ = fs::write(&tmp, format!("{}\n", std::process::id()));
+    let _ = fs::rename(&tmp, file);
+    let err = Command::new(prog).args(&args[2..]).exec();
+    eprintln!("__daemon: exec {prog}: {err}");
+    111
 }
 
 fn probe(args: &[String]) -> i32 {

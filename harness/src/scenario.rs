@@ -477,6 +477,31 @@ impl Scenario {
             .map_err(|e| format!("{name}: {e}"))
     }
 
+    /// The body of one section of a service's extended status (`X`); perp 2.07's EPROTO is the
+    /// failure "no extended status section N (…)".
+    pub fn extended(&self, name: &str, section: u8) -> R<Vec<u8>> {
+        let (dev, ino) = wire::devino(&self.svc(name)).map_err(|e| format!("stat {name}: {e}"))?;
+        let mut c = Conn::try_connect(&self.base)
+            .map_err(|e| format!("connect to perpd: {e}"))?
+            .ok_or("connect to perpd: its listen backlog is full")?;
+        let reply = c
+            .request(&wire::extended_packet(dev, ino, section))
+            .map_err(|e| format!("extended status of {name}: {e}"))?;
+        wire::extended_body(reply, section).map_err(|e| format!("{name}: {e}"))
+    }
+
+    /// A connection subscribed to events (`W`) of every kind in `mask` (0: all) for the named
+    /// services (none: all); perp 2.07's EPROTO is the failure "no events (…)".
+    pub fn subscribe(&self, mask: u16, names: &[&str]) -> R<Conn> {
+        let mut ids = vec![];
+        for n in names {
+            ids.push(wire::devino(&self.svc(n)).map_err(|e| format!("stat {n}: {e}"))?);
+        }
+        let mut c = Conn::connect(&self.base).map_err(|e| format!("connect to perpd: {e}"))?;
+        c.watch(mask, &ids)?;
+        Ok(c)
+    }
+
     /// Wait until a predicate on the `state` section of `name` holds; an error reply (no
     /// extended status at all) ends the wait at once.
     pub fn wait_state(

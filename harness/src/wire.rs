@@ -252,6 +252,252 @@ impl Reply {
     }
 }
 
+/// Sections 2 to 5 of `X`: the runscripts and the config files as last started (drift), what
+/// the start runs cost (usage), and the process tree (tree).
+pub const SECTION_DRIFT: u8 = 2;
+pub const SECTION_DRIFT_FILES: u8 = 3;
+pub const SECTION_USAGE: u8 = 4;
+pub const SECTION_TREE: u8 = 5;
+
+/// The body of an `X` reply for `section` (the bytes after version and section), or "no
+/// extended status" for an `E` reply, as [`Reply::state`] says it.
+pub fn extended_body(reply: Reply, section: u8) -> Result<Vec<u8>, String> {
+    match reply {
+        Reply::Other {
+            proto: 2,
+            kind: T_EXTENDED,
+            payload,
+        } => {
+            if payload.len() < 2 || payload[0] < 1 || payload[1] != section {
+                return Err(format!(
+                    "X reply {payload:02x?} is not version ≥ 1 of section {section}"
+                ));
+            }
+            Ok(payload[2..].to_vec())
+        }
+        Reply::Code(c) => Err(format!(
+            "no extended status section {section} ({})",
+            platform::errno::describe(c as i32)
+        )),
+        other => Err(format!("unexpected reply {other:?} to X")),
+    }
+}
+
+/// Identity, size and modification time of a file, as perpd recorded it at a start (32 bytes:
+/// dev, ino, size u64le, mtime i64le in nanoseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+impl FileStamp {
+    /// The stamp of a file on disk now, following a symlink or not; `None` if absent.
+    pub fn of(path: &Path, follow: bool) -> Option<FileStamp> {
+        let m = if follow {
+            std::fs::metadata(path)
+        } else {
+            std::fs::symlink_metadata(path)
+        }
+        .ok()?;
+        Some(FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+        })
+    }
+}
+
+/// A drift section: for file i, `None` when not looked at, `Some(None)` when absent then,
+/// `Some(Some(stamp))` when present.
+pub type DriftFiles = Vec<Option<Option<FileStamp>>>;
+
+/// Decode the body of a `drift` or `drift-files` section: `recorded u16le, present u16le`, then
+/// 32 bytes for each present file in order; `n` files.
+pub fn decode_drift(body: &[u8], n: usize) -> Result<DriftFiles, String> {
+    let cut = || format!("drift section cut short: {body:02x?}");
+    let b = body.get(..4).ok_or_else(cut)?;
+    let recorded = u16::from_le_bytes([b[0], b[1]]);
+    let present = u16::from_le_bytes([b[2], b[3]]);
+    let mut at = 4;
+    let mut out = vec![];
+    for i in 0..n {
+        if recorded & (1 << i) == 0 {
+            out.push(None);
+        } else if present & (1 << i) == 0 {
+            out.push(Some(None));
+        } else {
+            let r = body.get(at..at + 32).ok_or_else(cut)?;
+            let u = |o: usize| u64::from_le_bytes(r[o..o + 8].try_into().unwrap());
+            out.push(Some(Some(FileStamp {
+                dev: u(0),
+                ino: u(8),
+                size: u(16),
+                mtime_ns: u(24) as i64,
+            })));
+            at += 32;
+        }
+    }
+    Ok(out)
+}
+
+/// One subservice of the `usage` section (52 bytes): CPU in microseconds, RSS in KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub runs: u32,
+    pub last_user_us: u64,
+    pub last_system_us: u64,
+    pub last_rss_kib: u64,
+    pub total_user_us: u64,
+    pub total_system_us: u64,
+    pub peak_rss_kib: u64,
+}
+
+/// Decode the body of a `usage` section: main's 52 bytes, then the log's.
+pub fn decode_usage(body: &[u8]) -> Result<(Usage, Usage), String> {
+    let one = |at: usize| -> Option<Usage> {
+        let r = body.get(at..at + 52)?;
+        let u = |o: usize| u64::from_le_bytes(r[o..o + 8].try_into().unwrap());
+        Some(Usage {
+            runs: u32::from_le_bytes([r[0], r[1], r[2], r[3]]),
+            last_user_us: u(4),
+            last_system_us: u(12),
+            last_rss_kib: u(20),
+            total_user_us: u(28),
+            total_system_us: u(36),
+            peak_rss_kib: u(44),
+        })
+    };
+    let cut = || format!("usage section cut short: {body:02x?}");
+    Ok((one(0).ok_or_else(cut)?, one(52).ok_or_else(cut)?))
+}
+
+/// The `tree` section (9 bytes): strays reaped, flags (1 killtree, 2 subreaper), upgrades.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tree {
+    pub strays: u32,
+    pub killtree: bool,
+    pub subreaper: bool,
+    pub upgrades: u32,
+}
+
+pub fn decode_tree(body: &[u8]) -> Result<Tree, String> {
+    let b = body
+        .get(..9)
+        .ok_or_else(|| format!("tree section cut short: {body:02x?}"))?;
+    Ok(Tree {
+        strays: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        killtree: b[4] & 1 != 0,
+        subreaper: b[4] & 2 != 0,
+        upgrades: u32::from_le_bytes([b[5], b[6], b[7], b[8]]),
+    })
+}
+
+/// The watch request `W` (extension): a mask of event kinds (bit k−1 for kind k, 0 all) and up
+/// to 15 services by dev/ino (none: all). perp 2.07 answers EPROTO.
+pub const T_WATCH: u8 = b'W';
+/// A pushed event record: type `V`, 68 bytes.
+pub const T_EVENT: u8 = b'V';
+pub const EVENT_LEN: usize = 68;
+/// The re-exec request `R` (extension, `perphup -x`), empty.
+pub const T_REEXEC: u8 = b'R';
+
+pub const EV_ACTIVATED: u8 = 1;
+pub const EV_DEACTIVATED: u8 = 2;
+pub const EV_STARTED: u8 = 3;
+pub const EV_READY: u8 = 4;
+pub const EV_EXITED: u8 = 5;
+pub const EV_RESET_DONE: u8 = 6;
+pub const EV_WANT_DOWN: u8 = 7;
+pub const EV_BACKOFF: u8 = 8;
+pub const EV_QUARANTINE: u8 = 9;
+pub const EV_DRIFT: u8 = 10;
+pub const EV_OVERFLOW: u8 = 11;
+
+/// An event kind's name, for messages.
+pub fn event_name(kind: u8) -> &'static str {
+    match kind {
+        EV_ACTIVATED => "activated",
+        EV_DEACTIVATED => "deactivated",
+        EV_STARTED => "started",
+        EV_READY => "ready",
+        EV_EXITED => "exited",
+        EV_RESET_DONE => "reset-done",
+        EV_WANT_DOWN => "want-down",
+        EV_BACKOFF => "backoff",
+        EV_QUARANTINE => "quarantine",
+        EV_DRIFT => "drift",
+        EV_OVERFLOW => "overflow",
+        _ => "unknown",
+    }
+}
+
+pub fn watch_packet(mask: u16, ids: &[(u64, u64)]) -> Vec<u8> {
+    let mut v = vec![2, T_WATCH, (2 + 16 * ids.len()) as u8];
+    v.extend_from_slice(&mask.to_le_bytes());
+    for (dev, ino) in ids {
+        v.extend_from_slice(&dev.to_le_bytes());
+        v.extend_from_slice(&ino.to_le_bytes());
+    }
+    v
+}
+
+pub fn reexec_packet() -> Vec<u8> {
+    vec![2, T_REEXEC, 0]
+}
+
+/// One event record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    pub seq: u64,
+    pub generation: Tain,
+    pub dev: u64,
+    pub ino: u64,
+    /// 0 main, 1 log, 2 the service.
+    pub sub: u8,
+    pub kind: u8,
+    pub pid: u32,
+    /// 0 none, 1 exit code, 2 signal.
+    pub how: u8,
+    pub code: u8,
+    pub when: Tain,
+    pub until: Tain,
+}
+
+impl Event {
+    pub fn name(&self) -> &'static str {
+        event_name(self.kind)
+    }
+}
+
+/// Decode one `V` packet (3 + 68 bytes).
+pub fn decode_event(pkt: &[u8]) -> Result<Event, String> {
+    if pkt.len() != 3 + EVENT_LEN || pkt[0] != 2 || pkt[1] != T_EVENT {
+        return Err(format!(
+            "not an event record: {:02x?}",
+            &pkt[..pkt.len().min(8)]
+        ));
+    }
+    let p = &pkt[3..];
+    let u64le = |o: usize| u64::from_le_bytes(p[o..o + 8].try_into().unwrap());
+    Ok(Event {
+        seq: u64le(0),
+        generation: Tain::parse(&p[8..20]),
+        dev: u64le(20),
+        ino: u64le(28),
+        sub: p[36],
+        kind: p[37],
+        pid: u32::from_le_bytes([p[38], p[39], p[40], p[41]]),
+        how: p[42],
+        code: p[43],
+        when: Tain::parse(&p[44..56]),
+        until: Tain::parse(&p[56..68]),
+    })
+}
+
 /// dev/ino of a service directory, following symlinks, as clients send them.
 pub fn devino(path: &Path) -> io::Result<(u64, u64)> {
     let m = std::fs::metadata(path)?;
@@ -358,6 +604,45 @@ impl Conn {
         self.request(&command_packet(dev, ino, cmd, flags))
     }
 
+    /// Subscribe this connection to events; perp 2.07's EPROTO is "no events (…)".
+    pub fn watch(&mut self, mask: u16, ids: &[(u64, u64)]) -> Result<(), String> {
+        match self
+            .request(&watch_packet(mask, ids))
+            .map_err(|e| format!("watch request: {e}"))?
+        {
+            Reply::Code(0) => Ok(()),
+            Reply::Code(c) => Err(format!(
+                "no events ({})",
+                platform::errno::describe(c as i32)
+            )),
+            other => Err(format!("unexpected reply {other:?} to W")),
+        }
+    }
+
+    /// The next event record pushed to a subscriber; `Ok(None)` at the end of the connection.
+    pub fn next_event(&mut self) -> Result<Option<Event>, String> {
+        match self.read_packet() {
+            Ok(pkt) => decode_event(&pkt).map(Some),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(format!("reading an event record: {e}")),
+        }
+    }
+
+    /// The next event record pushed to a subscriber; the end of the connection is a failure.
+    pub fn event(&mut self) -> Result<Event, String> {
+        let pkt = self
+            .read_packet()
+            .map_err(|e| format!("reading an event record: {e}"))?;
+        decode_event(&pkt)
+    }
+
     /// True once the peer has closed the connection (a read returns EOF or a reset).
     pub fn closed_by_peer(&mut self) -> io::Result<bool> {
         let mut b = [0u8; 1];
@@ -445,5 +730,65 @@ mod tests {
             .unwrap_err();
         assert!(e.starts_with("no extended status ("), "{e}");
         assert!(decode_state(&p[..40]).is_err());
+    }
+
+    #[test]
+    fn decodes_an_event_record() {
+        // perpd(8)'s layout: seq 7, generation, dev 1 ino 2, main, exited, pid 4242, killed
+        // by signal 15, a time, no until.
+        let mut p = vec![];
+        p.extend(7u64.to_le_bytes());
+        p.extend([0x40, 0, 0, 0, 0x65, 0x53, 0xF1, 0x0A, 0, 0, 0, 0]);
+        p.extend(1u64.to_le_bytes());
+        p.extend(2u64.to_le_bytes());
+        p.extend([0, EV_EXITED]);
+        p.extend(4242u32.to_le_bytes());
+        p.extend([2, 15]);
+        p.extend([0x40, 0, 0, 0, 0x65, 0x53, 0xF1, 0x0B, 0, 0, 0, 0]);
+        p.extend([0; 12]);
+        let mut pkt = vec![2, T_EVENT, EVENT_LEN as u8];
+        pkt.extend(&p);
+        let e = decode_event(&pkt).unwrap();
+        assert_eq!((e.seq, e.dev, e.ino, e.sub), (7, 1, 2, 0));
+        assert_eq!((e.name(), e.pid, e.how, e.code), ("exited", 4242, 2, 15));
+        assert_eq!(e.until.unix(), None);
+        assert!(e.when.unix().unwrap() > e.generation.unix().unwrap());
+        assert!(decode_event(&pkt[..40]).is_err());
+        assert_eq!(watch_packet(0, &[(1, 2)]).len(), 3 + 2 + 16);
+        assert_eq!(reexec_packet(), [2, b'R', 0]);
+    }
+
+    #[test]
+    fn decodes_drift_usage_and_tree_sections() {
+        // rc.main present, its link absent, rc.log not looked at.
+        let mut b = vec![0b11, 0, 0b01, 0];
+        for v in [5u64, 6, 7, 8] {
+            b.extend(v.to_le_bytes());
+        }
+        let d = decode_drift(&b, 4).unwrap();
+        let stamp = FileStamp {
+            dev: 5,
+            ino: 6,
+            size: 7,
+            mtime_ns: 8,
+        };
+        assert_eq!(d, vec![Some(Some(stamp)), Some(None), None, None]);
+        assert!(decode_drift(&b[..20], 4).is_err());
+        let mut u = vec![];
+        u.extend(2u32.to_le_bytes());
+        for v in [10u64, 20, 30, 40, 50, 60] {
+            u.extend(v.to_le_bytes());
+        }
+        u.extend([0; 52]);
+        let (m, l) = decode_usage(&u).unwrap();
+        assert_eq!((m.runs, m.last_user_us, m.peak_rss_kib), (2, 10, 60));
+        assert_eq!(l, Usage::default());
+        let t = decode_tree(&[3, 0, 0, 0, 0b10, 9, 0, 0, 0]).unwrap();
+        assert_eq!(
+            (t.strays, t.killtree, t.subreaper, t.upgrades),
+            (3, false, true, 9)
+        );
+        let e = extended_body(Reply::Code(71), SECTION_TREE).unwrap_err();
+        assert!(e.starts_with("no extended status section 5 ("), "{e}");
     }
 }

@@ -2,6 +2,9 @@
 //! family.
 
 pub mod backoff;
+pub mod containment;
+pub mod drift;
+pub mod events;
 pub mod exec;
 pub mod faults;
 pub mod flap;
@@ -11,6 +14,7 @@ pub mod readiness;
 pub mod restart;
 pub mod scale;
 pub mod signal;
+pub mod upgrade;
 
 use crate::runner::Def;
 
@@ -149,6 +153,36 @@ pub fn all() -> Vec<Def> {
             name: "backoff.idle",
             needs: CORE,
             run: backoff::idle,
+        },
+        Def {
+            name: "events.sequence",
+            needs: &["perpd", "perpboot"],
+            run: events::sequence,
+        },
+        Def {
+            name: "events.overflow",
+            needs: CORE,
+            run: events::overflow,
+        },
+        Def {
+            name: "drift",
+            needs: CTL,
+            run: drift::drift,
+        },
+        Def {
+            name: "usage",
+            needs: CORE,
+            run: drift::usage,
+        },
+        Def {
+            name: "upgrade",
+            needs: CORE,
+            run: upgrade::run,
+        },
+        Def {
+            name: "containment.killtree",
+            needs: CTL,
+            run: containment::killtree,
         },
         Def {
             name: "scale",
