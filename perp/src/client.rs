@@ -454,6 +454,72 @@ impl Conn {
         }
     }
 
+    /// `Q` and the state section for each service, in order (the state only where `Q` was
+    /// answered with a status). Where the connection pipelines and perpd may answer `X`, each
+    /// batch sends both requests of every service in one write: one round trip per batch.
+    /// Otherwise, and for what is left after a failed exchange, [`Conn::query_many`] then
+    /// [`Conn::states`].
+    pub fn query_and_state_many(
+        &mut self,
+        ids: &[DevIno],
+    ) -> Vec<(Result<Reply, ExchangeError>, Option<StateSection>)> {
+        let mut out = Vec::with_capacity(ids.len());
+        if self.pipelines() && self.state != StateSupport::No {
+            let mut wire = Vec::with_capacity(PIPELINE_BATCH * 40);
+            'batches: for batch in ids.chunks(PIPELINE_BATCH) {
+                wire.clear();
+                for id in batch {
+                    wire.extend_from_slice(&Request::Query(*id).encode());
+                    let x = Request::Extended {
+                        id: *id,
+                        section: section::STATE,
+                    };
+                    wire.extend_from_slice(&x.encode());
+                }
+                if self.stream.write_all(&wire).is_err() {
+                    self.reconnect();
+                    break;
+                }
+                for _ in batch {
+                    // A reply that does not decode was still read whole: the next follows it.
+                    let r = self.read_reply();
+                    if matches!(r, Err(ref e) if !matches!(e, ExchangeError::Reply(_))) {
+                        self.reconnect();
+                        break 'batches;
+                    }
+                    let x = self.read_reply();
+                    if matches!(x, Err(ref e) if !matches!(e, ExchangeError::Reply(_))) {
+                        out.push((r, None));
+                        self.reconnect();
+                        break 'batches;
+                    }
+                    let state = self.take_state(x);
+                    let state = state.filter(|_| matches!(r, Ok(Reply::Status(_))));
+                    out.push((r, state));
+                }
+            }
+        }
+        let rest = &ids[out.len()..];
+        if !rest.is_empty() {
+            let replies = self.query_many(rest);
+            let reported: Vec<DevIno> = rest
+                .iter()
+                .zip(&replies)
+                .filter(|(_, r)| matches!(r, Ok(Reply::Status(_))))
+                .map(|(id, _)| *id)
+                .collect();
+            let mut states = self.states(&reported).into_iter();
+            for r in replies {
+                let x = match r {
+                    Ok(Reply::Status(_)) => states.next().flatten(),
+                    _ => None,
+                };
+                out.push((r, x));
+            }
+        }
+        out
+    }
+
     /// [`Conn::state`] for each service, in order. The first answer decides whether the
     /// others are asked at all; when [`Conn::pipelines`], they go out in batches, each in one
     /// write, before their replies are read.

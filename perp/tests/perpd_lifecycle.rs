@@ -138,28 +138,12 @@ fn idle_perpd_does_not_wake_up() {
     p.add("s", SLEEPER, None);
     p.main_pid("s", 0);
     p.wait_log("monitoring 0 client connections");
-    let switches = || {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", p.pid)).unwrap();
-        s.lines()
-            .filter(|l| l.contains("ctxt_switches"))
-            .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())
-            .sum::<u64>()
-    };
-    // Barrier: every connection perpd logged as opened is logged as closed again (the
-    // start-up line is the one extra "0"), and perpd is asleep in its poll.
-    wait_until("perpd to finish with the last client and sleep", || {
-        let log = p.stderr();
-        let lines = |l: &str| log.lines().filter(|x| x.ends_with(l)).count();
-        let state = std::fs::read_to_string(format!("/proc/{}/stat", p.pid)).unwrap();
-        let state = state.rsplit(')').next().unwrap().split_whitespace().next();
-        lines(": monitoring 0 client connections") == lines(": monitoring 1 client connection") + 1
-            && state == Some("S")
-    });
-    let before = switches();
+    wait_asleep(&p);
+    let before = ctx_switches(p.pid);
     assert_stays(
         Duration::from_millis(2500),
         "perpd sleeps while idle",
-        || switches() == before,
+        || ctx_switches(p.pid) == before,
     );
 }
 

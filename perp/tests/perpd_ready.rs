@@ -318,26 +318,12 @@ fn perpd_sleeps_while_a_service_waits_in_quarantine() {
             .flags
             .contains(RunFlags::QUARANTINED | RunFlags::WAITING)
     });
-    let switches = || {
-        let s = fs::read_to_string(format!("/proc/{}/status", p.pid)).unwrap();
-        s.lines()
-            .filter(|l| l.contains("ctxt_switches"))
-            .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())
-            .sum::<u64>()
-    };
-    wait_until("perpd to finish with the last client and sleep", || {
-        let log = p.stderr();
-        let lines = |l: &str| log.lines().filter(|x| x.ends_with(l)).count();
-        let stat = fs::read_to_string(format!("/proc/{}/stat", p.pid)).unwrap();
-        let st = stat.rsplit(')').next().unwrap().split_whitespace().next();
-        lines(": monitoring 0 client connections") == lines(": monitoring 1 client connection") + 1
-            && st == Some("S")
-    });
-    let before = switches();
+    wait_asleep(&p);
+    let before = ctx_switches(p.pid);
     assert_stays(
         Duration::from_millis(2500),
         "perpd sleeps during the quarantine",
-        || switches() == before,
+        || ctx_switches(p.pid) == before,
     );
 }
 

@@ -465,26 +465,12 @@ fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
         if ids.len() >= PIPELINE_MIN && !conn.pipelines() {
             let _ = conn.history(ids[0]);
         }
-        let replies = conn.query_many(&ids);
-        // The state section of the services perpd reported on, asked only where the first
-        // answer shows that perpd offers it.
-        let reported: Vec<DevIno> = ids
-            .iter()
-            .zip(&replies)
-            .filter(|(_, r)| matches!(r, Ok(Reply::Status(_))))
-            .map(|(id, _)| *id)
-            .collect();
-        let mut states = conn.states(&reported).into_iter();
-        let mut replies = replies.into_iter();
+        let mut both = conn.query_and_state_many(&ids).into_iter();
         for c in checked {
             outcomes.push(match c {
                 Checked::Done(o) => o,
                 Checked::Query(_) => {
-                    let r = replies.next().expect("one reply per query");
-                    let x = match r {
-                        Ok(Reply::Status(_)) => states.next().expect("one state per status"),
-                        _ => None,
-                    };
+                    let (r, x) = both.next().expect("one reply per query");
                     reply_outcome(r, None, x)
                 }
             });

@@ -31,7 +31,7 @@
 use std::ffi::OsString;
 use std::time::SystemTime;
 
-use platform::cli::{Opt, Style};
+use platform::cli::Style;
 
 use crate::client::{self, Conn, ExchangeError, Held, Readiness, SvReport};
 use crate::drift::Drift;
@@ -203,16 +203,8 @@ pub fn main(argv: Vec<OsString>) -> ! {
     program.finish(r)
 }
 
-fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
-    let as_json = json::take_flag(&mut args, "b");
-    let mut base = None;
-    let operands = program.options(&args, "hVb:", |opt| {
-        match opt {
-            Opt::Value('b', v) => base = Some(v),
-            other => return Err(program.bad_option(&other)),
-        }
-        Ok(())
-    })?;
+fn run(program: &Program, args: Vec<OsString>) -> Result<()> {
+    let (as_json, base, operands) = super::json_base_operands(program, args)?;
     if operands.is_empty() {
         return Err(Fail::usage("missing argument"));
     }
@@ -221,7 +213,7 @@ fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
         .map_err(|e| Fail::sys(format!("fail chdir() to {}", client::show(&base)), &e))?;
     let mut conn = Conn::connect(&base).map_err(|e| Fail::fatal(e.message(&base)))?;
     let now = Tai64n::from_system_time(SystemTime::now());
-    for sv in operands {
+    for sv in &operands {
         let name = client::show(sv);
         // In JSON mode every service yields one object on stdout, errors included.
         let fail = |text: String, msg: &str, errno: String| {

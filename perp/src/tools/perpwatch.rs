@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use platform::child::ExitStatus;
-use platform::cli::{Opt, Style};
+use platform::cli::Style;
 use platform::time::Tai64n;
 
 use crate::client::{self, ConnectError};
@@ -79,16 +79,8 @@ impl Names {
     }
 }
 
-fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
-    let as_json = json::take_flag(&mut args, "b");
-    let mut base = None;
-    let operands = program.options(&args, "hVb:", |opt| {
-        match opt {
-            Opt::Value('b', v) => base = Some(v),
-            other => return Err(program.bad_option(&other)),
-        }
-        Ok(())
-    })?;
+fn run(program: &Program, args: Vec<OsString>) -> Result<()> {
+    let (as_json, base, operands) = super::json_base_operands(program, args)?;
     if operands.len() > WATCH_MAX {
         return Err(Fail::usage(format!("at most {WATCH_MAX} services")));
     }
@@ -97,7 +89,7 @@ fn run(program: &Program, mut args: Vec<OsString>) -> Result<()> {
         .map_err(|e| Fail::sys(format!("failure chdir() to {}", client::show(&base)), &e))?;
     let mut names = Names(HashMap::new());
     let mut ids = Vec::new();
-    for sv in operands {
+    for sv in &operands {
         let dir = client::stat_sv(sv).map_err(|e| {
             Fail::sys(
                 format!("failure stat() on service directory {}", client::show(sv)),

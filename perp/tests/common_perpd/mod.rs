@@ -301,6 +301,28 @@ impl Drop for Perpd {
     }
 }
 
+/// Voluntary and involuntary context switches of `pid` so far (/proc).
+pub fn ctx_switches(pid: i32) -> u64 {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .filter(|l| l.contains("ctxt_switches"))
+        .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+/// Waits until perpd is asleep in its poll with every client it logged as opened logged as
+/// closed again (the start-up line is the one extra "0"): a barrier before an idle check.
+pub fn wait_asleep(p: &Perpd) {
+    wait_until("perpd to finish with the last client and sleep", || {
+        let log = p.stderr();
+        let lines = |l: &str| log.lines().filter(|x| x.ends_with(l)).count();
+        let stat = fs::read_to_string(format!("/proc/{}/stat", p.pid)).unwrap();
+        let state = stat.rsplit(')').next().unwrap().split_whitespace().next();
+        lines(": monitoring 0 client connections") == lines(": monitoring 1 client connection") + 1
+            && state == Some("S")
+    });
+}
+
 /// Send `bytes`, read one reply packet.
 pub fn roundtrip(s: &mut UnixStream, bytes: &[u8]) -> Reply {
     s.write_all(bytes).unwrap();

@@ -38,11 +38,6 @@ pub(crate) const MAXRSS_UNIT: u64 = 1;
 
 pub(crate) use super::bsd::{pass_credentials, peer_uid, recv_with_sender};
 
-/// No way to adopt orphaned descendants here: they go to init.
-pub(crate) fn become_subreaper() -> std::io::Result<bool> {
-    Ok(false)
-}
-
 /// Flags of a directory handle kept only for fchdir: a plain read-only open here.
 pub(crate) const DIR_HANDLE_FLAGS: i32 = 0;
 
@@ -52,20 +47,10 @@ pub(crate) fn private_fds(_low: RawFd) -> Result<(), i32> {
     Ok(())
 }
 
-/// No waitid(WNOWAIT) here, and no subreaper to need it.
-pub(crate) fn peek_ended() -> std::io::Result<Option<i32>> {
-    Err(std::io::Error::from_raw_os_error(libc::ENOSYS))
-}
-
-/// See [`crate::process::kill_tree`]: the process group only.
-pub(crate) fn kill_tree(run: i32, _mark: Option<&[u8]>) -> std::io::Result<usize> {
-    // SAFETY: killpg(2) only sends a signal.
-    let r = unsafe { libc::killpg(run, libc::SIGKILL) };
-    Ok(usize::from(r == 0))
-}
-
 /// The nanoseconds of a stat's modification time (`st_mtime_nsec` here).
 #[allow(clippy::unnecessary_cast)]
 pub(crate) fn mtime_nsec(st: &libc::stat) -> i64 {
     st.st_mtime_nsec as i64
 }
+
+pub(crate) use super::noreaper::{become_subreaper, kill_tree, peek_ended};

@@ -64,18 +64,6 @@ pub(crate) fn private_fds(_low: RawFd) -> Result<(), i32> {
     Ok(())
 }
 
-/// See [`crate::child::peek_ended`].
-pub(crate) fn peek_ended() -> io::Result<Option<i32>> {
-    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
-    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-    match waitid(Id::All, flags) {
-        Ok(WaitStatus::StillAlive) => Ok(None),
-        Ok(st) => Ok(st.pid().map(|p| p.as_raw())),
-        Err(nix::errno::Errno::ECHILD) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// procctl(2)'s `struct procctl_reaper_kill`, which the libc crate does not declare.
 #[repr(C)]
 struct ReaperKill {
@@ -133,3 +121,5 @@ pub(crate) fn kill_tree(run: i32, _mark: Option<&[u8]>) -> io::Result<usize> {
 pub(crate) fn mtime_nsec(st: &libc::stat) -> i64 {
     st.st_mtime_nsec as i64
 }
+
+pub(crate) use super::reaper::peek_ended;

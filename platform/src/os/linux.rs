@@ -221,18 +221,6 @@ pub(crate) fn peer_uid(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
     Ok(cred.uid())
 }
 
-/// See [`crate::child::peek_ended`].
-pub(crate) fn peek_ended() -> io::Result<Option<i32>> {
-    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
-    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-    match waitid(Id::All, flags) {
-        Ok(WaitStatus::StillAlive) => Ok(None),
-        Ok(st) => Ok(st.pid().map(|p| p.as_raw())),
-        Err(nix::errno::Errno::ECHILD) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// One process as /proc shows it: (pid, parent, process group, session, a zombie).
 fn proc_stat(pid: i32) -> Option<(i32, i32, i32, bool)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -321,3 +309,5 @@ pub(crate) fn kill_tree(run: i32, mark: Option<&[u8]>) -> io::Result<usize> {
 pub(crate) fn mtime_nsec(st: &libc::stat) -> i64 {
     st.st_mtime_nsec as i64
 }
+
+pub(crate) use super::reaper::peek_ended;

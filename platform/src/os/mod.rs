@@ -7,12 +7,14 @@
 //!
 //! Shared groups sit in their own files and are declared by the branches that use them:
 //! `bsd.rs` (names the BSD family and macOS share), `sysv.rs` (the System V STREAMS and
-//! link names Linux, NetBSD and macOS define) and `elf.rs` (the start-up hook of the ELF
-//! systems; macOS registers its own in `darwin.rs`).
+//! link names Linux, NetBSD and macOS define), `elf.rs` (the start-up hook of the ELF
+//! systems; macOS registers its own in `darwin.rs`), `reaper.rs` and `noreaper.rs` (the systems
+//! with and without a subreaper).
 
 cfg_if::cfg_if! {
     if #[cfg(any(target_os = "linux", target_os = "android"))] {
         mod elf;
+        mod reaper;
         mod sysv;
         mod linux;
         pub(crate) use linux::*;
@@ -20,20 +22,24 @@ cfg_if::cfg_if! {
         mod bsd;
         mod elf;
         mod freebsd;
+        mod reaper;
         pub(crate) use freebsd::*;
     } else if #[cfg(target_os = "netbsd")] {
         mod bsd;
         mod elf;
+        mod noreaper;
         mod sysv;
         mod netbsd;
         pub(crate) use netbsd::*;
     } else if #[cfg(target_os = "openbsd")] {
         mod bsd;
         mod elf;
+        mod noreaper;
         mod openbsd;
         pub(crate) use openbsd::*;
     } else if #[cfg(any(target_os = "macos", target_os = "ios"))] {
         mod bsd;
+        mod noreaper;
         mod sysv;
         mod darwin;
         pub(crate) use darwin::*;
