@@ -1,6 +1,10 @@
 //! What perpd keeps of a service besides its lifecycle: the files each start was made from,
 //! for definition drift, and what its start runs cost (perpd(8), DEFINITION DRIFT and
 //! RESOURCE USAGE). Allocated at the service's first start.
+//!
+//! Kept small, because every service has one: of the eleven files only those present take a
+//! stamp (most config files are absent), their kinds fit in one word, and the run costs are
+//! allocated at the first run that ends.
 
 use std::os::fd::BorrowedFd;
 
@@ -9,19 +13,31 @@ use platform::child::Usage;
 use super::service::Sub;
 use crate::drift::{self, record, stamp_at};
 use crate::protocol::{
-    DriftSection, Extended, FileRecord, RunCost, UsageSection, DRIFT_CONFIG, DRIFT_SCRIPTS,
+    DriftSection, Extended, FileRecord, FileStamp, RunCost, UsageSection, DRIFT_CONFIG,
+    DRIFT_SCRIPTS,
 };
+
+/// The scripts of [`DRIFT_SCRIPTS`] (main's two, then the log's), then the files of
+/// [`DRIFT_CONFIG`] (recorded with main).
+const FILES: usize = 11;
+const SCRIPTS: usize = 4;
+
+/// Two bits per file in [`Facts::kinds`].
+const UNRECORDED: u32 = 0;
+const ABSENT: u32 = 1;
+const PRESENT: u32 = 2;
 
 /// The files of one service as last started, and the cost of its runs.
 #[derive(Debug, Default)]
 pub struct Facts {
-    /// In the order of [`DRIFT_SCRIPTS`]: main's two, then the log's.
-    scripts: [FileRecord; 4],
-    /// In the order of [`DRIFT_CONFIG`], recorded with main.
-    config: [FileRecord; 7],
+    /// Two bits per file, in file order: unrecorded, absent or present.
+    kinds: u32,
+    /// The stamps of the present files, in file order.
+    stamps: Box<[FileStamp]>,
     /// Drift was told to subscribers since the last start of main, of the log.
     told: [bool; 2],
-    cost: [RunCost; 2],
+    /// Main's and the log's, once a run has ended.
+    cost: Option<Box<[RunCost; 2]>>,
 }
 
 fn idx(sub: Sub) -> usize {
@@ -40,18 +56,55 @@ fn scripts_of(sub: Sub) -> std::ops::Range<usize> {
 }
 
 impl Facts {
+    /// Every file's record, in file order.
+    fn records(&self) -> [FileRecord; FILES] {
+        let mut out = [FileRecord::Unrecorded; FILES];
+        let mut stamps = self.stamps.iter();
+        for (i, r) in out.iter_mut().enumerate() {
+            *r = match (self.kinds >> (2 * i)) & 3 {
+                ABSENT => FileRecord::Absent,
+                PRESENT => stamps
+                    .next()
+                    .map_or(FileRecord::Unrecorded, |s| FileRecord::Present(*s)),
+                _ => FileRecord::Unrecorded,
+            };
+        }
+        out
+    }
+
+    /// Keeps `records` in the compact form.
+    fn set_records(&mut self, records: &[FileRecord; FILES]) {
+        let mut kinds = 0;
+        let mut stamps = Vec::new();
+        for (i, r) in records.iter().enumerate() {
+            let k = match r {
+                FileRecord::Unrecorded => UNRECORDED,
+                FileRecord::Absent => ABSENT,
+                FileRecord::Present(s) => {
+                    stamps.push(*s);
+                    PRESENT
+                }
+            };
+            kinds |= k << (2 * i);
+        }
+        self.kinds = kinds;
+        self.stamps = stamps.into_boxed_slice();
+    }
+
     /// A start run of `sub` is about to be made from the service directory `dir`: up to
     /// eleven fstatat(2) calls for main, two for the log.
     pub fn record_start(&mut self, dir: BorrowedFd<'_>, sub: Sub) {
+        let mut recs = self.records();
         for i in scripts_of(sub) {
             let (name, link) = DRIFT_SCRIPTS[i];
-            self.scripts[i] = record(stamp_at(dir, name, link));
+            recs[i] = record(stamp_at(dir, name, link));
         }
         if sub == Sub::Main {
             for (i, name) in DRIFT_CONFIG.iter().enumerate() {
-                self.config[i] = record(stamp_at(dir, name, false));
+                recs[SCRIPTS + i] = record(stamp_at(dir, name, false));
             }
         }
+        self.set_records(&recs);
         self.told[idx(sub)] = false;
     }
 
@@ -61,18 +114,19 @@ impl Facts {
         if self.told[idx(sub)] {
             return false;
         }
+        let recs = self.records();
         let r = scripts_of(sub);
         let now: Vec<_> = DRIFT_SCRIPTS[r.clone()]
             .iter()
             .map(|&(name, link)| stamp_at(dir, name, link))
             .collect();
-        let mut changed = !drift::scripts(&self.scripts[r], &now).is_empty();
+        let mut changed = !drift::scripts(&recs[r], &now).is_empty();
         if sub == Sub::Main && !changed {
             let now: Vec<_> = DRIFT_CONFIG
                 .iter()
                 .map(|name| stamp_at(dir, name, false))
                 .collect();
-            changed = !drift::config(&self.config, &now).is_empty();
+            changed = !drift::config(&recs[SCRIPTS..], &now).is_empty();
         }
         self.told[idx(sub)] = changed;
         changed
@@ -80,7 +134,7 @@ impl Facts {
 
     /// A start run of `sub` was reaped with this cost.
     pub fn charge(&mut self, sub: Sub, u: &Usage) {
-        let c = &mut self.cost[idx(sub)];
+        let c = &mut self.cost.get_or_insert_with(Default::default)[idx(sub)];
         c.runs = c.runs.saturating_add(1);
         c.last_user = u.user;
         c.last_system = u.system;
@@ -92,21 +146,19 @@ impl Facts {
 
     pub fn drift(&self) -> DriftSection {
         DriftSection {
-            files: self.scripts.to_vec(),
+            files: self.records()[..SCRIPTS].to_vec(),
         }
     }
 
     pub fn drift_files(&self) -> DriftSection {
         DriftSection {
-            files: self.config.to_vec(),
+            files: self.records()[SCRIPTS..].to_vec(),
         }
     }
 
     pub fn usage(&self) -> UsageSection {
-        UsageSection {
-            main: self.cost[0],
-            log: self.cost[1],
-        }
+        let [main, log] = self.cost.as_deref().copied().unwrap_or_default();
+        UsageSection { main, log }
     }
 
     /// For an in-place upgrade (perpd(8)): the three sections as clients get them.
@@ -119,24 +171,58 @@ impl Facts {
     }
 
     pub fn load(r: &mut super::snapshot::Reader<'_>) -> Option<Facts> {
+        let mut recs = [FileRecord::Unrecorded; FILES];
+        match Extended::from_payload(r.bytes()?)? {
+            Extended::Drift(d) if d.files.len() == SCRIPTS => {
+                recs[..SCRIPTS].copy_from_slice(&d.files)
+            }
+            _ => return None,
+        }
+        match Extended::from_payload(r.bytes()?)? {
+            Extended::DriftFiles(d) if d.files.len() == FILES - SCRIPTS => {
+                recs[SCRIPTS..].copy_from_slice(&d.files)
+            }
+            _ => return None,
+        }
         let mut f = Facts::default();
+        f.set_records(&recs);
         match Extended::from_payload(r.bytes()?)? {
-            Extended::Drift(d) if d.files.len() == f.scripts.len() => {
-                f.scripts.copy_from_slice(&d.files)
+            Extended::Usage(u) => {
+                if u != UsageSection::default() {
+                    f.cost = Some(Box::new([u.main, u.log]));
+                }
             }
-            _ => return None,
-        }
-        match Extended::from_payload(r.bytes()?)? {
-            Extended::DriftFiles(d) if d.files.len() == f.config.len() => {
-                f.config.copy_from_slice(&d.files)
-            }
-            _ => return None,
-        }
-        match Extended::from_payload(r.bytes()?)? {
-            Extended::Usage(u) => f.cost = [u.main, u.log],
             _ => return None,
         }
         f.told = [r.bool()?, r.bool()?];
         Some(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_come_back_from_the_compact_form() {
+        let stamp = |n| FileStamp {
+            dev: 1,
+            ino: n,
+            size: 2,
+            mtime_ns: 3,
+        };
+        let mut recs = [FileRecord::Unrecorded; FILES];
+        recs[0] = FileRecord::Present(stamp(10));
+        recs[1] = FileRecord::Absent;
+        recs[5] = FileRecord::Present(stamp(11));
+        recs[10] = FileRecord::Absent;
+        let mut f = Facts::default();
+        f.set_records(&recs);
+        assert_eq!(f.records(), recs);
+        assert_eq!(f.stamps.len(), 2);
+        assert_eq!(f.drift().files, recs[..SCRIPTS].to_vec());
+        assert_eq!(f.drift_files().files, recs[SCRIPTS..].to_vec());
+        assert_eq!(f.usage(), UsageSection::default());
+        assert!(std::mem::size_of::<Facts>() <= 40);
     }
 }
