@@ -600,6 +600,93 @@ impl Conn {
         let scripts = self.fact(id, section::DRIFT)?;
         let config = self.fact(id, section::DRIFT_FILES)?;
         let usage = self.fact(id, section::USAGE)?;
+        Some(Facts::of(scripts, config, usage))
+    }
+
+    /// Everything perpstat reports of one service: the status and, where it was answered with
+    /// one, the history, the state section and the drift records and run costs. Where the
+    /// connection is known to pipeline (through `perpd-ext.sock`, or after an `H` was
+    /// answered) and perpd offers all of it, the six requests go out in one write and come
+    /// back in one round trip; otherwise one after another, each asked only if the peer
+    /// offers it ([`Conn::query_with_history`], [`Conn::state`], [`Conn::facts`]).
+    pub fn report(&mut self, id: DevIno) -> Report {
+        let together = self.pipelines()
+            && self.history == HistorySupport::Yes
+            && self.state != StateSupport::No
+            && self.facts != StateSupport::No;
+        if !together {
+            let (reply, history) = self.query_with_history(id);
+            if !matches!(reply, Ok(Reply::Status(_))) {
+                return (reply, history, None, None);
+            }
+            let state = self.state(id);
+            let facts = self.facts(id);
+            return (reply, history, state, facts);
+        }
+        let x = |section| Request::Extended { id, section };
+        let reqs = [
+            Request::Query(id),
+            Request::History(id),
+            x(section::STATE),
+            x(section::DRIFT),
+            x(section::DRIFT_FILES),
+            x(section::USAGE),
+        ];
+        let wire: Vec<u8> = reqs.iter().flat_map(|r| r.encode()).collect();
+        if let Err(e) = self.stream.write_all(&wire) {
+            self.reconnect();
+            return (Err(ExchangeError::Write(e)), None, None, None);
+        }
+        let mut replies = Vec::with_capacity(reqs.len());
+        for _ in &reqs {
+            let r = self.read_reply();
+            let broken = matches!(r, Err(ref e) if !matches!(e, ExchangeError::Reply(_)));
+            replies.push(r);
+            if broken {
+                // The replies still to come went with the old connection.
+                self.reconnect();
+                break;
+            }
+        }
+        let mut replies = replies.into_iter();
+        let reply = replies.next().expect("the status reply was read");
+        let status = matches!(reply, Ok(Reply::Status(_)));
+        let history = match replies.next() {
+            Some(Ok(Reply::History(h))) if status => Some(h),
+            _ => None,
+        };
+        let state = replies.next().and_then(|r| self.take_state(r));
+        let mut fact = |r: Option<Result<Reply, ExchangeError>>| match r {
+            Some(r) => self.take_fact(r),
+            None => Some(None),
+        };
+        let (scripts, config, usage) = (
+            fact(replies.next()),
+            fact(replies.next()),
+            fact(replies.next()),
+        );
+        if !status {
+            return (reply, None, None, None);
+        }
+        let facts = match (scripts, config, usage) {
+            (Some(s), Some(c), Some(u)) => Some(Facts::of(s, c, u)),
+            _ => None,
+        };
+        (reply, history, state, facts)
+    }
+}
+
+/// What [`Conn::report`] gives: the reply to `Q`, then what was asked after it.
+pub type Report = (
+    Result<Reply, ExchangeError>,
+    Option<History>,
+    Option<StateSection>,
+    Option<Facts>,
+);
+
+impl Facts {
+    /// From the three sections' replies, each `None` where not answered for this service.
+    fn of(scripts: Option<Extended>, config: Option<Extended>, usage: Option<Extended>) -> Facts {
         let drift = match (scripts, config) {
             (Some(Extended::Drift(s)), Some(Extended::DriftFiles(c))) => Some((s, c)),
             _ => None,
@@ -608,14 +695,22 @@ impl Conn {
             Some(Extended::Usage(u)) => Some(u),
             _ => None,
         };
-        Some(Facts { drift, usage })
+        Facts { drift, usage }
     }
+}
 
+impl Conn {
     /// One section for [`Conn::facts`]: `None` when not offered, `Some(None)` when not
     /// answered for this service.
     fn fact(&mut self, id: DevIno, sect: u8) -> Option<Option<Extended>> {
         let req = Request::Extended { id, section: sect };
-        match self.request(&req) {
+        let reply = self.request(&req);
+        self.take_fact(reply)
+    }
+
+    /// What one reply to a drift or usage request says, and what it teaches about the peer.
+    fn take_fact(&mut self, reply: Result<Reply, ExchangeError>) -> Option<Option<Extended>> {
+        match reply {
             Ok(Reply::Extended(x)) => {
                 self.facts = StateSupport::Yes;
                 Some(Some(x))

@@ -251,11 +251,10 @@ fn run(program: &Program, args: Vec<OsString>) -> Result<()> {
             }
             continue;
         }
-        let (reply, history) = conn.query_with_history(dir.id);
+        let (reply, history, state, facts) = conn.report(dir.id);
         match reply {
             Ok(Reply::Status(status)) => {
-                let state = conn.state(dir.id).map(Box::new);
-                let facts = conn.facts(dir.id);
+                let state = state.map(Box::new);
                 let has_log = status.flags.contains(ServiceFlags::HASLOG);
                 let rep = SvReport {
                     status,
