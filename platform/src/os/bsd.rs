@@ -55,3 +55,19 @@ pub(crate) fn recv_with_sender(
 pub(crate) fn peer_uid(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<u32> {
     Ok(nix::unistd::getpeereid(fd)?.0.as_raw())
 }
+
+/// Flags of a directory handle kept only for fchdir: a plain read-only open here.
+pub(crate) const DIR_HANDLE_FLAGS: i32 = 0;
+
+/// The child was made with fork(2) and has its own copy of the descriptor table already; the
+/// close-on-exec descriptors go at exec.
+pub(crate) fn private_fds(_low: std::os::fd::RawFd) -> Result<(), i32> {
+    Ok(())
+}
+
+/// The nanoseconds of a stat's modification time (`st_mtime_nsec` here; NetBSD names it
+/// otherwise and has its own).
+#[allow(clippy::unnecessary_cast, dead_code)]
+pub(crate) fn mtime_nsec(st: &libc::stat) -> i64 {
+    st.st_mtime_nsec as i64
+}

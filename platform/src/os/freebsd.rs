@@ -41,7 +41,9 @@ pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
 /// Bytes in one unit of rusage's `ru_maxrss` (kilobytes here).
 pub(crate) const MAXRSS_UNIT: u64 = 1024;
 
-pub(crate) use super::bsd::{pass_credentials, peer_uid, recv_with_sender};
+pub(crate) use super::bsd::{
+    mtime_nsec, pass_credentials, peer_uid, private_fds, recv_with_sender, DIR_HANDLE_FLAGS,
+};
 
 /// Makes this process the reaper of its descendants (procctl PROC_REAP_ACQUIRE).
 pub(crate) fn become_subreaper() -> io::Result<bool> {
@@ -53,15 +55,6 @@ pub(crate) fn become_subreaper() -> io::Result<bool> {
         std::ptr::null_mut()
     ))?;
     Ok(true)
-}
-
-/// Flags of a directory handle kept only for fchdir: a plain read-only open here.
-pub(crate) const DIR_HANDLE_FLAGS: i32 = 0;
-
-/// The child was made with fork(2) and has its own copy of the descriptor table already; the
-/// close-on-exec descriptors go at exec.
-pub(crate) fn private_fds(_low: RawFd) -> Result<(), i32> {
-    Ok(())
 }
 
 /// procctl(2)'s `struct procctl_reaper_kill`, which the libc crate does not declare.
@@ -114,12 +107,6 @@ pub(crate) fn kill_tree(run: i32, _mark: Option<&[u8]>) -> io::Result<usize> {
         total += rk.rk_killed as usize;
     }
     Ok(total)
-}
-
-/// The nanoseconds of a stat's modification time (`st_mtime_nsec` here).
-#[allow(clippy::unnecessary_cast)]
-pub(crate) fn mtime_nsec(st: &libc::stat) -> i64 {
-    st.st_mtime_nsec as i64
 }
 
 pub(crate) use super::reaper::peek_ended;

@@ -34,16 +34,9 @@ pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
 /// Bytes in one unit of rusage's `ru_maxrss` (kilobytes here).
 pub(crate) const MAXRSS_UNIT: u64 = 1024;
 
-pub(crate) use super::bsd::{pass_credentials, peer_uid, recv_with_sender};
-
-/// Flags of a directory handle kept only for fchdir: a plain read-only open here.
-pub(crate) const DIR_HANDLE_FLAGS: i32 = 0;
-
-/// The child was made with fork(2) and has its own copy of the descriptor table already; the
-/// close-on-exec descriptors go at exec.
-pub(crate) fn private_fds(_low: RawFd) -> Result<(), i32> {
-    Ok(())
-}
+pub(crate) use super::bsd::{
+    pass_credentials, peer_uid, private_fds, recv_with_sender, DIR_HANDLE_FLAGS,
+};
 
 /// The nanoseconds of a stat's modification time (`st_mtimensec` here).
 #[allow(clippy::unnecessary_cast)]

@@ -39,21 +39,8 @@ pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
 /// Bytes in one unit of rusage's `ru_maxrss` (kilobytes here).
 pub(crate) const MAXRSS_UNIT: u64 = 1024;
 
-pub(crate) use super::bsd::{pass_credentials, peer_uid, recv_with_sender};
-
-/// Flags of a directory handle kept only for fchdir: a plain read-only open here.
-pub(crate) const DIR_HANDLE_FLAGS: i32 = 0;
-
-/// The child was made with fork(2) and has its own copy of the descriptor table already; the
-/// close-on-exec descriptors go at exec.
-pub(crate) fn private_fds(_low: RawFd) -> Result<(), i32> {
-    Ok(())
-}
-
-/// The nanoseconds of a stat's modification time (`st_mtime_nsec` here).
-#[allow(clippy::unnecessary_cast)]
-pub(crate) fn mtime_nsec(st: &libc::stat) -> i64 {
-    st.st_mtime_nsec as i64
-}
+pub(crate) use super::bsd::{
+    mtime_nsec, pass_credentials, peer_uid, private_fds, recv_with_sender, DIR_HANDLE_FLAGS,
+};
 
 pub(crate) use super::noreaper::{become_subreaper, kill_tree, peek_ended};
