@@ -64,10 +64,3 @@ pub(crate) const DIR_HANDLE_FLAGS: i32 = 0;
 pub(crate) fn private_fds(_low: std::os::fd::RawFd) -> Result<(), i32> {
     Ok(())
 }
-
-/// The nanoseconds of a stat's modification time (`st_mtime_nsec` here; NetBSD names it
-/// otherwise and has its own).
-#[allow(clippy::unnecessary_cast, dead_code)]
-pub(crate) fn mtime_nsec(st: &libc::stat) -> i64 {
-    st.st_mtime_nsec as i64
-}

@@ -42,7 +42,7 @@ pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
 pub(crate) const MAXRSS_UNIT: u64 = 1024;
 
 pub(crate) use super::bsd::{
-    mtime_nsec, pass_credentials, peer_uid, private_fds, recv_with_sender, DIR_HANDLE_FLAGS,
+    pass_credentials, peer_uid, private_fds, recv_with_sender, DIR_HANDLE_FLAGS,
 };
 
 /// Makes this process the reaper of its descendants (procctl PROC_REAP_ACQUIRE).
@@ -110,3 +110,9 @@ pub(crate) fn kill_tree(run: i32, _mark: Option<&[u8]>) -> io::Result<usize> {
 }
 
 pub(crate) use super::reaper::peek_ended;
+
+/// The nanoseconds of a stat's modification time (`st_mtime_nsec` here).
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn mtime_nsec(st: &libc::stat) -> i64 {
+    st.st_mtime_nsec as i64
+}
