@@ -107,7 +107,16 @@ pub fn drift(sc: &mut Scenario) -> R<()> {
     sc.start_perpd(&[])?;
     let mut pids = vec![];
     for n in names {
-        pids.push(sc.wait_main_up(n)?.main.pid);
+        let pid = sc.wait_main_up(n)?.main.pid;
+        pids.push(pid);
+        // The runscript's shell must be done with its file before the file changes under it
+        // (a shell still reading a truncated script ends, and perpd starts it again).
+        if crate::procfs::have_proc() {
+            crate::wait::until(Duration::from_secs(10), "main to exec its program", || {
+                let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                Ok(cmd.starts_with(b"sleep"))
+            })?;
+        }
         wait_recorded(sc, n)?;
         let d = drifted(sc, n)?;
         ensure!(d.is_empty(), "{n} drifted before any change: {d:?}");
