@@ -20,17 +20,8 @@ use testkit::{assert_output as expect, text};
 const SLEEPER: &str = "if [ \"$1\" = start ]; then exec sleep 300; fi\n";
 const LOGGER: &str = "exec cat >/dev/null\n";
 
-fn bin(name: &str) -> &'static str {
-    match name {
-        "perpctl" => env!("CARGO_BIN_EXE_perpctl"),
-        "perpls" => env!("CARGO_BIN_EXE_perpls"),
-        "perpstat" => env!("CARGO_BIN_EXE_perpstat"),
-        other => panic!("no binary {other}"),
-    }
-}
-
 fn tool_in(base: &Path, name: &str, args: &[&str]) -> Output {
-    Command::new(bin(name))
+    Command::new(tools_common::exe(name))
         .env_remove("PERP_BASE")
         .env_remove("PERPLS_COLORS")
         .arg("-b")

@@ -9,26 +9,7 @@ mod tools_common;
 use std::process::{Command, Output};
 
 use testkit::{assert_output as expect, text};
-use tools_common::{validate_all, Answer, OnHistory, Peer, Sub, EBUSY, ENOTDIR};
-
-fn exe(name: &str) -> &'static str {
-    match name {
-        "perpctl" => env!("CARGO_BIN_EXE_perpctl"),
-        "perpls" => env!("CARGO_BIN_EXE_perpls"),
-        "perpstat" => env!("CARGO_BIN_EXE_perpstat"),
-        "perpok" => env!("CARGO_BIN_EXE_perpok"),
-        other => panic!("no binary {other}"),
-    }
-}
-
-fn tool(peer: &Peer, name: &str, args: &[&str]) -> Output {
-    Command::new(exe(name))
-        .env_remove("PERPLS_COLORS")
-        .env("PERP_BASE", peer.base())
-        .args(args)
-        .output()
-        .unwrap()
-}
+use tools_common::{exe, tool, validate_all, Answer, OnHistory, Peer, Sub, EBUSY, ENOTDIR};
 
 // Service flags and subservice flags as they travel in a status reply (perp::protocol).
 const ACT: u8 = 0x01;

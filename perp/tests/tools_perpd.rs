@@ -10,19 +10,7 @@ use std::time::{Duration, Instant};
 
 mod tools_common;
 use testkit::{alive, assert_output as expect, exited_within, text, wait_until, DEADLINE};
-use tools_common::{validate, validate_all};
-
-fn exe(name: &str) -> &'static str {
-    match name {
-        "perpd" => env!("CARGO_BIN_EXE_perpd"),
-        "perpctl" => env!("CARGO_BIN_EXE_perpctl"),
-        "perpls" => env!("CARGO_BIN_EXE_perpls"),
-        "perpstat" => env!("CARGO_BIN_EXE_perpstat"),
-        "perpok" => env!("CARGO_BIN_EXE_perpok"),
-        "perphup" => env!("CARGO_BIN_EXE_perphup"),
-        other => panic!("no binary {other}"),
-    }
-}
+use tools_common::{exe, validate, validate_all};
 
 /// Each run of digits replaced by `N`, so lines with uptimes and pids compare as text.
 fn norm(s: &str) -> String {

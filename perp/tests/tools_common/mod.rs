@@ -23,6 +23,32 @@ use platform::time::Tai64n;
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------------
+// The programs under test
+
+/// The built program `name`.
+pub fn exe(name: &str) -> &'static str {
+    match name {
+        "perpd" => env!("CARGO_BIN_EXE_perpd"),
+        "perpctl" => env!("CARGO_BIN_EXE_perpctl"),
+        "perpls" => env!("CARGO_BIN_EXE_perpls"),
+        "perpstat" => env!("CARGO_BIN_EXE_perpstat"),
+        "perpok" => env!("CARGO_BIN_EXE_perpok"),
+        "perphup" => env!("CARGO_BIN_EXE_perphup"),
+        other => panic!("no binary {other}"),
+    }
+}
+
+/// Runs client `name` against the scripted peer (through `PERP_BASE`), without colours.
+pub fn tool(peer: &Peer, name: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(exe(name))
+        .env_remove("PERPLS_COLORS")
+        .env("PERP_BASE", peer.base())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
 // JSON schema, version 1 (perpls(8) JSON SCHEMA)
 
 /// The member names of the schema's objects other than those below: the service object,
