@@ -641,6 +641,33 @@ impl Scenario {
         self.extra.push(child);
     }
 
+    /// Starts the build's perpboot on the base directory, with a `.boot` whose rc.perp runs
+    /// the build's perpd and whose rc.log keeps perpboot's log in the scratch directory
+    /// (`bootlog`); perpboot's pid. Its tree goes with the scenario.
+    pub fn start_perpboot(&mut self) -> R<i32> {
+        let boot = self.base.join(".boot");
+        fs::create_dir(&boot).map_err(|e| format!("mkdir .boot: {e}"))?;
+        let perpd = self.env.tool("perpd");
+        self.write_script(
+            &boot.join("rc.perp"),
+            &format!("exec '{}' '{}'", perpd.display(), self.base.display()),
+        )?;
+        self.write_script(
+            &boot.join("rc.log"),
+            &format!("exec cat > '{}'", self.scratch.join("bootlog").display()),
+        )?;
+        let mut cmd = Command::new(self.env.tool("perpboot"));
+        cmd.arg(&self.base)
+            .env(TAG_VAR, &self.env.tag)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd.spawn().map_err(|e| format!("start perpboot: {e}"))?;
+        let pid = child.id() as i32;
+        self.adopt(child);
+        Ok(pid)
+    }
+
     /// Kill everything this scenario started. Returns pids that survived (should be none).
     pub fn teardown(&mut self) -> Vec<i32> {
         let root = (self.perpd_pid > 0).then_some(self.perpd_pid);

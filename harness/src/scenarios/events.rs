@@ -4,13 +4,11 @@
 //! subscriber that does not read gets one `overflow` record, then the end of the connection,
 //! and perpd's memory does not grow for it. perp 2.07 answers `W` with EPROTO.
 
-use std::fs;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::scenario::{set_sticky, write_file, Bound, Scenario, SOON, TAG_VAR};
+use crate::scenario::{set_sticky, write_file, Bound, Scenario, SOON};
 use crate::wire::{self, Conn, Event, Reply, Status, Tain};
 use crate::{ensure, process, procfs, wait, R};
 
@@ -151,26 +149,7 @@ pub fn sequence(sc: &mut Scenario) -> R<()> {
     sc.only_beyond_207("events pushed to a subscriber, in order, as polling sees them")?;
     let d = sc.add_service("web", READY_AT_ONCE, None, true)?;
     write_file(&d.join("notification-fd"), "5\n")?;
-    let boot = sc.base.join(".boot");
-    fs::create_dir(&boot).map_err(|e| format!("mkdir .boot: {e}"))?;
-    let perpd = sc.env.tool("perpd");
-    sc.write_script(
-        &boot.join("rc.perp"),
-        &format!("exec '{}' '{}'", perpd.display(), sc.base.display()),
-    )?;
-    sc.write_script(
-        &boot.join("rc.log"),
-        &format!("exec cat > '{}'", sc.scratch.join("bootlog").display()),
-    )?;
-    let mut cmd = Command::new(sc.env.tool("perpboot"));
-    cmd.arg(&sc.base)
-        .env(TAG_VAR, &sc.env.tag)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let child = cmd.spawn().map_err(|e| format!("start perpboot: {e}"))?;
-    let boot_pid = child.id() as i32;
-    sc.adopt(child);
+    let boot_pid = sc.start_perpboot()?;
     let st = sc.wait_main_up("web")?;
     let generation = st.perpd_start;
     let perpd1 = st.perpd_pid as i32;

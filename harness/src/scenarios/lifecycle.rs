@@ -2,13 +2,13 @@
 //! rename, removal while running, shutdown order, and perpboot restarting a killed perpd.
 
 use std::fs;
-use std::process::{Command, Stdio};
+
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
 use crate::ensure;
-use crate::scenario::{recording_script, set_sticky, write_file, Bound, Scenario, SOON, TAG_VAR};
+use crate::scenario::{recording_script, set_sticky, write_file, Bound, Scenario, SOON};
 use crate::wire::{Reply, SUB_ISONCE, SUB_WANTDOWN, SV_DOWN, SV_HASLOG, SV_ONCE};
 use crate::{process, procfs, wait, R};
 
@@ -385,26 +385,7 @@ pub fn shutdown(sc: &mut Scenario) -> R<()> {
 /// perpboot runs perpd and restarts it when it is killed; SIGTERM stops both.
 pub fn perpboot(sc: &mut Scenario) -> R<()> {
     sc.add_service("svc", &sleeper(), None, true)?;
-    let boot = sc.base.join(".boot");
-    fs::create_dir(&boot).map_err(|e| format!("mkdir .boot: {e}"))?;
-    let perpd = sc.env.tool("perpd");
-    sc.write_script(
-        &boot.join("rc.perp"),
-        &format!("exec '{}' '{}'", perpd.display(), sc.base.display()),
-    )?;
-    sc.write_script(
-        &boot.join("rc.log"),
-        &format!("exec cat > '{}'", sc.scratch.join("bootlog").display()),
-    )?;
-    let mut cmd = Command::new(sc.env.tool("perpboot"));
-    cmd.arg(&sc.base)
-        .env(TAG_VAR, &sc.env.tag)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let child = cmd.spawn().map_err(|e| format!("start perpboot: {e}"))?;
-    let boot_pid = child.id() as i32;
-    sc.adopt(child);
+    let boot_pid = sc.start_perpboot()?;
     let st = sc.wait_main_up("svc")?;
     let p1 = st.perpd_pid as i32;
     ensure!(p1 != boot_pid, "perpboot without -x is itself perpd");
