@@ -87,26 +87,19 @@ pub fn program(name: &str) -> Option<PathBuf> {
         eprintln!("skip: {name} is not in the workspace yet");
         return None;
     }
-    let p = bin_dir().join(name);
-    if p.is_file() {
-        return Some(p);
-    }
-    let msg = format!(
-        "{} is not built (run cargo build --workspace first)",
-        p.display()
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}");
-    }
-    eprintln!("skip: {msg}");
-    None
+    built(name)
 }
 
 /// The multi-call executable `make install` installs by default, from the build of the
 /// workspace's `multicall` crate; None (with a message) when it is not built, which fails under
 /// CI like a missing program.
 pub fn multicall() -> Option<PathBuf> {
-    let p = bin_dir().join("perp-multicall");
+    built("perp-multicall")
+}
+
+/// `name` in the build directory; not built: a failure under CI, else a skip.
+fn built(name: &str) -> Option<PathBuf> {
+    let p = bin_dir().join(name);
     if p.is_file() {
         return Some(p);
     }
