@@ -250,6 +250,15 @@ impl Conn {
         }
     }
 
+    /// A fresh connection to `perpd.sock` after an extension request broke the exchange: the
+    /// peer is treated as one without that extension from then on.
+    fn reopen_plain(&mut self) {
+        if let Ok(s) = UnixStream::connect(SOCKET) {
+            self.stream = s;
+            self.inbuf.clear();
+        }
+    }
+
     /// A fresh connection in place of one whose exchange went wrong, so that later requests
     /// start in step. What was learnt of the peer stays.
     fn reconnect(&mut self) {
@@ -400,10 +409,7 @@ impl Conn {
             }
             Err(_) => {
                 self.history = HistorySupport::No;
-                if let Ok(s) = UnixStream::connect(SOCKET) {
-                    self.stream = s;
-                    self.inbuf.clear();
-                }
+                self.reopen_plain();
                 None
             }
         }
@@ -445,10 +451,7 @@ impl Conn {
             }
             Err(_) => {
                 self.state = StateSupport::No;
-                if let Ok(s) = UnixStream::connect(SOCKET) {
-                    self.stream = s;
-                    self.inbuf.clear();
-                }
+                self.reopen_plain();
                 None
             }
         }
@@ -722,10 +725,7 @@ impl Conn {
             }
             Err(_) => {
                 self.facts = StateSupport::No;
-                if let Ok(s) = UnixStream::connect(SOCKET) {
-                    self.stream = s;
-                    self.inbuf.clear();
-                }
+                self.reopen_plain();
                 None
             }
         }
