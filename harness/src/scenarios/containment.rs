@@ -94,6 +94,11 @@ pub fn killtree(sc: &mut Scenario) -> R<()> {
         t.killtree,
         "kt has flag.killtree, its tree section says not"
     );
+    // The main shell carries the mark (exported by the script) only once it has exec'd its
+    // program: wait for all three.
+    let _ = wait::until(SOON, "kt's three marked processes", || {
+        Ok(marked(&kt_mark).len() >= 3)
+    });
     let before = marked(&kt_mark);
     ensure!(
         before.len() >= 3,
