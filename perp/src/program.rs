@@ -101,6 +101,13 @@ impl Program {
         }
     }
 
+    /// The same program, its lines naming the process `pid` (perpd's own reaper of a run
+    /// speaks for the perpd that started it).
+    pub fn speaking_for(mut self, pid: u32) -> Program {
+        self.pid = pid;
+        self
+    }
+
     /// The same program with a second usage line.
     pub fn with_usage_also(mut self, usage: &'static str) -> Program {
         self.usage_also = Some(usage);

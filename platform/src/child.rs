@@ -350,7 +350,7 @@ fn fail(status: RawFd) -> ! {
 }
 
 /// The highest descriptor number the close loop must cover (computed before fork).
-fn max_fd() -> RawFd {
+pub(crate) fn max_fd() -> RawFd {
     // SAFETY: sysconf has no memory effects.
     let n = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
     if n <= 0 {
@@ -507,6 +507,23 @@ pub fn peek_ended() -> io::Result<Option<i32>> {
 /// Reaps child `pid` if it has ended, with what it cost (wait4 with WNOHANG).
 pub fn reap_pid(pid: i32) -> io::Result<Option<(ExitStatus, Usage)>> {
     Ok(wait4(pid, libc::WNOHANG)?.map(|(_, st, u)| (st, u)))
+}
+
+/// Whether this process has a child at all, ended or not (waitid(2) with WNOWAIT leaves an
+/// ended one to be reaped).
+pub(crate) fn has_children() -> bool {
+    // SAFETY: all-zero is a valid siginfo_t, which the call fills in.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid out-pointer for the duration of the call.
+    let r = crate::sys::cvt_r(|| unsafe {
+        libc::waitid(
+            libc::P_ALL,
+            0,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    });
+    !matches!(r, Err(e) if e.raw_os_error() == Some(libc::ECHILD))
 }
 
 /// Blocks until child `pid` ends; EINTR is retried.

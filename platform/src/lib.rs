@@ -16,6 +16,7 @@ pub mod notify;
 mod os;
 pub mod poll;
 pub mod process;
+pub mod reaper;
 pub mod rlimit;
 pub mod signal;
 pub mod spawn;

@@ -9,7 +9,8 @@
 //! * `table` — the services, found by identity and by the pids of their children;
 //! * `server` — client connections on the control socket and the answers to their requests;
 //! * `control` — `.control`, the lock and the socket, set up at start;
-//! * `notify` — telling perpd's own supervisor that it is ready (`$NOTIFY_SOCKET`).
+//! * `notify` — telling perpd's own supervisor that it is ready (`$NOTIFY_SOCKET`);
+//! * `reaper` — perpd run again as the reaper in front of one `flag.killtree` run.
 
 pub mod args;
 pub mod control;
@@ -18,6 +19,7 @@ pub mod notice;
 pub mod notify;
 pub mod policy;
 pub mod readiness;
+pub mod reaper;
 pub mod scan;
 pub mod server;
 pub mod service;
@@ -36,6 +38,7 @@ use supervisor::Daemon;
 
 pub fn main(argv: Vec<OsString>) -> ! {
     let program = Program::new(&argv, "perpd", args::USAGE, Style::Core, Lines::Logged);
+    reaper::main(&program, &argv);
     if let Some(code) = upgrade::check(&argv) {
         // The check run of an upgrade: nothing is started, nothing is said.
         program.finish(if code == 0 {

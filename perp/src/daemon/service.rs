@@ -473,6 +473,11 @@ pub enum Msg {
     ChildFatal(String),
 }
 
+/// The bit of a run's tree mark that says perpd started the run under a reaper of its own.
+/// The mark is otherwise random below 2^53, so a mark recorded by a perpd before this bit
+/// existed (an in-place upgrade) never has it.
+pub const MARK_REAPER: u64 = 1 << 63;
+
 /// What the supervisor must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -864,9 +869,23 @@ impl Service {
         self.killtree
     }
 
-    /// The mark main's next start run gets in its environment (`flag.killtree` services).
+    /// The mark main's next start run gets in its environment (`flag.killtree` services), with
+    /// [`MARK_REAPER`] if it runs under a reaper of its own.
     pub fn set_tree_mark(&mut self, mark: u64) {
         self.extra.get_or_insert_with(Default::default).tree_mark = mark;
+    }
+
+    /// Whether the process perpd knows as `sub`'s is a reaper in front of the runscript (see
+    /// `daemon::reaper`), which takes perpd's signals as requests.
+    pub fn under_reaper(&self, sub: Sub) -> bool {
+        sub == Sub::Main
+            && self.killtree
+            && self.main.pid > 0
+            && !self.main.has(SubFlags::ISRESET)
+            && self
+                .extra
+                .as_ref()
+                .is_some_and(|x| x.tree_mark & MARK_REAPER != 0)
     }
 
     /// An orphan of this service's tree was reaped.
@@ -1054,8 +1073,10 @@ impl Service {
         let mut out = Vec::new();
         if sub == Sub::Main && !self.main.has(SubFlags::ISRESET) {
             self.judge_end(now, &mut out);
-            // Stopped on purpose: what it started goes with it.
-            if self.killtree && self.main.has(SubFlags::WANTDOWN) {
+            // However it ended (stopped, crashed, killed at the stop timeout), what it started
+            // goes with it: where a reaper ran in front of it, that reaper has already ended
+            // the tree, and this finds nothing left.
+            if self.killtree {
                 out.push(self.kill_tree_of(self.main.pid, true));
             }
         }

@@ -58,6 +58,9 @@ pub struct SpawnSpec<'a> {
     pub notify: Option<Notify<'a>>,
     /// The mark of main's start run of a `flag.killtree` service.
     pub mark: Option<u64>,
+    /// perpd's own binary (by absolute path) and `argv[0]`, to run as the reaper in front of
+    /// the runscript (see `reaper`).
+    pub reaper: Option<(&'a std::path::Path, &'a OsStr)>,
 }
 
 /// The environment entry that marks every process of a `flag.killtree` run's tree.
@@ -105,7 +108,12 @@ pub fn argv(sub: Sub, name: &[u8], run: &Run) -> Vec<OsString> {
 
 /// Starts the run; the child's pid, or the error creating it.
 pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
-    let args = argv(spec.sub, spec.name, spec.run);
+    let mut args = argv(spec.sub, spec.name, spec.run);
+    let mut program = OsStr::new(spec.sub.script());
+    if let Some((perpd, argv0)) = spec.reaper {
+        args = super::reaper::command(argv0, &args);
+        program = perpd.as_os_str();
+    }
     let mut env: Vec<(&str, String)> = match spec.run {
         Run::Start => Vec::new(),
         Run::Reset {
@@ -169,7 +177,7 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
         dir: Some((spec.dir, "failure fchdir() to service directory")),
         dups,
         nofile: spec.nofile,
-        program: OsStr::new(spec.sub.script()),
+        program,
         args: &args,
         environ: spec.environ,
         env,

@@ -493,9 +493,25 @@ impl Daemon {
                         }
                         slot.svc.set_policy(files.policy(chan.is_some()));
                     }
-                    // A mark the whole tree inherits, unique to this run.
+                    // A mark the whole tree inherits, unique to this run; and, where the
+                    // system has one, a reaper of the run's own in front of it.
                     let mark = (starts_main && slot.svc.killtree())
                         .then(|| (random_unit() * (1u64 << 53) as f64) as u64 | 1);
+                    let reaper = if mark.is_some() && platform::reaper::AVAILABLE {
+                        self.origin
+                            .exe
+                            .as_deref()
+                            .zip(self.origin.argv.first().map(|a| a.as_os_str()))
+                    } else {
+                        None
+                    };
+                    let mark = mark.map(|m| {
+                        if reaper.is_some() {
+                            m | super::service::MARK_REAPER
+                        } else {
+                            m
+                        }
+                    });
                     if let Some(m) = mark {
                         slot.svc.set_tree_mark(m);
                     }
@@ -527,6 +543,7 @@ impl Daemon {
                         low: &self.low,
                         notify,
                         mark,
+                        reaper,
                     };
                     let t = now();
                     let outcome = match spawn::spawn(&spec) {
@@ -552,7 +569,9 @@ impl Daemon {
                     group,
                     sig,
                 } => {
-                    let r = if group {
+                    let r = if slot.svc.under_reaper(sub) {
+                        platform::reaper::deliver(pid, os_signal(sig), group)
+                    } else if group {
                         signal::killpg(pid, os_signal(sig))
                     } else {
                         signal::kill(pid, os_signal(sig))

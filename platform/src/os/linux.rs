@@ -259,11 +259,14 @@ fn tree_members(run: i32, mark: Option<&[u8]>) -> io::Result<Vec<i32>> {
         })
         .map(|&(pid, ..)| pid)
         .collect();
-    // Descendants by parent of what was found, however many levels down.
+    // Descendants by parent of the run and of what was found, however many levels down (the
+    // run itself may be the caller: a reaper ending its own tree).
     loop {
         let more: Vec<i32> = all
             .iter()
-            .filter(|&&(pid, ppid, ..)| pid != me && found.contains(&ppid) && !found.contains(&pid))
+            .filter(|&&(pid, ppid, ..)| {
+                pid != me && (ppid == run || found.contains(&ppid)) && !found.contains(&pid)
+            })
             .map(|&(pid, ..)| pid)
             .collect();
         if more.is_empty() {
@@ -311,3 +314,59 @@ pub(crate) fn mtime_nsec(st: &libc::stat) -> i64 {
 }
 
 pub(crate) use super::reaper::peek_ended;
+
+/// A run's own reaper works here (see `reaper`): Linux has a subreaper and queued signals.
+pub(crate) const RUN_REAPER: bool = true;
+
+/// The real-time signal that carries a request to a run's reaper: the last one, which the C
+/// libraries leave to applications (glibc takes the first two for its threads).
+pub(crate) fn request_signal() -> i32 {
+    libc::SIGRTMAX()
+}
+
+/// sigqueue(3) of the request signal with `value` to `pid`.
+pub(crate) fn queue_request(pid: i32, value: usize) -> io::Result<()> {
+    let v = libc::sigval {
+        sival_ptr: value as *mut libc::c_void,
+    };
+    // SAFETY: sigqueue only sends a signal; the value is an integer carried as a pointer and
+    // never dereferenced.
+    syscall!(sigqueue(pid, request_signal(), v))?;
+    Ok(())
+}
+
+/// sigwaitinfo(2) on `set` (which the caller has blocked); EINTR is retried.
+pub(crate) fn wait_signal(set: &nix::sys::signal::SigSet) -> io::Result<crate::reaper::Caught> {
+    loop {
+        // SAFETY: all-zero is a valid siginfo_t, which the call fills in.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: both pointers are valid for the duration of the call.
+        let r = unsafe { libc::sigwaitinfo(set.as_ref(), &mut info) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        let queued = info.si_code == libc::SI_QUEUE;
+        // SAFETY: the sender's pid is set for signals a process sent (SI_USER, SI_QUEUE) and
+        // for SIGCHLD; the value only for SI_QUEUE, and only read then.
+        let (pid, value) = unsafe {
+            (
+                info.si_pid(),
+                if queued {
+                    info.si_value().sival_ptr as usize
+                } else {
+                    0
+                },
+            )
+        };
+        return Ok(crate::reaper::Caught {
+            signo: r,
+            queued,
+            pid,
+            value,
+        });
+    }
+}

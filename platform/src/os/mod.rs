@@ -9,7 +9,8 @@
 //! `bsd.rs` (names the BSD family and macOS share), `sysv.rs` (the System V STREAMS and
 //! link names Linux, NetBSD and macOS define), `elf.rs` (the start-up hook of the ELF
 //! systems; macOS registers its own in `darwin.rs`), `reaper.rs` and `noreaper.rs` (the systems
-//! with and without a subreaper).
+//! with and without a subreaper), `norunreaper.rs` (the systems that put no reaper of perpd's
+//! own in front of a run: all but Linux).
 
 cfg_if::cfg_if! {
     if #[cfg(any(target_os = "linux", target_os = "android"))] {
@@ -22,27 +23,35 @@ cfg_if::cfg_if! {
         mod bsd;
         mod elf;
         mod freebsd;
+        mod norunreaper;
         mod reaper;
         pub(crate) use freebsd::*;
+        pub(crate) use norunreaper::*;
     } else if #[cfg(target_os = "netbsd")] {
         mod bsd;
         mod elf;
         mod noreaper;
         mod sysv;
         mod netbsd;
+        mod norunreaper;
         pub(crate) use netbsd::*;
+        pub(crate) use norunreaper::*;
     } else if #[cfg(target_os = "openbsd")] {
         mod bsd;
         mod elf;
         mod noreaper;
         mod openbsd;
+        mod norunreaper;
         pub(crate) use openbsd::*;
+        pub(crate) use norunreaper::*;
     } else if #[cfg(any(target_os = "macos", target_os = "ios"))] {
         mod bsd;
         mod noreaper;
         mod sysv;
         mod darwin;
+        mod norunreaper;
         pub(crate) use darwin::*;
+        pub(crate) use norunreaper::*;
     } else {
         compile_error!("perp's platform layer knows Linux, FreeBSD, NetBSD, OpenBSD and macOS; add a file in platform/src/os/ for this system");
     }

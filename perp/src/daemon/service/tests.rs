@@ -1212,9 +1212,13 @@ fn killtree_ends_the_tree_of_a_stopped_main_and_at_the_stop_timeout() {
     let (mut s, _) = Service::activate(a, &at(0));
     s.set_tree_mark(0xabc);
     s.spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(0));
-    // A crash is no stop: nothing else is ended.
+    // A crash ends the tree too: nothing the run started outlives it.
     let a = s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(500));
-    assert!(!a.iter().any(|a| matches!(a, Action::KillTree { .. })));
+    assert!(a.contains(&Action::KillTree {
+        run: 100,
+        mark: Some(0xabc)
+    }));
+    assert!(!s.under_reaper(Sub::Main));
     s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(500));
     s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(510));
     s.deadline(&at(1000));
@@ -1239,6 +1243,26 @@ fn killtree_ends_the_tree_of_a_stopped_main_and_at_the_stop_timeout() {
         .iter()
         .any(|a| matches!(a, Action::KillTree { run: 104, .. })));
     assert!(s.tree(true, 0).killtree);
+}
+
+#[test]
+fn only_a_start_run_marked_for_it_runs_under_a_reaper() {
+    let mut a = act(false, false, false);
+    a.killtree = true;
+    let (mut s, _) = Service::activate(a, &at(0));
+    s.set_tree_mark(0xabc);
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(100), &at(0));
+    assert!(!s.under_reaper(Sub::Main));
+    s.child_exited(Sub::Main, ExitStatus::Exited(1), &at(500));
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(101), &at(500));
+    // The reset run after it: never under a reaper.
+    s.set_tree_mark(0xabc | MARK_REAPER);
+    assert!(!s.under_reaper(Sub::Main));
+    s.child_exited(Sub::Main, ExitStatus::Exited(0), &at(510));
+    s.deadline(&at(1500));
+    s.spawn_result(Sub::Main, SpawnOutcome::Started(102), &at(1500));
+    assert!(s.under_reaper(Sub::Main));
+    assert!(!s.under_reaper(Sub::Log));
 }
 
 #[test]
