@@ -259,3 +259,38 @@ fn subscribers_get_end_of_file_and_the_sequence_goes_on_after_an_upgrade() {
     assert_eq!(after.generation, before.generation);
     assert_ne!(after.pid, pid);
 }
+
+#[test]
+fn a_killtree_run_keeps_its_reaper_across_an_upgrade() {
+    if !platform::reaper::AVAILABLE {
+        eprintln!("skipped: no reaper of a run's own on this system");
+        return;
+    }
+    let p = Perpd::running();
+    // A sleeper that left the session and dropped the mark: only the run's reaper knows it.
+    let main = "if [ \"$1\" = start ]; then\n  echo $$ > me\n  ( setsid env -u PERP_TREE sh -c 'echo $$ > gone; exec sleep 300' & )\n  while :; do sleep 0.05; done\nfi\nexit 0\n";
+    let d = p.make("kt", main, None);
+    fs::write(d.join("flag.killtree"), "").unwrap();
+    sticky(&d, true);
+    p.hup();
+    let run = p.main_pid("kt", 0);
+    let pid_in = |f: &str| -> u32 {
+        wait_for(f, || {
+            fs::read_to_string(d.join(f))
+                .ok()
+                .filter(|t| t.ends_with('\n'))
+                .and_then(|t| t.trim().parse().ok())
+        })
+    };
+    let (sh, gone) = (pid_in("me"), pid_in("gone"));
+    assert_eq!(reexec(&p), 0);
+    answered(&p);
+    assert_eq!(p.status("kt").unwrap().main.pid, run);
+    // The new image still signals the runscript through its reaper, and a stop ends the tree.
+    assert_eq!(p.ctl("kt", b'p', 0), 0);
+    wait_until("the runscript stopped", || proc_state(sh) == Some('T'));
+    assert_eq!(p.ctl("kt", b'd', 0), 0);
+    wait_until("the whole tree gone", || {
+        !alive(sh) && !alive(gone) && !alive(run)
+    });
+}

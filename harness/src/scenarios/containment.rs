@@ -18,13 +18,21 @@ use crate::{ensure, process, procfs, wait, R};
 const TREE_VAR: &str = "PERP_HARNESS_TREE";
 
 /// rc.main: a sleeper left in the service's session (`insession`), a daemon that double-forks
-/// into a session of its own (`escaped`), then main itself sleeps; all carry `TREE_VAR`.
-fn leaver(mark: &str) -> String {
+/// into a session of its own (`escaped`), then main itself sleeps; all carry `TREE_VAR`. With
+/// `hide`, a second daemon (`hidden`) also drops `TREE_VAR` and perpd's own `PERP_TREE`: only
+/// an ancestor that adopted it still knows whose it is.
+fn leaver(mark: &str, hide: bool) -> String {
+    let hidden = if hide {
+        format!("env -u {TREE_VAR} -u PERP_TREE \"$P\" __daemon hidden sleep 100000\n")
+    } else {
+        String::new()
+    };
     format!(
         "if [ \"$1\" = start ]; then\n\
          export {TREE_VAR}={mark}\n\
          ( sleep 100000 & echo $! > insession.tmp; mv insession.tmp insession )\n\
          \"$P\" __daemon escaped sleep 100000\n\
+         {hidden}\
          exec sleep 100000\n\
          fi\nexit 0"
     )
@@ -68,7 +76,8 @@ fn tree(sc: &Scenario, svc: &str) -> R<wire::Tree> {
 }
 
 /// Two services run the leaver: `kt` with `flag.killtree`, `free` without. `perpctl d kt`
-/// leaves no process of kt's tree within 2 s (Linux /proc, by an environment mark). `perpctl
+/// leaves no process of kt's tree within 2 s (Linux /proc, by an environment mark, and the
+/// hidden daemon by its pid: perpd runs kt's main under a reaper of its own). `perpctl
 /// d free` ends only main: the sleeper and the daemon live on. Where perpd is a subreaper
 /// (tree section), killing them, perpd reaps both within 2 s — no zombie — and counts the
 /// sleeper of the service's session as a stray of `free` (the daemon left the session: it is
@@ -80,9 +89,9 @@ pub fn killtree(sc: &mut Scenario) -> R<()> {
     }
     let kt_mark = format!("kt-{}", sc.env.tag);
     let free_mark = format!("free-{}", sc.env.tag);
-    let kt = sc.add_service("kt", &leaver(&kt_mark), None, true)?;
+    let kt = sc.add_service("kt", &leaver(&kt_mark, true), None, true)?;
     write_file(&kt.join("flag.killtree"), "")?;
-    sc.add_service("free", &leaver(&free_mark), None, true)?;
+    sc.add_service("free", &leaver(&free_mark, false), None, true)?;
     sc.start_perpd(&[])?;
     for svc in ["kt", "free"] {
         sc.wait_main_up(svc)?;
@@ -104,11 +113,15 @@ pub fn killtree(sc: &mut Scenario) -> R<()> {
         before.len() >= 3,
         "kt's tree should have main, a sleeper and a daemon: {before:?}"
     );
+    let hidden = pid_in(sc, "kt", "hidden")?;
     let t0 = Instant::now();
     sc.perpctl(&["d", "kt"])?;
     let mut left = before.clone();
     let _ = wait::until(SOON, "kt's tree gone", || {
         left = marked(&kt_mark);
+        if procfs::alive(hidden) {
+            left.push(hidden);
+        }
         Ok(left.is_empty())
     });
     let gone_ms = t0.elapsed().as_secs_f64() * 1000.0;
