@@ -132,7 +132,7 @@ pub fn become_subreaper() -> io::Result<bool> {
 /// Ends every process of the tree that a run of pid `run` started (the run included, if it
 /// still runs), by SIGKILL, stopping them first so that none forks meanwhile, round after
 /// round until none is left (at most [`KILL_TREE_ROUNDS`]); how many were signalled. `run`
-/// led its own session.
+/// led its own session (a pid: 0 and below are refused with EINVAL).
 ///
 /// * Linux: the processes whose session or process group is `run`, the descendants of those
 ///   by parent, and those whose environment holds the entry `mark` (a `NAME=value` unique to
@@ -142,6 +142,11 @@ pub fn become_subreaper() -> io::Result<bool> {
 ///   child: procctl(PROC_REAP_KILL) on the run's subtree finds every descendant.
 /// * Elsewhere: the process group `run` only.
 pub fn kill_tree(run: i32, mark: Option<&[u8]>) -> io::Result<usize> {
+    // 0 and below name no run, and would match the kernel's own processes (Linux shows them
+    // in session and group 0, and so those whose session leader is outside our namespace).
+    if run <= 0 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
     crate::os::kill_tree(run, mark)
 }
 

@@ -9,12 +9,14 @@
 //! `bsd.rs` (names the BSD family and macOS share), `sysv.rs` (the System V STREAMS and
 //! link names Linux, NetBSD and macOS define), `elf.rs` (the start-up hook of the ELF
 //! systems; macOS registers its own in `darwin.rs`), `reaper.rs` and `noreaper.rs` (the systems
-//! with and without a subreaper).
+//! with and without a subreaper), `scan.rs` (ending a run's tree found by reading the process
+//! table).
 
 cfg_if::cfg_if! {
     if #[cfg(any(target_os = "linux", target_os = "android"))] {
         mod elf;
         mod reaper;
+        mod scan;
         mod sysv;
         mod linux;
         pub(crate) use linux::*;
