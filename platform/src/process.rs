@@ -130,14 +130,16 @@ pub fn become_subreaper() -> io::Result<bool> {
 }
 
 /// Ends every process of the tree that a run of pid `run` started (the run included, if it
-/// still runs), by SIGKILL, stopping them first so that none forks meanwhile, round after
-/// round until none is left (at most [`KILL_TREE_ROUNDS`]); how many were signalled. `run`
-/// led its own session (a pid: 0 and below are refused with EINVAL).
+/// still runs), by SIGKILL; how many were signalled. `run` led its own session (a pid: 0 and
+/// below are refused with EINVAL).
 ///
-/// * Linux: the processes whose session or process group is `run`, the descendants of those
-///   by parent, and those whose environment holds the entry `mark` (a `NAME=value` unique to
-///   the run, which children inherit): a process that left the session, cleared that
-///   variable and lost its parent is not found.
+/// * Linux and macOS read the process table, round after round until a round finds none (at
+///   most [`KILL_TREE_ROUNDS`]): each member is stopped first, so that none forks meanwhile,
+///   then killed, and waited for (up to 200 ms) until it is a zombie or gone. The members:
+///   `run`, the processes whose session or process group is `run`, and the descendants of
+///   those by parent; a process that left the session and lost its parent is not found,
+///   except on Linux where its environment still holds the entry `mark` (a `NAME=value`
+///   unique to the run, which children inherit). macOS does not look at `mark`.
 /// * FreeBSD: the calling process must be a subreaper (see [`become_subreaper`]) and `run` its
 ///   child: procctl(PROC_REAP_KILL) on the run's subtree finds every descendant.
 /// * Elsewhere: the process group `run` only.

@@ -42,6 +42,7 @@ cfg_if::cfg_if! {
     } else if #[cfg(any(target_os = "macos", target_os = "ios"))] {
         mod bsd;
         mod noreaper;
+        mod scan;
         mod sysv;
         mod darwin;
         pub(crate) use darwin::*;
