@@ -133,16 +133,18 @@ pub fn become_subreaper() -> io::Result<bool> {
 /// still runs), by SIGKILL; how many were signalled. `run` led its own session (a pid: 0 and
 /// below are refused with EINVAL).
 ///
-/// * Linux and macOS read the process table, round after round until a round finds none (at
-///   most [`KILL_TREE_ROUNDS`]): each member is stopped first, so that none forks meanwhile,
-///   then killed, and waited for (up to 200 ms) until it is a zombie or gone. The members:
-///   `run`, the processes whose session or process group is `run`, and the descendants of
-///   those by parent; a process that left the session and lost its parent is not found,
-///   except on Linux where its environment still holds the entry `mark` (a `NAME=value`
-///   unique to the run, which children inherit). macOS does not look at `mark`.
+/// * Linux, NetBSD, OpenBSD and macOS read the process table, round after round until a round
+///   finds none (at most [`KILL_TREE_ROUNDS`]): each member is stopped first, so that none
+///   forks meanwhile, then killed, and waited for (up to 200 ms) until it is a zombie or gone.
+///   The members: `run`, the processes whose session or process group is `run`, and the
+///   descendants of those by parent; a process that left the session and lost its parent is
+///   not found, except on Linux where its environment still holds the entry `mark` (a
+///   `NAME=value` unique to the run, which children inherit). The others ignore `mark`.
+///   OpenBSD names a session by its leader's pid only while the leader lives: once the run
+///   has ended, the rest of its session is found (by root only) through a process still in
+///   the group `run`.
 /// * FreeBSD: the calling process must be a subreaper (see [`become_subreaper`]) and `run` its
 ///   child: procctl(PROC_REAP_KILL) on the run's subtree finds every descendant.
-/// * Elsewhere: the process group `run` only.
 pub fn kill_tree(run: i32, mark: Option<&[u8]>) -> io::Result<usize> {
     // 0 and below name no run, and would match the kernel's own processes (Linux shows them
     // in session and group 0, and so those whose session leader is outside our namespace).

@@ -10,7 +10,8 @@
 //! link names Linux, NetBSD and macOS define), `elf.rs` (the start-up hook of the ELF
 //! systems; macOS registers its own in `darwin.rs`), `reaper.rs` and `noreaper.rs` (the systems
 //! with and without a subreaper), `scan.rs` (ending a run's tree found by reading the process
-//! table).
+//! table, everywhere but FreeBSD), `kinfo.rs` (that table as NetBSD's and OpenBSD's sysctl
+//! hand it out).
 
 cfg_if::cfg_if! {
     if #[cfg(any(target_os = "linux", target_os = "android"))] {
@@ -29,15 +30,19 @@ cfg_if::cfg_if! {
     } else if #[cfg(target_os = "netbsd")] {
         mod bsd;
         mod elf;
+        mod kinfo;
         mod noreaper;
+        mod scan;
         mod sysv;
         mod netbsd;
         pub(crate) use netbsd::*;
     } else if #[cfg(target_os = "openbsd")] {
         mod bsd;
         mod elf;
+        mod kinfo;
         mod noreaper;
         mod openbsd;
+        mod scan;
         pub(crate) use openbsd::*;
     } else if #[cfg(any(target_os = "macos", target_os = "ios"))] {
         mod bsd;

@@ -1,6 +1,6 @@
-//! Ending a run's tree where the tree is found by reading the process table (Linux, macOS):
-//! which processes belong to the run, and the rounds that stop and kill them. Each system
-//! lists its table in its own file.
+//! Ending a run's tree where the tree is found by reading the process table (Linux, NetBSD,
+//! OpenBSD, macOS; FreeBSD's reaper finds it by itself): which processes belong to the run,
+//! and the rounds that stop and kill them. Each system lists its table in its own file.
 
 use std::io;
 use std::time::Duration;
