@@ -347,6 +347,14 @@ mod tests {
     }
 
     #[test]
+    fn kill_tree_refuses_what_is_no_run() {
+        for run in [0, -1] {
+            let e = kill_tree(run, None).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{run}");
+        }
+    }
+
+    #[test]
     fn oom_adjust_own_process() {
         // Raising the score is allowed for anyone on Linux; elsewhere it must say unsupported.
         match set_oom_score_adj(getpid(), 0) {

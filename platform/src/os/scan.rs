@@ -78,3 +78,65 @@ pub(super) fn kill_tree(
     }
     Ok(signalled)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pid: i32, ppid: i32, pgid: i32, sid: i32) -> Proc {
+        Proc {
+            pid,
+            ppid,
+            pgid,
+            sid,
+            zombie: false,
+        }
+    }
+
+    #[test]
+    fn members_are_the_session_the_group_what_extra_picks_and_their_descendants() {
+        let me = std::process::id() as i32;
+        let run = 100;
+        let mut table = vec![
+            p(1, 0, 1, 1),
+            // We are the run's parent; our other children are no members.
+            p(me, 1, me, me),
+            p(run, me, run, run),
+            p(300, me, 300, 300),
+            // In the session, in another group (a job of a shell with job control).
+            p(101, run, 101, run),
+            // In the group, its parent gone.
+            p(102, 1, run, run),
+            // Left the session and lost its parent: only `extra` finds it.
+            p(103, 1, 103, 103),
+            // A grandchild of a member and its child, each in a session of its own.
+            p(104, 101, 104, 104),
+            p(105, 104, 105, 105),
+            // A stranger and its child.
+            p(200, 1, 200, 200),
+            p(201, 200, 200, 200),
+        ];
+        // Dead already: its parent's wait only removes it.
+        let dead = Proc {
+            zombie: true,
+            ..p(106, 101, 106, 106)
+        };
+        table.push(dead);
+        let mut found = members(&table, run, |q| q.pid == 103);
+        found.sort_unstable();
+        assert_eq!(found, vec![run, 101, 102, 103, 104, 105]);
+    }
+
+    #[test]
+    fn a_run_gone_leaves_its_session_and_group_to_be_found() {
+        let run = 100;
+        let table = [
+            p(101, 1, run, run),
+            p(102, 1, 102, run),
+            p(103, 102, 103, 103),
+        ];
+        let mut found = members(&table, run, |_| false);
+        found.sort_unstable();
+        assert_eq!(found, vec![101, 102, 103]);
+    }
+}
