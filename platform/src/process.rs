@@ -130,18 +130,27 @@ pub fn become_subreaper() -> io::Result<bool> {
 }
 
 /// Ends every process of the tree that a run of pid `run` started (the run included, if it
-/// still runs), by SIGKILL, stopping them first so that none forks meanwhile, round after
-/// round until none is left (at most [`KILL_TREE_ROUNDS`]); how many were signalled. `run`
-/// led its own session.
+/// still runs), by SIGKILL; how many were signalled. `run` led its own session (a pid: 0 and
+/// below are refused with EINVAL).
 ///
-/// * Linux: the processes whose session or process group is `run`, the descendants of those
-///   by parent, and those whose environment holds the entry `mark` (a `NAME=value` unique to
-///   the run, which children inherit): a process that left the session, cleared that
-///   variable and lost its parent is not found.
+/// * Linux, NetBSD, OpenBSD and macOS read the process table, round after round until a round
+///   finds none (at most [`KILL_TREE_ROUNDS`]): each member is stopped first, so that none
+///   forks meanwhile, then killed, and waited for (up to 200 ms) until it is a zombie or gone.
+///   The members: `run`, the processes whose session or process group is `run`, and the
+///   descendants of those by parent; a process that left the session and lost its parent is
+///   not found, except on Linux where its environment still holds the entry `mark` (a
+///   `NAME=value` unique to the run, which children inherit). The others ignore `mark`.
+///   OpenBSD names a session by its leader's pid only while the leader lives: once the run
+///   has ended, the rest of its session is found (by root only) through a process still in
+///   the group `run`.
 /// * FreeBSD: the calling process must be a subreaper (see [`become_subreaper`]) and `run` its
 ///   child: procctl(PROC_REAP_KILL) on the run's subtree finds every descendant.
-/// * Elsewhere: the process group `run` only.
 pub fn kill_tree(run: i32, mark: Option<&[u8]>) -> io::Result<usize> {
+    // 0 and below name no run, and would match the kernel's own processes (Linux shows them
+    // in session and group 0, and so those whose session leader is outside our namespace).
+    if run <= 0 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
     crate::os::kill_tree(run, mark)
 }
 
@@ -335,6 +344,14 @@ mod tests {
         // getsid(2) reports as 0; it must still succeed and never be negative.
         assert!(getsid().unwrap() >= 0);
         let _ = geteuid();
+    }
+
+    #[test]
+    fn kill_tree_refuses_what_is_no_run() {
+        for run in [0, -1] {
+            let e = kill_tree(run, None).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{run}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::io;
 use std::os::fd::{OwnedFd, RawFd};
 
+use super::scan::{self, Proc};
 use crate::errno::Entry;
 use crate::spawn::Prepared;
 use crate::sys::syscall;
@@ -221,13 +222,19 @@ pub(crate) fn peer_uid(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
     Ok(cred.uid())
 }
 
-/// One process as /proc shows it: (pid, parent, process group, session, a zombie).
-fn proc_stat(pid: i32) -> Option<(i32, i32, i32, bool)> {
+/// One process as /proc shows it; `None` once it is gone.
+fn proc_stat(pid: i32) -> Option<Proc> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: the fields follow the last ')'.
     let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let field = |i: usize| rest.get(i)?.parse::<i32>().ok();
-    Some((field(1)?, field(2)?, field(3)?, rest.first() == Some(&"Z")))
+    Some(Proc {
+        pid,
+        ppid: field(1)?,
+        pgid: field(2)?,
+        sid: field(3)?,
+        zombie: rest.first() == Some(&"Z"),
+    })
 }
 
 fn holds_mark(pid: i32, mark: &[u8]) -> bool {
@@ -236,75 +243,29 @@ fn holds_mark(pid: i32, mark: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
-/// The live processes of the tree of `run` (see [`crate::process::kill_tree`]).
+/// The live processes of the tree of `run` (see [`crate::process::kill_tree`]): its session,
+/// its group, those whose environment holds `mark`, and their descendants.
 fn tree_members(run: i32, mark: Option<&[u8]>) -> io::Result<Vec<i32>> {
-    let me = std::process::id() as i32;
     let mut all = Vec::new();
     for e in std::fs::read_dir("/proc")?.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
             continue;
         };
-        if let Some((ppid, pgrp, sid, zombie)) = proc_stat(pid) {
-            all.push((pid, ppid, pgrp, sid, zombie));
-        }
+        all.extend(proc_stat(pid));
     }
-    let mut found: Vec<i32> = all
-        .iter()
-        .filter(|&&(pid, _, pgrp, sid, _)| {
-            pid != me
-                && (pid == run
-                    || sid == run
-                    || pgrp == run
-                    || mark.is_some_and(|m| holds_mark(pid, m)))
-        })
-        .map(|&(pid, ..)| pid)
-        .collect();
-    // Descendants by parent of the run and of what was found, however many levels down (the
-    // run itself may be the caller: a reaper ending its own tree).
-    loop {
-        let more: Vec<i32> = all
-            .iter()
-            .filter(|&&(pid, ppid, ..)| {
-                pid != me && (ppid == run || found.contains(&ppid)) && !found.contains(&pid)
-            })
-            .map(|&(pid, ..)| pid)
-            .collect();
-        if more.is_empty() {
-            break;
-        }
-        found.extend(more);
-    }
-    let zombie = |p: &i32| all.iter().any(|&(pid, .., z)| pid == *p && z);
-    found.retain(|p| !zombie(p));
-    Ok(found)
+    Ok(scan::members(&all, run, |p| {
+        mark.is_some_and(|m| holds_mark(p.pid, m))
+    }))
+}
+
+/// A killed process leaves /proc's list of the living only once it is a zombie.
+fn gone(pid: i32) -> bool {
+    proc_stat(pid).map_or(true, |p| p.zombie)
 }
 
 /// See [`crate::process::kill_tree`].
 pub(crate) fn kill_tree(run: i32, mark: Option<&[u8]>) -> io::Result<usize> {
-    use nix::sys::signal::{kill, Signal};
-    use nix::unistd::Pid;
-    let mut signalled = 0;
-    for _ in 0..crate::process::KILL_TREE_ROUNDS {
-        let procs = tree_members(run, mark)?;
-        if procs.is_empty() {
-            break;
-        }
-        for &p in &procs {
-            let _ = kill(Pid::from_raw(p), Signal::SIGSTOP);
-        }
-        for &p in &procs {
-            if kill(Pid::from_raw(p), Signal::SIGKILL).is_ok() {
-                signalled += 1;
-            }
-        }
-        // A killed process leaves /proc's list of the living only once it is a zombie.
-        let gone = |p: i32| proc_stat(p).map_or(true, |(.., z)| z);
-        let deadline = crate::time::monotonic() + std::time::Duration::from_millis(200);
-        while !procs.iter().all(|&p| gone(p)) && crate::time::monotonic() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-    }
-    Ok(signalled)
+    scan::kill_tree(run, mark, tree_members, gone)
 }
 
 /// The nanoseconds of a stat's modification time (`st_mtime_nsec` here).

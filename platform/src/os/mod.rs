@@ -9,13 +9,16 @@
 //! `bsd.rs` (names the BSD family and macOS share), `sysv.rs` (the System V STREAMS and
 //! link names Linux, NetBSD and macOS define), `elf.rs` (the start-up hook of the ELF
 //! systems; macOS registers its own in `darwin.rs`), `reaper.rs` and `noreaper.rs` (the systems
-//! with and without a subreaper), `norunreaper.rs` (the systems that put no reaper of perpd's
-//! own in front of a run: all but Linux).
+//! with and without a subreaper), `scan.rs` (ending a run's tree found by reading the process
+//! table, everywhere but FreeBSD), `kinfo.rs` (that table as NetBSD's and OpenBSD's sysctl
+//! hand it out), `norunreaper.rs` (the systems that put no reaper of perpd's own in front of a
+//! run: all but Linux).
 
 cfg_if::cfg_if! {
     if #[cfg(any(target_os = "linux", target_os = "android"))] {
         mod elf;
         mod reaper;
+        mod scan;
         mod sysv;
         mod linux;
         pub(crate) use linux::*;
@@ -30,7 +33,9 @@ cfg_if::cfg_if! {
     } else if #[cfg(target_os = "netbsd")] {
         mod bsd;
         mod elf;
+        mod kinfo;
         mod noreaper;
+        mod scan;
         mod sysv;
         mod netbsd;
         mod norunreaper;
@@ -39,14 +44,17 @@ cfg_if::cfg_if! {
     } else if #[cfg(target_os = "openbsd")] {
         mod bsd;
         mod elf;
+        mod kinfo;
         mod noreaper;
         mod openbsd;
         mod norunreaper;
+        mod scan;
         pub(crate) use openbsd::*;
         pub(crate) use norunreaper::*;
     } else if #[cfg(any(target_os = "macos", target_os = "ios"))] {
         mod bsd;
         mod noreaper;
+        mod scan;
         mod sysv;
         mod darwin;
         mod norunreaper;

@@ -3,6 +3,7 @@
 use std::io;
 use std::os::fd::{OwnedFd, RawFd};
 
+use super::scan::{self, Proc};
 use crate::errno::Entry;
 
 pub(crate) use super::bsd::OOM_SCORE_ADJ;
@@ -44,4 +45,46 @@ pub(crate) fn mtime_nsec(st: &libc::stat) -> i64 {
     st.st_mtimensec as i64
 }
 
-pub(crate) use super::noreaper::{become_subreaper, kill_tree, peek_ended};
+pub(crate) use super::noreaper::{become_subreaper, peek_ended};
+
+/// The states of a process that has exited (<sys/proc.h>, P_ZOMBIE): a zombie, or almost one.
+const SZOMB: u64 = 5;
+const SDEAD: u64 = 6;
+
+/// The processes `op` and `arg` select, from kern.proc2 (sysctl(7)).
+fn procs(op: libc::c_int, arg: libc::c_int) -> io::Result<Vec<libc::kinfo_proc2>> {
+    // SAFETY: `struct kinfo_proc2` is what kern.proc2 holds, integers and arrays of them.
+    unsafe { super::kinfo::procs(libc::KERN_PROC2, op, arg) }
+}
+
+// `p_stat` shows the state of one of the process's LWPs; `p_realstat` is the process's.
+fn zombie(k: &libc::kinfo_proc2) -> bool {
+    matches!(k.p_realstat, SZOMB | SDEAD)
+}
+
+/// The live processes of the tree of `run` (see [`crate::process::kill_tree`]): its session,
+/// its group and their descendants. No mark: other processes' environments are not read.
+fn tree_members(run: i32, _mark: Option<&[u8]>) -> io::Result<Vec<i32>> {
+    let all: Vec<Proc> = procs(libc::KERN_PROC_ALL, 0)?
+        .iter()
+        .map(|k| Proc {
+            pid: k.p_pid,
+            ppid: k.p_ppid,
+            pgid: k.p__pgid,
+            // The session's own id, kept after its leader (the run) has ended.
+            sid: k.p_sid,
+            zombie: zombie(k),
+        })
+        .collect();
+    Ok(scan::members(&all, run, |_| false))
+}
+
+/// A killed process is gone once it is a zombie or no longer listed.
+fn gone(pid: i32) -> bool {
+    procs(libc::KERN_PROC_PID, pid).map_or(true, |t| t.iter().all(zombie))
+}
+
+/// See [`crate::process::kill_tree`].
+pub(crate) fn kill_tree(run: i32, mark: Option<&[u8]>) -> io::Result<usize> {
+    scan::kill_tree(run, mark, tree_members, gone)
+}

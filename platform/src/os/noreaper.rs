@@ -10,10 +10,3 @@ pub(crate) fn become_subreaper() -> std::io::Result<bool> {
 pub(crate) fn peek_ended() -> std::io::Result<Option<i32>> {
     Err(std::io::Error::from_raw_os_error(libc::ENOSYS))
 }
-
-/// See [`crate::process::kill_tree`]: the process group only.
-pub(crate) fn kill_tree(run: i32, _mark: Option<&[u8]>) -> std::io::Result<usize> {
-    // SAFETY: killpg(2) only sends a signal.
-    let r = unsafe { libc::killpg(run, libc::SIGKILL) };
-    Ok(usize::from(r == 0))
-}

@@ -3,6 +3,7 @@
 use std::io;
 use std::os::fd::{OwnedFd, RawFd};
 
+use super::scan::{self, Proc};
 use crate::errno::Entry;
 
 pub(crate) use super::bsd::OOM_SCORE_ADJ;
@@ -43,7 +44,61 @@ pub(crate) use super::bsd::{
     pass_credentials, peer_uid, private_fds, recv_with_sender, DIR_HANDLE_FLAGS,
 };
 
-pub(crate) use super::noreaper::{become_subreaper, kill_tree, peek_ended};
+pub(crate) use super::noreaper::{become_subreaper, peek_ended};
+
+/// The states of a process that has exited (<sys/proc.h>); kern.proc shows a zombie as SDEAD.
+const SZOMB: i8 = 5;
+const SDEAD: i8 = 6;
+
+/// The processes `op` and `arg` select, from kern.proc (sysctl(2)).
+fn procs(op: libc::c_int, arg: libc::c_int) -> io::Result<Vec<libc::kinfo_proc>> {
+    // SAFETY: `struct kinfo_proc` is what kern.proc holds, integers and arrays of them.
+    unsafe { super::kinfo::procs(libc::KERN_PROC, op, arg) }
+}
+
+fn zombie(k: &libc::kinfo_proc) -> bool {
+    matches!(k.p_stat, SZOMB | SDEAD)
+}
+
+/// The live processes of the tree of `run` (see [`crate::process::kill_tree`]): its session,
+/// its group and their descendants. No mark: other processes' environments are not read.
+fn tree_members(run: i32, _mark: Option<&[u8]>) -> io::Result<Vec<i32>> {
+    let table = procs(libc::KERN_PROC_ALL, 0)?;
+    // `p_sid` is the pid of the session's leader, and 0 once the leader has exited, which is
+    // the usual case here (the run ended first). The session's kernel address (`p_sess`,
+    // shown to root only, 0 otherwise) stays: a process is in the run's session when it
+    // shares that address with the run or a member of the run's group.
+    let sessions: Vec<u64> = table
+        .iter()
+        .filter(|k| k.p_sess != 0 && (k.p_pid == run || k.p__pgid == run || k.p_sid == run))
+        .map(|k| k.p_sess)
+        .collect();
+    let all: Vec<Proc> = table
+        .iter()
+        .map(|k| Proc {
+            pid: k.p_pid,
+            ppid: k.p_ppid,
+            pgid: k.p__pgid,
+            sid: if k.p_sess != 0 && sessions.contains(&k.p_sess) {
+                run
+            } else {
+                k.p_sid
+            },
+            zombie: zombie(k),
+        })
+        .collect();
+    Ok(scan::members(&all, run, |_| false))
+}
+
+/// A killed process is gone once it is a zombie or no longer listed.
+fn gone(pid: i32) -> bool {
+    procs(libc::KERN_PROC_PID, pid).map_or(true, |t| t.iter().all(zombie))
+}
+
+/// See [`crate::process::kill_tree`].
+pub(crate) fn kill_tree(run: i32, mark: Option<&[u8]>) -> io::Result<usize> {
+    scan::kill_tree(run, mark, tree_members, gone)
+}
 
 /// The nanoseconds of a stat's modification time (`st_mtime_nsec` here).
 #[allow(clippy::unnecessary_cast)]
