@@ -271,6 +271,34 @@ fn stubborn_is_killed_after_its_timeout() {
 }
 
 #[test]
+fn forker_takes_its_helper_down_with_it() {
+    if !core() {
+        return;
+    }
+    let d = Demo::start(&["forker"], |_| {});
+    d.wait_log("forker", "forker: running", 20);
+    let log = d.service_log("forker");
+    let helper: i32 = log
+        .lines()
+        .find_map(|l| l.split("forker: helper ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no helper pid in the log:\n{log}"));
+    let alive = platform::process::exists;
+    assert!(alive(helper), "the helper {helper} is not running");
+    let out = d.perpctl(&["d", "forker"]);
+    assert!(out.status.success(), "perpctl d: {}", stderr_of(&out));
+    // flag.killtree: the helper, detached from the run, ends with it.
+    let ok = within(Duration::from_secs(20), || !alive(helper));
+    assert!(
+        ok,
+        "the helper {helper} outlived its run; perpd log:\n{}",
+        d.perpd_log()
+    );
+    d.wait_log("forker", "forker: ended", 20);
+}
+
+#[test]
 fn warmup_says_when_it_is_ready() {
     if !core() {
         return;
