@@ -38,7 +38,7 @@ fn the_tree_of_a_run_is_ended_even_where_it_left_the_session() {
         .env("PERP_TREE", "t2")
         .setsid(true);
     let bystander = keep.spawn().unwrap();
-    let n = platform::process::kill_tree(run, Some(b"PERP_TREE=t1")).unwrap();
+    let n = platform::process::kill_tree(run, Some(b"PERP_TREE=t1"), None).unwrap();
     assert!(n >= 3, "signalled {n}");
     child::wait(run).unwrap();
     for p in others {

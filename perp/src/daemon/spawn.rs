@@ -185,6 +185,7 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
         fail_prefix: &child_msg,
         exec_fail: " failure execve()",
         cloexec_from: shares.then_some(low + 1),
+        gate: None,
     };
     // No handler may write into perpd's self-pipe from the child before it resets them.
     signal::block(&CAUGHT)?;

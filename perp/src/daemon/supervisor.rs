@@ -589,7 +589,11 @@ impl Daemon {
                 Action::ClosePipe => slot.pipe = None,
                 Action::KillTree { run, mark } => {
                     let mark = mark.map(spawn::tree_mark);
-                    match platform::process::kill_tree(run, mark.as_deref().map(str::as_bytes)) {
+                    match platform::process::kill_tree(
+                        run,
+                        mark.as_deref().map(str::as_bytes),
+                        None,
+                    ) {
                         Ok(0) => {}
                         Ok(n) => self.log.info(&format!(
                             "killtree: ended {n} processes of service {}",
