@@ -628,13 +628,11 @@ impl Daemon {
                 Action::KillTree { run, mark } => {
                     let mark = mark.map(spawn::tree_mark);
                     let tracker = self.tracker.as_mut();
-                    match platform::process::kill_tree(run, mark.as_deref().map(str::as_bytes), tracker) {
-                        Ok(_) if self.tracker.as_ref().is_some_and(|t| t.incomplete(run)) => {
-                            self.log.warn(&format!(
-                                "killtree: the kernel could not follow every fork of service {}; a process that left its session may remain",
-                                slot.svc.display()
-                            ))
-                        }
+                    match platform::process::kill_tree(
+                        run,
+                        mark.as_deref().map(str::as_bytes),
+                        tracker,
+                    ) {
                         Ok(0) => {}
                         Ok(n) => self.log.info(&format!(
                             "killtree: ended {n} processes of service {}",
@@ -645,6 +643,12 @@ impl Daemon {
                             slot.svc.display(),
                             platform::errno::describe_io(&e)
                         )),
+                    }
+                    if self.tracker.as_ref().is_some_and(|t| t.incomplete(run)) {
+                        self.log.warn(&format!(
+                            "killtree: the kernel could not follow every fork of service {} (NOTE_TRACKERR); a process that left its session may remain",
+                            slot.svc.display()
+                        ));
                     }
                 }
                 Action::Remove => {
