@@ -22,3 +22,4 @@ pub mod signal;
 pub mod spawn;
 mod sys;
 pub mod time;
+pub mod track;

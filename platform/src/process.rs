@@ -131,27 +131,44 @@ pub fn become_subreaper() -> io::Result<bool> {
 
 /// Ends every process of the tree that a run of pid `run` started (the run included, if it
 /// still runs), by SIGKILL; how many were signalled. `run` led its own session (a pid: 0 and
-/// below are refused with EINVAL).
+/// below are refused with EINVAL). `tracked`: the [`crate::track::Tracker`] that followed
+/// `run` from before it exec'd, if any (only NetBSD and OpenBSD have one).
 ///
 /// * Linux, NetBSD, OpenBSD and macOS read the process table, round after round until a round
 ///   finds none (at most [`KILL_TREE_ROUNDS`]): each member is stopped first, so that none
 ///   forks meanwhile, then killed, and waited for (up to 200 ms) until it is a zombie or gone.
 ///   The members: `run`, the processes whose session or process group is `run`, and the
-///   descendants of those by parent; a process that left the session and lost its parent is
-///   not found, except on Linux where its environment still holds the entry `mark` (a
-///   `NAME=value` unique to the run, which children inherit). The others ignore `mark`.
+///   descendants of those by parent; and on NetBSD and OpenBSD, every live process the
+///   tracker saw forked in `run`'s tree (kqueue(2) NOTE_TRACK), which finds too the process
+///   that left the session and lost its parent, unless the kernel reported that it could not
+///   follow a fork (NOTE_TRACKERR, see [`crate::track::Tracker::incomplete`]). Without a
+///   tracker such a process is not found, except on Linux where its environment still holds
+///   the entry `mark` (a `NAME=value` unique to the run, which children inherit); macOS has
+///   no NOTE_TRACK and never finds it. The others ignore `mark`.
 ///   OpenBSD names a session by its leader's pid only while the leader lives: once the run
 ///   has ended, the rest of its session is found (by root only) through a process still in
 ///   the group `run`.
 /// * FreeBSD: the calling process must be a subreaper (see [`become_subreaper`]) and `run` its
-///   child: procctl(PROC_REAP_KILL) on the run's subtree finds every descendant.
-pub fn kill_tree(run: i32, mark: Option<&[u8]>) -> io::Result<usize> {
+///   child: procctl(PROC_REAP_KILL) on the run's subtree finds every descendant. `tracked` is
+///   ignored (there is none).
+pub fn kill_tree(
+    run: i32,
+    mark: Option<&[u8]>,
+    mut tracked: Option<&mut crate::track::Tracker>,
+) -> io::Result<usize> {
     // 0 and below name no run, and would match the kernel's own processes (Linux shows them
     // in session and group 0, and so those whose session leader is outside our namespace).
     if run <= 0 {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    crate::os::kill_tree(run, mark)
+    // A tracker that cannot be read leaves the scan to find what it can.
+    let mut members = |r: i32| {
+        tracked
+            .as_deref_mut()
+            .and_then(|t| t.members(r).ok())
+            .unwrap_or_default()
+    };
+    crate::os::kill_tree(run, mark, &mut members)
 }
 
 /// Rounds of [`kill_tree`] before it gives up on processes that keep appearing.
@@ -349,7 +366,7 @@ mod tests {
     #[test]
     fn kill_tree_refuses_what_is_no_run() {
         for run in [0, -1] {
-            let e = kill_tree(run, None).unwrap_err();
+            let e = kill_tree(run, None, None).unwrap_err();
             assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{run}");
         }
     }

@@ -109,6 +109,7 @@ pub fn run(
         fail_prefix,
         exec_fail: " failure execve()",
         cloexec_from: None,
+        gate: None,
     };
     let child = crate::spawn::spawn(&plan)?;
     // The reaper holds nothing of the run's: a pipe the program was given (its log, its
@@ -142,7 +143,7 @@ pub fn run(
             let _ = crate::signal::kill(child, sig);
         }
     };
-    let killed = crate::process::kill_tree(me, None).unwrap_or(0);
+    let killed = crate::process::kill_tree(me, None, None).unwrap_or(0);
     // Every killed process ends as a child of this one, at once or when its parent has.
     let deadline = crate::time::monotonic() + std::time::Duration::from_secs(5);
     while crate::child::has_children() && crate::time::monotonic() < deadline {

@@ -14,7 +14,7 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use crate::inherit::Handoff;
@@ -49,6 +49,31 @@ pub struct Plan<'a> {
     /// and closing each close-on-exec descriptor at exec: a cost that grows with every
     /// descriptor the parent holds. None: the child gets the usual copy.
     pub cloexec_from: Option<RawFd>,
+    /// Hold the child just before execve until the parent opens the gate (see [`Gate`]), so
+    /// that the parent can watch it before the program runs. Only where the child is made by
+    /// fork(2): Linux's child borrows the parent's memory while the parent waits for its exec,
+    /// and refuses a gate with EINVAL.
+    pub gate: Option<&'a Gate>,
+}
+
+/// A pipe that holds a forked child before it execs: the child closes its copy of the write
+/// end and reads one byte from the read end, and goes on at that byte or at end of file, which
+/// comes once the parent has dropped the gate (or has died). Both ends are close-on-exec.
+pub struct Gate {
+    wait: OwnedFd,
+    release: OwnedFd,
+}
+
+impl Gate {
+    pub fn new() -> io::Result<Gate> {
+        let (wait, release) = crate::os::pipe_cloexec()?;
+        Ok(Gate { wait, release })
+    }
+
+    /// Lets the child exec.
+    pub fn open(self) {
+        drop(self);
+    }
 }
 
 /// A copy of the process environment as `NAME=value` entries, taken once so that each spawn
@@ -96,6 +121,12 @@ impl Prepared<'_> {
     #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
     pub(crate) fn shares_fds(&self) -> bool {
         self.plan.cloexec_from.is_some()
+    }
+
+    /// The child is to wait at a [`Gate`].
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    pub(crate) fn gated(&self) -> bool {
+        self.plan.gate.is_some()
     }
 }
 
@@ -274,6 +305,14 @@ pub(crate) fn child(p: &mut Prepared<'_>) -> ! {
         }
         p.handoff.apply_dispositions();
         p.handoff.apply_mask();
+        if let Some(g) = plan.gate {
+            // Our copy of the write end would keep the end of file from ever coming.
+            libc::close(g.release.as_raw_fd());
+            let mut byte = 0u8;
+            while libc::read(g.wait.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) < 0
+                && errno() == libc::EINTR
+            {}
+        }
         libc::execve(p.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
         fail(p, plan.exec_fail, errno())
     }
@@ -314,6 +353,7 @@ mod tests {
             fail_prefix: "test: ",
             exec_fail: "execve",
             cloexec_from: None,
+            gate: None,
         };
         let pid = spawn(&plan).unwrap();
         drop(w);
@@ -342,6 +382,7 @@ mod tests {
             // The child shares this process's descriptor table until it takes one with only
             // the descriptors up to the pipe's write end.
             cloexec_from: Some(std::os::fd::AsRawFd::as_raw_fd(&w) + 1),
+            gate: None,
         };
         let pid = spawn(&plan).unwrap();
         drop(w);
@@ -351,5 +392,43 @@ mod tests {
             out,
             "test: fatal: failure execve(): file does not exist (ENOENT)\n"
         );
+    }
+
+    #[test]
+    fn a_gated_child_execs_only_once_the_gate_opens() {
+        let gate = Gate::new().unwrap();
+        let (r, w) = crate::fd::pipe().unwrap();
+        let args: Vec<OsString> = vec!["sh".into(), "-c".into(), "echo ran".into()];
+        let plan = Plan {
+            setsid: false,
+            dir: None,
+            dups: vec![(w.as_raw_fd(), 1, "dup2")],
+            nofile: None,
+            program: OsStr::new("/bin/sh"),
+            args: &args,
+            environ: &Environ::capture(),
+            env: vec![],
+            pid_var: None,
+            fail_prefix: "test: ",
+            exec_fail: "execve",
+            cloexec_from: None,
+            gate: Some(&gate),
+        };
+        let spawned = spawn(&plan);
+        if cfg!(any(target_os = "linux", target_os = "android")) {
+            assert_eq!(spawned.unwrap_err().raw_os_error(), Some(libc::EINVAL));
+            return;
+        }
+        let pid = spawned.unwrap();
+        drop(w);
+        let held = !crate::process::wait_readable(
+            r.as_raw_fd(),
+            Some(std::time::Duration::from_millis(200)),
+        )
+        .unwrap();
+        gate.open();
+        assert_eq!(read_all(r), "ran\n");
+        assert_eq!(wait(pid).unwrap(), ExitStatus::Exited(0));
+        assert!(held, "the child ran before the gate opened");
     }
 }

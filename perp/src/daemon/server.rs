@@ -276,7 +276,7 @@ impl Conn {
 /// How long the listener rests after accept() failed (typically EMFILE).
 const ACCEPT_PAUSE: Duration = Duration::from_millis(250);
 /// The poller's token of the first client connection (those below are perpd's own).
-pub(super) const FIRST_CONN: usize = 2;
+pub(super) const FIRST_CONN: usize = 3;
 
 /// The native errno numbers of the replies, found by name in platform's errno table (the perp
 /// crate does not link libc itself).

@@ -61,6 +61,10 @@ pub struct SpawnSpec<'a> {
     /// perpd's own binary (by absolute path) and `argv[0]`, to run as the reaper in front of
     /// the runscript (see `reaper`).
     pub reaper: Option<(&'a std::path::Path, &'a OsStr)>,
+    /// The tracker that follows the run's tree, for main's start run of a `flag.killtree`
+    /// service where the system has one (NetBSD, OpenBSD): the run waits at a gate before it
+    /// execs until it is tracked, so that no fork of its tree goes unseen.
+    pub tracker: Option<&'a mut platform::track::Tracker>,
 }
 
 /// The environment entry that marks every process of a `flag.killtree` run's tree.
@@ -107,7 +111,7 @@ pub fn argv(sub: Sub, name: &[u8], run: &Run) -> Vec<OsString> {
 }
 
 /// Starts the run; the child's pid, or the error creating it.
-pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
+pub fn spawn(spec: SpawnSpec<'_>) -> io::Result<i32> {
     let mut args = argv(spec.sub, spec.name, spec.run);
     let mut program = OsStr::new(spec.sub.script());
     if let Some((perpd, argv0)) = spec.reaper {
@@ -172,6 +176,10 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
     // Every descriptor perpd holds is close-on-exec (inherited ones too: see
     // `supervisor::Daemon::start`), so the run needs no closing, and none above the low slot
     // is read by the child.
+    let gate = match spec.tracker {
+        Some(_) => Some(platform::spawn::Gate::new()?),
+        None => None,
+    };
     let plan = platform::spawn::Plan {
         setsid: true,
         dir: Some((spec.dir, "failure fchdir() to service directory")),
@@ -185,11 +193,25 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<i32> {
         fail_prefix: &child_msg,
         exec_fail: " failure execve()",
         cloexec_from: shares.then_some(low + 1),
+        gate: gate.as_ref(),
     };
     // No handler may write into perpd's self-pipe from the child before it resets them.
     signal::block(&CAUGHT)?;
     let spawned = platform::spawn::spawn(&plan);
     let _ = signal::unblock(&CAUGHT);
+    if let (Ok(pid), Some(tracker)) = (&spawned, spec.tracker) {
+        if let Err(e) = tracker.track(*pid) {
+            spec.log.warn(&format!(
+                "failure kevent() tracking the process tree of service {}: {}; killtree relies on the process table alone",
+                String::from_utf8_lossy(spec.name),
+                platform::errno::describe_io(&e)
+            ));
+        }
+    }
+    // Tracked or not, the run goes on to exec.
+    if let Some(g) = gate {
+        g.open();
+    }
     if spec.stdout.is_some() || spec.stdin.is_some() {
         // The slot must not keep the pipe open: a logger waits for its end of file.
         fd::dup_cloexec_to(spec.low.null.as_fd(), low)?;

@@ -40,6 +40,8 @@ use crate::protocol::{ServiceFlags, SubFlags};
 const T_SIGNALS: Token = Token(0);
 /// The poller's token of the control socket's listener.
 pub(super) const T_LISTEN: Token = Token(1);
+/// The poller's token of the process tracker (see `platform::track`).
+const T_TRACK: Token = Token(2);
 /// At most this many children are reaped or deadlines served (each usually starts a run)
 /// before perpd looks at its clients again: when many services crash together, or their
 /// governed starts come due together, a status query waits for a few runs to start rather
@@ -151,6 +153,9 @@ pub struct Daemon {
     pub(super) upgrade_due: bool,
     /// perpd adopts the orphans of its services' trees (a subreaper), and reaps them.
     pub(super) subreaper: bool,
+    /// Where the system follows every fork of a run from before it execs (NetBSD, OpenBSD),
+    /// the killtree start runs of main, so that ending a tree finds what left its session.
+    pub(super) tracker: Option<platform::track::Tracker>,
 }
 
 /// What start-up or an upgrade's restore hands to [`Daemon::assemble`].
@@ -263,6 +268,31 @@ impl Daemon {
         poller
             .register(listener.as_raw_fd(), T_LISTEN, Interest::READ)
             .map_err(poll_failed)?;
+        // A fresh tracker after an upgrade too (the kqueue is close-on-exec): runs started
+        // before it are not tracked, and ending their trees relies on the scan alone.
+        let tracker = match platform::track::Tracker::new() {
+            Ok(t) => t,
+            Err(e) => {
+                log.warn(&format!(
+                    "failure kqueue() for the process tracker: {}; killtree relies on the process table alone",
+                    platform::errno::describe_io(&e)
+                ));
+                None
+            }
+        };
+        let tracker = match tracker {
+            Some(t) => match poller.register(t.fd(), T_TRACK, Interest::READ) {
+                Ok(()) => Some(t),
+                Err(e) => {
+                    log.warn(&format!(
+                        "failure poll() on the process tracker: {}; killtree relies on the process table alone",
+                        platform::errno::describe_io(&e)
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
         let next_autoscan = cfg.autoscan.map(|a| platform::time::monotonic() + a);
         Ok(Daemon {
             cfg,
@@ -297,6 +327,7 @@ impl Daemon {
             upgrades,
             upgrade_due: false,
             subreaper: platform::process::become_subreaper().unwrap_or(false),
+            tracker,
             seq: 0,
             generation: platform::time::Tai64n::from_system_time_usec(started),
             to_flush: Vec::new(),
@@ -332,6 +363,7 @@ impl Daemon {
                 match ev.token {
                     T_SIGNALS => got_signals.extend(self.signals.drain()),
                     T_LISTEN => accept = true,
+                    T_TRACK => self.drain_tracker(),
                     Token(n) if self.notify_tokens.contains_key(&n) => notices.push(n),
                     Token(n) => conn_events.push((n, ev.readable, ev.hangup, ev.error)),
                 }
@@ -544,9 +576,15 @@ impl Daemon {
                         notify,
                         mark,
                         reaper,
+                        // Where a reaper runs in front of the run, it ends the tree itself.
+                        tracker: if mark.is_some() && reaper.is_none() {
+                            self.tracker.as_mut()
+                        } else {
+                            None
+                        },
                     };
                     let t = now();
-                    let outcome = match spawn::spawn(&spec) {
+                    let outcome = match spawn::spawn(spec) {
                         Ok(pid) => SpawnOutcome::Started(pid),
                         Err(e) => SpawnOutcome::ForkFailed(platform::errno::describe_io(&e)),
                     };
@@ -589,7 +627,12 @@ impl Daemon {
                 Action::ClosePipe => slot.pipe = None,
                 Action::KillTree { run, mark } => {
                     let mark = mark.map(spawn::tree_mark);
-                    match platform::process::kill_tree(run, mark.as_deref().map(str::as_bytes)) {
+                    let tracker = self.tracker.as_mut();
+                    match platform::process::kill_tree(
+                        run,
+                        mark.as_deref().map(str::as_bytes),
+                        tracker,
+                    ) {
                         Ok(0) => {}
                         Ok(n) => self.log.info(&format!(
                             "killtree: ended {n} processes of service {}",
@@ -600,6 +643,12 @@ impl Daemon {
                             slot.svc.display(),
                             platform::errno::describe_io(&e)
                         )),
+                    }
+                    if self.tracker.as_ref().is_some_and(|t| t.incomplete(run)) {
+                        self.log.warn(&format!(
+                            "killtree: the kernel could not follow every fork of service {} (NOTE_TRACKERR); a process that left its session may remain",
+                            slot.svc.display()
+                        ));
                     }
                 }
                 Action::Remove => {
@@ -651,10 +700,26 @@ impl Daemon {
                 let actions = slot.svc.child_exited(sub, st, &t);
                 self.apply(key, actions);
             }
+            if sub == Sub::Main && start_run {
+                // Its tree was ended with it (a KillTree among those actions, for killtree).
+                if let Some(tr) = self.tracker.as_mut() {
+                    tr.forget(pid);
+                }
+            }
         }
         // Perhaps more: the next loop iteration polls without waiting and reaps again.
         self.reap_pending = true;
         BATCH
+    }
+
+    /// Reads what the process tracker has to say (forks and exits in tracked trees).
+    fn drain_tracker(&mut self) {
+        if let Some(Err(e)) = self.tracker.as_mut().map(|t| t.drain()) {
+            self.log.warn(&format!(
+                "failure kevent() on the process tracker: {}",
+                platform::errno::describe_io(&e)
+            ));
+        }
     }
 
     /// The next child that ended, reaped, with what it cost; and, for an orphan perpd adopted,

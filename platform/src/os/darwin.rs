@@ -175,8 +175,12 @@ fn gone(pid: i32) -> bool {
 }
 
 /// See [`crate::process::kill_tree`].
-pub(crate) fn kill_tree(run: i32, mark: Option<&[u8]>) -> io::Result<usize> {
-    scan::kill_tree(run, mark, tree_members, gone)
+pub(crate) fn kill_tree(
+    run: i32,
+    mark: Option<&[u8]>,
+    tracked: &mut dyn FnMut(i32) -> Vec<i32>,
+) -> io::Result<usize> {
+    scan::kill_tree(run, mark, tracked, tree_members, gone)
 }
 
 /// The nanoseconds of a stat's modification time (`st_mtime_nsec` here).

@@ -72,7 +72,11 @@ struct ReaperKill {
 const REAPER_KILL_SUBTREE: libc::c_uint = 0x2;
 
 /// See [`crate::process::kill_tree`].
-pub(crate) fn kill_tree(run: i32, _mark: Option<&[u8]>) -> io::Result<usize> {
+pub(crate) fn kill_tree(
+    run: i32,
+    _mark: Option<&[u8]>,
+    _tracked: &mut dyn FnMut(i32) -> Vec<i32>,
+) -> io::Result<usize> {
     let mut total = 0;
     for _ in 0..crate::process::KILL_TREE_ROUNDS {
         let mut rk = ReaperKill {

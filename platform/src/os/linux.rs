@@ -115,6 +115,10 @@ extern "C" fn entry(arg: *mut libc::c_void) -> libc::c_int {
 /// A child that execs at once, made with clone(CLONE_VM|CLONE_VFORK): it borrows our memory
 /// instead of copying the page tables, and this thread waits until it has exec'd or exited.
 pub(crate) fn spawn_exec(p: &mut Prepared<'_>) -> io::Result<i32> {
+    // A child held at a gate would hold this thread too (CLONE_VFORK): nobody could open it.
+    if p.gated() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
     let mut base = STACK_AT.lock().unwrap_or_else(|e| e.into_inner());
     if *base == 0 {
         use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
@@ -264,8 +268,12 @@ fn gone(pid: i32) -> bool {
 }
 
 /// See [`crate::process::kill_tree`].
-pub(crate) fn kill_tree(run: i32, mark: Option<&[u8]>) -> io::Result<usize> {
-    scan::kill_tree(run, mark, tree_members, gone)
+pub(crate) fn kill_tree(
+    run: i32,
+    mark: Option<&[u8]>,
+    tracked: &mut dyn FnMut(i32) -> Vec<i32>,
+) -> io::Result<usize> {
+    scan::kill_tree(run, mark, tracked, tree_members, gone)
 }
 
 /// The nanoseconds of a stat's modification time (`st_mtime_nsec` here).

@@ -28,6 +28,14 @@ pub(crate) fn close_from(low: RawFd, _max_fd: RawFd) {
     unsafe { libc::closefrom(low) };
 }
 
+/// A kqueue(2) for the process tracker, close-on-exec from the start.
+pub(crate) fn kqueue_cloexec() -> io::Result<OwnedFd> {
+    // SAFETY: kqueue1(2) only makes a descriptor, owned here from now on.
+    let fd = crate::sys::syscall!(kqueue1(libc::O_CLOEXEC))?;
+    // SAFETY: a new descriptor that nothing else owns.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
 pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
 }
@@ -85,6 +93,10 @@ fn gone(pid: i32) -> bool {
 }
 
 /// See [`crate::process::kill_tree`].
-pub(crate) fn kill_tree(run: i32, mark: Option<&[u8]>) -> io::Result<usize> {
-    scan::kill_tree(run, mark, tree_members, gone)
+pub(crate) fn kill_tree(
+    run: i32,
+    mark: Option<&[u8]>,
+    tracked: &mut dyn FnMut(i32) -> Vec<i32>,
+) -> io::Result<usize> {
+    scan::kill_tree(run, mark, tracked, tree_members, gone)
 }

@@ -33,6 +33,18 @@ pub(crate) fn close_from(low: RawFd, _max_fd: RawFd) {
     unsafe { libc::closefrom(low) };
 }
 
+/// A kqueue(2) for the process tracker, close-on-exec from the start.
+pub(crate) fn kqueue_cloexec() -> io::Result<OwnedFd> {
+    // SAFETY: kqueue(2) only makes a descriptor, owned here from now on (the libc crate has
+    // no kqueue1 here). perpd forks no child between the two calls, and kqueue(2) says a
+    // kqueue is not inherited across fork anyway.
+    let fd = crate::sys::syscall!(kqueue())?;
+    // SAFETY: a new descriptor that nothing else owns.
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    crate::fd::set_cloexec(std::os::fd::AsRawFd::as_raw_fd(&fd), true)?;
+    Ok(fd)
+}
+
 pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
 }
@@ -96,8 +108,12 @@ fn gone(pid: i32) -> bool {
 }
 
 /// See [`crate::process::kill_tree`].
-pub(crate) fn kill_tree(run: i32, mark: Option<&[u8]>) -> io::Result<usize> {
-    scan::kill_tree(run, mark, tree_members, gone)
+pub(crate) fn kill_tree(
+    run: i32,
+    mark: Option<&[u8]>,
+    tracked: &mut dyn FnMut(i32) -> Vec<i32>,
+) -> io::Result<usize> {
+    scan::kill_tree(run, mark, tracked, tree_members, gone)
 }
 
 /// The nanoseconds of a stat's modification time (`st_mtime_nsec` here).
