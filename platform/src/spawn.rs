@@ -49,10 +49,10 @@ pub struct Plan<'a> {
     /// and closing each close-on-exec descriptor at exec: a cost that grows with every
     /// descriptor the parent holds. None: the child gets the usual copy.
     pub cloexec_from: Option<RawFd>,
-    /// Hold the child just before execve until the parent opens the gate (see [`Gate`]), so
-    /// that the parent can watch it before the program runs. Only where the child is made by
-    /// fork(2): Linux's child borrows the parent's memory while the parent waits for its exec,
-    /// and refuses a gate with EINVAL.
+    /// Hold the child, before anything else it does, until the parent opens the gate (see
+    /// [`Gate`]), so that the parent can watch it before the program runs. Only where the
+    /// child is made by fork(2): Linux's child borrows the parent's memory while the parent
+    /// waits for its exec, and refuses a gate with EINVAL.
     pub gate: Option<&'a Gate>,
 }
 
@@ -252,6 +252,15 @@ pub(crate) fn child(p: &mut Prepared<'_>) -> ! {
     // SAFETY (whole function): system calls on descriptors, sets and buffers prepared by the
     // parent; nothing allocates or takes a lock.
     unsafe {
+        // The gate first, before a dup could put another descriptor on either of its numbers.
+        if let Some(g) = plan.gate {
+            // Our copy of the write end would keep the end of file from ever coming.
+            libc::close(g.release.as_raw_fd());
+            let mut byte = 0u8;
+            while libc::read(g.wait.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) < 0
+                && errno() == libc::EINTR
+            {}
+        }
         if plan.setsid {
             libc::setsid();
         }
@@ -305,14 +314,6 @@ pub(crate) fn child(p: &mut Prepared<'_>) -> ! {
         }
         p.handoff.apply_dispositions();
         p.handoff.apply_mask();
-        if let Some(g) = plan.gate {
-            // Our copy of the write end would keep the end of file from ever coming.
-            libc::close(g.release.as_raw_fd());
-            let mut byte = 0u8;
-            while libc::read(g.wait.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) < 0
-                && errno() == libc::EINTR
-            {}
-        }
         libc::execve(p.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
         fail(p, plan.exec_fail, errno())
     }
