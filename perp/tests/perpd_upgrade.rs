@@ -158,12 +158,20 @@ fn perpd_from_copy() -> (Perpd, std::path::PathBuf) {
     let exe = p.dir.path().join("perpd");
     fs::copy(perpd_bin(), &exe).unwrap();
     let err = fs::File::create(&p.errfile).unwrap();
-    let child = Command::new(&exe)
-        .arg(&p.base)
-        .stdin(std::process::Stdio::null())
-        .stderr(err)
-        .spawn()
-        .unwrap();
+    // Another test's fork may still hold the copy's write descriptor until that child execs
+    // (ETXTBSY): try again until it has.
+    let child = wait_for("perpd's copy to start", || {
+        match Command::new(&exe)
+            .arg(&p.base)
+            .stdin(std::process::Stdio::null())
+            .stderr(err.try_clone().unwrap())
+            .spawn()
+        {
+            Ok(c) => Some(c),
+            Err(e) if e.raw_os_error() == Some(platform::process::errnum::ETXTBSY) => None,
+            Err(e) => panic!("starting {}: {e}", exe.display()),
+        }
+    });
     p.pid = child.id() as i32;
     p.child = Some(child);
     p.wait_log("monitoring 0 client connections");

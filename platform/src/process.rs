@@ -36,6 +36,7 @@ pub mod errnum {
     pub const EINVAL: i32 = libc::EINVAL;
     pub const ESRCH: i32 = libc::ESRCH;
     pub const ECHILD: i32 = libc::ECHILD;
+    pub const ETXTBSY: i32 = libc::ETXTBSY;
 }
 
 /// setsid(2): the new session id.
