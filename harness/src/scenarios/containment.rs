@@ -103,8 +103,10 @@ pub fn killtree(sc: &mut Scenario) -> R<()> {
         t.killtree,
         "kt has flag.killtree, its tree section says not"
     );
-    // The main shell carries the mark (exported by the script) only once it has exec'd its
-    // program: wait for all three.
+    // The hidden daemon's pid is written once the `env` that dropped the mark has exec'd
+    // (until then it carried the mark too); the main shell carries the mark (exported by the
+    // script) only once it has exec'd its program: wait for all three.
+    let hidden = pid_in(sc, "kt", "hidden")?;
     let _ = wait::until(SOON, "kt's three marked processes", || {
         Ok(marked(&kt_mark).len() >= 3)
     });
@@ -113,7 +115,6 @@ pub fn killtree(sc: &mut Scenario) -> R<()> {
         before.len() >= 3,
         "kt's tree should have main, a sleeper and a daemon: {before:?}"
     );
-    let hidden = pid_in(sc, "kt", "hidden")?;
     let t0 = Instant::now();
     sc.perpctl(&["d", "kt"])?;
     let mut left = before.clone();
