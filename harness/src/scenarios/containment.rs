@@ -103,6 +103,15 @@ pub fn killtree(sc: &mut Scenario) -> R<()> {
         t.killtree,
         "kt has flag.killtree, its tree section says not"
     );
+    // What a run's own reaper costs, where perpd puts one in front of kt's main (Linux).
+    let kt_main = sc.status("kt")?.main.pid as i32;
+    let reaper = fs::read(format!("/proc/{kt_main}/cmdline"))
+        .is_ok_and(|c| c.split(|&b| b == 0).any(|a| a == b"--run-reaper"));
+    sc.figure("reaper", if reaper { "yes" } else { "no" });
+    if let Some((rss, pss)) = procfs::memory_kib(kt_main).filter(|_| reaper) {
+        sc.figure("reaper_rss_kib", rss);
+        sc.figure("reaper_pss_kib", pss);
+    }
     // The hidden daemon's pid is written once the `env` that dropped the mark has exec'd
     // (until then it carried the mark too); the main shell carries the mark (exported by the
     // script) only once it has exec'd its program: wait for all three.
