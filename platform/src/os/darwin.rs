@@ -151,7 +151,7 @@ fn zombie(info: &proc_bsdinfo) -> bool {
 /// The live processes of the tree of `run` (see [`crate::process::kill_tree`]): its session,
 /// its group and their descendants. No mark: reading another process's environment
 /// (KERN_PROCARGS2) is not done here.
-fn tree_members(run: i32, _mark: Option<&[u8]>) -> io::Result<Vec<i32>> {
+pub(crate) fn tree_members(run: i32, _mark: Option<&[u8]>) -> io::Result<Vec<i32>> {
     let mut all = Vec::new();
     for pid in all_pids()? {
         let Some(info) = bsdinfo(pid) else { continue };
@@ -170,17 +170,8 @@ fn tree_members(run: i32, _mark: Option<&[u8]>) -> io::Result<Vec<i32>> {
 }
 
 /// A killed process is gone once it is a zombie or no longer listed.
-fn gone(pid: i32) -> bool {
+pub(crate) fn tree_gone(pid: i32) -> bool {
     bsdinfo(pid).map_or(true, |i| zombie(&i))
-}
-
-/// See [`crate::process::kill_tree`].
-pub(crate) fn kill_tree(
-    run: i32,
-    mark: Option<&[u8]>,
-    tracked: &mut dyn FnMut(i32) -> Vec<i32>,
-) -> io::Result<usize> {
-    scan::kill_tree(run, mark, tracked, tree_members, gone)
 }
 
 /// The nanoseconds of a stat's modification time (`st_mtime_nsec` here).

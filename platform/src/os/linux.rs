@@ -249,7 +249,7 @@ fn holds_mark(pid: i32, mark: &[u8]) -> bool {
 
 /// The live processes of the tree of `run` (see [`crate::process::kill_tree`]): its session,
 /// its group, those whose environment holds `mark`, and their descendants.
-fn tree_members(run: i32, mark: Option<&[u8]>) -> io::Result<Vec<i32>> {
+pub(crate) fn tree_members(run: i32, mark: Option<&[u8]>) -> io::Result<Vec<i32>> {
     let mut all = Vec::new();
     for e in std::fs::read_dir("/proc")?.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
@@ -263,17 +263,8 @@ fn tree_members(run: i32, mark: Option<&[u8]>) -> io::Result<Vec<i32>> {
 }
 
 /// A killed process leaves /proc's list of the living only once it is a zombie.
-fn gone(pid: i32) -> bool {
+pub(crate) fn tree_gone(pid: i32) -> bool {
     proc_stat(pid).map_or(true, |p| p.zombie)
-}
-
-/// See [`crate::process::kill_tree`].
-pub(crate) fn kill_tree(
-    run: i32,
-    mark: Option<&[u8]>,
-    tracked: &mut dyn FnMut(i32) -> Vec<i32>,
-) -> io::Result<usize> {
-    scan::kill_tree(run, mark, tracked, tree_members, gone)
 }
 
 /// The nanoseconds of a stat's modification time (`st_mtime_nsec` here).

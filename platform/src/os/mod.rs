@@ -24,6 +24,7 @@ cfg_if::cfg_if! {
         mod sysv;
         mod linux;
         pub(crate) use linux::*;
+        pub(crate) use scan::kill_tree;
         pub(crate) use notrack::TrackQueue;
     } else if #[cfg(any(target_os = "freebsd", target_os = "dragonfly"))] {
         mod bsd;
@@ -47,6 +48,7 @@ cfg_if::cfg_if! {
         mod norunreaper;
         pub(crate) use kqtrack::TrackQueue;
         pub(crate) use netbsd::*;
+        pub(crate) use scan::kill_tree;
         pub(crate) use norunreaper::*;
     } else if #[cfg(target_os = "openbsd")] {
         mod bsd;
@@ -59,6 +61,7 @@ cfg_if::cfg_if! {
         mod scan;
         pub(crate) use kqtrack::TrackQueue;
         pub(crate) use openbsd::*;
+        pub(crate) use scan::kill_tree;
         pub(crate) use norunreaper::*;
     } else if #[cfg(any(target_os = "macos", target_os = "ios"))] {
         mod bsd;
@@ -69,6 +72,7 @@ cfg_if::cfg_if! {
         mod norunreaper;
         mod notrack;
         pub(crate) use darwin::*;
+        pub(crate) use scan::kill_tree;
         pub(crate) use norunreaper::*;
         pub(crate) use notrack::TrackQueue;
     } else {

@@ -74,7 +74,7 @@ fn zombie(k: &libc::kinfo_proc) -> bool {
 
 /// The live processes of the tree of `run` (see [`crate::process::kill_tree`]): its session,
 /// its group and their descendants. No mark: other processes' environments are not read.
-fn tree_members(run: i32, _mark: Option<&[u8]>) -> io::Result<Vec<i32>> {
+pub(crate) fn tree_members(run: i32, _mark: Option<&[u8]>) -> io::Result<Vec<i32>> {
     let table = procs(libc::KERN_PROC_ALL, 0)?;
     // `p_sid` is the pid of the session's leader, and 0 once the leader has exited, which is
     // the usual case here (the run ended first). The session's kernel address (`p_sess`,
@@ -103,17 +103,8 @@ fn tree_members(run: i32, _mark: Option<&[u8]>) -> io::Result<Vec<i32>> {
 }
 
 /// A killed process is gone once it is a zombie or no longer listed.
-fn gone(pid: i32) -> bool {
+pub(crate) fn tree_gone(pid: i32) -> bool {
     procs(libc::KERN_PROC_PID, pid).map_or(true, |t| t.iter().all(zombie))
-}
-
-/// See [`crate::process::kill_tree`].
-pub(crate) fn kill_tree(
-    run: i32,
-    mark: Option<&[u8]>,
-    tracked: &mut dyn FnMut(i32) -> Vec<i32>,
-) -> io::Result<usize> {
-    scan::kill_tree(run, mark, tracked, tree_members, gone)
 }
 
 /// The nanoseconds of a stat's modification time (`st_mtime_nsec` here).

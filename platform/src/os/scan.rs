@@ -49,17 +49,16 @@ pub(super) fn members(all: &[Proc], run: i32, extra: impl Fn(&Proc) -> bool) -> 
 }
 
 /// [`crate::process::kill_tree`] for the systems that scan: each round finds the members
-/// (`tree_members`, and those the kernel reported to `tracked`), stops them all so that none
-/// forks meanwhile, kills them all, and waits up to 200 ms for each to be `gone` (a zombie,
-/// or no longer listed), until a round finds none or [`crate::process::KILL_TREE_ROUNDS`]
-/// have passed; how many SIGKILLs were sent.
-pub(super) fn kill_tree(
+/// (the system's `tree_members`, and those the kernel reported to `tracked`), stops them all
+/// so that none forks meanwhile, kills them all, and waits up to 200 ms for each to be gone
+/// (the system's `tree_gone`: a zombie, or no longer listed), until a round finds none or
+/// [`crate::process::KILL_TREE_ROUNDS`] have passed; how many SIGKILLs were sent.
+pub(crate) fn kill_tree(
     run: i32,
     mark: Option<&[u8]>,
     tracked: &mut dyn FnMut(i32) -> Vec<i32>,
-    tree_members: impl Fn(i32, Option<&[u8]>) -> io::Result<Vec<i32>>,
-    gone: impl Fn(i32) -> bool,
 ) -> io::Result<usize> {
+    use super::{tree_gone as gone, tree_members};
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     let me = std::process::id() as i32;
